@@ -1,0 +1,26 @@
+# make setup: install everything into .venv, then run the main job on the built-in demo data.
+# make test:  install if needed, then run the test suite.
+PYTHON ?= python3
+VENV := .venv
+DEMO_OUTPUT := outputs/demo
+
+.PHONY: setup install test demo
+
+setup: install demo
+
+install: $(VENV)/.installed
+
+# uv resolves the pinned TFX 1.21 stack with the held-back packages of
+# overrides.txt; pip stays in the venv because TFX pip-installs user code.
+$(VENV)/.installed: requirements.txt overrides.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip uv
+	$(VENV)/bin/uv pip install --python $(VENV)/bin/python -r requirements.txt --override overrides.txt
+	touch $@
+
+demo: install
+	$(VENV)/bin/python -m video_datasets.demo $(DEMO_OUTPUT)/data
+	$(VENV)/bin/python pipeline_runner.py extract --data-root $(DEMO_OUTPUT)/data --output-dir $(DEMO_OUTPUT) --weights none
+
+test: install
+	$(VENV)/bin/python -m pytest -p no:cacheprovider tests

@@ -1,0 +1,97 @@
+"""The DenseNet121 frame encoder, as backend-agnostic Keras 3.
+
+The backbone takes RGB frames with values 0..255 and includes DenseNet's own
+preprocessing, so every caller (Beam extractor, predict.py, the serving
+signature) feeds it the same thing and cannot forget to normalize.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from components.video_example_gen.errors import BackboneWeightsError
+
+if TYPE_CHECKING:
+    import keras
+
+# DenseNet's 'torch'-mode preprocessing: x / 255, then ImageNet mean and std.
+_IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
+_IMAGENET_STD = np.array([0.229, 0.224, 0.225])
+
+logger = logging.getLogger(__name__)
+
+
+def weights_id(weights: str, seed: int) -> str:
+    """A stable name of the weights that produced features.
+
+    Stored with the features and in the exported model, so that a model is
+    never fed features of another backbone. A weights file is named by its
+    content hash, not its path.
+    """
+    if weights == "imagenet":
+        return "imagenet"
+    if weights == "none":
+        return f"none(random-init,seed={seed})"
+    if not os.path.isfile(weights):
+        raise BackboneWeightsError(
+            f"backbone weights file {weights!r} does not exist "
+            "(--weights takes 'imagenet', 'none' or the path of a DenseNet121 notop weights file)"
+        )
+    digest = hashlib.sha256()
+    with open(weights, "rb") as weights_file:
+        for chunk in iter(lambda: weights_file.read(1 << 20), b""):
+            digest.update(chunk)
+    return f"file:sha256:{digest.hexdigest()[:16]}"
+
+
+def build_backbone(weights: str, image_size: int, seed: int) -> "keras.Model":
+    """DenseNet121 (no top, average pooling) with its preprocessing in front.
+
+    Input: float32 RGB frames [batch, image_size, image_size, 3], values 0..255.
+    Output: [batch, 1024] frame features.
+    """
+    # Imported here so that option checks (weights_id) answer before Keras and
+    # TensorFlow start up.
+    import keras
+
+    if weights == "none":
+        logger.warning(
+            "DenseNet121 runs with RANDOM weights (--weights none): the frame features are "
+            "not pretrained, fine for tests and the offline demo, not for real accuracy."
+        )
+        # A fixed seed makes every worker (and predict.py) build the same network.
+        keras.utils.set_random_seed(seed)
+    keras_weights = None if weights == "none" else weights
+    try:
+        densenet = keras.applications.DenseNet121(
+            include_top=False,
+            weights=keras_weights,
+            input_shape=(image_size, image_size, 3),
+            pooling="avg",
+        )
+    except Exception as error:  # Keras raises plain Exception for a failed download.
+        if weights != "imagenet":
+            raise BackboneWeightsError(f"cannot load backbone weights from {weights!r}: {error}") from error
+        raise BackboneWeightsError(
+            f"cannot download the DenseNet121 ImageNet weights ({str(error).splitlines()[0]}); "
+            "offline, pass --weights /path/to/densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5 "
+            "or --weights none (random features, for tests only)"
+        ) from error
+    frames = keras.Input((image_size, image_size, 3), name="frames")
+    normalized = keras.layers.Normalization(
+        mean=255.0 * _IMAGENET_MEAN, variance=(255.0 * _IMAGENET_STD) ** 2, name="densenet_preprocessing"
+    )(frames)
+    return keras.Model(frames, densenet(normalized), name="densenet121_frame_encoder")
+
+
+def encode_frames(backbone: "keras.Model", frames: np.ndarray, batch_size: int) -> np.ndarray:
+    """Frame features [num_frames, 1024] for uint8 RGB frames, batch_size frames per forward pass."""
+    features = [
+        np.asarray(backbone.predict_on_batch(frames[start : start + batch_size].astype(np.float32)))
+        for start in range(0, len(frames), batch_size)
+    ]
+    return np.concatenate(features).astype(np.float32)

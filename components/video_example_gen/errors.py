@@ -1,0 +1,13 @@
+"""Errors of VideoExampleGen whose message is meant for the user as it is.
+
+Kept apart from the executor so that a command line can recognize them
+without importing TensorFlow.
+"""
+
+
+class BackboneWeightsError(Exception):
+    """The requested backbone weights cannot be had; the message says what to do."""
+
+
+class ExtractionError(Exception):
+    """The extraction cannot give usable splits; the message says why."""

@@ -1,0 +1,234 @@
+"""Beam executor of VideoExampleGen: clips -> frame-feature tf.train.Examples.
+
+One pass over the dataset manifest: each worker builds DenseNet121 once
+(`DoFn.setup`), decodes clips on a thread pool while the backbone encodes the
+previous clip's frames, and tags every clip with its split. The base class
+writes the splits; this executor adds `extraction_report.json` (split counts,
+skipped clips with their reasons, throughput) beside them.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import json
+import logging
+import os
+import time
+from typing import Any, Iterable, Iterator
+
+import apache_beam as beam
+import numpy as np
+import tensorflow as tf
+from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
+from tfx.dsl.io import fileio
+from tfx.types import artifact_utils, standard_component_specs
+
+from components.video_example_gen import backbone, frames
+from components.video_example_gen.errors import ExtractionError
+from pipeline import configs
+from video_datasets import manifest
+
+REPORT_FILE = "extraction_report.json"
+_CLIP_LOG_DIR = "_clip_log"  # per-clip outcomes, folded into the report, then removed
+_METRICS_NAMESPACE = "VideoExampleGen"
+_PROGRESS_EVERY_SECONDS = 10.0
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtractionConfig:
+    max_seq_length: int
+    image_size: int
+    weights: str
+    sampling: str
+    frame_batch_size: int
+    eval_group_fraction: float
+    random_init_seed: int
+
+    @classmethod
+    def from_exec_properties(cls, exec_properties: dict[str, Any]) -> "ExtractionConfig":
+        return cls(**{field.name: exec_properties[field.name] for field in dataclasses.fields(cls)})
+
+
+def make_example(
+    frame_features: np.ndarray, frame_mask: np.ndarray, label: str, video_id: str, num_frames: int
+) -> tf.train.Example:
+    """The record format every later component reads."""
+    feature = tf.train.Feature
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "frame_features": feature(float_list=tf.train.FloatList(value=frame_features.reshape(-1))),
+                "frame_mask": feature(int64_list=tf.train.Int64List(value=frame_mask)),
+                "label": feature(bytes_list=tf.train.BytesList(value=[label.encode()])),
+                "video_id": feature(bytes_list=tf.train.BytesList(value=[video_id.encode()])),
+                "num_frames": feature(int64_list=tf.train.Int64List(value=[num_frames])),
+            }
+        )
+    )
+
+
+class _EncodeClipsDoFn(beam.DoFn):
+    """Batches of manifest clips -> (split, Example) and one log line per clip."""
+
+    CLIP_LOG = "clip_log"
+
+    def __init__(self, config: ExtractionConfig):
+        self._config = config
+        self._clips_done = beam.metrics.Metrics.counter(_METRICS_NAMESPACE, "clips_encoded")
+        self._clips_skipped = beam.metrics.Metrics.counter(_METRICS_NAMESPACE, "clips_skipped")
+        self._frames_encoded = beam.metrics.Metrics.counter(_METRICS_NAMESPACE, "frames_encoded")
+
+    def setup(self) -> None:
+        config = self._config
+        self._backbone = backbone.build_backbone(config.weights, config.image_size, config.random_init_seed)
+        # OpenCV releases the GIL while decoding, so clips decode while TF encodes.
+        self._decoder_pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+        self._started = time.monotonic()
+        self._last_progress = self._started
+        self._clip_count = 0
+
+    def teardown(self) -> None:
+        self._decoder_pool.shutdown(wait=False, cancel_futures=True)
+
+    def _decode(self, clip: manifest.Clip) -> frames.DecodedClip:
+        config = self._config
+        return frames.decode_clip(clip.path, config.max_seq_length, config.image_size, config.sampling)
+
+    def process(self, clips: list[manifest.Clip]) -> Iterator[Any]:
+        decoded_futures = [self._decoder_pool.submit(self._decode, clip) for clip in clips]
+        for clip, decoded_future in zip(clips, decoded_futures):
+            outcome = {"video_id": clip.video_id, "path": clip.path, "split": clip.split}
+            try:
+                decoded = decoded_future.result()
+            except frames.VideoDecodeError as error:
+                logger.warning("Skipping %s: %s", clip.path, error)
+                self._clips_skipped.inc()
+                yield beam.pvalue.TaggedOutput(self.CLIP_LOG, {**outcome, "skipped": str(error)})
+                continue
+            frame_features = backbone.encode_frames(self._backbone, decoded.frames, self._config.frame_batch_size)
+            padded_features, frame_mask = frames.pad_to_length(frame_features, self._config.max_seq_length)
+            example = make_example(padded_features, frame_mask, clip.label, clip.video_id, decoded.num_frames)
+            self._clips_done.inc()
+            self._frames_encoded.inc(len(decoded.frames))
+            yield clip.split, example
+            yield beam.pvalue.TaggedOutput(self.CLIP_LOG, {**outcome, "frames_encoded": len(decoded.frames)})
+            self._log_progress()
+
+    def _log_progress(self) -> None:
+        self._clip_count += 1
+        now = time.monotonic()
+        if now - self._last_progress >= _PROGRESS_EVERY_SECONDS:
+            self._last_progress = now
+            logger.info(
+                "VideoExampleGen: %d clips encoded by this worker, %.2f clips/s",
+                self._clip_count,
+                self._clip_count / (now - self._started),
+            )
+
+
+def _split_index(split_and_example: tuple[str, tf.train.Example], num_splits: int) -> int:
+    return configs.SPLIT_NAMES.index(split_and_example[0])
+
+
+class Executor(BaseExampleGenExecutor):
+    """Writes the splits of frame-feature Examples and the extraction report."""
+
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+        raise NotImplementedError("splits come from the manifest in one pass: see GenerateExamplesByBeam")
+
+    def GenerateExamplesByBeam(
+        self, pipeline: beam.Pipeline, exec_properties: dict[str, Any]
+    ) -> dict[str, beam.PCollection]:
+        config = ExtractionConfig.from_exec_properties(exec_properties)
+        clips = manifest.read_manifest(exec_properties[standard_component_specs.INPUT_BASE_KEY], config.eval_group_fraction)
+        logger.info("VideoExampleGen: %d clips to encode %s, weights=%s", len(clips), manifest.count_per_split(clips), config.weights)
+
+        encoded = (
+            pipeline
+            | "ListClips" >> beam.Create(clips)
+            # Spread clips over workers before the expensive step.
+            | "Reshuffle" >> beam.Reshuffle()
+            | "BatchClips" >> beam.BatchElements(min_batch_size=1, max_batch_size=8)
+            | "EncodeClips" >> beam.ParDo(_EncodeClipsDoFn(config)).with_outputs(_EncodeClipsDoFn.CLIP_LOG, main="examples")
+        )
+        (
+            encoded[_EncodeClipsDoFn.CLIP_LOG]
+            | "ClipLogToJson" >> beam.Map(json.dumps)
+            | "WriteClipLog" >> beam.io.WriteToText(os.path.join(self._clip_log_dir, "clips"), file_name_suffix=".jsonl")
+        )
+        split_examples = encoded.examples | "SplitBySplitName" >> beam.Partition(_split_index, len(configs.SPLIT_NAMES))
+        return {
+            split: split_examples[index] | f"DropSplitName[{split}]" >> beam.Values()
+            for index, split in enumerate(configs.SPLIT_NAMES)
+        }
+
+    def Do(
+        self,
+        input_dict: dict[str, list[Any]],
+        output_dict: dict[str, list[Any]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        config = ExtractionConfig.from_exec_properties(exec_properties)
+        weights_id = backbone.weights_id(config.weights, config.random_init_seed)
+        examples_uri = artifact_utils.get_single_uri(output_dict[standard_component_specs.EXAMPLES_KEY])
+        self._clip_log_dir = os.path.join(examples_uri, _CLIP_LOG_DIR)
+        started = time.monotonic()
+        super().Do(input_dict, output_dict, exec_properties)
+        seconds = time.monotonic() - started
+
+        report = _fold_clip_log(_read_clip_log(self._clip_log_dir))
+        fileio.rmtree(self._clip_log_dir)
+        frames_encoded = report.pop("frames_encoded")
+        report.update(
+            weights=config.weights,
+            weights_id=weights_id,
+            feature_extraction={
+                "frames": frames_encoded,
+                "seconds": round(seconds, 3),
+                "frames_per_second": round(frames_encoded / seconds, 2),
+            },
+            max_seq_length=config.max_seq_length,
+            image_size=config.image_size,
+            sampling=config.sampling,
+        )
+        with fileio.open(os.path.join(examples_uri, REPORT_FILE), "w") as report_file:
+            json.dump(report, report_file, indent=2)
+        examples_artifact = output_dict[standard_component_specs.EXAMPLES_KEY][0]
+        examples_artifact.set_string_custom_property("backbone_weights_id", weights_id)
+
+        empty_splits = [split for split, count in report["splits"].items() if count == 0]
+        if empty_splits:
+            raise ExtractionError(
+                f"no clip of split(s) {', '.join(empty_splits)} could be decoded "
+                f"({len(report['skipped_videos'])} clips skipped, see {os.path.join(examples_uri, REPORT_FILE)})"
+            )
+        logger.info(
+            "VideoExampleGen: %s clips per split, %d skipped, %d frames in %.1f s (%.1f frames/s)",
+            report["splits"],
+            len(report["skipped_videos"]),
+            frames_encoded,
+            seconds,
+            frames_encoded / seconds,
+        )
+
+
+def _read_clip_log(clip_log_dir: str) -> Iterable[dict[str, Any]]:
+    for file_name in sorted(fileio.listdir(clip_log_dir)):
+        with fileio.open(os.path.join(clip_log_dir, file_name)) as clip_log:
+            yield from (json.loads(line) for line in clip_log)
+
+
+def _fold_clip_log(outcomes: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Clips per split, skipped clips (sorted) and total frames from the per-clip log."""
+    splits = {split: 0 for split in configs.SPLIT_NAMES}
+    skipped = []
+    frames_encoded = 0
+    for outcome in outcomes:
+        if "skipped" in outcome:
+            skipped.append({"path": outcome["path"], "split": outcome["split"], "reason": outcome["skipped"]})
+        else:
+            splits[outcome["split"]] += 1
+            frames_encoded += outcome["frames_encoded"]
+    return {"splits": splits, "skipped_videos": sorted(skipped, key=lambda item: item["path"]), "frames_encoded": frames_encoded}

@@ -1,0 +1,94 @@
+"""Decoding a clip into model-ready frames, as plain functions.
+
+The same functions serve the Beam extractor, `predict.py` and the tests, so a
+clip is always turned into frames one way.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import cv2
+import numpy as np
+
+
+class VideoDecodeError(Exception):
+    """A clip that yields no usable frames; the message is the skip reason."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodedClip:
+    frames: np.ndarray  # uint8 RGB [num_sampled, image_size, image_size, 3]
+    num_frames: int  # frames decoded from the file (the whole clip for 'uniform')
+
+
+def sample_frame_indices(num_frames: int, max_seq_length: int, sampling: str) -> np.ndarray:
+    """Indices of the frames to keep from a clip of `num_frames` frames.
+
+    'uniform' spreads `max_seq_length` frames over the whole clip, so that the
+    model sees the whole action; 'first' keeps the first frames, as the Keras
+    example does. A clip with fewer frames keeps all of them.
+    """
+    if sampling not in ("uniform", "first"):
+        raise ValueError(f"unknown sampling {sampling!r}: use 'uniform' or 'first'")
+    if num_frames <= max_seq_length or sampling == "first":
+        return np.arange(min(num_frames, max_seq_length))
+    return np.linspace(0, num_frames - 1, max_seq_length).round().astype(np.int64)
+
+
+def center_crop_square(frame: np.ndarray) -> np.ndarray:
+    """The largest centered square of a [height, width, ...] frame."""
+    height, width = frame.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    return frame[top : top + side, left : left + side]
+
+
+def crop_and_resize(frame_bgr: np.ndarray, image_size: int) -> np.ndarray:
+    """Center-crops an OpenCV BGR frame and returns it as RGB image_size x image_size."""
+    square = center_crop_square(frame_bgr)
+    # INTER_AREA averages source pixels, the right filter when shrinking.
+    resized = cv2.resize(square, (image_size, image_size), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)
+
+
+def pad_to_length(frame_features: np.ndarray, max_seq_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-pads [num_frames, dim] features to [max_seq_length, dim] plus a 0/1 mask."""
+    num_frames, feature_dim = frame_features.shape
+    if num_frames > max_seq_length:
+        raise ValueError(f"{num_frames} frames exceed max_seq_length {max_seq_length}")
+    padded = np.zeros((max_seq_length, feature_dim), dtype=np.float32)
+    padded[:num_frames] = frame_features
+    frame_mask = np.zeros(max_seq_length, dtype=np.int64)
+    frame_mask[:num_frames] = 1
+    return padded, frame_mask
+
+
+def decode_clip(path: str, max_seq_length: int, image_size: int, sampling: str) -> DecodedClip:
+    """Decodes a video file into sampled, cropped and resized RGB frames.
+
+    Every frame is cropped and resized as it is read (cheap next to decoding),
+    so that memory stays small even for 1080p clips, and the frame count is the
+    number of frames actually decoded rather than the container's claim.
+    Raises VideoDecodeError with the reason when the clip gives no frame.
+    """
+    if not os.path.exists(path):
+        raise VideoDecodeError("file not found")
+    if os.path.getsize(path) == 0:
+        raise VideoDecodeError("empty file")
+    capture = cv2.VideoCapture(path)
+    try:
+        if not capture.isOpened():
+            raise VideoDecodeError("not a readable video (unknown container or codec)")
+        small_frames = []
+        while sampling != "first" or len(small_frames) < max_seq_length:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            small_frames.append(crop_and_resize(frame, image_size))
+    finally:
+        capture.release()
+    if not small_frames:
+        raise VideoDecodeError("no decodable frames")
+    indices = sample_frame_indices(len(small_frames), max_seq_length, sampling)
+    return DecodedClip(frames=np.stack([small_frames[i] for i in indices]), num_frames=len(small_frames))

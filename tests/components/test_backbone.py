@@ -1,0 +1,38 @@
+"""The DenseNet121 frame encoder, with random weights (no download here)."""
+import keras
+import numpy as np
+import pytest
+
+from components.video_example_gen import backbone, errors
+
+
+def test_preprocessing_matches_densenet_preprocess_input():
+    encoder = backbone.build_backbone("none", 32, seed=0)
+    preprocessing = encoder.get_layer("densenet_preprocessing")
+    frames = np.random.RandomState(0).randint(0, 256, (2, 32, 32, 3)).astype(np.float32)
+    expected = keras.applications.densenet.preprocess_input(frames.copy())
+    np.testing.assert_allclose(np.asarray(preprocessing(frames)), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_random_init_is_the_same_on_every_build_and_batch_size_does_not_matter():
+    frames = np.random.RandomState(1).randint(0, 256, (5, 32, 32, 3)).astype(np.uint8)
+    first = backbone.encode_frames(backbone.build_backbone("none", 32, seed=0), frames, batch_size=5)
+    second = backbone.encode_frames(backbone.build_backbone("none", 32, seed=0), frames, batch_size=2)
+    assert first.shape == (5, 1024) and first.dtype == np.float32
+    np.testing.assert_allclose(first, second, rtol=1e-4, atol=1e-5)
+
+
+def test_weights_id_names_files_by_content(tmp_path):
+    weights_file = tmp_path / "w.h5"
+    weights_file.write_bytes(b"abc")
+    assert backbone.weights_id(str(weights_file), 0).startswith("file:sha256:ba7816bf")
+    assert backbone.weights_id("none", 3) == "none(random-init,seed=3)"
+    with pytest.raises(errors.BackboneWeightsError, match="does not exist"):
+        backbone.weights_id(str(tmp_path / "missing.h5"), 0)
+
+
+def test_unusable_weights_file_is_a_clear_error(tmp_path):
+    weights_file = tmp_path / "w.h5"
+    weights_file.write_bytes(b"not hdf5")
+    with pytest.raises(errors.BackboneWeightsError, match="cannot load backbone weights"):
+        backbone.build_backbone(str(weights_file), 32, seed=0)

@@ -1,0 +1,232 @@
+"""Tests of trainer/model.py on the real Keras (TensorFlow backend), tiny sizes."""
+import ast
+import os
+import pathlib
+import re
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from trainer import model as model_lib  # noqa: E402
+from trainer.model import DEFAULT_HPARAMS, SEED_HPARAMS, HParams, build_model  # noqa: E402
+
+MAX_SEQ_LENGTH = 6
+FEATURE_DIM = 8
+NUM_CLASSES = 4
+MODEL_SOURCE = pathlib.Path(model_lib.__file__)
+
+
+def tiny_hparams(**overrides) -> HParams:
+    config = {
+        "max_seq_length": MAX_SEQ_LENGTH,
+        "feature_dim": FEATURE_DIM,
+        "projection_dim": 16,
+        "dense_dim": 32,
+        "num_heads": 2,
+        "num_layers": 2,  # two blocks, so a leak between blocks would show
+        "dropout": 0.1,
+    }
+    config.update(overrides)
+    return HParams.from_config(config)
+
+
+def random_clips(rng: np.random.Generator, valid_lengths, feature_dim: int = FEATURE_DIM,
+                 max_seq_length: int = MAX_SEQ_LENGTH) -> dict:
+    """Random features with zero padding after each clip's valid frames."""
+    frame_mask = (np.arange(max_seq_length)[None, :] < np.array(valid_lengths)[:, None]).astype("int64")
+    frame_features = rng.normal(size=(len(valid_lengths), max_seq_length, feature_dim)).astype("float32")
+    frame_features *= frame_mask[..., None]
+    return {"frame_features": frame_features, "frame_mask": frame_mask}
+
+
+def predict(model: keras.Model, clips: dict) -> np.ndarray:
+    # Direct call in inference mode: no dropout, no tf.data batching overhead.
+    return keras.ops.convert_to_numpy(model(clips, training=False))
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(0)
+
+
+def test_output_shape_and_rows_sum_to_one():
+    model = build_model(NUM_CLASSES, tiny_hparams())
+    clips = random_clips(np.random.default_rng(0), [6, 3, 1, 0])
+
+    probabilities = predict(model, clips)
+
+    assert probabilities.shape == (4, NUM_CLASSES)
+    assert np.all(np.isfinite(probabilities))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert model.output_names == ["probabilities"]
+
+
+def test_padded_frame_content_does_not_change_the_output():
+    model = build_model(NUM_CLASSES, tiny_hparams())
+    rng = np.random.default_rng(1)
+    clips = random_clips(rng, [6, 4, 2, 1, 0])
+    padded = clips["frame_mask"] == 0
+    noisy_clips = dict(clips)
+    noisy_clips["frame_features"] = np.where(
+        padded[..., None],
+        rng.uniform(-1e4, 1e4, size=clips["frame_features"].shape),
+        clips["frame_features"],
+    ).astype("float32")
+
+    np.testing.assert_allclose(predict(model, noisy_clips), predict(model, clips), rtol=1e-5, atol=1e-6)
+
+    # Even non-finite padding must not reach the output.
+    broken_clips = dict(clips)
+    broken_clips["frame_features"] = np.where(
+        padded[..., None], np.float32(np.nan), clips["frame_features"]
+    ).astype("float32")
+    broken_clips["frame_features"][1, -1, 0] = np.inf
+    np.testing.assert_allclose(predict(model, broken_clips), predict(model, clips), rtol=1e-5, atol=1e-6)
+
+
+def test_padded_clip_matches_the_same_clip_without_padding():
+    # The content test above cannot see leaks through attention or pooling
+    # (padding is zeroed first). Here the reference has no padding at all: a
+    # model with room for exactly the valid frames and the same weights
+    # (position embeddings 0..valid_length-1 copied over).
+    valid_length = 4
+    hparams = tiny_hparams()
+    padded_model = build_model(NUM_CLASSES, hparams)
+    exact_model = build_model(
+        NUM_CLASSES, HParams.from_config({**vars(hparams), "max_seq_length": valid_length})
+    )
+    for source, target in zip(padded_model.weights, exact_model.weights):
+        value = keras.ops.convert_to_numpy(source)
+        target.assign(value[:valid_length] if "position_embeddings" in source.path else value)
+    padded_clips = random_clips(np.random.default_rng(8), [valid_length] * 3)
+    exact_clips = {key: value[:, :valid_length] for key, value in padded_clips.items()}
+
+    np.testing.assert_allclose(
+        predict(padded_model, padded_clips), predict(exact_model, exact_clips), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_frame_mask_may_be_int_bool_or_float():
+    model = build_model(NUM_CLASSES, tiny_hparams())
+    clips = random_clips(np.random.default_rng(2), [6, 3, 0])
+    expected = predict(model, clips)
+
+    for dtype in ("bool", "float32", "int32"):
+        clips_with_dtype = dict(clips, frame_mask=clips["frame_mask"].astype(dtype))
+        np.testing.assert_allclose(predict(model, clips_with_dtype), expected, rtol=1e-6, atol=1e-7)
+
+
+def test_reversing_valid_frames_changes_the_output():
+    model = build_model(NUM_CLASSES, tiny_hparams(num_layers=1))
+    clips = random_clips(np.random.default_rng(3), [5, 5])
+    reversed_clips = dict(clips)
+    reversed_clips["frame_features"] = clips["frame_features"].copy()
+    reversed_clips["frame_features"][:, :5] = clips["frame_features"][:, 4::-1]
+
+    original = predict(model, clips)
+    reversed_order = predict(model, reversed_clips)
+
+    # Without the position embedding, the encoder + mean would be order-blind.
+    assert np.abs(original - reversed_order).max() > 1e-4
+
+
+def test_model_overfits_a_small_batch():
+    hparams = tiny_hparams(dropout=0.0, learning_rate=3e-3)
+    model = build_model(NUM_CLASSES, hparams)
+    rng = np.random.default_rng(4)
+    clips = random_clips(rng, rng.integers(1, MAX_SEQ_LENGTH + 1, size=16))
+    labels = np.arange(16) % NUM_CLASSES
+
+    model.fit(clips, labels, batch_size=16, epochs=60, verbose=0)
+    _, accuracy = model.evaluate(clips, labels, verbose=0)
+
+    assert accuracy == 1.0
+
+
+def test_seed_hyperparameters_build_with_1024_features():
+    hparams = HParams.from_config({**SEED_HPARAMS, "max_seq_length": 20, "feature_dim": 1024})
+    model = build_model(5, hparams)
+
+    assert hparams.embed_dim == 1024
+    layer_names = [layer.name for layer in model.layers]
+    assert "frame_projection" not in layer_names
+    encoders = [layer for layer in model.layers if isinstance(layer, model_lib.TransformerEncoder)]
+    assert [(e.embed_dim, e.dense_dim, e.num_heads) for e in encoders] == [(1024, 4, 1)]
+    clips = random_clips(np.random.default_rng(5), [20, 7], feature_dim=1024, max_seq_length=20)
+    assert predict(model, clips).shape == (2, 5)
+
+
+def test_hparams_defaults_and_overrides():
+    hparams = HParams.from_config({"max_seq_length": 20, "feature_dim": 1024})
+    for key, value in DEFAULT_HPARAMS.items():
+        assert getattr(hparams, key) == value
+    assert hparams.embed_dim == DEFAULT_HPARAMS["projection_dim"]
+
+    overridden = HParams.from_config(
+        {"max_seq_length": 10, "feature_dim": 64, "num_heads": 8, "projection_dim": None}
+    )
+    assert (overridden.max_seq_length, overridden.num_heads) == (10, 8)
+    assert overridden.embed_dim == 64  # no projection: features used as they are
+    assert overridden.dropout == DEFAULT_HPARAMS["dropout"]
+
+
+def test_hparams_reject_unknown_and_missing_keys():
+    with pytest.raises(ValueError, match="Unknown hyperparameter.*num_head"):
+        HParams.from_config({"max_seq_length": 20, "feature_dim": 1024, "num_head": 2})
+    with pytest.raises(ValueError, match="Missing required.*feature_dim"):
+        HParams.from_config({"max_seq_length": 20})
+    with pytest.raises(ValueError, match="dropout"):
+        HParams.from_config({"max_seq_length": 20, "feature_dim": 8, "dropout": 1.5})
+
+
+def test_keras_file_round_trip_gives_same_predictions(tmp_path):
+    model = build_model(NUM_CLASSES, tiny_hparams())
+    clips = random_clips(np.random.default_rng(6), [6, 2, 0])
+    # One training step so the optimizer state is saved as well.
+    model.fit(clips, np.array([0, 1, 2]), epochs=1, verbose=0)
+    path = tmp_path / "video_transformer.keras"
+
+    model.save(path)
+    loaded = keras.models.load_model(path)
+
+    np.testing.assert_allclose(predict(loaded, clips), predict(model, clips), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TF SavedModel export")
+def test_traces_with_unknown_batch_size_for_saved_model(tmp_path):
+    import tensorflow as tf
+
+    model = build_model(NUM_CLASSES, tiny_hparams())
+    clips = random_clips(np.random.default_rng(7), [6, 3, 0])
+    serve = tf.function(
+        lambda features: model(features, training=False),
+        input_signature=[{
+            "frame_features": tf.TensorSpec([None, MAX_SEQ_LENGTH, FEATURE_DIM], tf.float32),
+            "frame_mask": tf.TensorSpec([None, MAX_SEQ_LENGTH], tf.int64),
+        }],
+    )
+    module = tf.Module()
+    module.model = model
+    module.serve = serve
+    tf.saved_model.save(module, str(tmp_path / "saved_model"))
+    restored = tf.saved_model.load(str(tmp_path / "saved_model"))
+
+    for batch in (clips, {key: value[:1] for key, value in clips.items()}):
+        np.testing.assert_allclose(
+            restored.serve(batch).numpy(), predict(model, batch), rtol=1e-5, atol=1e-6
+        )
+
+
+def test_model_module_is_backend_agnostic():
+    source = MODEL_SOURCE.read_text()
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imported.add((node.module or "").split(".")[0])
+    assert imported <= {"dataclasses", "typing", "keras"}, imported
+    assert not re.search(r"\btf\.|tensorflow|tfx|\bpipeline\.", source)

@@ -1,0 +1,194 @@
+"""A small, deterministic demo dataset in the Keras example layout.
+
+Four classes in two time-reversed pairs: `Grow`/`Shrink` (a filled shape whose
+size grows/shrinks over the clip) and `Brighten`/`Darken` (a textured scene that
+fades in/out). Each `Shrink` clip is the frames of a `Grow` clip in reverse
+order (same for `Darken`/`Brighten`), so every class sees the same frames and
+only frame ORDER tells the classes apart: a model that ignores time is at
+chance within a pair. The per-frame change is global (size, brightness), since
+the features come from a CNN with global average pooling, which cannot see
+where an object is.
+
+    python -m video_datasets.demo OUTPUT_DIR
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import os
+import sys
+
+import cv2
+import numpy as np
+
+# (forward class, its time-reversed partner)
+CLASS_PAIRS: tuple[tuple[str, str], ...] = (("Grow", "Shrink"), ("Brighten", "Darken"))
+DEMO_CLASSES: tuple[str, ...] = tuple(name for pair in CLASS_PAIRS for name in pair)
+
+# (fourcc, extension): clips cycle through the three, so decoding is tested on each.
+CODECS: tuple[tuple[str, str], ...] = (("MJPG", ".avi"), ("XVID", ".avi"), ("mp4v", ".mp4"))
+# (width, height); non-square sizes make center cropping matter.
+FRAME_SIZES: tuple[tuple[int, int], ...] = ((160, 120), (128, 96), (96, 96), (176, 144))
+MIN_FRAMES, MAX_FRAMES = 6, 40
+SHORT_CLIP_FRAMES = 20  # every third clip is shorter than this (clips shorter than MAX_SEQ_LENGTH)
+FPS = 25.0
+FIRST_TRAIN_GROUP = 8  # UCF101 split 1: groups 1-7 are test, 8 and up train
+TEST_GROUPS = 7
+TRAIN_CLIPS_PER_GROUP = 2
+MJPEG_QUALITY = 75  # keeps the dataset small; quality is not what the demo is about
+
+
+@dataclasses.dataclass(frozen=True)
+class _ClipSpec:
+    num_frames: int
+    width: int
+    height: int
+    fourcc: str
+    extension: str
+
+
+def _smoothstep(num_frames: int) -> np.ndarray:
+    """0 -> 1 over the clip, with eased ends."""
+    t = np.linspace(0.0, 1.0, num_frames)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def _grow_frames(spec: _ClipSpec, rng: np.random.RandomState) -> list[np.ndarray]:
+    """A filled shape on a noisy background whose size grows from ~10% to ~90% of the frame."""
+    background = rng.randint(0, 256, size=3)
+    # Each channel half the range away from the background: the shape always stands out.
+    shape_color = (background + 128 + rng.randint(-40, 41, size=3)) % 256
+    start_size, end_size = rng.uniform(0.08, 0.14), rng.uniform(0.85, 0.95)
+    is_circle = rng.rand() < 0.5
+    side = min(spec.width, spec.height)
+    # Centered, so the shape is inside the center crop at every size; no motion.
+    center = (spec.width // 2, spec.height // 2)
+    frames = []
+    for progress in _smoothstep(spec.num_frames):
+        noise = rng.normal(0.0, 4.0, size=(spec.height, spec.width, 1))
+        frame = np.clip(background[None, None, :] + noise, 0, 255).astype(np.uint8)
+        half_size = max(1, int(round(side * (start_size + (end_size - start_size) * progress) / 2)))
+        color = tuple(int(channel) for channel in shape_color)
+        if is_circle:
+            cv2.circle(frame, center, half_size, color, thickness=-1, lineType=cv2.LINE_AA)
+        else:
+            corner = (center[0] - half_size, center[1] - half_size)
+            opposite = (center[0] + half_size, center[1] + half_size)
+            cv2.rectangle(frame, corner, opposite, color, thickness=-1)
+        frames.append(frame)
+    return frames
+
+
+def _brighten_frames(spec: _ClipSpec, rng: np.random.RandomState) -> list[np.ndarray]:
+    """A textured random image that fades from ~15% to 100% brightness."""
+    texture = np.zeros((spec.height, spec.width, 3), dtype=np.float64)
+    # Smooth random blobs at two scales: texture for the CNN, no single object.
+    for cells, weight in ((4, 0.6), (12, 0.4)):
+        coarse = rng.uniform(0.0, 1.0, size=(cells, cells, 3))
+        texture += weight * cv2.resize(coarse, (spec.width, spec.height), interpolation=cv2.INTER_CUBIC)
+    texture = 80.0 + 175.0 * np.clip(texture, 0.0, 1.0)
+    start_level, end_level = rng.uniform(0.12, 0.18), 1.0
+    frames = []
+    for progress in _smoothstep(spec.num_frames):
+        level = start_level + (end_level - start_level) * progress
+        noise = rng.normal(0.0, 3.0, size=(spec.height, spec.width, 1))
+        frames.append(np.clip(texture * level + noise, 0, 255).astype(np.uint8))
+    return frames
+
+
+_FORWARD_FRAMES = {"Grow": _grow_frames, "Brighten": _brighten_frames}
+
+
+def _write_clip(path: str, frames: list[np.ndarray], spec: _ClipSpec) -> None:
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*spec.fourcc), FPS, (spec.width, spec.height))
+    if not writer.isOpened():
+        raise RuntimeError(f"OpenCV cannot write {spec.fourcc} video to {path}")
+    try:
+        if spec.fourcc == "MJPG":
+            writer.set(cv2.VIDEOWRITER_PROP_QUALITY, MJPEG_QUALITY)
+        for frame in frames:
+            writer.write(frame)
+    finally:
+        writer.release()
+
+
+def _clip_name(class_name: str, group: int, clip: int, extension: str) -> str:
+    return f"v_{class_name}_g{group:02d}_c{clip:02d}{extension}"
+
+
+def _train_group_and_clip(index: int) -> tuple[int, int]:
+    return FIRST_TRAIN_GROUP + index // TRAIN_CLIPS_PER_GROUP, index % TRAIN_CLIPS_PER_GROUP + 1
+
+
+def _test_group_and_clip(index: int) -> tuple[int, int]:
+    return index % TEST_GROUPS + 1, index // TEST_GROUPS + 1
+
+
+def _clip_spec(rng: np.random.RandomState, index: int, codec_offset: int) -> _ClipSpec:
+    # Every third clip is short, so padding and masking are always exercised.
+    if index % 3 == 0:
+        num_frames = rng.randint(MIN_FRAMES, SHORT_CLIP_FRAMES)
+    else:
+        num_frames = rng.randint(MIN_FRAMES, MAX_FRAMES + 1)
+    width, height = FRAME_SIZES[rng.randint(len(FRAME_SIZES))]
+    fourcc, extension = CODECS[(index + codec_offset) % len(CODECS)]
+    return _ClipSpec(num_frames, width, height, fourcc, extension)
+
+
+def generate_demo_dataset(
+    output_dir: str, train_clips_per_class: int = 12, test_clips_per_class: int = 4, seed: int = 0
+) -> str:
+    """Writes the demo dataset (train.csv, test.csv, train/, test/) to `output_dir`; returns it.
+
+    The same seed gives byte-identical CSVs and identical decoded frames.
+    """
+    if train_clips_per_class < 1 or test_clips_per_class < 1:
+        raise ValueError("train_clips_per_class and test_clips_per_class must be at least 1")
+    rng = np.random.RandomState(seed)
+    csv_rows: dict[str, list[tuple[str, str]]] = {"train": [], "test": []}
+    for split, clips_per_class, group_and_clip in (
+        ("train", train_clips_per_class, _train_group_and_clip),
+        ("test", test_clips_per_class, _test_group_and_clip),
+    ):
+        split_dir = os.path.join(output_dir, split)
+        os.makedirs(split_dir, exist_ok=True)
+        for pair_index, (forward_class, reversed_class) in enumerate(CLASS_PAIRS):
+            for index in range(clips_per_class):
+                spec = _clip_spec(rng, index, codec_offset=pair_index)
+                forward_frames = _FORWARD_FRAMES[forward_class](spec, rng)
+                group, clip = group_and_clip(index)
+                # The partner clip is the same frames backwards: identical content, opposite order.
+                for class_name, frames in ((forward_class, forward_frames), (reversed_class, forward_frames[::-1])):
+                    name = _clip_name(class_name, group, clip, spec.extension)
+                    _write_clip(os.path.join(split_dir, name), frames, spec)
+                    csv_rows[split].append((name, class_name))
+    for split, rows in csv_rows.items():
+        # Fixed line endings and row order: the CSVs are byte-identical for a seed.
+        with open(os.path.join(output_dir, f"{split}.csv"), "w", newline="", encoding="utf-8") as csv_file:
+            writer = csv.writer(csv_file, lineterminator="\n")
+            writer.writerow(("video_name", "tag"))
+            writer.writerows(sorted(rows))
+    return output_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m video_datasets.demo",
+        description=f"Writes the built-in demo dataset (classes {', '.join(DEMO_CLASSES)}) in the Keras example layout.",
+    )
+    parser.add_argument("output_dir", metavar="OUTPUT_DIR", help="folder for train.csv, test.csv, train/ and test/")
+    parser.add_argument("--train-clips-per-class", type=int, default=12, help="training clips per class (default: %(default)s)")
+    parser.add_argument("--test-clips-per-class", type=int, default=4, help="test clips per class (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same dataset (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if args.train_clips_per_class < 1 or args.test_clips_per_class < 1:
+        parser.error("--train-clips-per-class and --test-clips-per-class must be at least 1")
+    generate_demo_dataset(args.output_dir, args.train_clips_per_class, args.test_clips_per_class, args.seed)
+    num_clips = len(DEMO_CLASSES) * (args.train_clips_per_class + args.test_clips_per_class)
+    print(f"Demo dataset: {num_clips} clips in {os.path.abspath(args.output_dir)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
