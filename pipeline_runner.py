@@ -112,7 +112,7 @@ def extract_command(args: argparse.Namespace) -> int:
             weights=args.weights,
             sampling=args.sampling,
             frame_batch_size=args.frame_batch_size,
-            extract_only=True,
+            last_component="VideoExampleGen",
             metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(_metadata_path(output_dir)),
         )
     )

@@ -1,7 +1,7 @@
 """The TFX pipeline, as one function (like TFX's penguin example)."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
@@ -21,12 +21,17 @@ def create_pipeline(
     sampling: str = configs.SAMPLING,
     frame_batch_size: int = configs.FRAME_BATCH_SIZE,
     eval_group_fraction: float = configs.EVAL_GROUP_FRACTION,
-    extract_only: bool = False,
+    hparams: Optional[dict[str, Any]] = None,
+    last_component: Optional[str] = None,
     enable_cache: bool = True,
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
     beam_pipeline_args: Optional[list[str]] = None,
 ) -> tfx.dsl.Pipeline:
-    """Videos -> frame-feature Examples (-> the rest of the pipeline unless extract_only)."""
+    """Videos -> frame features -> validated, transformed Examples -> trained model.
+
+    `hparams` overrides the model defaults of trainer/model.py; `last_component`
+    (a component id such as 'VideoExampleGen') cuts the pipeline after it.
+    """
     example_gen = VideoExampleGen(
         data_root=data_root,
         max_seq_length=max_seq_length,
@@ -37,7 +42,35 @@ def create_pipeline(
         eval_group_fraction=eval_group_fraction,
         random_init_seed=configs.RANDOM_INIT_SEED,
     )
-    components = [example_gen]
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+    feature_shape = {"max_seq_length": max_seq_length, "feature_dim": configs.FEATURE_DIM}
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn="trainer.preprocessing.preprocessing_fn",
+        custom_config=feature_shape,
+        # Normalization statistics and the label vocabulary come from train only;
+        # the Trainer applies the transform graph itself, so no transformed copy.
+        splits_config=tfx.proto.SplitsConfig(analyze=["train"]),
+        materialize=False,
+    )
+    trainer = tfx.components.Trainer(
+        run_fn="trainer.run_fn.run_fn",
+        examples=example_gen.outputs["examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config={**(hparams or {}), **feature_shape},
+    )
+    components = [example_gen, statistics_gen, schema_gen, example_validator, transform, trainer]
+    if last_component is not None:
+        component_ids = [component.id for component in components]
+        components = components[: component_ids.index(last_component) + 1]
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,

@@ -22,15 +22,17 @@ from typing import Any, Mapping, Optional
 import keras
 from keras import layers, ops
 
-# Model defaults that train well on small data sets (a few thousand clips).
+# Model defaults, chosen on the built-in demo data (random-init DenseNet121
+# features, 40 training clips): these reach 1.0 eval and ~0.7 test accuracy
+# where the seed's values stay near 0.5.
 DEFAULT_HPARAMS: dict = {
-    "projection_dim": 128,
-    "dense_dim": 256,
-    "num_heads": 4,
+    "projection_dim": 64,
+    "dense_dim": 64,
+    "num_heads": 2,
     "num_layers": 1,
-    "dropout": 0.3,
+    "dropout": 0.1,
     "learning_rate": 1e-3,
-    "epochs": 40,
+    "epochs": 60,
     "batch_size": 16,
 }
 

@@ -1,0 +1,84 @@
+"""Transform + Trainer for real (LocalDagRunner) on demo Examples; the exported model is checked."""
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tfx import v1 as tfx
+
+from pipeline.pipeline import create_pipeline
+from trainer.run_fn import MODEL_INFO_FILE
+from video_datasets import demo
+
+MAX_SEQ_LENGTH = 12
+IMAGE_SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    work_dir = tmp_path_factory.mktemp("trainer")
+    data_root = demo.generate_demo_dataset(str(work_dir / "data"))
+    tfx.orchestration.LocalDagRunner().run(
+        create_pipeline(
+            pipeline_name="trainer-test",
+            pipeline_root=str(work_dir / "root"),
+            data_root=data_root,
+            max_seq_length=MAX_SEQ_LENGTH,
+            image_size=IMAGE_SIZE,
+            weights="none",
+            last_component="Trainer",
+            metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(str(work_dir / "metadata.sqlite")),
+        )
+    )
+    [serving_model_dir] = glob.glob(str(work_dir / "root" / "Trainer" / "model" / "*" / "Format-Serving"))
+    [examples_dir] = glob.glob(str(work_dir / "root" / "VideoExampleGen" / "examples" / "*"))
+    return serving_model_dir, examples_dir
+
+
+def _serialized_examples(examples_dir, split):
+    files = glob.glob(os.path.join(examples_dir, f"Split-{split}", "*.gz"))
+    return [record.numpy() for record in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+
+
+def _label(serialized):
+    return tf.train.Example.FromString(serialized).features.feature["label"].bytes_list.value[0].decode()
+
+
+def test_serving_default_predicts_label_strings_well_above_chance(trained):
+    serving_model_dir, examples_dir = trained
+    serve = tf.saved_model.load(serving_model_dir).signatures["serving_default"]
+    eval_examples = _serialized_examples(examples_dir, "eval")
+    outputs = serve(examples=tf.constant(eval_examples))
+    probabilities, classes = outputs["probabilities"].numpy(), outputs["classes"].numpy()
+    assert probabilities.shape == (len(eval_examples), len(demo.DEMO_CLASSES))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert {label.decode() for label in classes[0]} == set(demo.DEMO_CLASSES)
+    predicted = [row[index].decode() for row, index in zip(classes, probabilities.argmax(axis=1))]
+    accuracy = np.mean([label == _label(example) for label, example in zip(predicted, eval_examples)])
+    chance = 1 / len(demo.DEMO_CLASSES)
+    assert accuracy >= 2 * chance, f"eval accuracy {accuracy:.2f} is not clearly above chance {chance:.2f}"
+
+
+def test_transform_features_signature_encodes_labels_for_the_evaluator(trained):
+    serving_model_dir, examples_dir = trained
+    transform = tf.saved_model.load(serving_model_dir).signatures["transform_features"]
+    test_examples = _serialized_examples(examples_dir, "test")
+    transformed = transform(examples=tf.constant(test_examples))
+    assert transformed["frame_features"].shape == (len(test_examples), MAX_SEQ_LENGTH, 1024)
+    label_ids = transformed["label"].numpy()
+    assert set(label_ids.tolist()) <= set(range(len(demo.DEMO_CLASSES)))
+    # Same label string -> same id.
+    ids_by_label = {}
+    for label_id, example in zip(label_ids, test_examples):
+        assert ids_by_label.setdefault(_label(example), label_id) == label_id
+
+
+def test_export_records_the_backbone_weights_and_labels(trained):
+    serving_model_dir, _ = trained
+    with open(os.path.join(serving_model_dir, MODEL_INFO_FILE)) as info_file:
+        model_info = json.load(info_file)
+    assert model_info["backbone_weights_id"] == "none(random-init,seed=0)"
+    assert sorted(model_info["labels"]) == sorted(demo.DEMO_CLASSES)
+    assert model_info["max_seq_length"] == MAX_SEQ_LENGTH and model_info["image_size"] == IMAGE_SIZE

@@ -1,0 +1,148 @@
+"""TFX Trainer: trains the video transformer and exports it with its signatures.
+
+`serving_default` takes serialized tf.Examples (no label) and returns
+`probabilities` and `classes` (label strings); `transform_features` is what
+the Evaluator uses to read labels. `assets.extra/model_info.json` records
+the labels and which backbone weights produced the features, so that a
+model is never fed features of another backbone.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from typing import Any
+
+import keras
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx import v1 as tfx
+from tfx_bsl.public import tfxio
+
+from trainer import model as video_model
+from trainer.preprocessing import FEATURE_KEYS, LABEL_KEY, LABEL_VOCABULARY
+
+MODEL_INFO_FILE = os.path.join("assets.extra", "model_info.json")
+HISTORY_FILE = "history.json"
+EXTRACTION_REPORT = "extraction_report.json"
+_EARLY_STOPPING_PATIENCE = 10
+# TFX datasets have no known length, so Keras warns at the end of every epoch.
+warnings.filterwarnings("ignore", message="Your input ran out of data")
+
+logger = logging.getLogger(__name__)
+
+
+def _distribution_strategy() -> tf.distribute.Strategy:
+    """All GPUs of this worker when there are several; the default strategy otherwise."""
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _dataset(
+    fn_args: tfx.components.FnArgs, file_pattern: list[str], tf_transform_output: tft.TFTransformOutput, batch_size: int, shuffle: bool
+) -> tf.data.Dataset:
+    """Raw Examples through the transform graph -> (model inputs, label id) batches."""
+    transform_layer = tf_transform_output.transform_features_layer()
+
+    def transform(raw_features: dict[str, tf.Tensor]) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        transformed = transform_layer(raw_features)
+        return {key: transformed[key] for key in FEATURE_KEYS}, transformed[LABEL_KEY]
+
+    raw_examples = fn_args.data_accessor.tf_dataset_factory(
+        file_pattern,
+        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, num_epochs=1, shuffle=shuffle, shuffle_seed=0),
+        tf_transform_output.raw_metadata.schema,
+    )
+    return raw_examples.map(transform, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _extraction_report(fn_args: tfx.components.FnArgs) -> dict[str, Any]:
+    """The VideoExampleGen report of the Examples being trained on (it names the backbone weights)."""
+    split_dir = os.path.dirname(fn_args.train_files[0])  # <examples uri>/Split-train/* -> Split-train
+    with tf.io.gfile.GFile(os.path.join(os.path.dirname(split_dir), EXTRACTION_REPORT)) as report_file:
+        return json.load(report_file)
+
+
+class _ServingModule(tf.Module):
+    """The exported graph: transform + model, behind tf.Example signatures."""
+
+    def __init__(self, classifier: keras.Model, tf_transform_output: tft.TFTransformOutput, labels: list[str]):
+        super().__init__()
+        self.classifier = classifier
+        self.tft_layer = tf_transform_output.transform_features_layer()
+        self._raw_feature_spec = tf_transform_output.raw_feature_spec()
+        self.labels = tf.constant(labels)
+
+    def _classify(self, transformed_features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        probabilities = self.classifier({key: transformed_features[key] for key in FEATURE_KEYS}, training=False)
+        batch_size = tf.shape(probabilities)[0]
+        return {"probabilities": probabilities, "classes": tf.tile(self.labels[tf.newaxis, :], [batch_size, 1])}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve_examples(self, serialized_examples: tf.Tensor) -> dict[str, tf.Tensor]:
+        feature_spec = {key: self._raw_feature_spec[key] for key in FEATURE_KEYS}
+        raw_features = tf.io.parse_example(serialized_examples, feature_spec)
+        return self._classify(self.tft_layer(raw_features))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def transform_features(self, serialized_examples: tf.Tensor) -> dict[str, tf.Tensor]:
+        raw_features = tf.io.parse_example(serialized_examples, self._raw_feature_spec)
+        return self.tft_layer(raw_features)
+
+
+def run_fn(fn_args: tfx.components.FnArgs) -> None:
+    """Trains on `train`, early-stops and picks weights on `eval`; `test` is left to the Evaluator."""
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    labels = [label.decode() for label in tf_transform_output.vocabulary_by_name(LABEL_VOCABULARY)]
+    hparams = video_model.HParams.from_config(fn_args.custom_config)
+    extraction = _extraction_report(fn_args)
+    if extraction["max_seq_length"] != hparams.max_seq_length:
+        raise ValueError(
+            f"features have {extraction['max_seq_length']} frames per clip, the model expects {hparams.max_seq_length}"
+        )
+
+    strategy = _distribution_strategy()
+    global_batch_size = hparams.batch_size * strategy.num_replicas_in_sync
+    logger.info("Training on %d replica(s), global batch %d, %d classes %s", strategy.num_replicas_in_sync, global_batch_size, len(labels), labels)
+    train_dataset = _dataset(fn_args, fn_args.train_files, tf_transform_output, global_batch_size, shuffle=True)
+    eval_dataset = _dataset(fn_args, fn_args.eval_files, tf_transform_output, global_batch_size, shuffle=False)
+    with strategy.scope():
+        classifier = video_model.build_model(len(labels), hparams)
+
+    history = classifier.fit(
+        train_dataset,
+        validation_data=eval_dataset,
+        epochs=hparams.epochs,
+        verbose=2,
+        callbacks=[
+            # Keeps the weights of the epoch with the best eval loss.
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=_EARLY_STOPPING_PATIENCE, restore_best_weights=True),
+            keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
+        ],
+    )
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as history_file:
+        json.dump({name: [float(value) for value in values] for name, values in history.history.items()}, history_file, indent=2)
+
+    serving_module = _ServingModule(classifier, tf_transform_output, labels)
+    tf.saved_model.save(
+        serving_module,
+        fn_args.serving_model_dir,
+        signatures={
+            "serving_default": serving_module.serve_examples,
+            "transform_features": serving_module.transform_features,
+        },
+    )
+    model_info = {
+        "labels": labels,
+        "backbone_weights_id": extraction["weights_id"],
+        "max_seq_length": extraction["max_seq_length"],
+        "image_size": extraction["image_size"],
+        "sampling": extraction["sampling"],
+        "hparams": dict(fn_args.custom_config),
+    }
+    model_info_path = os.path.join(fn_args.serving_model_dir, MODEL_INFO_FILE)
+    tf.io.gfile.makedirs(os.path.dirname(model_info_path))
+    with tf.io.gfile.GFile(model_info_path, "w") as info_file:
+        json.dump(model_info, info_file, indent=2)
