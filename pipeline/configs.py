@@ -24,3 +24,8 @@ EVAL_GROUP_FRACTION = 0.15
 SPLIT_NAMES = ("train", "eval", "test")
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg")
+
+# The Evaluator's gate on the test split.
+MIN_TEST_ACCURACY = float(os.environ.get("VIDEO_MIN_TEST_ACCURACY", "0.5"))
+# How much worse than the last blessed model a new model may be (0: never worse).
+MAX_ACCURACY_REGRESSION = 0.0

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
@@ -22,15 +23,20 @@ def create_pipeline(
     frame_batch_size: int = configs.FRAME_BATCH_SIZE,
     eval_group_fraction: float = configs.EVAL_GROUP_FRACTION,
     hparams: Optional[dict[str, Any]] = None,
+    serving_model_dir: Optional[str] = None,
+    min_test_accuracy: float = configs.MIN_TEST_ACCURACY,
+    max_accuracy_regression: float = configs.MAX_ACCURACY_REGRESSION,
     last_component: Optional[str] = None,
     enable_cache: bool = True,
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
     beam_pipeline_args: Optional[list[str]] = None,
 ) -> tfx.dsl.Pipeline:
-    """Videos -> frame features -> validated, transformed Examples -> trained model.
+    """Videos -> frame features -> validated Examples -> trained, evaluated, pushed model.
 
-    `hparams` overrides the model defaults of trainer/model.py; `last_component`
-    (a component id such as 'VideoExampleGen') cuts the pipeline after it.
+    `hparams` overrides the model defaults of trainer/model.py. The model is
+    pushed to `serving_model_dir` (versioned subfolders) only when the Evaluator
+    blesses it. `last_component` (a component id such as 'VideoExampleGen')
+    cuts the pipeline after it.
     """
     example_gen = VideoExampleGen(
         data_root=data_root,
@@ -67,7 +73,29 @@ def create_pipeline(
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config={**(hparams or {}), **feature_shape},
     )
-    components = [example_gen, statistics_gen, schema_gen, example_validator, transform, trainer]
+    latest_blessed_model = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=latest_blessed_model.outputs["model"],
+        example_splits=["test"],
+        eval_config=_eval_config(min_test_accuracy, max_accuracy_regression),
+    )
+    components = [example_gen, statistics_gen, schema_gen, example_validator, transform, trainer, latest_blessed_model, evaluator]
+    if serving_model_dir is not None:
+        components.append(
+            tfx.components.Pusher(
+                model=trainer.outputs["model"],
+                model_blessing=evaluator.outputs["blessing"],
+                push_destination=tfx.proto.PushDestination(
+                    filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
+                ),
+            )
+        )
     if last_component is not None:
         component_ids = [component.id for component in components]
         components = components[: component_ids.index(last_component) + 1]
@@ -78,4 +106,36 @@ def create_pipeline(
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [],
+    )
+
+
+def _eval_config(min_test_accuracy: float, max_accuracy_regression: float) -> tfma.EvalConfig:
+    """Accuracy gate (absolute and against the last blessed model) and the confusion matrix."""
+    accuracy_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_test_accuracy}),
+        # -1e-10 rather than 0 so that an equally good model still passes.
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -max_accuracy_regression - 1e-10},
+        ),
+    )
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name="serving_default",
+                prediction_key="probabilities",
+                label_key="label_id",
+                preprocessing_function_names=["transform_features"],
+            )
+        ],
+        slicing_specs=[tfma.SlicingSpec()],
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                    tfma.MetricConfig(class_name="SparseCategoricalAccuracy", threshold=accuracy_threshold),
+                    tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+                ]
+            )
+        ],
     )

@@ -12,13 +12,14 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 LABEL_KEY = "label"
+LABEL_ID_KEY = "label_id"  # the transformed label; its own name so raw and transformed never collide
 LABEL_VOCABULARY = "label"
 FEATURE_KEYS = ("frame_features", "frame_mask")
 _VARIANCE_EPSILON = 1e-6
 
 
 def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]) -> dict[str, tf.Tensor]:
-    """Raw Examples -> {frame_features [B, T, D] z-scored, frame_mask [B, T], label id [B]}.
+    """Raw Examples -> {frame_features [B, T, D] z-scored, frame_mask [B, T], label_id [B]}.
 
     Frozen-backbone features have tiny, uneven scales per dimension, so each
     dimension gets a z-score over the real (unmasked) frames; padded frames
@@ -39,5 +40,5 @@ def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]
     return {
         "frame_features": normalized,
         "frame_mask": frame_mask,
-        LABEL_KEY: tf.reshape(label_ids, [-1]),
+        LABEL_ID_KEY: tf.reshape(label_ids, [-1]),
     }

@@ -21,7 +21,7 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from trainer import model as video_model
-from trainer.preprocessing import FEATURE_KEYS, LABEL_KEY, LABEL_VOCABULARY
+from trainer.preprocessing import FEATURE_KEYS, LABEL_ID_KEY, LABEL_VOCABULARY
 
 MODEL_INFO_FILE = os.path.join("assets.extra", "model_info.json")
 HISTORY_FILE = "history.json"
@@ -48,7 +48,7 @@ def _dataset(
 
     def transform(raw_features: dict[str, tf.Tensor]) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         transformed = transform_layer(raw_features)
-        return {key: transformed[key] for key in FEATURE_KEYS}, transformed[LABEL_KEY]
+        return {key: transformed[key] for key in FEATURE_KEYS}, transformed[LABEL_ID_KEY]
 
     raw_examples = fn_args.data_accessor.tf_dataset_factory(
         file_pattern,

@@ -67,7 +67,7 @@ def test_transform_features_signature_encodes_labels_for_the_evaluator(trained):
     test_examples = _serialized_examples(examples_dir, "test")
     transformed = transform(examples=tf.constant(test_examples))
     assert transformed["frame_features"].shape == (len(test_examples), MAX_SEQ_LENGTH, 1024)
-    label_ids = transformed["label"].numpy()
+    label_ids = transformed["label_id"].numpy()
     assert set(label_ids.tolist()) <= set(range(len(demo.DEMO_CLASSES)))
     # Same label string -> same id.
     ids_by_label = {}

@@ -1,0 +1,72 @@
+"""The whole pipeline through the real runners on tiny demo data: bless, push, cache, gate, Beam."""
+import json
+import os
+
+import pytest
+
+import pipeline_runner
+from video_datasets import demo
+
+SMALL = ["--max-seq-length", "8", "--image-size", "32", "--weights", "none"]
+
+
+def _run(data_root, output_dir, *options):
+    exit_code = pipeline_runner.main(["run", "--data-root", data_root, "--output-dir", output_dir, *SMALL, *options])
+    assert exit_code == 0
+    with open(os.path.join(output_dir, "run_summary.json")) as summary_file:
+        return json.load(summary_file)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return demo.generate_demo_dataset(str(tmp_path_factory.mktemp("data")), train_clips_per_class=6, test_clips_per_class=2)
+
+
+@pytest.fixture(scope="module")
+def local_runs(data_root, tmp_path_factory):
+    """Three runs in one output dir: first, a retrained second, and one whose gate cannot be met."""
+    output_dir = str(tmp_path_factory.mktemp("local"))
+    first = _run(data_root, output_dir, "--epochs", "3", "--min-test-accuracy", "0")
+    second = _run(data_root, output_dir, "--epochs", "4", "--min-test-accuracy", "0")
+    unreachable = _run(data_root, output_dir, "--epochs", "4", "--min-test-accuracy", "1.01")
+    return output_dir, first, second, unreachable
+
+
+def test_first_run_is_blessed_pushed_and_summarized(local_runs):
+    output_dir, first, _, _ = local_runs
+    assert first["blessed"] is True and first["baseline_model_uri"] is None
+    pushed = first["pushed_model_dir"]
+    assert os.path.dirname(pushed) == os.path.join(output_dir, "serving")
+    assert os.path.basename(pushed).isdigit()  # a numbered version folder, as TF Serving expects
+    assert os.path.exists(os.path.join(pushed, "saved_model.pb"))
+    assert first["splits"] == {"train": 16, "eval": 8, "test": 8}
+    assert sum(figures["support"] for figures in first["per_class"].values()) == 8
+    assert set(first["per_class"]) == set(demo.DEMO_CLASSES)
+    assert 0 <= first["test_accuracy"] <= 1 and first["weights"] == "none"
+    assert first["skipped_videos"] == [] and first["feature_extraction"]["frames"] > 0
+    expected_components = {"VideoExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer", "Evaluator", "Pusher"}
+    assert expected_components <= set(first["seconds"]["components"])
+    assert first["seconds"]["total"] > 0 and first["cached_components"] == []
+
+
+def test_second_run_reuses_features_and_compares_with_the_blessed_model(local_runs):
+    _, first, second, _ = local_runs
+    assert "VideoExampleGen" in second["cached_components"] and "Transform" in second["cached_components"]
+    assert "Trainer" not in second["cached_components"]  # epochs changed: a new model
+    assert second["examples_uri"] == first["examples_uri"]
+    assert second["baseline_model_uri"] == first["model_uri"]
+    assert second["model_uri"] != first["model_uri"]
+
+
+def test_unreachable_threshold_blesses_and_pushes_nothing_and_says_why(local_runs):
+    output_dir, first, second, unreachable = local_runs
+    assert unreachable["blessed"] is False and unreachable["pushed_model_dir"] is None
+    assert any("sparse_categorical_accuracy" in reason for reason in unreachable["not_blessed_because"])
+    pushed_versions = sorted(os.listdir(os.path.join(output_dir, "serving")))
+    assert len(pushed_versions) == (2 if second["blessed"] else 1)
+
+
+def test_beam_dag_runner_end_to_end(data_root, tmp_path):
+    summary = _run(data_root, str(tmp_path), "--runner", "beam", "--epochs", "2", "--min-test-accuracy", "0")
+    assert summary["blessed"] is True and os.path.exists(os.path.join(summary["pushed_model_dir"], "saved_model.pb"))
+    assert summary["splits"] == {"train": 16, "eval": 8, "test": 8}
