@@ -19,8 +19,7 @@ $(VENV)/.installed: requirements.txt overrides.txt
 	touch $@
 
 demo: install
-	$(VENV)/bin/python -m video_datasets.demo $(DEMO_OUTPUT)/data
-	$(VENV)/bin/python pipeline_runner.py extract --data-root $(DEMO_OUTPUT)/data --output-dir $(DEMO_OUTPUT) --weights none
+	$(VENV)/bin/python pipeline_runner.py run --demo --output-dir $(DEMO_OUTPUT)
 
 test: install
 	$(VENV)/bin/python -m pytest -p no:cacheprovider tests

@@ -9,10 +9,13 @@ Run a command with --help for its options.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import time
 from typing import Any, Optional
 
@@ -269,6 +272,23 @@ def _split_beam_args(unknown: list[str]) -> list[str]:
     return beam_args
 
 
+@contextlib.contextmanager
+def _private_tmpdir():
+    """Beam copies ~50 MB into $TMPDIR per component run and never removes it: keep it in one folder, removed at exit."""
+    run_tmpdir = tempfile.mkdtemp(prefix="video-pipeline-")
+    previous = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"], tempfile.tempdir = run_tmpdir, None
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = previous
+        tempfile.tempdir = None
+        shutil.rmtree(run_tmpdir, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
@@ -277,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging()
     try:
         args.beam_args = _split_beam_args(unknown)
-        return args.handler(args)
+        with _private_tmpdir():
+            return args.handler(args)
     except Exception as error:
         user_error = _find_user_error(error)
         if user_error is None:
