@@ -198,6 +198,9 @@ def run_command(args: argparse.Namespace) -> int:
     )
     if not summary["blessed"]:
         summary["not_blessed_because"] = summary["validation_failures"] or ["the Evaluator did not bless the model"]
+    from pipeline.report import write_report
+
+    summary["report"] = write_report(summary, os.path.join(os.path.abspath(args.output_dir), "report"))
     _write_summary(args.output_dir, summary)
     return 0
 
@@ -234,6 +237,8 @@ def _human_summary(summary: dict[str, Any], path: str) -> str:
     seconds = summary["seconds"]
     per_component = ", ".join(f"{component} {value}" for component, value in seconds["components"].items())
     lines.append(f"  seconds      total {seconds['total']} ({per_component})")
+    if "report" in summary:
+        lines.append(f"  report       {summary['report']['report']}")
     if summary["cached_components"]:
         lines.append(f"  from cache   {', '.join(summary['cached_components'])}")
     return "\n".join(lines)

@@ -11,7 +11,7 @@ Compiling needs neither data nor network: paths are only written into the spec.
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from typing import Optional
 
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
@@ -34,12 +34,12 @@ def gpu_resource_spec(
     gpu_type: Optional[str] = None,
     cpu_limit: Optional[float] = None,
     memory_limit_gb: Optional[float] = None,
-) -> Any:
+) -> ResourceSpec:
     """The platform config (a KFP ResourceSpec) that asks for `gpus` GPUs of `gpu_type`.
 
     Both spellings of the accelerator are set, as the KFP SDK's own compiler
     does: `type`/`count` (read by Vertex AI and older backends) and
-    `resource_type`/`resource_count` (read first by KFP backends >= 2.4).
+    `resource_type`/`resource_count` (read first by recent self-hosted KFP backends).
     """
     if gpus < 1:
         raise ValueError(f"gpus must be at least 1, got {gpus}")
@@ -51,10 +51,10 @@ def gpu_resource_spec(
     )
     if cpu_limit is not None:
         spec.cpu_limit = cpu_limit
-        spec.resource_cpu_limit = str(cpu_limit)
+        spec.resource_cpu_limit = f"{cpu_limit:g}"
     if memory_limit_gb is not None:
         spec.memory_limit = memory_limit_gb
-        spec.resource_memory_limit = f"{memory_limit_gb}G"
+        spec.resource_memory_limit = f"{memory_limit_gb:g}G"
     return spec
 
 
@@ -72,6 +72,7 @@ def compile_pipeline(
     hparams: dict | None = None,
     cpu_limit: float | None = None,
     memory_limit_gb: float | None = None,
+    pipeline_spec_2_1: bool = False,
 ) -> str:
     """Writes the whole pipeline as a KFP v2 PipelineJob JSON file and returns its path.
 
@@ -79,9 +80,14 @@ def compile_pipeline(
     VideoExampleGen too with `extraction_gpus`) requests that many GPUs of
     `gpu_type` (default NVIDIA_TESLA_T4, Vertex AI's naming; use
     "nvidia.com/gpu" on self-hosted Kubeflow Pipelines), and `cpu_limit` /
-    `memory_limit_gb` if given. The Pusher is left out when
-    `serving_model_dir` is None. No metadata connection: the orchestrator
-    provides its own.
+    `memory_limit_gb` if given (these two apply to the GPU components only).
+    The Pusher is left out when `serving_model_dir` is None. No metadata
+    connection: the orchestrator provides its own.
+
+    The spec follows PipelineSpec schema 2.0.0 (what Vertex AI Pipelines
+    runs); `pipeline_spec_2_1` writes schema 2.1.0 instead, whose constant
+    parameters (`constant` rather than the deprecated `constantValue`) are the
+    only ones recent self-hosted KFP 2.x backends read.
     """
     if gpus < 0:
         raise ValueError(f"gpus must not be negative, got {gpus}")
@@ -109,7 +115,9 @@ def compile_pipeline(
 
     output_file = os.path.abspath(output_file) if "://" not in output_file else output_file
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+            default_image=image, use_pipeline_spec_2_1=pipeline_spec_2_1
+        ),
         output_dir=os.path.dirname(output_file),
         output_filename=os.path.basename(output_file),
     )

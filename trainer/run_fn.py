@@ -1,8 +1,9 @@
 """TFX Trainer: trains the video transformer and exports it with its signatures.
 
 `serving_default` takes serialized tf.Examples (no label) and returns
-`probabilities` and `classes` (label strings); `transform_features` is what
-the Evaluator uses to read labels. `assets.extra/model_info.json` records
+`probabilities` and `classes` (label strings); `serving_frames` takes the
+decoded RGB frames of one clip and runs sampling, cropping and DenseNet121
+in the graph; `transform_features` is what the Evaluator uses to read labels. `assets.extra/model_info.json` records
 the labels and which backbone weights produced the features, so that a
 model is never fed features of another backbone.
 """
@@ -20,13 +21,16 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
+from components.video_example_gen import backbone as frame_backbone
 from trainer import model as video_model
+from trainer import serving_frames
 from trainer.preprocessing import FEATURE_KEYS, LABEL_ID_KEY, LABEL_VOCABULARY
 
 MODEL_INFO_FILE = os.path.join("assets.extra", "model_info.json")
 HISTORY_FILE = "history.json"
 EXTRACTION_REPORT = "extraction_report.json"
 _EARLY_STOPPING_PATIENCE = 10
+_TRAINING_SEED = 0  # same Examples and hyperparameters -> the same model
 # TFX datasets have no known length, so Keras warns at the end of every epoch.
 warnings.filterwarnings("ignore", message="Your input ran out of data")
 
@@ -68,11 +72,20 @@ def _extraction_report(fn_args: tfx.components.FnArgs) -> dict[str, Any]:
 class _ServingModule(tf.Module):
     """The exported graph: transform + model, behind tf.Example signatures."""
 
-    def __init__(self, classifier: keras.Model, tf_transform_output: tft.TFTransformOutput, labels: list[str]):
+    def __init__(
+        self,
+        classifier: keras.Model,
+        tf_transform_output: tft.TFTransformOutput,
+        labels: list[str],
+        frame_encoder: keras.Model,
+        extraction: dict[str, Any],
+    ):
         super().__init__()
         self.classifier = classifier
+        self.frame_encoder = frame_encoder
         self.tft_layer = tf_transform_output.transform_features_layer()
         self._raw_feature_spec = tf_transform_output.raw_feature_spec()
+        self._frame_options = {key: extraction[key] for key in ("max_seq_length", "image_size", "sampling")}
         self.labels = tf.constant(labels)
 
     def _classify(self, transformed_features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -86,10 +99,26 @@ class _ServingModule(tf.Module):
         raw_features = tf.io.parse_example(serialized_examples, feature_spec)
         return self._classify(self.tft_layer(raw_features))
 
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="frames")])
+    def serve_frames(self, frames: tf.Tensor) -> dict[str, tf.Tensor]:
+        raw_features = serving_frames.clip_features(frames, self.frame_encoder, **self._frame_options)
+        return self._classify(self.tft_layer(raw_features))
+
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def transform_features(self, serialized_examples: tf.Tensor) -> dict[str, tf.Tensor]:
         raw_features = tf.io.parse_example(serialized_examples, self._raw_feature_spec)
         return self.tft_layer(raw_features)
+
+
+def _frame_encoder(extraction: dict[str, Any]) -> keras.Model:
+    """The DenseNet121 that produced the training features, for the serving_frames signature."""
+    weights_id = frame_backbone.weights_id(extraction["weights"], extraction["random_init_seed"])
+    if weights_id != extraction["weights_id"]:
+        raise ValueError(
+            f"backbone weights {extraction['weights']!r} are now {weights_id}, but the features were made with "
+            f"{extraction['weights_id']}: extract the features again"
+        )
+    return frame_backbone.build_backbone(extraction["weights"], extraction["image_size"], extraction["random_init_seed"])
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
@@ -108,6 +137,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     logger.info("Training on %d replica(s), global batch %d, %d classes %s", strategy.num_replicas_in_sync, global_batch_size, len(labels), labels)
     train_dataset = _dataset(fn_args, fn_args.train_files, tf_transform_output, global_batch_size, shuffle=True)
     eval_dataset = _dataset(fn_args, fn_args.eval_files, tf_transform_output, global_batch_size, shuffle=False)
+    keras.utils.set_random_seed(_TRAINING_SEED)
     with strategy.scope():
         classifier = video_model.build_model(len(labels), hparams)
 
@@ -125,18 +155,21 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as history_file:
         json.dump({name: [float(value) for value in values] for name, values in history.history.items()}, history_file, indent=2)
 
-    serving_module = _ServingModule(classifier, tf_transform_output, labels)
+    serving_module = _ServingModule(classifier, tf_transform_output, labels, _frame_encoder(extraction), extraction)
     tf.saved_model.save(
         serving_module,
         fn_args.serving_model_dir,
         signatures={
             "serving_default": serving_module.serve_examples,
+            "serving_frames": serving_module.serve_frames,
             "transform_features": serving_module.transform_features,
         },
     )
     model_info = {
         "labels": labels,
+        "backbone_weights": extraction["weights"],
         "backbone_weights_id": extraction["weights_id"],
+        "random_init_seed": extraction["random_init_seed"],
         "max_seq_length": extraction["max_seq_length"],
         "image_size": extraction["image_size"],
         "sampling": extraction["sampling"],

@@ -17,13 +17,13 @@ import time
 from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
-import numpy as np
 import tensorflow as tf
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_component_specs
 
 from components.video_example_gen import backbone, frames
+from components.video_example_gen.records import make_example
 from components.video_example_gen.errors import ExtractionError
 from pipeline import configs
 from video_datasets import manifest
@@ -49,24 +49,6 @@ class ExtractionConfig:
     @classmethod
     def from_exec_properties(cls, exec_properties: dict[str, Any]) -> "ExtractionConfig":
         return cls(**{field.name: exec_properties[field.name] for field in dataclasses.fields(cls)})
-
-
-def make_example(
-    frame_features: np.ndarray, frame_mask: np.ndarray, label: str, video_id: str, num_frames: int
-) -> tf.train.Example:
-    """The record format every later component reads."""
-    feature = tf.train.Feature
-    return tf.train.Example(
-        features=tf.train.Features(
-            feature={
-                "frame_features": feature(float_list=tf.train.FloatList(value=frame_features.reshape(-1))),
-                "frame_mask": feature(int64_list=tf.train.Int64List(value=frame_mask)),
-                "label": feature(bytes_list=tf.train.BytesList(value=[label.encode()])),
-                "video_id": feature(bytes_list=tf.train.BytesList(value=[video_id.encode()])),
-                "num_frames": feature(int64_list=tf.train.Int64List(value=[num_frames])),
-            }
-        )
-    )
 
 
 class _EncodeClipsDoFn(beam.DoFn):
@@ -192,6 +174,7 @@ class Executor(BaseExampleGenExecutor):
             max_seq_length=config.max_seq_length,
             image_size=config.image_size,
             sampling=config.sampling,
+            random_init_seed=config.random_init_seed,
         )
         with fileio.open(os.path.join(examples_uri, REPORT_FILE), "w") as report_file:
             json.dump(report, report_file, indent=2)

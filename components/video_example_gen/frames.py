@@ -27,13 +27,19 @@ def sample_frame_indices(num_frames: int, max_seq_length: int, sampling: str) ->
 
     'uniform' spreads `max_seq_length` frames over the whole clip, so that the
     model sees the whole action; 'first' keeps the first frames, as the Keras
-    example does. A clip with fewer frames keeps all of them.
+    example does. A clip with fewer frames keeps all of them. Index i of
+    'uniform' is i * (num_frames - 1) / (max_seq_length - 1) rounded half up,
+    in integers so that the serving graph (trainer/serving_frames.py) computes
+    exactly the same indices.
     """
     if sampling not in ("uniform", "first"):
         raise ValueError(f"unknown sampling {sampling!r}: use 'uniform' or 'first'")
     if num_frames <= max_seq_length or sampling == "first":
         return np.arange(min(num_frames, max_seq_length))
-    return np.linspace(0, num_frames - 1, max_seq_length).round().astype(np.int64)
+    if max_seq_length == 1:
+        return np.zeros(1, dtype=np.int64)
+    steps = np.arange(max_seq_length, dtype=np.int64)
+    return (2 * steps * (num_frames - 1) + (max_seq_length - 1)) // (2 * (max_seq_length - 1))
 
 
 def center_crop_square(frame: np.ndarray) -> np.ndarray:

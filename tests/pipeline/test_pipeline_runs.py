@@ -1,36 +1,8 @@
 """The whole pipeline through the real runners on tiny demo data: bless, push, cache, gate, Beam."""
-import json
 import os
 
-import pytest
-
-import pipeline_runner
+from tests.conftest import run_pipeline
 from video_datasets import demo
-
-SMALL = ["--max-seq-length", "8", "--image-size", "32", "--weights", "none"]
-
-
-def _run(data_root, output_dir, *options):
-    exit_code = pipeline_runner.main(["run", "--data-root", data_root, "--output-dir", output_dir, *SMALL, *options])
-    assert exit_code == 0
-    with open(os.path.join(output_dir, "run_summary.json")) as summary_file:
-        return json.load(summary_file)
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return demo.generate_demo_dataset(str(tmp_path_factory.mktemp("data")), train_clips_per_class=6, test_clips_per_class=2)
-
-
-@pytest.fixture(scope="module")
-def local_runs(data_root, tmp_path_factory):
-    """Three runs in one output dir: first, a retrained second, and one whose gate cannot be met."""
-    output_dir = str(tmp_path_factory.mktemp("local"))
-    first = _run(data_root, output_dir, "--epochs", "3", "--min-test-accuracy", "0")
-    second = _run(data_root, output_dir, "--epochs", "4", "--min-test-accuracy", "0")
-    unreachable = _run(data_root, output_dir, "--epochs", "4", "--min-test-accuracy", "1.01")
-    return output_dir, first, second, unreachable
-
 
 def test_first_run_is_blessed_pushed_and_summarized(local_runs):
     output_dir, first, _, _ = local_runs
@@ -67,6 +39,6 @@ def test_unreachable_threshold_blesses_and_pushes_nothing_and_says_why(local_run
 
 
 def test_beam_dag_runner_end_to_end(data_root, tmp_path):
-    summary = _run(data_root, str(tmp_path), "--runner", "beam", "--epochs", "2", "--min-test-accuracy", "0")
+    summary = run_pipeline(data_root, str(tmp_path), "--runner", "beam", "--epochs", "2", "--min-test-accuracy", "0")
     assert summary["blessed"] is True and os.path.exists(os.path.join(summary["pushed_model_dir"], "saved_model.pb"))
     assert summary["splits"] == {"train": 16, "eval": 8, "test": 8}

@@ -1,0 +1,87 @@
+"""`tfx pipeline create` + `tfx run create` (local engine) on pipeline_runner.py, tiny demo data, for real."""
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from video_datasets import demo
+
+PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PIPELINE_PATH = os.path.join(PROJECT_DIR, "pipeline_runner.py")
+PIPELINE_NAME = "tfx-cli-test"
+CLI_TIMEOUT_S = 600
+
+
+def _tfx_executable():
+    beside_python = os.path.join(os.path.dirname(sys.executable), "tfx")
+    return beside_python if os.path.exists(beside_python) else shutil.which("tfx")
+
+
+def _has_cli_hook():
+    with open(PIPELINE_PATH) as runner_file:
+        return "run_with_local_dag_runner" in runner_file.read()
+
+
+def _tfx(env, cwd, *arguments):
+    result = subprocess.run(
+        [_tfx_executable(), *arguments], env=env, cwd=cwd, capture_output=True, text=True, timeout=CLI_TIMEOUT_S
+    )
+    assert result.returncode == 0, f"tfx {' '.join(arguments)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    if _tfx_executable() is None:
+        pytest.skip("no `tfx` executable")
+    if not _has_cli_hook():
+        pytest.skip("pipeline_runner.py does not call pipeline.tfx_cli.run_with_local_dag_runner() without arguments yet")
+    work_dir = tmp_path_factory.mktemp("tfx_cli")
+    output_dir = work_dir / "output"
+    tfx_home = work_dir / "tfx_home"
+    data_root = demo.generate_demo_dataset(str(work_dir / "data"), train_clips_per_class=4, test_clips_per_class=1)
+    env = {
+        **os.environ,
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+        "LOCAL_HOME": str(tfx_home),  # where the CLI records pipelines, instead of ~/tfx/local
+        "VIDEO_PIPELINE_NAME": PIPELINE_NAME,
+        "VIDEO_OUTPUT_DIR": str(output_dir),
+        "VIDEO_DATA_ROOT": data_root,
+        "VIDEO_WEIGHTS": "none",
+        "VIDEO_MAX_SEQ_LENGTH": "8",
+        "VIDEO_IMAGE_SIZE": "32",
+        "VIDEO_EPOCHS": "2",
+        "VIDEO_MIN_TEST_ACCURACY": "0",  # first run, no baseline: always blessed, so always pushed
+    }
+    # From another folder: the CLI must not depend on the current directory.
+    create = _tfx(env, str(work_dir), "pipeline", "create", "--engine", "local", "--pipeline_path", PIPELINE_PATH)
+    ran_at_create = os.path.exists(output_dir / "pipeline_root")
+    run = _tfx(env, str(work_dir), "run", "create", "--engine", "local", "--pipeline_name", PIPELINE_NAME)
+    return {"create": create, "run": run, "ran_at_create": ran_at_create, "output_dir": output_dir, "tfx_home": tfx_home}
+
+
+def test_pipeline_create_records_the_pipeline_without_running_it(cli_run):
+    assert f'Pipeline "{PIPELINE_NAME}" created successfully.' in cli_run["create"].stdout
+    with open(cli_run["tfx_home"] / PIPELINE_NAME / "pipeline_args.json") as args_file:
+        pipeline_args = json.load(args_file)
+    assert pipeline_args["pipeline_dsl_path"] == PIPELINE_PATH
+    assert pipeline_args["pipeline_root"] == str(cli_run["output_dir"] / "pipeline_root")
+    assert not cli_run["ran_at_create"]
+
+
+def test_run_create_trains_and_pushes_a_model(cli_run):
+    output_dir = cli_run["output_dir"]
+    assert glob.glob(str(output_dir / "pipeline_root" / "Trainer" / "model" / "*" / "Format-Serving" / "saved_model.pb"))
+    assert glob.glob(str(output_dir / "serving" / "*" / "saved_model.pb"))
+    assert (output_dir / "metadata.sqlite").exists()
+
+
+def test_environment_variables_reach_the_components(cli_run):
+    [report_path] = glob.glob(str(cli_run["output_dir"] / "pipeline_root" / "VideoExampleGen" / "examples" / "*" / "extraction_report.json"))
+    with open(report_path) as report_file:
+        report = json.load(report_file)
+    assert (report["max_seq_length"], report["image_size"], report["weights"]) == (8, 32, "none")

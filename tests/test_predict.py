@@ -1,0 +1,90 @@
+"""predict.py and the serving_frames signature, on a model the tiny local pipeline run pushed."""
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import predict
+from components.video_example_gen.errors import BackboneWeightsError
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def pushed(local_runs, data_root):
+    output_dir, first, _, _ = local_runs
+    return os.path.join(output_dir, "serving"), first["pushed_model_dir"], data_root
+
+
+def _all_rgb_frames(path):
+    capture = cv2.VideoCapture(path)
+    rgb_frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        rgb_frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    capture.release()
+    return np.stack(rgb_frames)
+
+
+def test_predict_cli_json_with_a_corrupt_file(pushed, tmp_path):
+    serving_dir, _, data_root = pushed
+    videos = sorted(glob.glob(os.path.join(data_root, "test", "*")))[:2]
+    corrupt = tmp_path / "broken.avi"
+    corrupt.write_text("not a video\n" * 50)
+    result = subprocess.run(
+        [sys.executable, "predict.py", "--model-dir", serving_dir, "--json", "--top-k", "3", videos[0], str(corrupt), videos[1]],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["video"] for line in lines] == [videos[0], str(corrupt), videos[1]]
+    assert lines[1] == {"video": str(corrupt), "error": "not a readable video (unknown container or codec)"}
+    for line in (lines[0], lines[2]):
+        probabilities = [prediction["probability"] for prediction in line["predictions"]]
+        assert len(probabilities) == 3 and probabilities == sorted(probabilities, reverse=True)
+        assert {prediction["label"] for prediction in line["predictions"]} <= {"Grow", "Shrink", "Brighten", "Darken"}
+
+
+def test_predict_exit_code_zero_when_every_video_is_read(pushed, capsys):
+    serving_dir, _, data_root = pushed
+    video = sorted(glob.glob(os.path.join(data_root, "test", "*")))[0]
+    assert predict.main(["--model-dir", serving_dir, video, "--top-k", "1"]) == 0
+    assert video in capsys.readouterr().out
+
+
+def test_serving_frames_agrees_with_predict(pushed):
+    _, version_dir, data_root = pushed
+    classifier = predict.VideoClassifier(version_dir)
+    serve_frames = tf.saved_model.load(version_dir).signatures["serving_frames"]
+    for video in sorted(glob.glob(os.path.join(data_root, "test", "*")))[:3]:
+        expected = {item["label"]: item["probability"] for item in classifier.predict(video, top_k=4)}
+        outputs = serve_frames(frames=tf.constant(_all_rgb_frames(video)))
+        labels = [label.decode() for label in outputs["classes"].numpy()[0]]
+        served = dict(zip(labels, outputs["probabilities"].numpy()[0].tolist()))
+        assert served.keys() == expected.keys()
+        for label, probability in expected.items():
+            assert served[label] == pytest.approx(probability, abs=1e-4), video
+
+
+def test_model_dir_resolves_to_the_newest_version(pushed):
+    serving_dir, _, _ = pushed
+    versions = sorted((name for name in os.listdir(serving_dir)), key=int)
+    assert predict.resolve_model_dir(serving_dir) == os.path.join(serving_dir, versions[-1])
+    with pytest.raises(predict.ModelDirError):
+        predict.resolve_model_dir(os.path.join(serving_dir, "missing"))
+
+
+def test_model_of_other_backbone_weights_is_refused(pushed, tmp_path):
+    _, version_dir, _ = pushed
+    other_weights = tmp_path / "other.h5"
+    other_weights.write_bytes(b"other weights")
+    with pytest.raises(BackboneWeightsError, match="trained on features of backbone weights none"):
+        predict.VideoClassifier(version_dir, weights=str(other_weights))
