@@ -3,6 +3,11 @@
     python pipeline_runner.py run --demo --output-dir DIR                the whole pipeline on built-in demo data
     python pipeline_runner.py run --data-root DIR --output-dir DIR       the whole pipeline on your videos
     python pipeline_runner.py extract --data-root DIR --output-dir DIR   videos -> frame-feature Examples only
+    python pipeline_runner.py compile --output-file pipeline.json        a Kubeflow Pipelines v2 spec
+
+Without arguments (as `tfx pipeline create` / `tfx run create --engine local`
+run it) it runs the whole pipeline configured by VIDEO_* environment variables
+(see pipeline/tfx_cli.py).
 
 Run a command with --help for its options.
 """
@@ -71,6 +76,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_extraction_options(extract)
     extract.set_defaults(handler=extract_command)
+
+    compile_parser = commands.add_parser(
+        "compile",
+        help="write a Kubeflow Pipelines v2 spec (KubeflowV2DagRunner) of the whole pipeline",
+        description="Compiles the pipeline for Kubeflow Pipelines v2 / Vertex AI Pipelines. Nothing is read or run "
+        "here: URIs are used by the cluster. Build the image from the Dockerfile first.",
+    )
+    compile_parser.add_argument("--output-file", required=True, help="where to write the pipeline JSON")
+    compile_parser.add_argument("--image", default="video-action-recognition:latest", help="container image with this project (default: %(default)s)")
+    compile_parser.add_argument("--pipeline-root", default="gs://YOUR_BUCKET/pipeline_root", help="artifact root URI (default: %(default)s)")
+    compile_parser.add_argument("--data-root", default="gs://YOUR_BUCKET/ucf101", help="videos URI, as for run (default: %(default)s)")
+    compile_parser.add_argument("--serving-dir", help="where blessed models are pushed (default: PIPELINE_ROOT/serving)")
+    compile_parser.add_argument("--weights", default=configs.WEIGHTS, help="DenseNet121 weights, as for run (default: %(default)s)")
+    compile_parser.add_argument("--gpus", type=int, default=0, help="GPUs the Trainer asks for (default: %(default)s)")
+    compile_parser.add_argument("--gpu-type", help="accelerator type, e.g. NVIDIA_TESLA_T4 (Vertex) or nvidia.com/gpu (self-hosted KFP)")
+    compile_parser.add_argument("--extraction-gpus", action="store_true", help="give VideoExampleGen the same GPUs as the Trainer")
+    compile_parser.set_defaults(handler=compile_command)
     return parser
 
 
@@ -205,6 +227,26 @@ def run_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def compile_command(args: argparse.Namespace) -> int:
+    from pipeline.kubeflow import compile_pipeline
+
+    if args.gpus < 0:
+        raise UsageError("--gpus must be 0 or more")
+    path = compile_pipeline(
+        args.output_file,
+        image=args.image,
+        pipeline_root=args.pipeline_root,
+        data_root=args.data_root,
+        serving_model_dir=args.serving_dir or args.pipeline_root.rstrip("/") + "/serving",
+        gpus=args.gpus,
+        gpu_type=args.gpu_type,
+        extraction_gpus=args.extraction_gpus,
+        weights=args.weights,
+    )
+    print(f"Kubeflow Pipelines v2 spec: {path} (image {args.image}, Trainer GPUs {args.gpus})")
+    return 0
+
+
 def _write_summary(output_dir: str, summary: dict[str, Any]) -> None:
     path = os.path.join(output_dir, "run_summary.json")
     with open(path, "w") as summary_file:
@@ -251,9 +293,10 @@ class UsageError(Exception):
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors whose message is the whole story: printed as one line, no traceback."""
     from components.video_example_gen.errors import BackboneWeightsError, ExtractionError
+    from pipeline.tfx_cli import ConfigError
     from video_datasets.manifest import DatasetError
 
-    return (UsageError, DatasetError, BackboneWeightsError, ExtractionError)
+    return (UsageError, ConfigError, DatasetError, BackboneWeightsError, ExtractionError)
 
 
 def _find_user_error(error: BaseException) -> BaseException | None:
@@ -294,11 +337,22 @@ def _private_tmpdir():
         shutil.rmtree(run_tmpdir, ignore_errors=True)
 
 
+def _tfx_cli_run(args: argparse.Namespace) -> int:
+    from pipeline.tfx_cli import run_with_local_dag_runner
+
+    run_with_local_dag_runner()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args, unknown = parser.parse_known_args(argv)
-    if unknown and args.command != "run":
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if argv is None and len(sys.argv) == 1:
+        # `tfx pipeline create|update` and `tfx run create --engine local` run this file without arguments.
+        args, unknown = argparse.Namespace(handler=_tfx_cli_run), []
+    else:
+        args, unknown = parser.parse_known_args(argv)
+        if unknown and args.command != "run":
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     _configure_logging()
     try:
         args.beam_args = _split_beam_args(unknown)

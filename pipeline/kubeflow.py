@@ -10,9 +10,11 @@ Compiling needs neither data nor network: paths are only written into the spec.
 """
 from __future__ import annotations
 
+import json
 import os
 from typing import Optional
 
+from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
@@ -122,4 +124,18 @@ def compile_pipeline(
         output_filename=os.path.basename(output_file),
     )
     runner.run(pipeline, write_out=True)
+    if extraction_gpus:
+        _add_example_gen_resources(output_file, gpu_resource_spec(gpus, gpu_type, cpu_limit, memory_limit_gb))
     return output_file
+
+
+def _add_example_gen_resources(spec_file: str, resources: ResourceSpec) -> None:
+    """TFX builds a FileBasedExampleGen's container (driver hook included) without its platform config: add it."""
+    from tfx.dsl.io import fileio
+
+    with fileio.open(spec_file) as spec_json:
+        pipeline_job = json.load(spec_json)
+    executor = pipeline_job["pipelineSpec"]["deploymentSpec"]["executors"][f"{EXAMPLE_GEN_ID}_executor"]
+    executor["container"]["resources"] = json_format.MessageToDict(resources)
+    with fileio.open(spec_file, "w") as spec_json:
+        json.dump(pipeline_job, spec_json, indent=2, sort_keys=True)

@@ -1,7 +1,7 @@
 """VideoExampleGen: a folder of labelled videos -> DenseNet121 frame-feature Examples."""
 from __future__ import annotations
 
-from tfx.components.example_gen import driver
+from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.proto import example_gen_pb2
 from tfx import types
@@ -32,7 +32,7 @@ class VideoExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
     OUTPUTS = {standard_component_specs.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
 
 
-class VideoExampleGen(base_beam_component.BaseBeamComponent):
+class VideoExampleGen(FileBasedExampleGen):
     """Decodes each clip, encodes sampled frames with DenseNet121, writes train/eval/test Examples.
 
     Each tf.train.Example holds `frame_features` (max_seq_length * 1024 floats,
@@ -41,9 +41,10 @@ class VideoExampleGen(base_beam_component.BaseBeamComponent):
     the artifact.
     """
 
+    # A FileBasedExampleGen (with its driver, which fingerprints the input
+    # files for the cache, also on Kubeflow), with typed video parameters.
     SPEC_CLASS = VideoExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
-    DRIVER_CLASS = driver.FileBasedDriver
 
     def __init__(
         self,
@@ -77,4 +78,5 @@ class VideoExampleGen(base_beam_component.BaseBeamComponent):
             random_init_seed=random_init_seed,
             examples=types.Channel(type=standard_artifacts.Examples),
         )
-        super().__init__(spec=spec)
+        # FileBasedExampleGen.__init__ builds its own spec; the base class takes ours.
+        base_beam_component.BaseBeamComponent.__init__(self, spec=spec)
