@@ -8,7 +8,6 @@ skipped clips with their reasons, throughput) beside them.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import json
 import logging
@@ -22,7 +21,7 @@ from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenE
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_component_specs
 
-from components.video_example_gen import backbone, frames
+from components.video_example_gen import backbone, encoding, frames
 from components.video_example_gen.records import make_example
 from components.video_example_gen.errors import ExtractionError
 from pipeline import configs
@@ -52,7 +51,7 @@ class ExtractionConfig:
 
 
 class _EncodeClipsDoFn(beam.DoFn):
-    """Batches of manifest clips -> (split, Example) and one log line per clip."""
+    """Batches of manifest clips -> (split, Example) and one log line per clip; one backbone per worker."""
 
     CLIP_LOG = "clip_log"
 
@@ -64,38 +63,33 @@ class _EncodeClipsDoFn(beam.DoFn):
 
     def setup(self) -> None:
         config = self._config
-        self._backbone = backbone.build_backbone(config.weights, config.image_size, config.random_init_seed)
-        # OpenCV releases the GIL while decoding, so clips decode while TF encodes.
-        self._decoder_pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+        self._encoder = encoding.ClipEncoder(
+            backbone.build_backbone(config.weights, config.image_size, config.random_init_seed),
+            config.max_seq_length,
+            config.image_size,
+            config.sampling,
+            config.frame_batch_size,
+        )
         self._started = time.monotonic()
         self._last_progress = self._started
         self._clip_count = 0
 
     def teardown(self) -> None:
-        self._decoder_pool.shutdown(wait=False, cancel_futures=True)
-
-    def _decode(self, clip: manifest.Clip) -> frames.DecodedClip:
-        config = self._config
-        return frames.decode_clip(clip.path, config.max_seq_length, config.image_size, config.sampling)
+        self._encoder.close()
 
     def process(self, clips: list[manifest.Clip]) -> Iterator[Any]:
-        decoded_futures = [self._decoder_pool.submit(self._decode, clip) for clip in clips]
-        for clip, decoded_future in zip(clips, decoded_futures):
+        for clip, encoded in self._encoder.encode((clip, clip.path) for clip in clips):
             outcome = {"video_id": clip.video_id, "path": clip.path, "split": clip.split}
-            try:
-                decoded = decoded_future.result()
-            except frames.VideoDecodeError as error:
-                logger.warning("Skipping %s: %s", clip.path, error)
+            if isinstance(encoded, frames.VideoDecodeError):
+                logger.warning("Skipping %s: %s", clip.path, encoded)
                 self._clips_skipped.inc()
-                yield beam.pvalue.TaggedOutput(self.CLIP_LOG, {**outcome, "skipped": str(error)})
+                yield beam.pvalue.TaggedOutput(self.CLIP_LOG, {**outcome, "skipped": str(encoded)})
                 continue
-            frame_features = backbone.encode_frames(self._backbone, decoded.frames, self._config.frame_batch_size)
-            padded_features, frame_mask = frames.pad_to_length(frame_features, self._config.max_seq_length)
-            example = make_example(padded_features, frame_mask, clip.label, clip.video_id, decoded.num_frames)
+            example = make_example(encoded.frame_features, encoded.frame_mask, clip.label, clip.video_id, encoded.num_frames)
             self._clips_done.inc()
-            self._frames_encoded.inc(len(decoded.frames))
+            self._frames_encoded.inc(encoded.frames_encoded)
             yield clip.split, example
-            yield beam.pvalue.TaggedOutput(self.CLIP_LOG, {**outcome, "frames_encoded": len(decoded.frames)})
+            yield beam.pvalue.TaggedOutput(self.CLIP_LOG, {**outcome, "frames_encoded": encoded.frames_encoded})
             self._log_progress()
 
     def _log_progress(self) -> None:
@@ -132,7 +126,8 @@ class Executor(BaseExampleGenExecutor):
             | "ListClips" >> beam.Create(clips)
             # Spread clips over workers before the expensive step.
             | "Reshuffle" >> beam.Reshuffle()
-            | "BatchClips" >> beam.BatchElements(min_batch_size=1, max_batch_size=8)
+            # Batches of clips keep the decoders ahead of the backbone across clips.
+            | "BatchClips" >> beam.BatchElements(min_batch_size=1, max_batch_size=32)
             | "EncodeClips" >> beam.ParDo(_EncodeClipsDoFn(config)).with_outputs(_EncodeClipsDoFn.CLIP_LOG, main="examples")
         )
         (

@@ -1,0 +1,28 @@
+"""ClipEncoder: clips sharing forward passes get the same features as clips encoded one by one."""
+import os
+
+import numpy as np
+
+from components.video_example_gen import backbone, encoding, frames
+
+REAL_CLIPS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "real_clips")
+
+
+def test_batched_encoding_matches_clip_by_clip_and_reports_errors(tmp_path):
+    frame_encoder = backbone.build_backbone("none", 32, seed=0)
+    broken = tmp_path / "broken.avi"
+    broken.write_bytes(b"")
+    paths = [os.path.join(REAL_CLIPS, "v_Punch_g03_c01.avi"), str(broken), os.path.join(REAL_CLIPS, "v_Biking_g05_c02.avi")]
+    encoder = encoding.ClipEncoder(frame_encoder, max_seq_length=6, image_size=32, sampling="uniform", frame_batch_size=8)
+    try:
+        results = list(encoder.encode((index, path) for index, path in enumerate(paths)))
+    finally:
+        encoder.close()
+    assert sorted(key for key, _ in results) == [0, 1, 2]
+    outcomes = dict(results)
+    assert isinstance(outcomes[1], frames.VideoDecodeError) and str(outcomes[1]) == "empty file"
+    for key in (0, 2):
+        decoded = frames.decode_clip(paths[key], 6, 32, "uniform")
+        expected = backbone.encode_frames(frame_encoder, decoded.frames, batch_size=6)
+        assert outcomes[key].frame_mask.tolist() == [1] * 6 and outcomes[key].num_frames == decoded.num_frames
+        np.testing.assert_allclose(outcomes[key].frame_features, expected, rtol=1e-4, atol=1e-5)
