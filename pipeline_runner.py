@@ -207,8 +207,8 @@ def run_command(args: argparse.Namespace) -> int:
             args.weights = "none"
     elif not args.data_root:
         raise UsageError("give --data-root DIR, or --demo for the built-in demo dataset")
-    hparams = _parse_hparams(args)
     _check_extraction_options(args)
+    hparams = _parse_hparams(args)
     serving_dir = os.path.abspath(args.serving_dir or os.path.join(args.output_dir, "serving"))
     summary = _run_pipeline(
         args,

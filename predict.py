@@ -41,8 +41,6 @@ class VideoClassifier:
     """A pushed model plus the backbone that made its training features."""
 
     def __init__(self, model_dir: str, weights: Optional[str] = None):
-        import tensorflow as tf
-
         self.version_dir = resolve_model_dir(model_dir)
         info_path = os.path.join(self.version_dir, MODEL_INFO_FILE)
         if not os.path.exists(info_path):
@@ -56,6 +54,9 @@ class VideoClassifier:
                 f"the model was trained on features of backbone weights {self.info['backbone_weights_id']}, "
                 f"but --weights {weights} gives {backbone.weights_id(weights, seed)}: its predictions would be meaningless"
             )
+        # TensorFlow starts only now, so that the errors above come as one clean line.
+        import tensorflow as tf
+
         self._frame_encoder = backbone.build_backbone(weights, self.info["image_size"], seed)
         self._serve = tf.saved_model.load(self.version_dir).signatures["serving_default"]
 

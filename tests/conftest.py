@@ -1,10 +1,13 @@
 """Test-wide setup (one TMPDIR removed at the end) and the shared tiny pipeline runs."""
+import csv
 import json
 import os
 import shutil
 import sys
 import tempfile
 
+import cv2
+import numpy as np
 import pytest
 
 # Beam components copy ~50 MB into $TMPDIR per run and never clean it up.
@@ -30,9 +33,55 @@ def run_pipeline(data_root, output_dir, *options):
         return json.load(summary_file)
 
 
+REAL_CLIPS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "shared", "data", "real_clips")
+
+# Clips every command must survive: skipped with these reasons (train split) ...
+SKIPPED_CLIPS = {
+    "v_Grow_g08_c90.avi": "empty file",
+    "v_Grow_g08_c91.avi": "not a readable video (unknown container or codec)",
+    "v_Grow_g08_c92.avi": "truncated",
+    "v_Grow_g08_c93.avi": "no decodable frames",
+    "v_Grow_g08_c94.avi": "file not found",
+}
+# ... or used as they are (test split): a 1080p clip and a grayscale clip.
+ODD_VALID_CLIPS = {"v_Grow_g01_c90.mp4": "Grow", "v_Darken_g01_c91.avi": "Darken"}
+
+
+def _write_clip(path, fourcc, width, height, num_frames, is_color=True):
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), 25, (width, height), isColor=is_color)
+    gradient = np.linspace(0, 255, width, dtype=np.float32)[np.newaxis, :]
+    for index in range(num_frames):
+        frame = np.clip(gradient * (index + 1) / num_frames + np.zeros((height, 1)), 0, 255).astype(np.uint8)
+        writer.write(frame if not is_color else np.repeat(frame[..., np.newaxis], 3, axis=2))
+    writer.release()
+
+
+def add_hard_clips(data_root):
+    """Adds the SKIPPED_CLIPS and ODD_VALID_CLIPS to a Keras-layout dataset."""
+    train_dir, test_dir = os.path.join(data_root, "train"), os.path.join(data_root, "test")
+    names = list(SKIPPED_CLIPS)
+    open(os.path.join(train_dir, names[0]), "w").close()
+    with open(os.path.join(train_dir, names[1]), "w") as text_file:
+        text_file.write("this is a text file, not a video\n" * 100)
+    with open(os.path.join(REAL_CLIPS, "v_Punch_g03_c01.avi"), "rb") as real_clip:
+        content = real_clip.read()
+    with open(os.path.join(train_dir, names[2]), "wb") as truncated:
+        truncated.write(content[: len(content) // 2])
+    _write_clip(os.path.join(train_dir, names[3]), "MJPG", 64, 48, num_frames=0)
+    _write_clip(os.path.join(test_dir, "v_Grow_g01_c90.mp4"), "mp4v", 1920, 1080, num_frames=10)
+    _write_clip(os.path.join(test_dir, "v_Darken_g01_c91.avi"), "MJPG", 96, 64, num_frames=12, is_color=False)
+    with open(os.path.join(data_root, "train.csv"), "a", newline="") as train_csv:
+        csv.writer(train_csv).writerows([name, "Grow"] for name in SKIPPED_CLIPS)
+    with open(os.path.join(data_root, "test.csv"), "a", newline="") as test_csv:
+        csv.writer(test_csv).writerows(ODD_VALID_CLIPS.items())
+    return data_root
+
+
 @pytest.fixture(scope="session")
 def data_root(tmp_path_factory):
-    return demo.generate_demo_dataset(str(tmp_path_factory.mktemp("data")), train_clips_per_class=6, test_clips_per_class=2)
+    """The tiny demo dataset (6 train + 2 test clips per class) plus the hard clips."""
+    root = demo.generate_demo_dataset(str(tmp_path_factory.mktemp("data")), train_clips_per_class=6, test_clips_per_class=2)
+    return add_hard_clips(root)
 
 
 @pytest.fixture(scope="session")

@@ -48,12 +48,21 @@ def weights_id(weights: str, seed: int) -> str:
     return f"file:sha256:{digest.hexdigest()[:16]}"
 
 
-def build_backbone(weights: str, image_size: int, seed: int) -> "keras.Model":
+PRECISIONS = ("float32", "bfloat16")
+
+
+def build_backbone(weights: str, image_size: int, seed: int, precision: str = "float32") -> "keras.Model":
     """DenseNet121 (no top, average pooling) with its preprocessing in front.
 
     Input: float32 RGB frames [batch, image_size, image_size, 3], values 0..255.
-    Output: [batch, 1024] frame features.
+    Output: [batch, 1024] float32 frame features.
+
+    precision "bfloat16" runs the DenseNet121 layers under Keras' "mixed_bfloat16"
+    dtype policy (bfloat16 compute, float32 variables); the preprocessing and the
+    output features stay float32. The global dtype policy is restored afterwards.
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
     # Imported here so that option checks (weights_id) answer before Keras and
     # TensorFlow start up.
     import keras
@@ -66,7 +75,10 @@ def build_backbone(weights: str, image_size: int, seed: int) -> "keras.Model":
         # A fixed seed makes every worker (and predict.py) build the same network.
         keras.utils.set_random_seed(seed)
     keras_weights = None if weights == "none" else weights
+    previous_policy = keras.config.dtype_policy() if precision == "bfloat16" else None
     try:
+        if previous_policy is not None:
+            keras.config.set_dtype_policy("mixed_bfloat16")
         densenet = keras.applications.DenseNet121(
             include_top=False,
             weights=keras_weights,
@@ -81,11 +93,18 @@ def build_backbone(weights: str, image_size: int, seed: int) -> "keras.Model":
             "offline, pass --weights /path/to/densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5 "
             "or --weights none (random features, for tests only)"
         ) from error
+    finally:
+        if previous_policy is not None:
+            keras.config.set_dtype_policy(previous_policy)
     frames = keras.Input((image_size, image_size, 3), name="frames")
     normalized = keras.layers.Normalization(
         mean=255.0 * _IMAGENET_MEAN, variance=(255.0 * _IMAGENET_STD) ** 2, name="densenet_preprocessing"
     )(frames)
-    return keras.Model(frames, densenet(normalized), name="densenet121_frame_encoder")
+    features = densenet(normalized)
+    if precision == "bfloat16":
+        # A float32 layer casts the bfloat16 pooled features back: callers always get float32.
+        features = keras.layers.Activation("linear", dtype="float32", name="features_float32")(features)
+    return keras.Model(frames, features, name="densenet121_frame_encoder")
 
 
 def encode_frames(backbone: "keras.Model", frames: np.ndarray, batch_size: int) -> np.ndarray:

@@ -70,13 +70,25 @@ def pad_to_length(frame_features: np.ndarray, max_seq_length: int) -> tuple[np.n
     return padded, frame_mask
 
 
+def _is_truncated(decoded_frames: int, expected_frames: int) -> bool:
+    """Far fewer frames than the container declares: a cut-off file, not a short clip.
+
+    Containers may miscount by a frame or two (seen on real UCF101 clips), and
+    some declare nothing (0 or less), so only a clear shortfall counts.
+    """
+    if expected_frames <= 0:
+        return False
+    return expected_frames - decoded_frames > max(2, 0.1 * expected_frames)
+
+
 def decode_clip(path: str, max_seq_length: int, image_size: int, sampling: str) -> DecodedClip:
     """Decodes a video file into sampled, cropped and resized RGB frames.
 
     Every frame is cropped and resized as it is read (cheap next to decoding),
     so that memory stays small even for 1080p clips, and the frame count is the
     number of frames actually decoded rather than the container's claim.
-    Raises VideoDecodeError with the reason when the clip gives no frame.
+    Raises VideoDecodeError with the reason when the clip gives no frame or is
+    clearly cut off.
     """
     if not os.path.exists(path):
         raise VideoDecodeError("file not found")
@@ -86,6 +98,7 @@ def decode_clip(path: str, max_seq_length: int, image_size: int, sampling: str) 
     try:
         if not capture.isOpened():
             raise VideoDecodeError("not a readable video (unknown container or codec)")
+        declared_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         small_frames = []
         while sampling != "first" or len(small_frames) < max_seq_length:
             ok, frame = capture.read()
@@ -96,5 +109,8 @@ def decode_clip(path: str, max_seq_length: int, image_size: int, sampling: str) 
         capture.release()
     if not small_frames:
         raise VideoDecodeError("no decodable frames")
+    expected_frames = declared_frames if sampling != "first" else min(declared_frames, max_seq_length)
+    if _is_truncated(len(small_frames), expected_frames):
+        raise VideoDecodeError(f"truncated: {len(small_frames)} of {declared_frames} frames decodable")
     indices = sample_frame_indices(len(small_frames), max_seq_length, sampling)
     return DecodedClip(frames=np.stack([small_frames[i] for i in indices]), num_frames=len(small_frames))

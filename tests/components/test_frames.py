@@ -92,3 +92,20 @@ def test_unreadable_files_raise_with_reason(tmp_path, content, reason):
         path.write_bytes(content)
     with pytest.raises(frames.VideoDecodeError, match=reason):
         frames.decode_clip(str(path), 20, 64, "uniform")
+
+
+def test_truncated_clip_is_reported_not_silently_shortened(tmp_path):
+    with open(os.path.join(REAL_CLIPS, "v_Punch_g03_c01.avi"), "rb") as clip:
+        content = clip.read()
+    truncated = tmp_path / "truncated.avi"
+    truncated.write_bytes(content[: len(content) // 2])
+    with pytest.raises(frames.VideoDecodeError, match=r"truncated: \d+ of \d+ frames decodable"):
+        frames.decode_clip(str(truncated), 20, 64, "uniform")
+
+
+def test_clip_without_frames_is_reported(tmp_path):
+    path = str(tmp_path / "zero.avi")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
+    writer.release()
+    with pytest.raises(frames.VideoDecodeError, match="no decodable frames"):
+        frames.decode_clip(path, 20, 64, "uniform")

@@ -1,7 +1,7 @@
 """The whole pipeline through the real runners on tiny demo data: bless, push, cache, gate, Beam."""
 import os
 
-from tests.conftest import run_pipeline
+from tests.conftest import SKIPPED_CLIPS, run_pipeline
 from video_datasets import demo
 
 def test_first_run_is_blessed_pushed_and_summarized(local_runs):
@@ -11,11 +11,14 @@ def test_first_run_is_blessed_pushed_and_summarized(local_runs):
     assert os.path.dirname(pushed) == os.path.join(output_dir, "serving")
     assert os.path.basename(pushed).isdigit()  # a numbered version folder, as TF Serving expects
     assert os.path.exists(os.path.join(pushed, "saved_model.pb"))
-    assert first["splits"] == {"train": 16, "eval": 8, "test": 8}
-    assert sum(figures["support"] for figures in first["per_class"].values()) == 8
+    assert first["splits"] == {"train": 16, "eval": 8, "test": 10}
+    assert sum(figures["support"] for figures in first["per_class"].values()) == 10
     assert set(first["per_class"]) == set(demo.DEMO_CLASSES)
     assert 0 <= first["test_accuracy"] <= 1 and first["weights"] == "none"
-    assert first["skipped_videos"] == [] and first["feature_extraction"]["frames"] > 0
+    assert first["feature_extraction"]["frames"] > 0
+    reasons = {os.path.basename(item["path"]): item["reason"] for item in first["skipped_videos"]}
+    assert reasons.keys() == SKIPPED_CLIPS.keys()
+    assert all(reasons[name].startswith(reason) for name, reason in SKIPPED_CLIPS.items())
     expected_components = {"VideoExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer", "Evaluator", "Pusher"}
     assert expected_components <= set(first["seconds"]["components"])
     assert first["seconds"]["total"] > 0 and first["cached_components"] == []
@@ -41,4 +44,4 @@ def test_unreachable_threshold_blesses_and_pushes_nothing_and_says_why(local_run
 def test_beam_dag_runner_end_to_end(data_root, tmp_path):
     summary = run_pipeline(data_root, str(tmp_path), "--runner", "beam", "--epochs", "2", "--min-test-accuracy", "0")
     assert summary["blessed"] is True and os.path.exists(os.path.join(summary["pushed_model_dir"], "saved_model.pb"))
-    assert summary["splits"] == {"train": 16, "eval": 8, "test": 8}
+    assert summary["splits"] == {"train": 16, "eval": 8, "test": 10}
