@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--demo", action="store_true", help="use the built-in demo dataset (generated into OUTPUT_DIR/demo_data, offline); implies --weights none unless given")
     run.add_argument("--runner", choices=("local", "beam"), default="local", help="orchestrate with LocalDagRunner or the Beam DAG runner (default: %(default)s)")
     run.add_argument("--epochs", type=int, help="training epochs (default: trainer/model.py's)")
-    run.add_argument("--hparam", action="append", default=[], metavar="NAME=VALUE", help="a model hyperparameter of trainer/model.py (projection_dim, dense_dim, num_heads, num_layers, dropout, learning_rate, batch_size); repeatable")
+    run.add_argument("--hparam", action="append", default=[], metavar="NAME=VALUE", help="a model hyperparameter of trainer/model.py (projection_dim, dense_dim, num_heads, num_layers, dropout, learning_rate, batch_size, early_stopping_patience); repeatable")
     run.add_argument("--min-test-accuracy", type=float, default=configs.MIN_TEST_ACCURACY, help="the Evaluator blesses a model only at this test accuracy or above (default: %(default)s)")
     run.add_argument("--serving-dir", help="where blessed models are pushed, one numbered folder each (default: OUTPUT_DIR/serving)")
     run.add_argument("--no-cache", action="store_true", help="run every component again even when its inputs did not change")

@@ -20,13 +20,22 @@ In ONE process and on the same clips (by default generated with
 
 Each path is run once untimed first (graph tracing), then --repeats times,
 alternating (a) and (b) so that load from other processes hits both alike; the
-best repeat is reported (all repeats are under "repeats"). One JSON object goes
-to stdout; logs go to stderr.
+best repeat is reported (all repeats are under diagnostics.repeats, each with
+the cores this process used and the cores OTHER processes of the machine used
+meanwhile: above ~0.1 the repeat was slowed by someone else). One JSON object
+goes to stdout; logs go to stderr.
+
+Diagnostics: raw forward on the batch composition ClipEncoder produces, serial
+decode time, and a prototype of a proposed ClipEncoder change
+(CarryOverClipEncoder: full forward passes across clip boundaries) with a check
+that it gives the same features.
 """
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
+import csv
 import json
 import logging
 import math
@@ -73,7 +82,11 @@ def demo_clip_paths(output_dir: str, num_clips: int) -> list[str]:
     per_class = max(2, math.ceil(num_clips / len(demo.DEMO_CLASSES)))
     test_per_class = max(1, per_class // 4)
     demo.generate_demo_dataset(output_dir, per_class - test_per_class, test_per_class)
-    return clip_paths_of(output_dir)[:num_clips]
+    paths = []
+    for split in ("train", "test"):  # the CSVs directly: a tiny dataset may be too small for read_manifest's eval split
+        with open(os.path.join(output_dir, f"{split}.csv"), newline="") as csv_file:
+            paths += [os.path.join(output_dir, split, row["video_name"]) for row in csv.DictReader(csv_file)]
+    return paths[:num_clips]
 
 
 def clip_paths_of(data_root: str) -> list[str]:
@@ -134,10 +147,38 @@ def backbone_feature_dim(model: Any) -> int:
 # --- timing helpers ------------------------------------------------------------------------------
 
 
+def _busy_cpu_seconds() -> float | None:
+    """CPU seconds all processes of the machine have used (from /proc/stat), None where unknown."""
+    try:
+        with open("/proc/stat") as stat_file:
+            fields = [int(value) for value in stat_file.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def timed(function: Callable[[], int]) -> tuple[float, int]:
+    seconds, frame_count, _ = timed_with_cpu(function)
+    return seconds, frame_count
+
+
+def timed_with_cpu(function: Callable[[], int]) -> tuple[float, int, dict[str, float]]:
+    """Wall seconds, frames, and the cores used by this process and by every other process meanwhile.
+
+    The machine is shared: `other_cores` well above 0 means another process took CPU from this
+    measurement, and its frames/s understates what the path does on an idle machine.
+    """
+    busy_before, own_before = _busy_cpu_seconds(), time.process_time()
     started = time.perf_counter()
     frame_count = function()
-    return time.perf_counter() - started, frame_count
+    seconds = time.perf_counter() - started
+    own = time.process_time() - own_before
+    busy_after = _busy_cpu_seconds()
+    cpu = {"own_cores": round(own / seconds, 2)}
+    if busy_before is not None and busy_after is not None:
+        cpu["other_cores"] = round(max(0.0, (busy_after - busy_before) - own) / seconds, 2)
+    return seconds, frame_count, cpu
 
 
 def fps(frame_count: int, seconds: float) -> float:
@@ -169,11 +210,61 @@ def pipeline_batches(clip_frames: list[np.ndarray], frame_batch_size: int) -> li
     return groups
 
 
+class CarryOverClipEncoder(encoding.ClipEncoder):
+    """PROPOSAL prototype (not used by the pipeline): forward passes of exactly frame_batch_size frames.
+
+    ClipEncoder groups whole clips until they reach frame_batch_size frames and
+    then runs encode_frames on the group, i.e. a full pass plus a small
+    remainder pass (45 frames -> 32 + 13). Here frames left over from a group
+    wait for the next clips instead, so every pass but the last is full; a
+    clip is yielded once all its frames went through the backbone. Measured
+    as `end_to_end_carryover_fps`; it reuses ClipEncoder's decode-ahead pool.
+    """
+
+    def encode(self, keyed_paths):  # type: ignore[override]
+        batch_size = self._frame_batch_size
+        pending: collections.deque = collections.deque()  # clips waiting for (some of) their features
+        queued: list[np.ndarray] = []  # frames not through the backbone yet
+        queued_count = 0
+        encoded: list[np.ndarray] = []  # features not handed to a clip yet
+        for key, decoded in self._decoded(keyed_paths):
+            if isinstance(decoded, frames.VideoDecodeError):
+                yield key, decoded
+                continue
+            pending.append((key, decoded))
+            queued.append(decoded.frames)
+            queued_count += len(decoded.frames)
+            if queued_count >= batch_size:
+                waiting = np.concatenate(queued)
+                full = (len(waiting) // batch_size) * batch_size
+                encoded.append(backbone.encode_frames(self._frame_encoder, waiting[:full], batch_size))
+                queued = [waiting[full:]] if full < len(waiting) else []
+                queued_count = len(waiting) - full
+                yield from self._complete(pending, encoded)
+        if queued_count:
+            encoded.append(backbone.encode_frames(self._frame_encoder, np.concatenate(queued), batch_size))
+        yield from self._complete(pending, encoded)
+
+    def _complete(self, pending: collections.deque, encoded: list[np.ndarray]):
+        if not encoded:
+            return
+        available = np.concatenate(encoded)
+        start = 0
+        while pending and len(available) - start >= len(pending[0][1].frames):
+            key, decoded = pending.popleft()
+            count = len(decoded.frames)
+            padded, frame_mask = frames.pad_to_length(available[start : start + count], self._max_seq_length)
+            start += count
+            yield key, encoding.EncodedClip(padded, frame_mask, decoded.num_frames, count)
+        encoded[:] = [available[start:]] if start < len(available) else []
+
+
 class Backend:
     """One backbone and the three measured paths on it."""
 
     def __init__(self, model: Any, args: argparse.Namespace, paths: list[str], all_frames: np.ndarray, groups: list[np.ndarray]):
         self.model, self.args, self.paths, self.all_frames, self.groups = model, args, paths, all_frames, groups
+        self.features: dict[str, dict[str, np.ndarray]] = {}  # encoder class name -> clip path -> features
 
     def raw_forward(self) -> int:
         backbone.encode_frames(self.model, self.all_frames, self.args.frame_batch_size)
@@ -184,9 +275,9 @@ class Backend:
             backbone.encode_frames(self.model, group, self.args.frame_batch_size)
         return sum(len(group) for group in self.groups)
 
-    def end_to_end(self, paths: list[str] | None = None) -> int:
+    def end_to_end(self, paths: list[str] | None = None, encoder_class: type = encoding.ClipEncoder) -> int:
         args = self.args
-        encoder = encoding.ClipEncoder(
+        encoder = encoder_class(
             self.model,
             args.max_seq_length,
             args.image_size,
@@ -195,14 +286,19 @@ class Backend:
             decode_threads=args.decode_threads,
             decode_ahead=args.decode_ahead,
         )
+        features = self.features.setdefault(encoder_class.__name__, {})
+        frame_count = 0
         try:
-            return sum(
-                encoded.frames_encoded
-                for _, encoded in encoder.encode((path, path) for path in (paths or self.paths))
-                if not isinstance(encoded, frames.VideoDecodeError)
-            )
+            for path, encoded in encoder.encode((path, path) for path in (paths or self.paths)):
+                if not isinstance(encoded, frames.VideoDecodeError):
+                    frame_count += encoded.frames_encoded
+                    features[path] = encoded.frame_features  # kept to check the proposal gives the same features
         finally:
             encoder.close()
+        return frame_count
+
+    def end_to_end_carryover(self) -> int:
+        return self.end_to_end(encoder_class=CarryOverClipEncoder)
 
     def seed_loop(self, paths: list[str] | None = None) -> int:
         return seed_extract(self.model, paths or self.paths, self.args.image_size, self.args.max_seq_length)
@@ -215,23 +311,37 @@ class Backend:
         self.model.predict(self.all_frames[:1].astype("float32"), verbose=0)
 
 
-def measure(backend: Backend, repeats: int, with_seed: bool, label: str) -> dict[str, Any]:
+def measure(backend: Backend, repeats: int, with_seed: bool, label: str, proposals: bool = True) -> dict[str, Any]:
     logger.info("[%s] warming up", label)
     backend.warm_up()
-    runs: dict[str, list[dict[str, float]]] = {"raw_forward": [], "raw_forward_pipeline_batches": [], "end_to_end": []}
+    timed_paths = ("raw_forward", "end_to_end") + (("end_to_end_carryover",) if proposals else ())
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in timed_paths + ("raw_forward_pipeline_batches",)}
     for repeat in range(repeats):
-        for name in runs:  # alternated, so that outside load hits every path alike
-            seconds, frame_count = timed(getattr(backend, name))
-            runs[name].append({"seconds": round(seconds, 3), "frames": frame_count, "fps": fps(frame_count, seconds)})
-            logger.info("[%s] repeat %d %s: %d frames in %.2f s (%.1f frames/s)", label, repeat + 1, name, frame_count, seconds, frame_count / seconds)
+        # (a), (b) (and the proposal) alternated, so that outside load hits them alike; the batching diagnostic once.
+        for name in runs if repeat == 0 else timed_paths:
+            seconds, frame_count, cpu = timed_with_cpu(getattr(backend, name))
+            runs[name].append({"seconds": round(seconds, 3), "frames": frame_count, "fps": fps(frame_count, seconds), **cpu})
+            logger.info(
+                "[%s] repeat %d %s: %d frames in %.2f s (%.1f frames/s; cores: this process %.2f, others %s)",
+                label, repeat + 1, name, frame_count, seconds, frame_count / seconds, cpu["own_cores"], cpu.get("other_cores"),
+            )
     result: dict[str, Any] = {name: max(run["fps"] for run in items) for name, items in runs.items()}
     result["frames"] = runs["end_to_end"][0]["frames"]
     if with_seed:
-        seconds, frame_count = timed(backend.seed_loop)
-        runs["seed_loop"] = [{"seconds": round(seconds, 3), "frames": frame_count, "fps": fps(frame_count, seconds)}]
+        seconds, frame_count, cpu = timed_with_cpu(backend.seed_loop)
+        runs["seed_loop"] = [{"seconds": round(seconds, 3), "frames": frame_count, "fps": fps(frame_count, seconds), **cpu}]
         result["seed_loop"] = fps(frame_count, seconds)
-        logger.info("[%s] seed loop: %d frames in %.2f s (%.1f frames/s)", label, frame_count, seconds, frame_count / seconds)
+        logger.info(
+            "[%s] seed loop: %d frames in %.2f s (%.1f frames/s; cores: this process %.2f, others %s)",
+            label, frame_count, seconds, frame_count / seconds, cpu["own_cores"], cpu.get("other_cores"),
+        )
     result["repeats"] = runs
+    if proposals:
+        reference, proposal = backend.features["ClipEncoder"], backend.features["CarryOverClipEncoder"]
+        result["carryover_max_abs_feature_difference"] = float(
+            max(np.max(np.abs(reference[path] - proposal[path])) for path in reference)
+        )
+        result["carryover_same_clips"] = sorted(reference) == sorted(proposal)
     return result
 
 
@@ -261,8 +371,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--precision", choices=backbone.PRECISIONS, default="float32", help="backbone precision (default: %(default)s)")
     parser.add_argument("--compare-precision", action="store_true", help="also build the bfloat16 backbone: its throughput and feature agreement with float32")
     parser.add_argument("--weights", default="none", help="'none' (random init, offline), 'imagenet' or a notop weights file (default: %(default)s)")
-    parser.add_argument("--repeats", type=int, default=2, help="timed repeats of (a) and (b); the best is reported (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats of (a) and (b); the best is reported (default: %(default)s)")
     parser.add_argument("--skip-seed", action="store_true", help="do not time the seed's per-frame loop (c)")
+    parser.add_argument("--skip-proposals", action="store_true", help="do not time the proposal prototype (CarryOverClipEncoder)")
     parser.add_argument("--decode-threads", type=int, default=2, help="ClipEncoder decode_threads (default: %(default)s, as the executor)")
     parser.add_argument("--decode-ahead", type=int, default=4, help="ClipEncoder decode_ahead (default: %(default)s, as the executor)")
     parser.add_argument("--intra-op-threads", type=int, default=0, help="TensorFlow intra-op threads (0: TensorFlow's default)")
@@ -307,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("%d clips, %d frames for the backbone, %d forward groups", len(paths), len(all_frames), len(groups))
 
         model = backbone.build_backbone(args.weights, args.image_size, 0, precision=args.precision)
-        main_result = measure(Backend(model, args, paths, all_frames, groups), args.repeats, not args.skip_seed, args.precision)
+        main_result = measure(Backend(model, args, paths, all_frames, groups), args.repeats, not args.skip_seed, args.precision, not args.skip_proposals)
         profile = decode_profile(paths, args)
 
         result: dict[str, Any] = {
@@ -329,6 +440,14 @@ def main(argv: list[str] | None = None) -> int:
                 # (a) on the batch composition ClipEncoder produces (whole clips grouped to >= batch size,
                 # then split into full batches plus a remainder): separates batching loss from decode overlap.
                 "raw_forward_pipeline_batches_fps": main_result["raw_forward_pipeline_batches"],
+                # PROPOSAL prototype (CarryOverClipEncoder): full forward passes across clip boundaries.
+                "end_to_end_carryover_fps": main_result.get("end_to_end_carryover"),
+                "end_to_end_carryover_vs_raw": round(main_result["end_to_end_carryover"] / main_result["raw_forward"], 3)
+                if "end_to_end_carryover" in main_result
+                else None,
+                # The proposal must not change features beyond float round-off of other batch compositions.
+                "carryover_max_abs_feature_difference": main_result.get("carryover_max_abs_feature_difference"),
+                "carryover_same_clips": main_result.get("carryover_same_clips"),
                 "forward_passes_raw": math.ceil(len(all_frames) / args.frame_batch_size),
                 "forward_passes_pipeline": sum(math.ceil(len(group) / args.frame_batch_size) for group in groups),
                 "decode_threads": args.decode_threads,
@@ -345,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.compare_precision:
             other = "bfloat16" if args.precision == "float32" else "float32"
             other_model = backbone.build_backbone(args.weights, args.image_size, 0, precision=other)
-            other_result = measure(Backend(other_model, args, paths, all_frames, groups), args.repeats, False, other)
+            other_result = measure(Backend(other_model, args, paths, all_frames, groups), args.repeats, False, other, not args.skip_proposals)
             float32_model, bfloat16_model = (model, other_model) if args.precision == "float32" else (other_model, model)
             float32_features = backbone.encode_frames(float32_model, all_frames, args.frame_batch_size)
             bfloat16_features = backbone.encode_frames(bfloat16_model, all_frames, args.frame_batch_size)

@@ -29,7 +29,6 @@ from trainer.preprocessing import FEATURE_KEYS, LABEL_ID_KEY, LABEL_VOCABULARY
 MODEL_INFO_FILE = os.path.join("assets.extra", "model_info.json")
 HISTORY_FILE = "history.json"
 EXTRACTION_REPORT = "extraction_report.json"
-_EARLY_STOPPING_PATIENCE = 10
 _TRAINING_SEED = 0  # same Examples and hyperparameters -> the same model
 # TFX datasets have no known length, so Keras warns at the end of every epoch.
 warnings.filterwarnings("ignore", message="Your input ran out of data")
@@ -148,7 +147,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         verbose=2,
         callbacks=[
             # Keeps the weights of the epoch with the best eval loss.
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=_EARLY_STOPPING_PATIENCE, restore_best_weights=True),
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=hparams.early_stopping_patience, restore_best_weights=True),
             keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
         ],
     )
