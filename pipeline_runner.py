@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _configure_logging() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("absl").setLevel(logging.ERROR)  # absl sets its own level
     for name in _PROJECT_LOGGERS:
         logging.getLogger(name).setLevel(logging.INFO)
 

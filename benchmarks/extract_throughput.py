@@ -335,6 +335,8 @@ def measure(backend: Backend, repeats: int, with_seed: bool, label: str, proposa
             "[%s] seed loop: %d frames in %.2f s (%.1f frames/s; cores: this process %.2f, others %s)",
             label, frame_count, seconds, frame_count / seconds, cpu["own_cores"], cpu.get("other_cores"),
         )
+    if with_seed:
+        result["seed_breakdown"] = seed_breakdown(backend)
     result["repeats"] = runs
     if proposals:
         reference, proposal = backend.features["ClipEncoder"], backend.features["CarryOverClipEncoder"]
@@ -343,6 +345,18 @@ def measure(backend: Backend, repeats: int, with_seed: bool, label: str, proposa
         )
         result["carryover_same_clips"] = sorted(reference) == sorted(proposal)
     return result
+
+
+def seed_breakdown(backend: Backend, calls: int = 10) -> dict[str, float]:
+    """Where the seed's time per frame goes: Keras predict() machinery vs. a forward pass of one frame."""
+    frame = backend.all_frames[:1].astype("float32")
+    predict_seconds, _ = timed(lambda: [backend.model.predict(frame, verbose=0) for _ in range(calls)] and calls)
+    forward_seconds, _ = timed(lambda: [backend.model.predict_on_batch(frame) for _ in range(calls)] and calls)
+    return {
+        "predict_batch_of_one_ms": round(1000 * predict_seconds / calls, 1),
+        "predict_on_batch_batch_of_one_ms": round(1000 * forward_seconds / calls, 1),
+        "predict_overhead_ms": round(1000 * (predict_seconds - forward_seconds) / calls, 1),
+    }
 
 
 def decode_profile(paths: list[str], args: argparse.Namespace) -> dict[str, Any]:
@@ -440,6 +454,9 @@ def main(argv: list[str] | None = None) -> int:
                 # (a) on the batch composition ClipEncoder produces (whole clips grouped to >= batch size,
                 # then split into full batches plus a remainder): separates batching loss from decode overlap.
                 "raw_forward_pipeline_batches_fps": main_result["raw_forward_pipeline_batches"],
+                # The seed's cost per frame: predict() on a batch of one = Keras' per-call machinery + an
+                # unbatched forward pass; the project's is a share of a batched pass (1000 / end_to_end_fps ms).
+                "seed_breakdown": main_result.get("seed_breakdown"),
                 # PROPOSAL prototype (CarryOverClipEncoder): full forward passes across clip boundaries.
                 "end_to_end_carryover_fps": main_result.get("end_to_end_carryover"),
                 "end_to_end_carryover_vs_raw": round(main_result["end_to_end_carryover"] / main_result["raw_forward"], 3)

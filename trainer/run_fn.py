@@ -144,6 +144,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         train_dataset,
         validation_data=eval_dataset,
         epochs=hparams.epochs,
+        shuffle=False,  # the TFX dataset is shuffled already
         verbose=2,
         callbacks=[
             # Keeps the weights of the epoch with the best eval loss.
