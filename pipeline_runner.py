@@ -44,6 +44,7 @@ def _add_extraction_options(parser: argparse.ArgumentParser, data_root_required:
     parser.add_argument("--max-seq-length", type=int, default=configs.MAX_SEQ_LENGTH, help="frames per clip; shorter clips are zero-padded and masked (default: %(default)s)")
     parser.add_argument("--image-size", type=int, default=configs.IMAGE_SIZE, help="frames are center-cropped and resized to this square size, at least 32 (default: %(default)s)")
     parser.add_argument("--frame-batch-size", type=int, default=configs.FRAME_BATCH_SIZE, help="frames per DenseNet121 forward pass (default: %(default)s)")
+    parser.add_argument("--precision", choices=configs.PRECISIONS, default=configs.PRECISION, help="DenseNet121 compute precision; bfloat16 is faster on hardware with bfloat16 units, see benchmarks/README.md (default: %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,6 +150,7 @@ def _run_pipeline(args: argparse.Namespace, last_component: Optional[str] = None
         weights=args.weights,
         sampling=args.sampling,
         frame_batch_size=args.frame_batch_size,
+        precision=args.precision,
         last_component=last_component,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(_metadata_path(output_dir)),
         **pipeline_options,

@@ -57,7 +57,7 @@ class VideoClassifier:
         # TensorFlow starts only now, so that the errors above come as one clean line.
         import tensorflow as tf
 
-        self._frame_encoder = backbone.build_backbone(weights, self.info["image_size"], seed)
+        self._frame_encoder = backbone.build_backbone(weights, self.info["image_size"], seed, self.info["precision"])
         self._serve = tf.saved_model.load(self.version_dir).signatures["serving_default"]
 
     def predict(self, video_path: str, top_k: int) -> list[dict[str, Any]]:

@@ -17,6 +17,8 @@ SAMPLING_MODES = ("uniform", "first")
 SAMPLING = "uniform"
 WEIGHTS = "imagenet"  # 'imagenet', 'none' (random init) or a path to a weights file
 FRAME_BATCH_SIZE = 32  # frames per DenseNet121 forward pass
+PRECISIONS = ("float32", "bfloat16")
+PRECISION = "float32"  # DenseNet121 compute precision; bfloat16 is faster where the hardware has it
 RANDOM_INIT_SEED = 0  # makes 'none' weights identical on every worker
 
 # Splits: `eval` is carved out of the training split by UCF101 group.

@@ -21,6 +21,7 @@ def create_pipeline(
     weights: str = configs.WEIGHTS,
     sampling: str = configs.SAMPLING,
     frame_batch_size: int = configs.FRAME_BATCH_SIZE,
+    precision: str = configs.PRECISION,
     eval_group_fraction: float = configs.EVAL_GROUP_FRACTION,
     hparams: Optional[dict[str, Any]] = None,
     serving_model_dir: Optional[str] = None,
@@ -45,6 +46,7 @@ def create_pipeline(
         weights=weights,
         sampling=sampling,
         frame_batch_size=frame_batch_size,
+        precision=precision,
         eval_group_fraction=eval_group_fraction,
         random_init_seed=configs.RANDOM_INIT_SEED,
     )

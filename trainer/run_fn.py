@@ -117,7 +117,9 @@ def _frame_encoder(extraction: dict[str, Any]) -> keras.Model:
             f"backbone weights {extraction['weights']!r} are now {weights_id}, but the features were made with "
             f"{extraction['weights_id']}: extract the features again"
         )
-    return frame_backbone.build_backbone(extraction["weights"], extraction["image_size"], extraction["random_init_seed"])
+    return frame_backbone.build_backbone(
+        extraction["weights"], extraction["image_size"], extraction["random_init_seed"], extraction["precision"]
+    )
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
@@ -170,6 +172,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         "backbone_weights": extraction["weights"],
         "backbone_weights_id": extraction["weights_id"],
         "random_init_seed": extraction["random_init_seed"],
+        "precision": extraction["precision"],
         "max_seq_length": extraction["max_seq_length"],
         "image_size": extraction["image_size"],
         "sampling": extraction["sampling"],

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from components.video_example_gen.errors import BackboneWeightsError
+from pipeline.configs import PRECISIONS
 
 if TYPE_CHECKING:
     import keras
@@ -48,7 +49,6 @@ def weights_id(weights: str, seed: int) -> str:
     return f"file:sha256:{digest.hexdigest()[:16]}"
 
 
-PRECISIONS = ("float32", "bfloat16")
 
 
 def build_backbone(weights: str, image_size: int, seed: int, precision: str = "float32") -> "keras.Model":

@@ -26,6 +26,7 @@ class VideoExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
         "weights": ExecutionParameter(type=str),
         "sampling": ExecutionParameter(type=str),
         "frame_batch_size": ExecutionParameter(type=int),
+        "precision": ExecutionParameter(type=str),
         "eval_group_fraction": ExecutionParameter(type=float),
         "random_init_seed": ExecutionParameter(type=int),
     }
@@ -54,6 +55,7 @@ class VideoExampleGen(FileBasedExampleGen):
         weights: str = configs.WEIGHTS,
         sampling: str = configs.SAMPLING,
         frame_batch_size: int = configs.FRAME_BATCH_SIZE,
+        precision: str = configs.PRECISION,
         eval_group_fraction: float = configs.EVAL_GROUP_FRACTION,
         random_init_seed: int = configs.RANDOM_INIT_SEED,
     ):
@@ -74,6 +76,7 @@ class VideoExampleGen(FileBasedExampleGen):
             weights=weights,
             sampling=sampling,
             frame_batch_size=frame_batch_size,
+            precision=precision,
             eval_group_fraction=eval_group_fraction,
             random_init_seed=random_init_seed,
             examples=types.Channel(type=standard_artifacts.Examples),

@@ -42,6 +42,7 @@ class ExtractionConfig:
     weights: str
     sampling: str
     frame_batch_size: int
+    precision: str
     eval_group_fraction: float
     random_init_seed: int
 
@@ -64,7 +65,7 @@ class _EncodeClipsDoFn(beam.DoFn):
     def setup(self) -> None:
         config = self._config
         self._encoder = encoding.ClipEncoder(
-            backbone.build_backbone(config.weights, config.image_size, config.random_init_seed),
+            backbone.build_backbone(config.weights, config.image_size, config.random_init_seed, config.precision),
             config.max_seq_length,
             config.image_size,
             config.sampling,
@@ -170,6 +171,7 @@ class Executor(BaseExampleGenExecutor):
             image_size=config.image_size,
             sampling=config.sampling,
             random_init_seed=config.random_init_seed,
+            precision=config.precision,
         )
         with fileio.open(os.path.join(examples_uri, REPORT_FILE), "w") as report_file:
             json.dump(report, report_file, indent=2)

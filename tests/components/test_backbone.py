@@ -36,3 +36,18 @@ def test_unusable_weights_file_is_a_clear_error(tmp_path):
     weights_file.write_bytes(b"not hdf5")
     with pytest.raises(errors.BackboneWeightsError, match="cannot load backbone weights"):
         backbone.build_backbone(str(weights_file), 32, seed=0)
+
+
+def test_bfloat16_backbone_gives_close_float32_features_and_restores_the_policy():
+    frames = np.random.RandomState(2).randint(0, 256, (4, 32, 32, 3)).astype(np.uint8)
+    float32_features = backbone.encode_frames(backbone.build_backbone("none", 32, seed=0), frames, batch_size=4)
+    bfloat16_encoder = backbone.build_backbone("none", 32, seed=0, precision="bfloat16")
+    assert keras.config.dtype_policy().name == "float32"
+    bfloat16_features = backbone.encode_frames(bfloat16_encoder, frames, batch_size=4)
+    assert bfloat16_features.dtype == np.float32
+    cosine = (float32_features * bfloat16_features).sum(1) / (
+        np.linalg.norm(float32_features, axis=1) * np.linalg.norm(bfloat16_features, axis=1)
+    )
+    assert cosine.min() > 0.95
+    with pytest.raises(ValueError, match="unknown precision"):
+        backbone.build_backbone("none", 32, seed=0, precision="float16")
