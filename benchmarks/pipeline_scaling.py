@@ -238,6 +238,90 @@ def measure_size(size: int, args: argparse.Namespace, workdir: str) -> dict[str,
     return result
 
 
+# --- memory probe: the real extract command with a DenseNet-free backbone ------------------------
+
+_FAKE_BACKBONE_FLAG = "--fake-backbone-extract"  # internal: argv[1] of the probe's subprocess
+PROBE_VARIANTS = ("as_is", "no_write_shuffle")
+
+
+def _fake_backbone_main(argv: list[str]) -> int:
+    """`pipeline_runner.py ARGV` in this process, with random features instead of DenseNet121.
+
+    Decoding, ClipEncoder, the Beam pipeline of the executor, TFX's split writer
+    and the extraction report run as they are; only the model is replaced, so
+    many clips cost seconds and the memory that grows with the clip count is
+    Beam's and the pipeline's, not TensorFlow's. PROBE_VARIANT=no_write_shuffle
+    also replaces TFX's WriteSplit (MaybeSerialize | Reshuffle | WriteToTFRecord)
+    by one without the Reshuffle, to see what that Reshuffle holds.
+    """
+    import numpy as np
+
+    from components.video_example_gen import backbone
+
+    def fake_build_backbone(weights: str, image_size: int, seed: int, precision: str = "float32") -> str:
+        return "fake-backbone"
+
+    def fake_encode_frames(model: Any, frames: Any, batch_size: int) -> Any:
+        return np.random.default_rng(len(frames)).standard_normal((len(frames), 1024), dtype=np.float32)
+
+    backbone.build_backbone, backbone.encode_frames = fake_build_backbone, fake_encode_frames
+    if os.environ.get("PROBE_VARIANT") == "no_write_shuffle":
+        import apache_beam as beam
+        from tfx.components.example_gen import write_split
+
+        @beam.ptransform_fn
+        def write_split_without_shuffle(example_split, output_split_path, output_format, exec_properties=None):
+            return (
+                example_split
+                | "MaybeSerialize" >> beam.ParDo(write_split.MaybeSerialize())
+                | "Write" >> beam.io.WriteToTFRecord(os.path.join(output_split_path, write_split.DEFAULT_FILE_NAME), file_name_suffix=".gz")
+            )
+
+        write_split.WriteSplit = write_split_without_shuffle
+    import pipeline_runner
+
+    return pipeline_runner.main(argv)
+
+
+def memory_probe(sizes: list[int], workdir: str) -> dict[str, Any]:
+    from video_datasets import demo
+
+    rows = []
+    for size in sizes:
+        train, test = clips_per_class(size, len(demo.DEMO_CLASSES))
+        data_root = os.path.join(workdir, f"probe_data_{size}")
+        demo.generate_demo_dataset(data_root, train, test)
+        clips = len(demo.DEMO_CLASSES) * (train + test)
+        for variant in PROBE_VARIANTS:
+            output_dir = os.path.join(workdir, f"probe_{variant}_{size}")
+            command = [sys.executable, os.path.abspath(__file__), _FAKE_BACKBONE_FLAG, "extract", "--data-root", data_root, "--output-dir", output_dir, "--weights", "none"]
+            os.environ["PROBE_VARIANT"] = variant
+            try:
+                process = run_subprocess(command, os.path.join(workdir, f"probe_{variant}_{size}.log"), poll_rss=True)
+            finally:
+                del os.environ["PROBE_VARIANT"]
+            summary = read_summary(output_dir)
+            rows.append(
+                {
+                    "variant": variant,
+                    "clips": clips,
+                    "frames": summary["feature_extraction"]["frames"],
+                    "peak_rss_mb": process["max_rss_mb"],
+                    "wall_seconds": process["wall_seconds"],
+                    "examples_bytes_on_disk": examples_bytes(summary),
+                    "rss_timeline_mb": process["rss_timeline_mb"],
+                }
+            )
+            shutil.rmtree(output_dir, ignore_errors=True)
+        shutil.rmtree(data_root, ignore_errors=True)
+    growth = {}
+    for variant in PROBE_VARIANTS:
+        points = sorted((row["clips"], row["peak_rss_mb"]) for row in rows if row["variant"] == variant)
+        if len(points) >= 2 and points[-1][0] > points[0][0]:
+            growth[variant] = round(1024 * (points[-1][1] - points[0][1]) / (points[-1][0] - points[0][0]), 1)
+    return {"runs": rows, "rss_growth_kb_per_clip": growth}
+
+
 def _ratio(large: Optional[float], small: Optional[float]) -> Optional[float]:
     if large is None or small in (None, 0):
         return None
@@ -270,6 +354,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs of every subprocess)")
     parser.add_argument("--skip-run", action="store_true", help="only the extraction memory measurement")
     parser.add_argument("--skip-extract-rss", action="store_true", help="only the whole-pipeline runs")
+    parser.add_argument(
+        "--memory-probe",
+        metavar="SIZES",
+        help="also run `extract` with a fake (random-feature) backbone at these clip counts, e.g. 240,960,2880, "
+        "as is and without TFX's write Reshuffle: how extraction memory grows with clips, without DenseNet's cost",
+    )
     args = parser.parse_args(argv)
     try:
         args.size_list = [int(item) for item in args.sizes.split(",") if item.strip()]
@@ -277,6 +367,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--sizes takes comma-separated integers, e.g. 60,240")
     if not args.size_list or min(args.size_list) < 8:
         parser.error("--sizes: every size must be at least 8 clips")
+    args.probe_sizes = []
+    if args.memory_probe:
+        try:
+            args.probe_sizes = [int(item) for item in args.memory_probe.split(",") if item.strip()]
+        except ValueError:
+            parser.error("--memory-probe takes comma-separated integers, e.g. 240,960")
     return args
 
 
@@ -287,8 +383,11 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(workdir, exist_ok=True)
     started = time.monotonic()
     load_start = [round(value, 2) for value in os.getloadavg()]
+    probe = None
     try:
-        sizes = [measure_size(size, args, workdir) for size in args.size_list]
+        sizes = [measure_size(size, args, workdir) for size in args.size_list] if not (args.skip_run and args.skip_extract_rss) else []
+        if args.probe_sizes:
+            probe = memory_probe(args.probe_sizes, workdir)
     finally:
         if not args.keep and not args.work_dir:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -300,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark_seconds": round(time.monotonic() - started, 1),
         "machine": {**machine_info(), "load_average_at_start": load_start, "load_average_at_end": [round(value, 2) for value in os.getloadavg()]},
     }
+    if probe is not None:
+        result["memory_probe_fake_backbone"] = probe
     if len(sizes) >= 2:
         small, large = min(sizes, key=lambda item: item["clips"]), max(sizes, key=lambda item: item["clips"])
         result["ratios_large_vs_small"] = ratios(small, large, configs.MAX_SEQ_LENGTH * configs.FEATURE_DIM * 4)
@@ -308,4 +409,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == _FAKE_BACKBONE_FLAG:
+        os.chdir(REPO_ROOT)
+        sys.exit(_fake_backbone_main(sys.argv[2:]))
     sys.exit(main())

@@ -49,8 +49,6 @@ def weights_id(weights: str, seed: int) -> str:
     return f"file:sha256:{digest.hexdigest()[:16]}"
 
 
-
-
 def build_backbone(weights: str, image_size: int, seed: int, precision: str = "float32") -> "keras.Model":
     """DenseNet121 (no top, average pooling) with its preprocessing in front.
 
