@@ -186,11 +186,10 @@ def _parse_hparams(args: argparse.Namespace) -> dict[str, Any]:
             hparams[name] = value
     if args.epochs is not None:
         hparams["epochs"] = args.epochs
-    from trainer import model
+    from pipeline.pipeline import trainer_config
 
-    # Checks names and values now rather than in the Trainer, minutes later.
     try:
-        model.HParams.from_config({**hparams, "max_seq_length": args.max_seq_length, "feature_dim": configs.FEATURE_DIM})
+        trainer_config(hparams, args.max_seq_length)
     except (TypeError, ValueError) as error:
         raise UsageError(str(error)) from error
     return hparams

@@ -11,6 +11,19 @@ from components.video_example_gen.component import VideoExampleGen
 from pipeline import configs
 
 
+def trainer_config(hparams: Optional[dict[str, Any]], max_seq_length: int) -> dict[str, Any]:
+    """The Trainer's custom_config: model hyperparameters plus the feature shape.
+
+    Checked here (ValueError naming the bad key or value), so that callers fail
+    at once rather than in the Trainer, minutes into a run.
+    """
+    from trainer import model
+
+    config = {**(hparams or {}), "max_seq_length": max_seq_length, "feature_dim": configs.FEATURE_DIM}
+    model.HParams.from_config(config)
+    return config
+
+
 def create_pipeline(
     *,
     pipeline_name: str,
@@ -73,7 +86,7 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config={**(hparams or {}), **feature_shape},
+        custom_config=trainer_config(hparams, max_seq_length),
     )
     latest_blessed_model = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,

@@ -104,10 +104,10 @@ def _absolute(path: str) -> str:
 
 def _check_hparams(hparams: dict[str, Any], max_seq_length: int) -> None:
     """Fails now on an unknown or bad hyperparameter rather than in the Trainer, minutes later."""
-    from trainer import model
+    from pipeline.pipeline import trainer_config
 
     try:
-        model.HParams.from_config({**hparams, "max_seq_length": max_seq_length, "feature_dim": configs.FEATURE_DIM})
+        trainer_config(hparams, max_seq_length)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"VIDEO_HPARAMS / VIDEO_EPOCHS: {error}") from None
 
