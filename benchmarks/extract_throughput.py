@@ -26,14 +26,13 @@ meanwhile: above ~0.1 the repeat was slowed by someone else). One JSON object
 goes to stdout; logs go to stderr.
 
 Diagnostics: raw forward on the batch composition ClipEncoder produces, serial
-decode time, and a prototype of a proposed ClipEncoder change
-(CarryOverClipEncoder: full forward passes across clip boundaries) with a check
-that it gives the same features.
+decode time of the project (decode_clip: every frame decoded, only the sampled
+ones cropped and resized) and of the seed, and where the seed's time per frame
+goes.
 """
 from __future__ import annotations
 
 import argparse
-import collections
 import contextlib
 import csv
 import json
@@ -236,107 +235,11 @@ def pipeline_batches(clip_frames: list[np.ndarray], frame_batch_size: int) -> li
     return groups
 
 
-class CarryOverClipEncoder(encoding.ClipEncoder):
-    """PROPOSAL prototype (not used by the pipeline): forward passes of exactly frame_batch_size frames.
-
-    ClipEncoder groups whole clips until they reach frame_batch_size frames and
-    then runs encode_frames on the group, i.e. a full pass plus a small
-    remainder pass (45 frames -> 32 + 13). Here frames left over from a group
-    wait for the next clips instead, so every pass but the last is full; a
-    clip is yielded once all its frames went through the backbone. Measured
-    as `end_to_end_carryover_fps`; it reuses ClipEncoder's decode-ahead pool.
-    """
-
-    def encode(self, keyed_paths):  # type: ignore[override]
-        batch_size = self._frame_batch_size
-        pending: collections.deque = collections.deque()  # clips waiting for (some of) their features
-        queued: list[np.ndarray] = []  # frames not through the backbone yet
-        queued_count = 0
-        encoded: list[np.ndarray] = []  # features not handed to a clip yet
-        for key, decoded in self._decoded(keyed_paths):
-            if isinstance(decoded, frames.VideoDecodeError):
-                yield key, decoded
-                continue
-            pending.append((key, decoded))
-            queued.append(decoded.frames)
-            queued_count += len(decoded.frames)
-            if queued_count >= batch_size:
-                waiting = np.concatenate(queued)
-                full = (len(waiting) // batch_size) * batch_size
-                encoded.append(backbone.encode_frames(self._frame_encoder, waiting[:full], batch_size))
-                queued = [waiting[full:]] if full < len(waiting) else []
-                queued_count = len(waiting) - full
-                yield from self._complete(pending, encoded)
-        if queued_count:
-            encoded.append(backbone.encode_frames(self._frame_encoder, np.concatenate(queued), batch_size))
-        yield from self._complete(pending, encoded)
-
-    def _complete(self, pending: collections.deque, encoded: list[np.ndarray]):
-        if not encoded:
-            return
-        available = np.concatenate(encoded)
-        start = 0
-        while pending and len(available) - start >= len(pending[0][1].frames):
-            key, decoded = pending.popleft()
-            count = len(decoded.frames)
-            padded, frame_mask = frames.pad_to_length(available[start : start + count], self._max_seq_length)
-            start += count
-            yield key, encoding.EncodedClip(padded, frame_mask, decoded.num_frames, count)
-        encoded[:] = [available[start:]] if start < len(available) else []
-
-
-def sampled_decode_clip(path: str, max_seq_length: int, image_size: int, sampling: str) -> frames.DecodedClip:
-    """PROPOSAL prototype of frames.decode_clip: crop, resize (and colour-convert) only the sampled frames.
-
-    decode_clip crops and resizes EVERY frame and samples afterwards, because the
-    real frame count is only known at the end. Here the sample is planned from
-    the container's frame count; every frame is still decoded (`grab`, which
-    also counts them) but only the planned ones are retrieved, cropped and
-    resized. If the decoded count differs from the claim, it falls back to
-    decode_clip, so the result is always identical to decode_clip's.
-    """
-    capture = cv2.VideoCapture(path)
-    try:
-        claimed = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
-        if claimed <= 0:
-            return frames.decode_clip(path, max_seq_length, image_size, sampling)
-        wanted = set(frames.sample_frame_indices(claimed, max_seq_length, sampling).tolist())
-        kept: dict[int, np.ndarray] = {}
-        count = 0
-        while sampling != "first" or count < max_seq_length:
-            if not capture.grab():
-                break
-            if count in wanted:
-                ok, frame = capture.retrieve()
-                if not ok:
-                    break
-                kept[count] = frames.crop_and_resize(frame, image_size)
-            count += 1
-    finally:
-        capture.release()
-    expected = claimed if sampling != "first" else min(claimed, max_seq_length)
-    if count != expected or not kept:
-        return frames.decode_clip(path, max_seq_length, image_size, sampling)
-    indices = frames.sample_frame_indices(count, max_seq_length, sampling)
-    return frames.DecodedClip(frames=np.stack([kept[index] for index in indices]), num_frames=count)
-
-
-class SampledDecodeClipEncoder(encoding.ClipEncoder):
-    """PROPOSAL prototype: ClipEncoder with sampled_decode_clip instead of frames.decode_clip."""
-
-    def _decode(self, path: str):  # type: ignore[override]
-        try:
-            return sampled_decode_clip(path, self._max_seq_length, self._image_size, self._sampling)
-        except frames.VideoDecodeError as error:
-            return error
-
-
 class Backend:
     """One backbone and the three measured paths on it."""
 
     def __init__(self, model: Any, args: argparse.Namespace, paths: list[str], all_frames: np.ndarray, groups: list[np.ndarray]):
         self.model, self.args, self.paths, self.all_frames, self.groups = model, args, paths, all_frames, groups
-        self.features: dict[str, dict[str, np.ndarray]] = {}  # encoder class name -> clip path -> features
 
     def raw_forward(self) -> int:
         backbone.encode_frames(self.model, self.all_frames, self.args.frame_batch_size)
@@ -347,9 +250,9 @@ class Backend:
             backbone.encode_frames(self.model, group, self.args.frame_batch_size)
         return sum(len(group) for group in self.groups)
 
-    def end_to_end(self, paths: list[str] | None = None, encoder_class: type = encoding.ClipEncoder) -> int:
+    def end_to_end(self, paths: list[str] | None = None) -> int:
         args = self.args
-        encoder = encoder_class(
+        encoder = encoding.ClipEncoder(
             self.model,
             args.max_seq_length,
             args.image_size,
@@ -358,22 +261,14 @@ class Backend:
             decode_threads=args.decode_threads,
             decode_ahead=args.decode_ahead,
         )
-        features = self.features.setdefault(encoder_class.__name__, {})
         frame_count = 0
         try:
             for path, encoded in encoder.encode((path, path) for path in (paths or self.paths)):
                 if not isinstance(encoded, frames.VideoDecodeError):
                     frame_count += encoded.frames_encoded
-                    features[path] = encoded.frame_features  # kept to check the proposal gives the same features
         finally:
             encoder.close()
         return frame_count
-
-    def end_to_end_carryover(self) -> int:
-        return self.end_to_end(encoder_class=CarryOverClipEncoder)
-
-    def end_to_end_sampled_decode(self) -> int:
-        return self.end_to_end(encoder_class=SampledDecodeClipEncoder)
 
     def seed_loop(self, paths: list[str] | None = None) -> int:
         return seed_extract(self.model, paths or self.paths, self.args.image_size, self.args.max_seq_length)
@@ -386,13 +281,13 @@ class Backend:
         self.model.predict(self.all_frames[:1].astype("float32"), verbose=0)
 
 
-def measure(backend: Backend, repeats: int, with_seed: bool, label: str, proposals: bool = True) -> dict[str, Any]:
+def measure(backend: Backend, repeats: int, with_seed: bool, label: str) -> dict[str, Any]:
     logger.info("[%s] warming up", label)
     backend.warm_up()
-    timed_paths = ("raw_forward", "end_to_end") + (("end_to_end_carryover", "end_to_end_sampled_decode") if proposals else ())
+    timed_paths = ("raw_forward", "end_to_end")
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in timed_paths + ("raw_forward_pipeline_batches",)}
     for repeat in range(repeats):
-        # (a), (b) (and the proposal) alternated, so that outside load hits them alike; the batching diagnostic once.
+        # (a) and (b) alternated, so that outside load hits them alike; the batching diagnostic once.
         for name in runs if repeat == 0 else timed_paths:
             seconds, frame_count, cpu = timed_with_cpu(getattr(backend, name))
             runs[name].append({"seconds": round(seconds, 3), "frames": frame_count, "fps": fps(frame_count, seconds), **cpu})
@@ -413,14 +308,6 @@ def measure(backend: Backend, repeats: int, with_seed: bool, label: str, proposa
     if with_seed:
         result["seed_breakdown"] = seed_breakdown(backend)
     result["repeats"] = runs
-    if proposals:
-        reference = backend.features["ClipEncoder"]
-        for name, class_name in (("carryover", "CarryOverClipEncoder"), ("sampled_decode", "SampledDecodeClipEncoder")):
-            proposal = backend.features[class_name]
-            result[f"{name}_same_clips"] = sorted(reference) == sorted(proposal)
-            result[f"{name}_max_abs_feature_difference"] = float(
-                max(np.max(np.abs(reference[path] - proposal[path])) for path in reference if path in proposal)
-            )
     return result
 
 
@@ -439,11 +326,9 @@ def seed_breakdown(backend: Backend, calls: int = 10) -> dict[str, float]:
 def decode_profile(paths: list[str], args: argparse.Namespace) -> dict[str, Any]:
     """How much CPU decoding costs next to the model: serial decode time of all clips, both ways."""
     seconds, _ = timed(lambda: len(decode_all(paths, args)))
-    sampled_seconds, _ = timed(lambda: len([sampled_decode_clip(path, args.max_seq_length, args.image_size, args.sampling) for path in paths]))
     seed_seconds, seed_frames = timed(lambda: sum(len(seed_load_video(path, args.image_size)) for path in paths))
     return {
         "project_decode_seconds_serial": round(seconds, 3),
-        "sampled_decode_seconds_serial": round(sampled_seconds, 3),
         "seed_decode_seconds_serial": round(seed_seconds, 3),
         "frames_decoded_from_files": seed_frames,
     }
@@ -473,7 +358,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--weights", default="none", help="'none' (random init, offline), 'imagenet' or a notop weights file (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats of (a) and (b); the best is reported (default: %(default)s)")
     parser.add_argument("--skip-seed", action="store_true", help="do not time the seed's per-frame loop (c)")
-    parser.add_argument("--skip-proposals", action="store_true", help="do not time the proposal prototype (CarryOverClipEncoder)")
     parser.add_argument("--decode-threads", type=int, default=2, help="ClipEncoder decode_threads (default: %(default)s, as the executor)")
     parser.add_argument("--decode-ahead", type=int, default=4, help="ClipEncoder decode_ahead (default: %(default)s, as the executor)")
     parser.add_argument("--intra-op-threads", type=int, default=0, help="TensorFlow intra-op threads (0: TensorFlow's default)")
@@ -521,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("%d clips, %d frames for the backbone, %d forward groups", len(paths), len(all_frames), len(groups))
 
         model = backbone.build_backbone(args.weights, args.image_size, 0, precision=args.precision)
-        main_result = measure(Backend(model, args, paths, all_frames, groups), args.repeats, not args.skip_seed, args.precision, not args.skip_proposals)
+        main_result = measure(Backend(model, args, paths, all_frames, groups), args.repeats, not args.skip_seed, args.precision)
         profile = decode_profile(paths, args)
 
         result: dict[str, Any] = {
@@ -547,21 +431,6 @@ def main(argv: list[str] | None = None) -> int:
                 # The seed's cost per frame: predict() on a batch of one = Keras' per-call machinery + an
                 # unbatched forward pass; the project's is a share of a batched pass (1000 / end_to_end_fps ms).
                 "seed_breakdown": main_result.get("seed_breakdown"),
-                # PROPOSAL prototype (CarryOverClipEncoder): full forward passes across clip boundaries.
-                "end_to_end_carryover_fps": main_result.get("end_to_end_carryover"),
-                "end_to_end_carryover_vs_raw": round(main_result["end_to_end_carryover"] / main_result["raw_forward"], 3)
-                if "end_to_end_carryover" in main_result
-                else None,
-                # The proposal must not change features beyond float round-off of other batch compositions.
-                "carryover_max_abs_feature_difference": main_result.get("carryover_max_abs_feature_difference"),
-                "carryover_same_clips": main_result.get("carryover_same_clips"),
-                # PROPOSAL prototype (sampled_decode_clip): crop/resize only the sampled frames.
-                "end_to_end_sampled_decode_fps": main_result.get("end_to_end_sampled_decode"),
-                "end_to_end_sampled_decode_vs_raw": round(main_result["end_to_end_sampled_decode"] / main_result["raw_forward"], 3)
-                if "end_to_end_sampled_decode" in main_result
-                else None,
-                "sampled_decode_max_abs_feature_difference": main_result.get("sampled_decode_max_abs_feature_difference"),
-                "sampled_decode_same_clips": main_result.get("sampled_decode_same_clips"),
                 "forward_passes_raw": math.ceil(len(all_frames) / args.frame_batch_size),
                 "forward_passes_pipeline": sum(math.ceil(len(group) / args.frame_batch_size) for group in groups),
                 "decode_threads": args.decode_threads,
@@ -578,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.compare_precision:
             other = "bfloat16" if args.precision == "float32" else "float32"
             other_model = backbone.build_backbone(args.weights, args.image_size, 0, precision=other)
-            other_result = measure(Backend(other_model, args, paths, all_frames, groups), args.repeats, False, other, not args.skip_proposals)
+            other_result = measure(Backend(other_model, args, paths, all_frames, groups), args.repeats, False, other)
             float32_model, bfloat16_model = (model, other_model) if args.precision == "float32" else (other_model, model)
             float32_features = backbone.encode_frames(float32_model, all_frames, args.frame_batch_size)
             bfloat16_features = backbone.encode_frames(bfloat16_model, all_frames, args.frame_batch_size)

@@ -76,6 +76,47 @@ def test_real_ucf101_clip_decodes(clip_name):
     assert np.abs(decoded.frames[0].astype(int) - decoded.frames[-1]).mean() > 1
 
 
+def _every_frame_then_sample(path, max_seq_length, image_size, sampling):
+    """The plain way decode_clip must agree with: crop and resize every frame, then sample."""
+    capture = cv2.VideoCapture(path)
+    small_frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        small_frames.append(frames.crop_and_resize(frame, image_size))
+    capture.release()
+    indices = frames.sample_frame_indices(len(small_frames), max_seq_length, sampling)
+    return np.stack([small_frames[index] for index in indices]), len(small_frames)
+
+
+def _cut_clip(tmp_path, fraction):
+    with open(os.path.join(REAL_CLIPS, "v_Punch_g03_c01.avi"), "rb") as clip:
+        content = clip.read()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(content[: int(len(content) * fraction)])
+    return str(cut)
+
+
+@pytest.mark.parametrize("clip_name", ["v_Punch_g03_c01.avi", "v_Biking_g05_c02.avi", "cut"])
+@pytest.mark.parametrize("sampling", ["uniform", "first"])
+def test_decoding_only_sampled_frames_gives_the_frames_of_decoding_all(tmp_path, clip_name, sampling):
+    # "cut": the container still declares 108 frames, 106 decode (a miscount,
+    # not a truncation), so the sample planned from the declared count is wrong
+    # and decode_clip must re-plan from the real count.
+    path = _cut_clip(tmp_path, 0.97) if clip_name == "cut" else os.path.join(REAL_CLIPS, clip_name)
+    if clip_name == "cut":
+        capture = cv2.VideoCapture(path)
+        assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 108
+        capture.release()
+    expected_frames, frame_count = _every_frame_then_sample(path, 20, 64, sampling)
+    decoded = frames.decode_clip(path, max_seq_length=20, image_size=64, sampling=sampling)
+    assert np.array_equal(decoded.frames, expected_frames)
+    assert decoded.num_frames == (frame_count if sampling == "uniform" else 20)
+    if clip_name == "cut":
+        assert frame_count == 106
+
+
 def test_real_clip_first_sampling_stops_early():
     path = os.path.join(REAL_CLIPS, "v_Punch_g03_c01.avi")
     decoded = frames.decode_clip(path, max_seq_length=8, image_size=64, sampling="first")
@@ -95,12 +136,8 @@ def test_unreadable_files_raise_with_reason(tmp_path, content, reason):
 
 
 def test_truncated_clip_is_reported_not_silently_shortened(tmp_path):
-    with open(os.path.join(REAL_CLIPS, "v_Punch_g03_c01.avi"), "rb") as clip:
-        content = clip.read()
-    truncated = tmp_path / "truncated.avi"
-    truncated.write_bytes(content[: len(content) // 2])
     with pytest.raises(frames.VideoDecodeError, match=r"truncated: \d+ of \d+ frames decodable"):
-        frames.decode_clip(str(truncated), 20, 64, "uniform")
+        frames.decode_clip(_cut_clip(tmp_path, 0.5), 20, 64, "uniform")
 
 
 def test_clip_without_frames_is_reported(tmp_path):
