@@ -150,6 +150,7 @@ def decode_clip(path: str, max_seq_length: int, image_size: int, sampling: str) 
         raise VideoDecodeError(f"truncated: {num_frames} of {declared_frames} frames decodable")
     indices = sample_frame_indices(num_frames, max_seq_length, sampling)
     if not all(index in kept for index in indices.tolist()):
+        # The container miscounted: read again for the frames the real count calls for.
         capture = _open_capture(path)
         try:
             kept, recount = _read_frames(capture, indices, image_size, max_frames)
