@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Optional
+from typing import Callable, Optional
 
 import cv2
 import numpy as np
@@ -82,40 +82,41 @@ def _is_truncated(decoded_frames: int, expected_frames: int) -> bool:
     return expected_frames - decoded_frames > max(2, 0.1 * expected_frames)
 
 
-def _open_capture(path: str) -> cv2.VideoCapture:
+def _read_frames(
+    path: str, plan: Callable[[int], Optional[np.ndarray]], image_size: int, max_frames: Optional[int]
+) -> tuple[int, dict[int, np.ndarray], int]:
+    """Decodes a clip's frames in order: (declared frame count, {index: cropped RGB frame}, frames decoded).
+
+    `plan` maps the frame count the container declares to the indices to keep
+    (None: every frame). Every frame is decoded (`grab`), so the count is the
+    real one, but only the kept frames pay for colour conversion (`retrieve`),
+    cropping and resizing: on a 320x240 clip of ~180 frames, of which 20 are
+    kept, that is most of the decoding CPU.
+    """
     # One decoding thread per clip: callers decode several clips in parallel
     # (ClipEncoder's pool), and FFmpeg's own frame threads then only add
     # synchronisation (~30% more CPU for the same frames, measured).
     capture = cv2.VideoCapture(path, cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, 1])
-    if not capture.isOpened():
-        capture.release()
-        raise VideoDecodeError("not a readable video (unknown container or codec)")
-    return capture
-
-
-def _read_frames(
-    capture: cv2.VideoCapture, wanted: Optional[np.ndarray], image_size: int, max_frames: Optional[int]
-) -> tuple[dict[int, np.ndarray], int]:
-    """Decodes frames in order: ({index: cropped RGB frame} for the wanted indices, frames decoded).
-
-    Every frame is decoded (`grab`), so the count is the real one, but only the
-    wanted frames (all when `wanted` is None) pay for colour conversion
-    (`retrieve`), cropping and resizing: on a 320x240 clip of ~180 frames, of
-    which 20 are kept, that is most of the decoding CPU.
-    """
-    wanted_set = None if wanted is None else set(wanted.tolist())
-    kept: dict[int, np.ndarray] = {}
-    num_frames = 0
-    while max_frames is None or num_frames < max_frames:
-        if not capture.grab():
-            break
-        if wanted_set is None or num_frames in wanted_set:
-            ok, frame = capture.retrieve()
-            if not ok:
+    try:
+        if not capture.isOpened():
+            raise VideoDecodeError("not a readable video (unknown container or codec)")
+        declared_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        wanted = plan(declared_frames)
+        wanted_set = None if wanted is None else set(wanted.tolist())
+        kept: dict[int, np.ndarray] = {}
+        num_frames = 0
+        while max_frames is None or num_frames < max_frames:
+            if not capture.grab():
                 break
-            kept[num_frames] = crop_and_resize(frame, image_size)
-        num_frames += 1
-    return kept, num_frames
+            if wanted_set is None or num_frames in wanted_set:
+                ok, frame = capture.retrieve()
+                if not ok:
+                    break
+                kept[num_frames] = crop_and_resize(frame, image_size)
+            num_frames += 1
+    finally:
+        capture.release()
+    return declared_frames, kept, num_frames
 
 
 def decode_clip(path: str, max_seq_length: int, image_size: int, sampling: str) -> DecodedClip:
@@ -133,16 +134,14 @@ def decode_clip(path: str, max_seq_length: int, image_size: int, sampling: str) 
         raise VideoDecodeError("file not found")
     if os.path.getsize(path) == 0:
         raise VideoDecodeError("empty file")
+
+    def planned_sample(declared_frames: int) -> Optional[np.ndarray]:
+        # Some containers declare no count (0 or less): then every frame is kept.
+        return sample_frame_indices(declared_frames, max_seq_length, sampling) if declared_frames > 0 else None
+
     # 'first' never needs more than max_seq_length frames.
     max_frames = max_seq_length if sampling == "first" else None
-    capture = _open_capture(path)
-    try:
-        declared_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        # Some containers declare no count (0 or less): then every frame is kept.
-        planned = sample_frame_indices(declared_frames, max_seq_length, sampling) if declared_frames > 0 else None
-        kept, num_frames = _read_frames(capture, planned, image_size, max_frames)
-    finally:
-        capture.release()
+    declared_frames, kept, num_frames = _read_frames(path, planned_sample, image_size, max_frames)
     if num_frames == 0:
         raise VideoDecodeError("no decodable frames")
     expected_frames = declared_frames if sampling != "first" else min(declared_frames, max_seq_length)
@@ -151,11 +150,7 @@ def decode_clip(path: str, max_seq_length: int, image_size: int, sampling: str) 
     indices = sample_frame_indices(num_frames, max_seq_length, sampling)
     if not all(index in kept for index in indices.tolist()):
         # The container miscounted: read again for the frames the real count calls for.
-        capture = _open_capture(path)
-        try:
-            kept, recount = _read_frames(capture, indices, image_size, max_frames)
-        finally:
-            capture.release()
+        _, kept, recount = _read_frames(path, lambda _declared_frames: indices, image_size, max_frames)
         if recount != num_frames:
             raise VideoDecodeError(f"unstable decoding: {num_frames} frames, then {recount} when read again")
     return DecodedClip(frames=np.stack([kept[index] for index in indices.tolist()]), num_frames=num_frames)
