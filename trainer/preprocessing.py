@@ -11,10 +11,11 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_transform as tft
 
-LABEL_KEY = "label"
+from frame_path.records import FRAME_FEATURES_KEY, FRAME_MASK_KEY, LABEL_KEY
+
 LABEL_ID_KEY = "label_id"  # the transformed label; its own name so raw and transformed never collide
 LABEL_VOCABULARY = "label"
-FEATURE_KEYS = ("frame_features", "frame_mask")
+FEATURE_KEYS = (FRAME_FEATURES_KEY, FRAME_MASK_KEY)
 _VARIANCE_EPSILON = 1e-6
 
 
@@ -26,8 +27,8 @@ def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]
     stay exactly zero.
     """
     max_seq_length, feature_dim = custom_config["max_seq_length"], custom_config["feature_dim"]
-    frame_features = tf.reshape(inputs["frame_features"], [-1, max_seq_length, feature_dim])
-    frame_mask = tf.reshape(inputs["frame_mask"], [-1, max_seq_length])
+    frame_features = tf.reshape(inputs[FRAME_FEATURES_KEY], [-1, max_seq_length, feature_dim])
+    frame_mask = tf.reshape(inputs[FRAME_MASK_KEY], [-1, max_seq_length])
     valid_frames = tf.cast(frame_mask, tf.bool)
 
     real_frames = tf.boolean_mask(frame_features, valid_frames)  # [frames in batch, D]
@@ -38,7 +39,7 @@ def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]
 
     label_ids = tft.compute_and_apply_vocabulary(inputs[LABEL_KEY], vocab_filename=LABEL_VOCABULARY)
     return {
-        "frame_features": normalized,
-        "frame_mask": frame_mask,
+        FRAME_FEATURES_KEY: normalized,
+        FRAME_MASK_KEY: frame_mask,
         LABEL_ID_KEY: tf.reshape(label_ids, [-1]),
     }

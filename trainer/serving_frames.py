@@ -1,4 +1,4 @@
-"""The frame path of components/video_example_gen/frames.py as TensorFlow ops.
+"""The frame path of frame_path/frames.py as TensorFlow ops.
 
 Used by the `serving_frames` signature, so that a TF Serving client can send
 decoded frames and get the same answer as the pipeline's own decoding:
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
+
+from frame_path.records import FRAME_FEATURES_KEY, FRAME_MASK_KEY
 
 
 def sample_frame_indices(num_frames: tf.Tensor, max_seq_length: int, sampling: str) -> tf.Tensor:
@@ -41,4 +43,4 @@ def clip_features(
     num_sampled = tf.shape(frame_features)[0]
     padded = tf.pad(frame_features, [[0, max_seq_length - num_sampled], [0, 0]])
     frame_mask = tf.cast(tf.range(max_seq_length) < num_sampled, tf.int64)
-    return {"frame_features": tf.reshape(padded, [1, -1]), "frame_mask": frame_mask[tf.newaxis, :]}
+    return {FRAME_FEATURES_KEY: tf.reshape(padded, [1, -1]), FRAME_MASK_KEY: frame_mask[tf.newaxis, :]}

@@ -22,9 +22,12 @@ import posixpath
 import re
 from typing import Iterable
 
-from pipeline import configs
-
 logger = logging.getLogger(__name__)
+
+SPLIT_NAMES = ("train", "eval", "test")
+VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg")
+# Share of the training groups held out as `eval` (early stopping, model selection).
+EVAL_GROUP_FRACTION = 0.15
 
 KERAS_CSV_FILES = {"train": "train.csv", "test": "test.csv"}
 KERAS_COLUMNS = ("video_name", "tag")
@@ -39,7 +42,7 @@ EXPECTED_LAYOUTS = (
 )
 
 _UCF101_NAME = re.compile(r"^v_.+_g(\d+)_c(\d+)\.[^./]+$")
-_SPLIT_ORDER = {split: index for index, split in enumerate(configs.SPLIT_NAMES)}
+_SPLIT_ORDER = {split: index for index, split in enumerate(SPLIT_NAMES)}
 
 
 class DatasetError(ValueError):
@@ -185,7 +188,7 @@ def _read_split_list(list_path: str, split: str) -> list[_Row]:
 
 def _class_folder_videos(data_root: str) -> list[str]:
     """Relative paths of the video files in the class folders of `data_root`."""
-    extensions = tuple(extension.lower() for extension in configs.VIDEO_EXTENSIONS)
+    extensions = tuple(extension.lower() for extension in VIDEO_EXTENSIONS)
     videos = []
     for class_name in sorted(os.listdir(data_root)):
         class_dir = os.path.join(data_root, class_name)
@@ -244,13 +247,13 @@ def _check_unique(rows: list[_Row]) -> None:
 
 def count_per_split(clips: Iterable[Clip]) -> dict[str, int]:
     """Clips per split, in split order."""
-    counts = {split: 0 for split in configs.SPLIT_NAMES}
+    counts = {split: 0 for split in SPLIT_NAMES}
     for clip in clips:
         counts[clip.split] += 1
     return counts
 
 
-def read_manifest(data_root: str, eval_fraction: float = configs.EVAL_GROUP_FRACTION) -> list[Clip]:
+def read_manifest(data_root: str, eval_fraction: float = EVAL_GROUP_FRACTION) -> list[Clip]:
     """Every clip of `data_root` with its label and split, sorted by (split, video_id).
 
     Raises DatasetError (one line) for data that cannot make a train/eval/test

@@ -9,7 +9,7 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.video_example_gen import executor
-from pipeline import configs
+from frame_path.config import ExtractionConfig, field_types
 
 # The executor assigns clips to splits from the dataset manifest in one pass.
 # The split patterns only feed the driver's input fingerprint, which is the
@@ -19,16 +19,10 @@ _FINGERPRINT_PATTERNS = {"train": "*", "eval": "*/*", "test": "*/*/*"}
 
 
 class VideoExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
+    # One execution parameter per ExtractionConfig field, typed as the field.
     PARAMETERS = {
         **standard_component_specs.FileBasedExampleGenSpec.PARAMETERS,
-        "max_seq_length": ExecutionParameter(type=int),
-        "image_size": ExecutionParameter(type=int),
-        "weights": ExecutionParameter(type=str),
-        "sampling": ExecutionParameter(type=str),
-        "frame_batch_size": ExecutionParameter(type=int),
-        "precision": ExecutionParameter(type=str),
-        "eval_group_fraction": ExecutionParameter(type=float),
-        "random_init_seed": ExecutionParameter(type=int),
+        **{name: ExecutionParameter(type=field_type) for name, field_type in field_types(ExtractionConfig).items()},
     }
     OUTPUTS = {standard_component_specs.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
 
@@ -36,10 +30,11 @@ class VideoExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
 class VideoExampleGen(FileBasedExampleGen):
     """Decodes each clip, encodes sampled frames with DenseNet121, writes train/eval/test Examples.
 
-    Each tf.train.Example holds `frame_features` (max_seq_length * 1024 floats,
-    zero-padded), `frame_mask`, `label`, `video_id` and `num_frames`. Clips that
-    cannot be decoded are skipped and listed in `extraction_report.json` inside
-    the artifact.
+    Each tf.train.Example holds the keys of frame_path/records.py:
+    `frame_features` (max_seq_length * 1024 floats, zero-padded),
+    `frame_mask`, `label`, `video_id` and `num_frames`. Clips that cannot be
+    decoded are skipped and listed in `extraction_report.json` inside the
+    artifact.
     """
 
     # A FileBasedExampleGen (with its driver, which fingerprints the input
@@ -47,18 +42,7 @@ class VideoExampleGen(FileBasedExampleGen):
     SPEC_CLASS = VideoExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-    def __init__(
-        self,
-        data_root: str,
-        max_seq_length: int = configs.MAX_SEQ_LENGTH,
-        image_size: int = configs.IMAGE_SIZE,
-        weights: str = configs.WEIGHTS,
-        sampling: str = configs.SAMPLING,
-        frame_batch_size: int = configs.FRAME_BATCH_SIZE,
-        precision: str = configs.PRECISION,
-        eval_group_fraction: float = configs.EVAL_GROUP_FRACTION,
-        random_init_seed: int = configs.RANDOM_INIT_SEED,
-    ):
+    def __init__(self, data_root: str, config: ExtractionConfig = ExtractionConfig()):
         input_config = example_gen_pb2.Input(
             splits=[
                 example_gen_pb2.Input.Split(name=name, pattern=pattern)
@@ -71,15 +55,8 @@ class VideoExampleGen(FileBasedExampleGen):
             output_config=example_gen_pb2.Output(),
             output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
             output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
-            max_seq_length=max_seq_length,
-            image_size=image_size,
-            weights=weights,
-            sampling=sampling,
-            frame_batch_size=frame_batch_size,
-            precision=precision,
-            eval_group_fraction=eval_group_fraction,
-            random_init_seed=random_init_seed,
             examples=types.Channel(type=standard_artifacts.Examples),
+            **config.as_dict(),
         )
         # FileBasedExampleGen.__init__ builds its own spec; the base class takes ours.
         base_beam_component.BaseBeamComponent.__init__(self, spec=spec)

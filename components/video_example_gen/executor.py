@@ -8,7 +8,6 @@ skipped clips with their reasons, throughput) beside them.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -23,34 +22,17 @@ from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 
-from components.video_example_gen import backbone, encoding, frames
-from components.video_example_gen.records import make_example
-from components.video_example_gen.errors import ExtractionError
-from pipeline import configs
+from frame_path import backbone, encoding, frames
+from frame_path.config import ExtractionConfig
+from frame_path.errors import ExtractionError
+from frame_path.records import EXTRACTION_REPORT_FILE, make_example
 from video_datasets import manifest
 
-REPORT_FILE = "extraction_report.json"
 _CLIP_LOG_DIR = "_clip_log"  # per-clip outcomes, folded into the report, then removed
 _METRICS_NAMESPACE = "VideoExampleGen"
 _PROGRESS_EVERY_SECONDS = 10.0
 
 logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class ExtractionConfig:
-    max_seq_length: int
-    image_size: int
-    weights: str
-    sampling: str
-    frame_batch_size: int
-    precision: str
-    eval_group_fraction: float
-    random_init_seed: int
-
-    @classmethod
-    def from_exec_properties(cls, exec_properties: dict[str, Any]) -> "ExtractionConfig":
-        return cls(**{field.name: exec_properties[field.name] for field in dataclasses.fields(cls)})
 
 
 class _EncodeClipsDoFn(beam.DoFn):
@@ -108,7 +90,7 @@ class _EncodeClipsDoFn(beam.DoFn):
 
 
 def _split_index(split_and_example: tuple[str, tf.train.Example], num_splits: int) -> int:
-    return configs.SPLIT_NAMES.index(split_and_example[0])
+    return manifest.SPLIT_NAMES.index(split_and_example[0])
 
 
 class Executor(BaseExampleGenExecutor):
@@ -120,7 +102,7 @@ class Executor(BaseExampleGenExecutor):
     def GenerateExamplesByBeam(
         self, pipeline: beam.Pipeline, exec_properties: dict[str, Any]
     ) -> dict[str, beam.PCollection]:
-        config = ExtractionConfig.from_exec_properties(exec_properties)
+        config = ExtractionConfig.from_mapping(exec_properties)
         clips = manifest.read_manifest(exec_properties[standard_component_specs.INPUT_BASE_KEY], config.eval_group_fraction)
         logger.info("VideoExampleGen: %d clips to encode %s, weights=%s", len(clips), manifest.count_per_split(clips), config.weights)
 
@@ -138,10 +120,10 @@ class Executor(BaseExampleGenExecutor):
             | "ClipLogToJson" >> beam.Map(json.dumps)
             | "WriteClipLog" >> beam.io.WriteToText(os.path.join(self._clip_log_dir, "clips"), file_name_suffix=".jsonl")
         )
-        split_examples = encoded.examples | "SplitBySplitName" >> beam.Partition(_split_index, len(configs.SPLIT_NAMES))
+        split_examples = encoded.examples | "SplitBySplitName" >> beam.Partition(_split_index, len(manifest.SPLIT_NAMES))
         return {
             split: split_examples[index] | f"DropSplitName[{split}]" >> beam.Values()
-            for index, split in enumerate(configs.SPLIT_NAMES)
+            for index, split in enumerate(manifest.SPLIT_NAMES)
         }
 
     def Do(
@@ -150,12 +132,12 @@ class Executor(BaseExampleGenExecutor):
         output_dict: dict[str, list[Any]],
         exec_properties: dict[str, Any],
     ) -> None:
-        config = ExtractionConfig.from_exec_properties(exec_properties)
+        config = ExtractionConfig.from_mapping(exec_properties)
         weights_id = backbone.weights_id(config.weights, config.random_init_seed)
         examples_uri = artifact_utils.get_single_uri(output_dict[standard_component_specs.EXAMPLES_KEY])
         self._clip_log_dir = os.path.join(examples_uri, _CLIP_LOG_DIR)
         examples_artifact = output_dict[standard_component_specs.EXAMPLES_KEY][0]
-        examples_artifact.split_names = artifact_utils.encode_split_names(list(configs.SPLIT_NAMES))
+        examples_artifact.split_names = artifact_utils.encode_split_names(list(manifest.SPLIT_NAMES))
         started = time.monotonic()
         # The splits are written here rather than by the base class: its WriteSplit
         # puts a Reshuffle before the write, which on Beam's in-process runner
@@ -180,20 +162,15 @@ class Executor(BaseExampleGenExecutor):
         fileio.rmtree(self._clip_log_dir)
         frames_encoded = report.pop("frames_encoded")
         report.update(
-            weights=config.weights,
+            config.as_dict(),
             weights_id=weights_id,
             feature_extraction={
                 "frames": frames_encoded,
                 "seconds": round(seconds, 3),
                 "frames_per_second": round(frames_encoded / seconds, 2),
             },
-            max_seq_length=config.max_seq_length,
-            image_size=config.image_size,
-            sampling=config.sampling,
-            random_init_seed=config.random_init_seed,
-            precision=config.precision,
         )
-        with fileio.open(os.path.join(examples_uri, REPORT_FILE), "w") as report_file:
+        with fileio.open(os.path.join(examples_uri, EXTRACTION_REPORT_FILE), "w") as report_file:
             json.dump(report, report_file, indent=2)
         examples_artifact.set_string_custom_property("backbone_weights_id", weights_id)
 
@@ -201,7 +178,7 @@ class Executor(BaseExampleGenExecutor):
         if empty_splits:
             raise ExtractionError(
                 f"no clip of split(s) {', '.join(empty_splits)} could be decoded "
-                f"({len(report['skipped_videos'])} clips skipped, see {os.path.join(examples_uri, REPORT_FILE)})"
+                f"({len(report['skipped_videos'])} clips skipped, see {os.path.join(examples_uri, EXTRACTION_REPORT_FILE)})"
             )
         logger.info(
             "VideoExampleGen: %s clips per split, %d skipped, %d frames in %.1f s (%.1f frames/s)",
@@ -221,7 +198,7 @@ def _read_clip_log(clip_log_dir: str) -> Iterable[dict[str, Any]]:
 
 def _fold_clip_log(outcomes: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Clips per split, skipped clips (sorted) and total frames from the per-clip log."""
-    splits = {split: 0 for split in configs.SPLIT_NAMES}
+    splits = {split: 0 for split in manifest.SPLIT_NAMES}
     skipped = []
     frames_encoded = 0
     for outcome in outcomes:

@@ -3,7 +3,7 @@ import keras
 import numpy as np
 import pytest
 
-from components.video_example_gen import backbone, errors
+from frame_path import backbone, errors
 
 
 def test_preprocessing_matches_densenet_preprocess_input():

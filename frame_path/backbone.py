@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from components.video_example_gen.errors import BackboneWeightsError
-from pipeline.configs import PRECISIONS
+from frame_path.errors import BackboneWeightsError
 
 if TYPE_CHECKING:
     import keras
@@ -22,6 +21,9 @@ if TYPE_CHECKING:
 # DenseNet's 'torch'-mode preprocessing: x / 255, then ImageNet mean and std.
 _IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
 _IMAGENET_STD = np.array([0.229, 0.224, 0.225])
+
+FEATURE_DIM = 1024  # DenseNet121 with average pooling
+PRECISIONS = ("float32", "bfloat16")
 
 logger = logging.getLogger(__name__)
 

@@ -13,6 +13,9 @@ import cv2
 import numpy as np
 
 
+SAMPLING_MODES = ("uniform", "first")
+
+
 class VideoDecodeError(Exception):
     """A clip that yields no usable frames; the message is the skip reason."""
 
@@ -33,8 +36,8 @@ def sample_frame_indices(num_frames: int, max_seq_length: int, sampling: str) ->
     in integers so that the serving graph (trainer/serving_frames.py) computes
     exactly the same indices.
     """
-    if sampling not in ("uniform", "first"):
-        raise ValueError(f"unknown sampling {sampling!r}: use 'uniform' or 'first'")
+    if sampling not in SAMPLING_MODES:
+        raise ValueError(f"unknown sampling {sampling!r}: use one of {', '.join(SAMPLING_MODES)}")
     if num_frames <= max_seq_length or sampling == "first":
         return np.arange(min(num_frames, max_seq_length))
     if max_seq_length == 1:

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Iterator, Union
 
 import numpy as np
 
-from components.video_example_gen import backbone, frames
+from frame_path import backbone, frames
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,9 +5,9 @@ import cv2
 import numpy as np
 import pytest
 
-from components.video_example_gen import frames
+from tests.conftest import REAL_CLIPS
+from frame_path import frames
 
-REAL_CLIPS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "real_clips")
 
 
 def test_uniform_sampling_spans_the_whole_clip():

@@ -3,9 +3,9 @@ import os
 
 import numpy as np
 
-from components.video_example_gen import backbone, encoding, frames
+from tests.conftest import REAL_CLIPS
+from frame_path import backbone, encoding, frames
 
-REAL_CLIPS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "real_clips")
 
 
 def test_batched_encoding_matches_clip_by_clip_and_reports_errors(tmp_path):

@@ -1,6 +1,6 @@
-"""Errors of VideoExampleGen whose message is meant for the user as it is.
+"""Errors of feature extraction whose message is meant for the user as it is.
 
-Kept apart from the executor so that a command line can recognize them
+Kept in a module of their own so that a command line can recognize them
 without importing TensorFlow.
 """
 

@@ -1,0 +1,41 @@
+"""The record format every later component reads: feature keys, the tf.train.Example of a clip, the report's name.
+
+TensorFlow is imported only to build a record, so that the keys can be read
+where TensorFlow is not installed (the model on Keras-on-JAX).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+FRAME_FEATURES_KEY = "frame_features"  # float [max_seq_length * feature_dim], zero-padded
+FRAME_MASK_KEY = "frame_mask"  # int64 [max_seq_length]: 1 for a real frame, 0 for padding
+LABEL_KEY = "label"  # bytes: the class name
+VIDEO_ID_KEY = "video_id"  # bytes: the clip's path relative to the data root
+NUM_FRAMES_KEY = "num_frames"  # int64: frames decoded from the file
+# Written by VideoExampleGen beside the splits: counts, skipped clips, throughput, the extraction settings.
+EXTRACTION_REPORT_FILE = "extraction_report.json"
+
+
+def make_example(
+    frame_features: np.ndarray, frame_mask: np.ndarray, label: str, video_id: str, num_frames: int
+) -> "tf.train.Example":
+    """One clip: padded frame features, their mask, label, id and decoded frame count."""
+    import tensorflow as tf
+
+    feature = tf.train.Feature
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                FRAME_FEATURES_KEY: feature(float_list=tf.train.FloatList(value=frame_features.reshape(-1))),
+                FRAME_MASK_KEY: feature(int64_list=tf.train.Int64List(value=frame_mask)),
+                LABEL_KEY: feature(bytes_list=tf.train.BytesList(value=[label.encode()])),
+                VIDEO_ID_KEY: feature(bytes_list=tf.train.BytesList(value=[video_id.encode()])),
+                NUM_FRAMES_KEY: feature(int64_list=tf.train.Int64List(value=[num_frames])),
+            }
+        )
+    )

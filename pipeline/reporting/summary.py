@@ -1,0 +1,127 @@
+"""What a pipeline run did, read back from its metadata store and artifacts.
+
+Gives `run_summary.json` its content: per-component seconds (and which were
+served from the cache), the extraction report, the Evaluator's accuracy,
+per-class figures from its confusion matrix, the blessing and the push.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Optional
+
+import numpy as np
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from frame_path.records import EXTRACTION_REPORT_FILE
+from trainer.model_files import MODEL_INFO_FILE
+
+_CACHED = metadata_store_pb2.Execution.CACHED
+_MODEL_INFO = os.path.join("Format-Serving", MODEL_INFO_FILE)
+
+
+def _component_runs(store: metadata_store.MetadataStore, pipeline_name: str, since_ms: int) -> dict[str, dict[str, Any]]:
+    """Component id -> {seconds, cached, inputs, outputs} (artifacts by key) for executions since `since_ms`."""
+    runs = {}
+    for execution in store.get_executions():
+        if execution.create_time_since_epoch < since_ms:
+            continue
+        node_contexts = [
+            context.name
+            for context in store.get_contexts_by_execution(execution.id)
+            if store.get_context_types_by_id([context.type_id])[0].name == "node"
+        ]
+        if not node_contexts or not node_contexts[0].startswith(pipeline_name + "."):
+            continue
+        component_id = node_contexts[0][len(pipeline_name) + 1 :]
+        events = store.get_events_by_execution_ids([execution.id])
+        artifacts = {artifact.id: artifact for artifact in store.get_artifacts_by_id([event.artifact_id for event in events])}
+        inputs: dict[str, list[metadata_store_pb2.Artifact]] = {}
+        outputs: dict[str, list[metadata_store_pb2.Artifact]] = {}
+        for event in events:
+            by_key = outputs if event.type == metadata_store_pb2.Event.OUTPUT else inputs
+            by_key.setdefault(event.path.steps[0].key, []).append(artifacts[event.artifact_id])
+        runs[component_id] = {
+            "seconds": round((execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000, 2),
+            "cached": execution.last_known_state == _CACHED,
+            "inputs": inputs,
+            "outputs": outputs,
+        }
+    return runs
+
+
+def _custom_int(artifact: metadata_store_pb2.Artifact, name: str) -> Optional[int]:
+    value = artifact.custom_properties.get(name)
+    return None if value is None else value.int_value
+
+
+def _evaluation(evaluation_uri: str, labels: list[str]) -> dict[str, Any]:
+    """Accuracy, per-class precision/recall/support and the confusion matrix of the test split."""
+    import tensorflow_model_analysis as tfma
+
+    overall_metrics = next(iter(tfma.load_metrics(evaluation_uri)))
+    metrics = {item.key.name: item.value.double_value.value for item in overall_metrics.metric_keys_and_values}
+    confusion = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    for plots in tfma.load_plots(evaluation_uri):
+        for item in plots.plot_keys_and_values:
+            for matrix in item.value.multi_class_confusion_matrix_at_thresholds.matrices:
+                for entry in matrix.entries:
+                    confusion[entry.actual_class_id, entry.predicted_class_id] += int(entry.num_weighted_examples)
+    per_class = {}
+    for index, label in enumerate(labels):
+        predicted, support = confusion[:, index].sum(), confusion[index].sum()
+        per_class[label] = {
+            "precision": round(float(confusion[index, index] / predicted), 4) if predicted else 0.0,
+            "recall": round(float(confusion[index, index] / support), 4) if support else 0.0,
+            "support": int(support),
+        }
+    validation = tfma.load_validation_result(evaluation_uri)
+    failures = [
+        f"{failure.metric_key.name} {failure.metric_value.double_value.value:.4f}: {failure.message}".strip()
+        for slice_failures in validation.metric_validations_per_slice
+        for failure in slice_failures.failures
+    ]
+    return {
+        "test_accuracy": round(metrics["sparse_categorical_accuracy"], 4),
+        "test_examples": int(metrics.get("example_count", confusion.sum())),
+        "per_class": per_class,
+        "confusion_matrix": {"labels": labels, "counts": confusion.tolist()},
+        "validation_failures": failures,
+    }
+
+
+def summarize_run(metadata_path: str, pipeline_name: str, since_ms: int) -> dict[str, Any]:
+    """The run's summary; components that did not run this time are absent from `seconds`."""
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = metadata_path
+    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    runs = _component_runs(metadata_store.MetadataStore(connection), pipeline_name, since_ms)
+
+    examples_uri = runs["VideoExampleGen"]["outputs"]["examples"][0].uri
+    with open(os.path.join(examples_uri, EXTRACTION_REPORT_FILE)) as report_file:
+        summary: dict[str, Any] = {"examples_uri": examples_uri, **json.load(report_file)}
+    summary["seconds"] = {"components": {component: run["seconds"] for component, run in runs.items()}}
+    summary["cached_components"] = sorted(component for component, run in runs.items() if run["cached"])
+
+    if "Trainer" in runs:
+        model_uri = runs["Trainer"]["outputs"]["model"][0].uri
+        with open(os.path.join(model_uri, _MODEL_INFO)) as info_file:
+            labels = json.load(info_file)["labels"]
+        summary["model_uri"] = model_uri
+        summary["model_run_uri"] = runs["Trainer"]["outputs"]["model_run"][0].uri
+    if "Evaluator" in runs:
+        evaluator_outputs = runs["Evaluator"]["outputs"]
+        summary.update(_evaluation(evaluator_outputs["evaluation"][0].uri, labels))
+        summary["blessed"] = _custom_int(evaluator_outputs["blessing"][0], "blessed") == 1
+        if not summary["blessed"]:
+            summary["not_blessed_because"] = summary["validation_failures"] or ["the Evaluator did not bless the model"]
+        # The Resolver is part of the Evaluator's input resolution: its pick is an Evaluator input.
+        baseline = runs["Evaluator"]["inputs"].get("baseline_model", [])
+        summary["baseline_model_uri"] = baseline[0].uri if baseline else None
+    if "Pusher" in runs:
+        pushed_model = runs["Pusher"]["outputs"]["pushed_model"][0]
+        pushed = _custom_int(pushed_model, "pushed") == 1
+        destination = pushed_model.custom_properties.get("pushed_destination")
+        summary["pushed_model_dir"] = destination.string_value if pushed and destination else None
+    return summary
