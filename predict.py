@@ -15,10 +15,9 @@ import os
 import sys
 from typing import Any, Optional
 
-from components.video_example_gen import backbone, frames
-from components.video_example_gen.errors import BackboneWeightsError
-
-MODEL_INFO_FILE = os.path.join("assets.extra", "model_info.json")
+from frame_path import backbone, frames
+from frame_path.errors import BackboneWeightsError
+from trainer.model_files import MODEL_INFO_FILE
 
 
 class ModelDirError(Exception):
@@ -64,7 +63,7 @@ class VideoClassifier:
         """Top-k {label, probability}, most likely first; raises frames.VideoDecodeError for an unreadable video."""
         import tensorflow as tf
 
-        from components.video_example_gen.records import make_example
+        from frame_path.records import make_example
 
         max_seq_length = self.info["max_seq_length"]
         clip = frames.decode_clip(video_path, max_seq_length, self.info["image_size"], self.info["sampling"])

@@ -18,6 +18,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
+from frame_path.config import ExtractionConfig
 from pipeline import configs
 from pipeline.pipeline import create_pipeline
 
@@ -70,8 +71,9 @@ def compile_pipeline(
     gpus: int = 0,
     gpu_type: str | None = None,
     extraction_gpus: bool = False,
-    weights: str = configs.WEIGHTS,
+    extraction: ExtractionConfig = ExtractionConfig(),
     hparams: dict | None = None,
+    min_test_accuracy: float = configs.MIN_TEST_ACCURACY,
     cpu_limit: float | None = None,
     memory_limit_gb: float | None = None,
     pipeline_spec_2_1: bool = False,
@@ -99,9 +101,10 @@ def compile_pipeline(
         pipeline_name=configs.PIPELINE_NAME,
         pipeline_root=pipeline_root,
         data_root=data_root,
-        weights=weights,
+        extraction=extraction,
         hparams=hparams,
         serving_model_dir=serving_model_dir,
+        min_test_accuracy=min_test_accuracy,
         metadata_connection_config=None,
     )
     if gpus > 0:

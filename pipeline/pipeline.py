@@ -8,19 +8,26 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from components.video_example_gen.component import VideoExampleGen
+from frame_path.backbone import FEATURE_DIM
+from frame_path.config import ExtractionConfig
 from pipeline import configs
+from pipeline.options import OptionError
 
 
 def trainer_config(hparams: Optional[dict[str, Any]], max_seq_length: int) -> dict[str, Any]:
     """The Trainer's custom_config: model hyperparameters plus the feature shape.
 
-    Checked here (ValueError naming the bad key or value), so that callers fail
-    at once rather than in the Trainer, minutes into a run.
+    The one check of the hyperparameters (by trainer/model.py's HParams), made
+    when the pipeline is built, so that every front end fails at once rather
+    than in the Trainer, minutes into a run.
     """
     from trainer import model
 
-    config = {**(hparams or {}), "max_seq_length": max_seq_length, "feature_dim": configs.FEATURE_DIM}
-    model.HParams.from_config(config)
+    config = {**(hparams or {}), "max_seq_length": max_seq_length, "feature_dim": FEATURE_DIM}
+    try:
+        model.HParams.from_config(config)
+    except (TypeError, ValueError) as error:
+        raise OptionError(str(error)) from None
     return config
 
 
@@ -29,13 +36,7 @@ def create_pipeline(
     pipeline_name: str,
     pipeline_root: str,
     data_root: str,
-    max_seq_length: int = configs.MAX_SEQ_LENGTH,
-    image_size: int = configs.IMAGE_SIZE,
-    weights: str = configs.WEIGHTS,
-    sampling: str = configs.SAMPLING,
-    frame_batch_size: int = configs.FRAME_BATCH_SIZE,
-    precision: str = configs.PRECISION,
-    eval_group_fraction: float = configs.EVAL_GROUP_FRACTION,
+    extraction: ExtractionConfig = ExtractionConfig(),
     hparams: Optional[dict[str, Any]] = None,
     serving_model_dir: Optional[str] = None,
     min_test_accuracy: float = configs.MIN_TEST_ACCURACY,
@@ -47,28 +48,19 @@ def create_pipeline(
 ) -> tfx.dsl.Pipeline:
     """Videos -> frame features -> validated Examples -> trained, evaluated, pushed model.
 
+    `extraction` says how VideoExampleGen makes the frame features.
     `hparams` overrides the model defaults of trainer/model.py. The model is
     pushed to `serving_model_dir` (versioned subfolders) only when the Evaluator
     blesses it. `last_component` (a component id such as 'VideoExampleGen')
     cuts the pipeline after it.
     """
-    example_gen = VideoExampleGen(
-        data_root=data_root,
-        max_seq_length=max_seq_length,
-        image_size=image_size,
-        weights=weights,
-        sampling=sampling,
-        frame_batch_size=frame_batch_size,
-        precision=precision,
-        eval_group_fraction=eval_group_fraction,
-        random_init_seed=configs.RANDOM_INIT_SEED,
-    )
+    example_gen = VideoExampleGen(data_root=data_root, config=extraction)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
-    feature_shape = {"max_seq_length": max_seq_length, "feature_dim": configs.FEATURE_DIM}
+    feature_shape = {"max_seq_length": extraction.max_seq_length, "feature_dim": FEATURE_DIM}
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
@@ -86,7 +78,7 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config=trainer_config(hparams, max_seq_length),
+        custom_config=trainer_config(hparams, extraction.max_seq_length),
     )
     latest_blessed_model = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,

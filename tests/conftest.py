@@ -94,5 +94,12 @@ def local_runs(data_root, tmp_path_factory):
     return output_dir, first, second, unreachable
 
 
+def pytest_collection_modifyitems(items):
+    """Every test that needs the whole-pipeline runs of `local_runs` is `e2e`, so `-m "not e2e"` stays fast."""
+    for item in items:
+        if "local_runs" in item.fixturenames:
+            item.add_marker(pytest.mark.e2e)
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_RUN_TMPDIR, ignore_errors=True)

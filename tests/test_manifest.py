@@ -6,7 +6,6 @@ import random
 
 import pytest
 
-from pipeline import configs
 from video_datasets import manifest
 from video_datasets.manifest import Clip, DatasetError, assign_eval_groups, group_of, read_manifest
 
@@ -135,7 +134,7 @@ def test_keras_layout(tmp_path):
     assert {clip.split for clip in clips if clip.video_id.startswith("train/")} == {"train", "eval"}
     assert {clip.label for clip in clips} == set(CLASSES)
     # Sorted by split order, then video_id.
-    order = {split: index for index, split in enumerate(configs.SPLIT_NAMES)}
+    order = {split: index for index, split in enumerate(manifest.SPLIT_NAMES)}
     assert clips == sorted(clips, key=lambda clip: (order[clip.split], clip.video_id))
     assert [clip.split for clip in clips][0] == "train" and clips[-1].split == "test"
 
@@ -171,7 +170,7 @@ def test_eval_split_is_group_disjoint_deterministic_and_row_order_independent(tm
     train_groups = {clip.group for clip in first if clip.split == "train"}
     assert eval_groups, "eval is not empty with 2+ groups"
     assert not eval_groups & train_groups
-    assert len(eval_groups) == max(1, round(configs.EVAL_GROUP_FRACTION * 18))
+    assert len(eval_groups) == max(1, round(manifest.EVAL_GROUP_FRACTION * 18))
     # A held-out group number takes its clips of every class.
     eval_clips = [clip for clip in first if clip.split == "eval"]
     assert len(eval_clips) == len(eval_groups) * len(CLASSES) * 2

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 import predict
-from components.video_example_gen.errors import BackboneWeightsError
+from frame_path.errors import BackboneWeightsError
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -21,14 +21,12 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from components.video_example_gen import backbone as frame_backbone
+from frame_path import backbone as frame_backbone
+from frame_path.records import EXTRACTION_REPORT_FILE
 from trainer import model as video_model
 from trainer import serving_frames
+from trainer.model_files import HISTORY_FILE, MODEL_INFO_FILE
 from trainer.preprocessing import FEATURE_KEYS, LABEL_ID_KEY, LABEL_VOCABULARY
-
-MODEL_INFO_FILE = os.path.join("assets.extra", "model_info.json")
-HISTORY_FILE = "history.json"
-EXTRACTION_REPORT = "extraction_report.json"
 _TRAINING_SEED = 0  # same Examples and hyperparameters -> the same model
 # TFX datasets have no known length, so Keras warns at the end of every epoch.
 warnings.filterwarnings("ignore", message="Your input ran out of data")
@@ -64,7 +62,7 @@ def _dataset(
 def _extraction_report(fn_args: tfx.components.FnArgs) -> dict[str, Any]:
     """The VideoExampleGen report of the Examples being trained on (it names the backbone weights)."""
     split_dir = os.path.dirname(fn_args.train_files[0])  # <examples uri>/Split-train/* -> Split-train
-    with tf.io.gfile.GFile(os.path.join(os.path.dirname(split_dir), EXTRACTION_REPORT)) as report_file:
+    with tf.io.gfile.GFile(os.path.join(os.path.dirname(split_dir), EXTRACTION_REPORT_FILE)) as report_file:
         return json.load(report_file)
 
 

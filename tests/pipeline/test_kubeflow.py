@@ -6,6 +6,7 @@ from google.protobuf import json_format
 from kfp import components as kfp_components
 from kfp.pipeline_spec import pipeline_spec_pb2
 
+from frame_path.config import ExtractionConfig
 from pipeline import configs
 from pipeline.kubeflow import DEFAULT_GPU_TYPE, compile_pipeline
 
@@ -98,7 +99,7 @@ def test_every_executor_runs_the_image_with_the_project_code(cpu_spec):
 
 def test_parameters_reach_the_tasks(cpu_spec):
     assert cpu_spec.constant("VideoExampleGen", "input_base") == DATA_ROOT
-    assert cpu_spec.constant("VideoExampleGen", "weights") == configs.WEIGHTS
+    assert cpu_spec.constant("VideoExampleGen", "weights") == ExtractionConfig().weights
     assert cpu_spec.constant("Transform", "preprocessing_fn") == "trainer.preprocessing.preprocessing_fn"
     assert cpu_spec.constant("Trainer", "run_fn") == "trainer.run_fn.run_fn"
     assert json.loads(cpu_spec.constant("Trainer", "custom_config"))["epochs"] == 3
@@ -129,7 +130,7 @@ def test_extraction_gpus_and_limits(tmp_path_factory):
         extraction_gpus=True,
         cpu_limit=8,
         memory_limit_gb=32,
-        weights="none",
+        extraction=ExtractionConfig(weights="none"),
     )
     for task_name in ("Trainer", "VideoExampleGen"):
         resources = spec.executor(task_name).container.resources

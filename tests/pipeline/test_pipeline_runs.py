@@ -1,8 +1,12 @@
 """The whole pipeline through the real runners on tiny demo data: bless, push, cache, gate, Beam."""
 import os
 
+import pytest
+
 from tests.conftest import SKIPPED_CLIPS, run_pipeline
 from video_datasets import demo
+
+pytestmark = pytest.mark.e2e  # whole-pipeline runs
 
 def test_first_run_is_blessed_pushed_and_summarized(local_runs):
     output_dir, first, _, _ = local_runs

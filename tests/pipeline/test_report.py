@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from pipeline.report import write_report
+from pipeline.reporting.report import write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LABELS = ["Grow", "Shrink", "Brighten", "Darken"]

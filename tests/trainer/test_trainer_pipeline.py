@@ -8,15 +8,18 @@ import pytest
 import tensorflow as tf
 from tfx import v1 as tfx
 
-from pipeline import configs
+from frame_path.config import ExtractionConfig
 from pipeline.pipeline import create_pipeline
-from trainer.run_fn import MODEL_INFO_FILE
+from trainer.model_files import MODEL_INFO_FILE
 from video_datasets import demo
+
+pytestmark = pytest.mark.e2e  # whole-pipeline runs
 
 # The demo's own settings: at smaller sizes random-init features carry too
 # little of the frame order for the demo classes to be learnt.
-MAX_SEQ_LENGTH = configs.MAX_SEQ_LENGTH
-IMAGE_SIZE = configs.IMAGE_SIZE
+EXTRACTION = ExtractionConfig(weights="none")
+MAX_SEQ_LENGTH = EXTRACTION.max_seq_length
+IMAGE_SIZE = EXTRACTION.image_size
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +31,7 @@ def trained(tmp_path_factory):
             pipeline_name="trainer-test",
             pipeline_root=str(work_dir / "root"),
             data_root=data_root,
-            max_seq_length=MAX_SEQ_LENGTH,
-            image_size=IMAGE_SIZE,
-            weights="none",
+            extraction=EXTRACTION,
             last_component="Trainer",
             metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(str(work_dir / "metadata.sqlite")),
         )

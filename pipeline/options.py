@@ -1,0 +1,84 @@
+"""A config dataclass offered by the front ends: command-line options and environment variables from its fields.
+
+Each field made with frame_path.config.option() becomes `--field-name` on the
+command line and `PREFIX_FIELD_NAME` in the environment, with its type, help,
+choices and default; the dataclass itself checks the bounds. So no front end
+lists the fields, and a new field reaches all of them.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any, Mapping, Optional
+
+from frame_path.config import InvalidOption, field_types
+
+
+class OptionError(ValueError):
+    """An option, environment variable or hyperparameter with a value that cannot work; the message names it."""
+
+
+def flag(field_name: str) -> str:
+    return "--" + field_name.replace("_", "-")
+
+
+def env_name(prefix: str, field_name: str) -> str:
+    return prefix + field_name.upper()
+
+
+def add_arguments(parser: argparse.ArgumentParser, config_class: type, default_notes: Optional[Mapping[str, str]] = None) -> None:
+    """One option per field. Defaults stay None so that `given_values` can tell what was given."""
+    types = field_types(config_class)
+    for field in dataclasses.fields(config_class):
+        note = (default_notes or {}).get(field.name, "")
+        bounds = [field.metadata.get("minimum"), field.metadata.get("maximum")]
+        if bounds[0] is not None and bounds[1] is not None:
+            note += f"; {bounds[0]:g} to {bounds[1]:g}"
+        elif bounds[0] is not None:
+            note += f"; at least {bounds[0]:g}"
+        parser.add_argument(
+            flag(field.name),
+            dest=field.name,
+            type=types[field.name],
+            choices=field.metadata.get("choices"),
+            default=None,
+            help=f"{field.metadata['help']} (default: {field.default}{note})",
+        )
+
+
+def given_values(args: argparse.Namespace, config_class: type) -> dict[str, Any]:
+    """The fields that were given on the command line."""
+    return {
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(config_class)
+        if getattr(args, field.name, None) is not None
+    }
+
+
+def environment_values(config_class: type, prefix: str, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The fields set in `environ` as PREFIX_FIELD_NAME (empty means unset), parsed to the field's type."""
+    values = {}
+    for name, field_type in field_types(config_class).items():
+        variable = env_name(prefix, name)
+        text = environ.get(variable, "").strip()
+        if not text:
+            continue
+        values[name] = parse_value(variable, text, field_type)
+    return values
+
+
+def parse_value(name: str, text: str, value_type: type) -> Any:
+    """`text` as a `value_type` (str, int or float); OptionError naming `name` when it is not one."""
+    try:
+        return value_type(text)
+    except ValueError:
+        raise OptionError(f"{name} must be {'an integer' if value_type is int else 'a number'}, got {text!r}") from None
+
+
+def build(config_class: type, values: Mapping[str, Any], spelling: str = "flag", prefix: str = "") -> Any:
+    """`config_class(**values)`, with a bad value reported under the name the user typed (a flag or a variable)."""
+    try:
+        return config_class(**values)
+    except InvalidOption as error:
+        name = flag(error.option) if spelling == "flag" else env_name(prefix, error.option)
+        raise OptionError(f"{name} {error.requirement}") from None

@@ -1,0 +1,37 @@
+"""The run summary as a few lines for the console."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def console_summary(summary: dict[str, Any], path: str) -> str:
+    """What a person reads at the end of a run; the whole story is in run_summary.json at `path`."""
+    splits, extraction = summary["splits"], summary["feature_extraction"]
+    lines = [
+        "",
+        f"Run summary ({path})",
+        f"  clips        train {splits['train']}, eval {splits['eval']}, test {splits['test']}; skipped {len(summary['skipped_videos'])}",
+    ]
+    lines += [f"    skipped {item['path']}: {item['reason']}" for item in summary["skipped_videos"]]
+    pretrained = "" if summary["weights"] != "none" else "  (NOT pretrained: random init)"
+    lines.append(f"  backbone     DenseNet121, weights {summary['weights_id']}{pretrained}")
+    lines.append(f"  extraction   {extraction['frames']} frames in {extraction['seconds']} s ({extraction['frames_per_second']} frames/s)")
+    lines.append(f"  examples     {summary['examples_uri']}")
+    if "test_accuracy" in summary:
+        lines.append(f"  test         accuracy {summary['test_accuracy']:.3f} on {summary['test_examples']} clips")
+        lines += [
+            f"    {label:<20} precision {figures['precision']:.2f}  recall {figures['recall']:.2f}  support {figures['support']}"
+            for label, figures in summary["per_class"].items()
+        ]
+        baseline = "against the last blessed model" if summary["baseline_model_uri"] else "no earlier blessed model"
+        verdict = "BLESSED" if summary["blessed"] else "NOT blessed: " + "; ".join(summary["not_blessed_because"])
+        lines.append(f"  evaluator    {verdict} ({baseline})")
+        lines.append(f"  pushed       {summary['pushed_model_dir'] or 'nothing'}")
+    seconds = summary["seconds"]
+    per_component = ", ".join(f"{component} {value}" for component, value in seconds["components"].items())
+    lines.append(f"  seconds      total {seconds['total']} ({per_component})")
+    if "report" in summary:
+        lines.append(f"  report       {summary['report']['report']}")
+    if summary["cached_components"]:
+        lines.append(f"  from cache   {', '.join(summary['cached_components'])}")
+    return "\n".join(lines)

@@ -1,0 +1,124 @@
+"""The runners' core: what `pipeline_runner.py` and the `tfx` CLI configuration share.
+
+One output folder per pipeline: OUTPUT_DIR/pipeline_root, OUTPUT_DIR/metadata.sqlite,
+OUTPUT_DIR/serving (blessed models), OUTPUT_DIR/demo_data (the demo dataset,
+when used), OUTPUT_DIR/run_summary.json and OUTPUT_DIR/report/. Front ends
+build a `RunSettings` and call `check_inputs`, `build_pipeline` or `run`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from typing import Any, Optional
+
+from frame_path import backbone
+from frame_path.config import ExtractionConfig
+from pipeline import configs
+from video_datasets import manifest
+
+logger = logging.getLogger(__name__)
+
+DEMO_WEIGHTS = "none"  # the demo runs offline
+ORCHESTRATORS = ("local", "beam")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """One run of the pipeline, whole: where, on what data, how features are made, how the model trains."""
+
+    output_dir: str
+    data_root: str
+    extraction: ExtractionConfig = ExtractionConfig()
+    hparams: dict[str, Any] = dataclasses.field(default_factory=dict)  # trainer/model.py HParams overrides
+    serving_dir: Optional[str] = None  # default OUTPUT_DIR/serving
+    min_test_accuracy: float = configs.MIN_TEST_ACCURACY
+    enable_cache: bool = True
+    beam_args: tuple[str, ...] = ()
+    orchestrator: str = "local"  # LocalDagRunner or BeamDagRunner
+    pipeline_name: str = configs.PIPELINE_NAME
+
+    @property
+    def pipeline_root(self) -> str:
+        return os.path.join(self.output_dir, "pipeline_root")
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.output_dir, "metadata.sqlite")
+
+    @property
+    def serving_model_dir(self) -> str:
+        return self.serving_dir or os.path.join(self.output_dir, "serving")
+
+
+def absolute(path: str) -> str:
+    """Local paths made absolute (front ends run from any folder); URLs (gs://...) kept."""
+    return path if "://" in path else os.path.abspath(path)
+
+
+def demo_data_root(output_dir: str) -> str:
+    """The demo dataset under `output_dir`, generated once: regenerating would change file times and defeat the cache."""
+    data_root = os.path.join(output_dir, "demo_data")
+    if not all(os.path.exists(os.path.join(data_root, name)) for name in manifest.KERAS_CSV_FILES.values()):
+        from video_datasets import demo
+
+        demo.generate_demo_dataset(data_root)
+    return data_root
+
+
+def check_inputs(settings: RunSettings) -> None:
+    """Fails fast, before any component runs, on data and weights that cannot work (one-line errors)."""
+    clips = manifest.read_manifest(settings.data_root, settings.extraction.eval_group_fraction)
+    weights, seed = settings.extraction.weights, settings.extraction.random_init_seed
+    backbone.weights_id(weights, seed)  # a missing weights file fails here
+    if weights == "imagenet":
+        # Fetches the weights into the Keras cache before any worker needs them,
+        # so that offline the run stops here with one line, not in a Beam worker.
+        backbone.build_backbone(weights, 32, seed)
+    logger.info("Dataset %s: %d clips %s", settings.data_root, len(clips), manifest.count_per_split(clips))
+    if weights == "none":
+        logger.warning("Backbone weights: NONE (random init). Features are not pretrained; accuracy will not mean much.")
+
+
+def build_pipeline(settings: RunSettings, last_component: Optional[str] = None):
+    """The TFX pipeline of `settings`, with its metadata store; the Pusher only when the pipeline goes that far."""
+    from tfx import v1 as tfx
+
+    from pipeline.pipeline import create_pipeline
+
+    os.makedirs(settings.output_dir, exist_ok=True)
+    return create_pipeline(
+        pipeline_name=settings.pipeline_name,
+        pipeline_root=settings.pipeline_root,
+        data_root=settings.data_root,
+        extraction=settings.extraction,
+        hparams=settings.hparams,
+        serving_model_dir=settings.serving_model_dir,
+        min_test_accuracy=settings.min_test_accuracy,
+        last_component=last_component,
+        enable_cache=settings.enable_cache,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(settings.metadata_path),
+        beam_pipeline_args=list(settings.beam_args),
+    )
+
+
+def run(settings: RunSettings, last_component: Optional[str] = None) -> dict[str, Any]:
+    """Checks the inputs, runs the pipeline (up to `last_component`), writes its summary and report; returns the summary."""
+    check_inputs(settings)
+    pipeline = build_pipeline(settings, last_component)
+    from pipeline import reporting  # ML Metadata and TensorFlow start only after the checks: their noise would hide a one-line error
+
+    started = time.time()
+    if settings.orchestrator == "beam":
+        from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
+
+        BeamDagRunner().run(pipeline)
+    else:
+        from tfx import v1 as tfx
+
+        tfx.orchestration.LocalDagRunner().run(pipeline)
+    summary = reporting.summarize_run(settings.metadata_path, settings.pipeline_name, since_ms=int(started * 1000))
+    summary["seconds"]["total"] = round(time.time() - started, 2)
+    reporting.publish(summary, settings.output_dir)
+    return summary
