@@ -52,7 +52,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from components.video_example_gen import backbone, encoding, frames  # noqa: E402
+from frame_path import backbone, encoding, frames  # noqa: E402
 
 logger = logging.getLogger("extract_throughput")
 
@@ -116,7 +116,7 @@ def ucf101_like_clip_paths(output_dir: str, num_clips: int, seed: int = 0) -> li
 
 def copied_clip_paths(source_dir: str, output_dir: str, num_clips: int) -> list[str]:
     """`num_clips` copies of the videos in `source_dir`, cycled: real footage when only a few clips exist."""
-    from pipeline.configs import VIDEO_EXTENSIONS
+    from video_datasets.manifest import VIDEO_EXTENSIONS
 
     sources = sorted(name for name in os.listdir(source_dir) if name.lower().endswith(VIDEO_EXTENSIONS))
     if not sources:

@@ -241,7 +241,6 @@ def measure_size(size: int, args: argparse.Namespace, workdir: str) -> dict[str,
 # --- memory probe: the real extract command with a DenseNet-free backbone ------------------------
 
 _FAKE_BACKBONE_FLAG = "--fake-backbone-extract"  # internal: argv[1] of the probe's subprocess
-PROBE_VARIANTS = ("as_is", "no_write_shuffle")
 
 
 def _fake_backbone_main(argv: list[str]) -> int:
@@ -250,13 +249,11 @@ def _fake_backbone_main(argv: list[str]) -> int:
     Decoding, ClipEncoder, the Beam pipeline of the executor, TFX's split writer
     and the extraction report run as they are; only the model is replaced, so
     many clips cost seconds and the memory that grows with the clip count is
-    Beam's and the pipeline's, not TensorFlow's. PROBE_VARIANT=no_write_shuffle
-    also replaces TFX's WriteSplit (MaybeSerialize | Reshuffle | WriteToTFRecord)
-    by one without the Reshuffle, to see what that Reshuffle holds.
+    Beam's and the pipeline's, not TensorFlow's.
     """
     import numpy as np
 
-    from components.video_example_gen import backbone
+    from frame_path import backbone
 
     def fake_build_backbone(weights: str, image_size: int, seed: int, precision: str = "float32") -> str:
         return "fake-backbone"
@@ -265,19 +262,6 @@ def _fake_backbone_main(argv: list[str]) -> int:
         return np.random.default_rng(len(frames)).standard_normal((len(frames), 1024), dtype=np.float32)
 
     backbone.build_backbone, backbone.encode_frames = fake_build_backbone, fake_encode_frames
-    if os.environ.get("PROBE_VARIANT") == "no_write_shuffle":
-        import apache_beam as beam
-        from tfx.components.example_gen import write_split
-
-        @beam.ptransform_fn
-        def write_split_without_shuffle(example_split, output_split_path, output_format, exec_properties=None):
-            return (
-                example_split
-                | "MaybeSerialize" >> beam.ParDo(write_split.MaybeSerialize())
-                | "Write" >> beam.io.WriteToTFRecord(os.path.join(output_split_path, write_split.DEFAULT_FILE_NAME), file_name_suffix=".gz")
-            )
-
-        write_split.WriteSplit = write_split_without_shuffle
     import pipeline_runner
 
     return pipeline_runner.main(argv)
@@ -292,33 +276,26 @@ def memory_probe(sizes: list[int], workdir: str) -> dict[str, Any]:
         data_root = os.path.join(workdir, f"probe_data_{size}")
         demo.generate_demo_dataset(data_root, train, test)
         clips = len(demo.DEMO_CLASSES) * (train + test)
-        for variant in PROBE_VARIANTS:
-            output_dir = os.path.join(workdir, f"probe_{variant}_{size}")
-            command = [sys.executable, os.path.abspath(__file__), _FAKE_BACKBONE_FLAG, "extract", "--data-root", data_root, "--output-dir", output_dir, "--weights", "none"]
-            os.environ["PROBE_VARIANT"] = variant
-            try:
-                process = run_subprocess(command, os.path.join(workdir, f"probe_{variant}_{size}.log"), poll_rss=True)
-            finally:
-                del os.environ["PROBE_VARIANT"]
-            summary = read_summary(output_dir)
-            rows.append(
-                {
-                    "variant": variant,
-                    "clips": clips,
-                    "frames": summary["feature_extraction"]["frames"],
-                    "peak_rss_mb": process["max_rss_mb"],
-                    "wall_seconds": process["wall_seconds"],
-                    "examples_bytes_on_disk": examples_bytes(summary),
-                    "rss_timeline_mb": process["rss_timeline_mb"],
-                }
-            )
-            shutil.rmtree(output_dir, ignore_errors=True)
+        output_dir = os.path.join(workdir, f"probe_{size}")
+        command = [sys.executable, os.path.abspath(__file__), _FAKE_BACKBONE_FLAG, "extract", "--data-root", data_root, "--output-dir", output_dir, "--weights", "none"]
+        process = run_subprocess(command, os.path.join(workdir, f"probe_{size}.log"), poll_rss=True)
+        summary = read_summary(output_dir)
+        rows.append(
+            {
+                "clips": clips,
+                "frames": summary["feature_extraction"]["frames"],
+                "peak_rss_mb": process["max_rss_mb"],
+                "wall_seconds": process["wall_seconds"],
+                "examples_bytes_on_disk": examples_bytes(summary),
+                "rss_timeline_mb": process["rss_timeline_mb"],
+            }
+        )
+        shutil.rmtree(output_dir, ignore_errors=True)
         shutil.rmtree(data_root, ignore_errors=True)
-    growth = {}
-    for variant in PROBE_VARIANTS:
-        points = sorted((row["clips"], row["peak_rss_mb"]) for row in rows if row["variant"] == variant)
-        if len(points) >= 2 and points[-1][0] > points[0][0]:
-            growth[variant] = round(1024 * (points[-1][1] - points[0][1]) / (points[-1][0] - points[0][0]), 1)
+    growth = None
+    points = sorted((row["clips"], row["peak_rss_mb"]) for row in rows)
+    if len(points) >= 2 and points[-1][0] > points[0][0]:
+        growth = round(1024 * (points[-1][1] - points[0][1]) / (points[-1][0] - points[0][0]), 1)
     return {"runs": rows, "rss_growth_kb_per_clip": growth}
 
 
@@ -391,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep and not args.work_dir:
             shutil.rmtree(workdir, ignore_errors=True)
-    from pipeline import configs
+    from frame_path.backbone import FEATURE_DIM
+    from frame_path.config import ExtractionConfig
 
     result: dict[str, Any] = {
         "sizes": sizes,
@@ -403,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         result["memory_probe_fake_backbone"] = probe
     if len(sizes) >= 2:
         small, large = min(sizes, key=lambda item: item["clips"]), max(sizes, key=lambda item: item["clips"])
-        result["ratios_large_vs_small"] = ratios(small, large, configs.MAX_SEQ_LENGTH * configs.FEATURE_DIM * 4)
+        result["ratios_large_vs_small"] = ratios(small, large, ExtractionConfig().max_seq_length * FEATURE_DIM * 4)
     print(json.dumps(result, indent=2))
     return 0
 
