@@ -1,4 +1,5 @@
 """The whole pipeline through the real runners on tiny demo data: bless, push, cache, gate, Beam."""
+import glob
 import os
 
 import pytest
@@ -49,3 +50,23 @@ def test_beam_dag_runner_end_to_end(data_root, tmp_path):
     summary = run_pipeline(data_root, str(tmp_path), "--runner", "beam", "--epochs", "2", "--min-test-accuracy", "0")
     assert summary["blessed"] is True and os.path.exists(os.path.join(summary["pushed_model_dir"], "saved_model.pb"))
     assert summary["splits"] == {"train": 16, "eval": 8, "test": 10}
+
+
+def test_summary_of_a_run_with_a_baseline_is_tfmas_candidate(local_runs):
+    """The second run has a blessed baseline: its figures are the candidate's, not the diff's nor the sum of both."""
+    import tensorflow_model_analysis as tfma
+
+    output_dir, first, second, _ = local_runs
+    assert second["baseline_model_uri"] is not None
+    evaluations = sorted(glob.glob(os.path.join(output_dir, "pipeline_root", "Evaluator", "evaluation", "*")), key=lambda path: int(os.path.basename(path)))
+    metrics = next(iter(tfma.load_metrics(evaluations[1])))
+    candidate_accuracy = [
+        item.value.double_value.value
+        for item in metrics.metric_keys_and_values
+        if item.key.name == "sparse_categorical_accuracy" and item.key.model_name == "candidate" and not item.key.is_diff
+    ]
+    assert second["test_examples"] == first["test_examples"] == 10
+    assert 0 <= second["test_accuracy"] <= 1
+    assert second["test_accuracy"] == pytest.approx(candidate_accuracy[0], abs=1e-4)
+    assert sum(figures["support"] for figures in second["per_class"].values()) == 10
+    assert sum(map(sum, second["confusion_matrix"]["counts"])) == 10

@@ -1,0 +1,113 @@
+"""Bad or surprising input data found by a new user's trials (issue 12): each gives a reported skip, a warning, or one clear line."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+
+import pytest
+
+import pipeline_runner
+import predict
+from frame_path import frames
+from tests.test_manifest import CLASSES, _keras_rows, _make_keras_dataset, _name, _write
+from video_datasets import manifest
+from video_datasets.manifest import DatasetError, read_manifest
+
+
+def test_a_class_whose_groups_would_all_be_held_out_keeps_them_for_training(tmp_path):
+    # Groups 8-12 as in the demo: the global carve-out holds out g11, NewClass's only group.
+    new_class_rows = [(_name("NewClass", 11, clip), "NewClass") for clip in range(1, 5)]
+    data_root = _make_keras_dataset(tmp_path, _keras_rows(range(8, 13)) + new_class_rows, _keras_rows([1], CLASSES + ("NewClass",)))
+    clips = read_manifest(data_root)
+    for label in CLASSES + ("NewClass",):
+        assert any(clip.split == "train" and clip.label == label for clip in clips), f"{label} has no training clip"
+    assert {clip.split for clip in clips if clip.label == "NewClass" and clip.split != "test"} == {"train"}
+    assert manifest.labels_without_eval(clips) == ["NewClass"]
+    # Every other class still has an eval group, and no group of a class is on both sides.
+    for label in CLASSES:
+        eval_groups = {clip.group for clip in clips if clip.label == label and clip.split == "eval"}
+        train_groups = {clip.group for clip in clips if clip.label == label and clip.split == "train"}
+        assert eval_groups and not eval_groups & train_groups
+
+
+def test_a_csv_that_is_not_utf8_is_one_line_naming_file_and_line(tmp_path):
+    data_root = _make_keras_dataset(tmp_path, _keras_rows(range(8, 11)), _keras_rows([1]))
+    with open(os.path.join(data_root, "train.csv"), "ab") as train_csv:
+        train_csv.write("99,v_Caf\u00e9_g08_c01.avi,Punch\n".encode("latin-1"))
+    with pytest.raises(DatasetError) as raised:
+        read_manifest(data_root)
+    message = str(raised.value)
+    assert "\n" not in message and "train.csv line 20" in message and "UTF-8" in message
+
+
+def test_the_same_file_in_train_and_test_is_refused_naming_both_rows(tmp_path):
+    data_root = _make_keras_dataset(tmp_path, _keras_rows(range(8, 11)), _keras_rows([1]), create_files=False)
+    for split, rows in (("train", _keras_rows(range(8, 11))), ("test", _keras_rows([1]))):
+        for index, (video_name, _) in enumerate(rows):
+            _write(os.path.join(data_root, split, video_name), f"{split} clip {index}")
+    shutil.copy(os.path.join(data_root, "train", _name("Punch", 10, 2)), os.path.join(data_root, "test", _name("Punch", 1, 1)))
+    with pytest.raises(DatasetError) as raised:
+        read_manifest(data_root)
+    message = str(raised.value)
+    assert "\n" not in message and "identical" in message
+    assert f"train/{_name('Punch', 10, 2)}" in message and f"test/{_name('Punch', 1, 1)}" in message
+
+
+def test_a_group_in_train_and_test_is_a_warning(tmp_path, caplog):
+    data_root = _make_keras_dataset(tmp_path, _keras_rows(range(8, 11)), _keras_rows([1, 10]))
+    with caplog.at_level(logging.WARNING, logger="video_datasets.manifest"):
+        clips = read_manifest(data_root)
+    assert manifest.groups_in_train_and_test(clips) == ["g10"]
+    assert any("g10" in record.getMessage() and "test" in record.getMessage() for record in caplog.records)
+
+
+def test_labels_differing_only_in_case_are_a_warning(tmp_path, caplog):
+    rows = _keras_rows(range(8, 11)) + [(_name("punch", group, 1), "punch") for group in (8, 9)]
+    data_root = _make_keras_dataset(tmp_path, rows, _keras_rows([1]))
+    with caplog.at_level(logging.WARNING, logger="video_datasets.manifest"):
+        read_manifest(data_root)
+    assert any("Punch" in record.getMessage() and "punch" in record.getMessage() for record in caplog.records)
+
+
+def test_unlisted_dangling_links_do_not_matter_and_a_listed_one_is_a_skip(tmp_path):
+    data_root = _make_keras_dataset(tmp_path, _keras_rows(range(8, 11)), _keras_rows([1]))
+    os.symlink(os.path.join(data_root, "no-such-target"), os.path.join(data_root, ".#train.csv"))  # an editor's lock file
+    os.symlink(os.path.join(data_root, "no-such-target"), os.path.join(data_root, "train", "v_Punch_g08_c09.avi"))
+    with open(os.path.join(data_root, "train.csv"), "a") as train_csv:
+        train_csv.write("99,v_Punch_g08_c09.avi,Punch\n")
+    clips = read_manifest(data_root)
+    assert any(clip.video_id == "train/v_Punch_g08_c09.avi" for clip in clips)
+    with pytest.raises(frames.VideoDecodeError, match="dangling symbolic link"):
+        frames.decode_clip(os.path.join(data_root, "train", "v_Punch_g08_c09.avi"), 8, 32, "uniform")
+
+
+def test_a_folder_named_like_a_video_is_called_a_folder(tmp_path):
+    os.makedirs(tmp_path / "x.avi")
+    with pytest.raises(frames.VideoDecodeError, match="is a folder, not a video file"):
+        frames.decode_clip(str(tmp_path / "x.avi"), 8, 32, "uniform")
+
+
+@pytest.mark.parametrize("kind", ["a file", "inside /proc"])
+def test_an_unusable_output_dir_is_one_line_before_anything_starts(tmp_path, capsys, kind):
+    if kind == "a file":
+        output_dir = tmp_path / "taken"
+        output_dir.write_text("")
+    else:
+        output_dir = "/proc/x"
+    assert pipeline_runner.main(["run", "--demo", "--output-dir", str(output_dir)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"error: --output-dir {output_dir}") and "\n" not in error
+    assert not os.path.exists(os.path.join(str(output_dir), "demo_data"))
+
+
+def test_model_dir_messages_say_what_is_wrong(tmp_path):
+    model_file = tmp_path / "model.txt"
+    model_file.write_text("")
+    with pytest.raises(predict.ModelDirError, match="is a file, not a model directory"):
+        predict.resolve_model_dir(str(model_file))
+    os.makedirs(tmp_path / "serving" / "17" / "variables")
+    with pytest.raises(predict.ModelDirError, match=r"version folder .*17 has no saved_model\.pb"):
+        predict.resolve_model_dir(str(tmp_path / "serving" / "17"))
+    with pytest.raises(predict.ModelDirError, match=r"its version folders \(17\) have no saved_model\.pb"):
+        predict.resolve_model_dir(str(tmp_path / "serving"))
