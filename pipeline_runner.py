@@ -135,9 +135,12 @@ def _hparams(args: argparse.Namespace) -> dict[str, Any]:
     return hparams
 
 
+def _output_dir(args: argparse.Namespace) -> str:
+    return runner.prepare_output_dir(os.path.abspath(args.output_dir), "--output-dir")
+
+
 def _settings(args: argparse.Namespace, **settings: Any) -> runner.RunSettings:
-    output_dir = os.path.abspath(args.output_dir)
-    return runner.RunSettings(output_dir=output_dir, beam_args=tuple(args.beam_args), enable_cache=not args.no_cache, **settings)
+    return runner.RunSettings(output_dir=_output_dir(args), beam_args=tuple(args.beam_args), enable_cache=not args.no_cache, **settings)
 
 
 def _print_summary(summary: dict[str, Any], output_dir: str) -> None:
@@ -152,7 +155,7 @@ def run_command(args: argparse.Namespace) -> int:
     if not args.demo and not args.data_root:
         raise UsageError("give --data-root DIR, or --demo for the built-in demo dataset")
     extraction = _extraction_config(args, demo=args.demo)
-    output_dir = os.path.abspath(args.output_dir)
+    output_dir = _output_dir(args)
     settings = _settings(
         args,
         data_root=runner.demo_data_root(output_dir) if args.demo else os.path.abspath(args.data_root),

@@ -28,12 +28,19 @@ def resolve_model_dir(model_dir: str) -> str:
     """A version folder as given, or the newest numbered version of a serving directory."""
     if os.path.exists(os.path.join(model_dir, "saved_model.pb")):
         return model_dir
+    if os.path.isfile(model_dir):
+        raise ModelDirError(f"{model_dir} is a file, not a model directory (give a serving directory or one version folder)")
     if not os.path.isdir(model_dir):
         raise ModelDirError(f"model directory {model_dir} does not exist")
-    versions = [name for name in os.listdir(model_dir) if name.isdigit() and os.path.exists(os.path.join(model_dir, name, "saved_model.pb"))]
+    if os.path.basename(os.path.normpath(model_dir)).isdigit():
+        raise ModelDirError(f"version folder {model_dir} has no saved_model.pb: an incomplete or damaged model")
+    version_folders = sorted((name for name in os.listdir(model_dir) if name.isdigit()), key=int)
+    versions = [name for name in version_folders if os.path.exists(os.path.join(model_dir, name, "saved_model.pb"))]
     if not versions:
+        if version_folders:
+            raise ModelDirError(f"{model_dir}: its version folders ({', '.join(version_folders)}) have no saved_model.pb")
         raise ModelDirError(f"{model_dir} holds no saved model (neither saved_model.pb nor numbered version folders)")
-    return os.path.join(model_dir, max(versions, key=int))
+    return os.path.join(model_dir, versions[-1])
 
 
 class VideoClassifier:

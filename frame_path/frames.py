@@ -134,7 +134,11 @@ def decode_clip(path: str, max_seq_length: int, image_size: int, sampling: str) 
     reason when the clip gives no frame or is clearly cut off.
     """
     if not os.path.exists(path):
+        if os.path.islink(path):
+            raise VideoDecodeError(f"dangling symbolic link (to {os.readlink(path)})")
         raise VideoDecodeError("file not found")
+    if os.path.isdir(path):
+        raise VideoDecodeError("is a folder, not a video file")
     if os.path.getsize(path) == 0:
         raise VideoDecodeError("empty file")
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import tempfile
 import time
 from typing import Any, Optional
 
 from frame_path import backbone
 from frame_path.config import ExtractionConfig
 from pipeline import configs
+from pipeline.options import OptionError
 from video_datasets import manifest
 
 logger = logging.getLogger(__name__)
@@ -55,6 +57,19 @@ class RunSettings:
 def absolute(path: str) -> str:
     """Local paths made absolute (front ends run from any folder); URLs (gs://...) kept."""
     return path if "://" in path else os.path.abspath(path)
+
+
+def prepare_output_dir(output_dir: str, option_name: str) -> str:
+    """Creates `output_dir` and checks that it can be written, before any work starts; OptionError naming the option otherwise."""
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise OptionError(f"{option_name} {output_dir} is a file, not a folder")
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output_dir):
+            pass
+    except OSError as error:
+        raise OptionError(f"{option_name} {output_dir} cannot be used: {error.strerror or error}") from None
+    return output_dir
 
 
 def demo_data_root(output_dir: str) -> str:

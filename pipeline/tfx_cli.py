@@ -69,7 +69,7 @@ def _hparams(environ: Mapping[str, str]) -> dict[str, Any]:
 
 def settings_from_environment(environ: Mapping[str, str] = os.environ) -> runner.RunSettings:
     """The run settings of the VIDEO_* variables, with the layout of `pipeline_runner.py run`."""
-    output_dir = os.path.abspath(_env(environ, "OUTPUT_DIR") or DEFAULT_OUTPUT_DIR)
+    output_dir = runner.prepare_output_dir(os.path.abspath(_env(environ, "OUTPUT_DIR") or DEFAULT_OUTPUT_DIR), PREFIX + "OUTPUT_DIR")
     extraction_values = options.environment_values(ExtractionConfig, PREFIX, environ)
     data_root = _env(environ, "DATA_ROOT")
     if data_root is None:

@@ -140,9 +140,9 @@ def test_keras_layout(tmp_path):
 
 
 def test_keras_layout_without_index_column_and_with_extra_columns(tmp_path):
-    rows = [(_name("Punch", 8, 1), "Punch"), (_name("Skiing", 9, 1), "Skiing")]
+    rows = [(_name(label, group, 1), label) for label, group in (("Punch", 8), ("Punch", 10), ("Skiing", 9), ("Skiing", 11))]
     _make_keras_dataset(tmp_path, rows, rows[:1], header="video_name,tag", index_column=False)
-    assert len(read_manifest(str(tmp_path))) == 3
+    assert len(read_manifest(str(tmp_path))) == 5
     _write(tmp_path / "test.csv", "tag,comment,video_name\nPunch,x,v_Punch_g01_c01.avi\n")
     clips = read_manifest(str(tmp_path))
     assert [clip.video_id for clip in clips if clip.split == "test"] == ["test/v_Punch_g01_c01.avi"]

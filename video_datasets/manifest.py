@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import io
 import logging
 import os
 import posixpath
@@ -119,8 +120,21 @@ def _safe_relative_path(name: str, source: str) -> str:
     return posixpath.join(*parts)
 
 
+def _read_text(path: str) -> str:
+    """A listing file's text (UTF-8, with or without a BOM); DatasetError naming the line of a byte that is not UTF-8."""
+    with open(path, "rb") as listing:
+        data = listing.read()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise DatasetError(
+            f"{path} line {line}: byte 0x{data[error.start]:02x} is not UTF-8 text; save the file as UTF-8"
+        ) from None
+
+
 def _read_keras_csv(csv_path: str, split: str) -> list[_Row]:
-    with open(csv_path, newline="", encoding="utf-8-sig") as csv_file:
+    with io.StringIO(_read_text(csv_path), newline="") as csv_file:
         reader = csv.DictReader(csv_file)
         columns = [column.strip() for column in (reader.fieldnames or [])]
         if not reader.fieldnames:
@@ -170,7 +184,7 @@ def _find_split_lists(data_root: str) -> dict[str, str] | None:
 
 def _read_split_list(list_path: str, split: str) -> list[_Row]:
     rows = []
-    with open(list_path, encoding="utf-8-sig") as list_file:
+    with io.StringIO(_read_text(list_path)) as list_file:
         for line_number, line in enumerate(list_file, start=1):
             fields = line.split()
             if not fields:
@@ -245,6 +259,79 @@ def _check_unique(rows: list[_Row]) -> None:
         first_source[row.relative_path] = row.source
 
 
+def listing_files(data_root: str) -> list[str]:
+    """The files that list the clips of `data_root` (train.csv/test.csv or the split lists); none for bare class folders."""
+    keras_csvs = [os.path.join(data_root, name) for name in KERAS_CSV_FILES.values()]
+    if any(os.path.exists(path) for path in keras_csvs):
+        return keras_csvs
+    split_lists = _find_split_lists(data_root)
+    return list(split_lists.values()) if split_lists else []
+
+
+def labels_without_eval(clips: Iterable[Clip]) -> list[str]:
+    """Labels that have no eval clips (a class with a single training group keeps it for training)."""
+    clips = list(clips)
+    return sorted({clip.label for clip in clips} - {clip.label for clip in clips if clip.split == "eval"})
+
+
+def groups_in_train_and_test(clips: Iterable[Clip]) -> list[str]:
+    """Groups with clips in training (train or eval) and in test: the same actor and scene on both sides."""
+    clips = list(clips)
+    training = {clip.group for clip in clips if clip.split != "test"}
+    return sorted(training & {clip.group for clip in clips if clip.split == "test"})
+
+
+def _labels_differing_in_case(clips: Iterable[Clip]) -> list[list[str]]:
+    by_folded: dict[str, set[str]] = {}
+    for clip in clips:
+        by_folded.setdefault(clip.label.casefold(), set()).add(clip.label)
+    return [sorted(labels) for labels in by_folded.values() if len(labels) > 1]
+
+
+def _warn_about(clips: list[Clip]) -> None:
+    """Legal data that is probably not what the user meant."""
+    for labels in _labels_differing_in_case(clips):
+        logger.warning("labels %s differ only in case: they are %d different classes", " and ".join(labels), len(labels))
+    leaked = groups_in_train_and_test(clips)
+    if leaked:
+        logger.warning(
+            "groups %s have clips in both training and test: the same actors and scenes on both sides inflate test accuracy",
+            ", ".join(leaked),
+        )
+    without_eval = labels_without_eval(clips)
+    if without_eval:
+        logger.warning("labels with a single training group, kept for training and absent from eval: %s", ", ".join(without_eval))
+
+
+def _check_identical_files(clips: list[Clip]) -> None:
+    """Refuses a file whose exact copy is in another split; only files of equal size are read."""
+    by_size: dict[int, list[Clip]] = {}
+    for clip in clips:
+        # Empty files are no videos (the extractor skips them), so not copies of one.
+        if os.path.isfile(clip.path) and os.path.getsize(clip.path) > 0:
+            by_size.setdefault(os.path.getsize(clip.path), []).append(clip)
+    for same_size in by_size.values():
+        if len({clip.split for clip in same_size}) < 2:
+            continue
+        first_by_digest: dict[str, Clip] = {}
+        for clip in same_size:
+            digest = _file_digest(clip.path)
+            first = first_by_digest.setdefault(digest, clip)
+            if first.split != clip.split:
+                raise DatasetError(
+                    f"{first.video_id} ({first.split}) and {clip.video_id} ({clip.split}) are identical files: "
+                    "the same clip in two splits makes the evaluation meaningless"
+                )
+
+
+def _file_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as video_file:
+        for chunk in iter(lambda: video_file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def count_per_split(clips: Iterable[Clip]) -> dict[str, int]:
     """Clips per split, in split order."""
     counts = {split: 0 for split in SPLIT_NAMES}
@@ -277,20 +364,26 @@ def read_manifest(data_root: str, eval_fraction: float = EVAL_GROUP_FRACTION) ->
     _check_unique(rows)
     _check_labels(rows, layout)
 
-    eval_groups = assign_eval_groups((group_of(row.relative_path) for row in rows if row.split == "train"), eval_fraction)
+    # Eval groups are chosen per class, so the carve-out never takes all of a
+    # class's training groups; a class with a single group keeps it for training.
+    # The ranking is the same for every class (sha256 of the group key), so
+    # classes sharing group numbers hold out the same ones where they can.
+    train_groups: dict[str, set[str]] = {}
+    for row in rows:
+        if row.split == "train":
+            train_groups.setdefault(row.label, set()).add(group_of(row.relative_path))
+    eval_groups = {label: assign_eval_groups(groups, eval_fraction) for label, groups in train_groups.items()}
     clips = []
     for row in rows:
         group = group_of(row.relative_path)
-        split = "eval" if row.split == "train" and group in eval_groups else row.split
+        split = "eval" if row.split == "train" and group in eval_groups[row.label] else row.split
         path = os.path.join(data_root, *row.relative_path.split("/"))
         clips.append(Clip(path=path, video_id=row.relative_path, label=row.label, split=split, group=group))
     if not any(clip.split == "eval" for clip in clips):
         raise DatasetError(
-            f"the training clips of {data_root} form a single group, so no eval split can be held out "
+            f"every class of {data_root} has its training clips in a single group, so no eval split can be held out "
             "without sharing a group with train: add clips of another group (v_<Class>_g<NN>_c<NN>)"
         )
-    labels_without_train = sorted({clip.label for clip in clips if clip.split == "eval"} - {clip.label for clip in clips if clip.split == "train"})
-    if labels_without_train:
-        # Legal but worth knowing: the model sees these labels only in evaluation.
-        logger.warning("labels with no train clips after holding out eval groups: %s", ", ".join(labels_without_train))
+    _check_identical_files(clips)
+    _warn_about(clips)
     return sorted(clips, key=lambda clip: (_SPLIT_ORDER[clip.split], clip.video_id))

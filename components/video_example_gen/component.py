@@ -1,6 +1,11 @@
 """VideoExampleGen: a folder of labelled videos -> DenseNet121 frame-feature Examples."""
 from __future__ import annotations
 
+import hashlib
+import os
+from typing import Optional
+
+from tfx.components.example_gen import driver, input_processor
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.proto import example_gen_pb2
@@ -10,12 +15,50 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.video_example_gen import executor
 from frame_path.config import ExtractionConfig, field_types
+from video_datasets import manifest
 
 # The executor assigns clips to splits from the dataset manifest in one pass.
-# The split patterns only feed the driver's input fingerprint, which is the
-# cache key: together they cover the top-level CSVs / split lists ('*') and
-# every clip of either layout ('*/*': train/x.avi or Class/x.avi).
+# The split patterns only feed the input fingerprint of TFX's own driver,
+# which Kubeflow runs (VideoDriver replaces it elsewhere): together they cover
+# the top-level CSVs / split lists ('*') and every clip of either layout
+# ('*/*': train/x.avi or Class/x.avi).
 _FINGERPRINT_PATTERNS = {"train": "*", "eval": "*/*", "test": "*/*/*"}
+
+
+def input_fingerprint(data_root: str) -> str:
+    """The cache key of a data root: every listed clip and listing file, by path, size, modification and change time.
+
+    Only what the manifest lists counts, so an unlisted file (an editor's lock
+    file, a dangling link) neither changes the key nor breaks it. The change
+    time (ctime, which no copy tool can set) makes a clip replaced by one of the
+    same size and modification time (`cp -p`, `rsync -t`) a new input.
+    """
+    data_root = os.path.abspath(data_root)
+    paths = manifest.listing_files(data_root) + [clip.path for clip in manifest.read_manifest(data_root)]
+    digest = hashlib.sha256()
+    for path in sorted(set(paths)):
+        try:
+            stat = os.stat(path)
+            state = f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}"
+        except OSError:
+            state = "dangling link" if os.path.islink(path) else "missing"
+        digest.update(f"{os.path.relpath(path, data_root)}\t{state}\n".encode())
+    return f"files:{len(set(paths))},sha256:{digest.hexdigest()}"
+
+
+class _ManifestInputProcessor(input_processor.FileBasedInputProcessor):
+    def resolve_span_and_version(self) -> tuple[int, Optional[int]]:
+        self._fingerprint = input_fingerprint(self._input_base_uri)
+        return 0, None
+
+
+class VideoDriver(driver.FileBasedDriver):
+    """FileBasedDriver whose input fingerprint covers the manifest's files only (see input_fingerprint)."""
+
+    def get_input_processor(self, splits, range_config=None, input_base_uri=None) -> input_processor.InputProcessor:
+        if input_base_uri and "://" in input_base_uri:
+            return super().get_input_processor(splits, range_config, input_base_uri)
+        return _ManifestInputProcessor(input_base_uri, splits, range_config)
 
 
 class VideoExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
@@ -40,6 +83,7 @@ class VideoExampleGen(FileBasedExampleGen):
     # A FileBasedExampleGen (with its driver, which fingerprints the input
     # files for the cache, also on Kubeflow), with typed video parameters.
     SPEC_CLASS = VideoExampleGenSpec
+    DRIVER_CLASS = VideoDriver
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
     def __init__(self, data_root: str, config: ExtractionConfig = ExtractionConfig()):

@@ -104,6 +104,10 @@ class Executor(BaseExampleGenExecutor):
     ) -> dict[str, beam.PCollection]:
         config = ExtractionConfig.from_mapping(exec_properties)
         clips = manifest.read_manifest(exec_properties[standard_component_specs.INPUT_BASE_KEY], config.eval_group_fraction)
+        self._data_warnings = {
+            "labels_without_eval": manifest.labels_without_eval(clips),
+            "groups_in_train_and_test": manifest.groups_in_train_and_test(clips),
+        }
         logger.info("VideoExampleGen: %d clips to encode %s, weights=%s", len(clips), manifest.count_per_split(clips), config.weights)
 
         encoded = (
@@ -162,7 +166,8 @@ class Executor(BaseExampleGenExecutor):
         fileio.rmtree(self._clip_log_dir)
         frames_encoded = report.pop("frames_encoded")
         report.update(
-            config.as_dict(),
+            self._data_warnings,
+            **config.as_dict(),
             weights_id=weights_id,
             feature_extraction={
                 "frames": frames_encoded,

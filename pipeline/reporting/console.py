@@ -13,6 +13,10 @@ def console_summary(summary: dict[str, Any], path: str) -> str:
         f"  clips        train {splits['train']}, eval {splits['eval']}, test {splits['test']}; skipped {len(summary['skipped_videos'])}",
     ]
     lines += [f"    skipped {item['path']}: {item['reason']}" for item in summary["skipped_videos"]]
+    if summary.get("groups_in_train_and_test"):
+        lines.append(f"  WARNING      groups in both training and test (inflates test accuracy): {', '.join(summary['groups_in_train_and_test'])}")
+    if summary.get("labels_without_eval"):
+        lines.append(f"  note         classes with a single training group, so no eval clips: {', '.join(summary['labels_without_eval'])}")
     pretrained = "" if summary["weights"] != "none" else "  (NOT pretrained: random init)"
     lines.append(f"  backbone     DenseNet121, weights {summary['weights_id']}{pretrained}")
     lines.append(f"  extraction   {extraction['frames']} frames in {extraction['seconds']} s ({extraction['frames_per_second']} frames/s)")
@@ -23,7 +27,9 @@ def console_summary(summary: dict[str, Any], path: str) -> str:
             f"    {label:<20} precision {figures['precision']:.2f}  recall {figures['recall']:.2f}  support {figures['support']}"
             for label, figures in summary["per_class"].items()
         ]
-        baseline = "against the last blessed model" if summary["baseline_model_uri"] else "no earlier blessed model"
+        baseline = "no earlier blessed model"
+        if summary["baseline_model_uri"]:
+            baseline = f"against the last blessed model, test accuracy {summary['baseline_test_accuracy']:.3f}"
         verdict = "BLESSED" if summary["blessed"] else "NOT blessed: " + "; ".join(summary["not_blessed_because"])
         lines.append(f"  evaluator    {verdict} ({baseline})")
         lines.append(f"  pushed       {summary['pushed_model_dir'] or 'nothing'}")

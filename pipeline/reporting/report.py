@@ -305,7 +305,9 @@ def render_markdown(summary: dict, history: Optional[dict[str, list[float]]], pa
         lines.append("- Decision: none (the Evaluator did not run)")
     baseline = summary.get("baseline_model_uri")
     if baseline:
-        lines.append(f"- Baseline: compared against the last blessed model {_code(baseline)}")
+        baseline_accuracy = summary.get("baseline_test_accuracy")
+        accuracy = "" if baseline_accuracy is None else f" (test accuracy {baseline_accuracy:.2%})"
+        lines.append(f"- Baseline: compared against the last blessed model {_code(baseline)}{accuracy}")
     else:
         lines.append("- Baseline: none (no earlier blessed model; this model was judged on its own)")
     pushed = summary.get("pushed_model_dir")

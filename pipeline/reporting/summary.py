@@ -56,18 +56,37 @@ def _custom_int(artifact: metadata_store_pb2.Artifact, name: str) -> Optional[in
     return None if value is None else value.int_value
 
 
+def _is_candidate(key: Any) -> bool:
+    """A metric or plot key of the model under evaluation: not the baseline's, not the candidate-minus-baseline diff.
+
+    With a baseline, TFMA reports every metric three times under one name
+    (candidate, baseline, and their diff), so keys must never be matched by name alone.
+    """
+    import tensorflow_model_analysis as tfma
+
+    return key.model_name != tfma.constants.BASELINE_KEY and not getattr(key, "is_diff", False)
+
+
 def _evaluation(evaluation_uri: str, labels: list[str]) -> dict[str, Any]:
-    """Accuracy, per-class precision/recall/support and the confusion matrix of the test split."""
+    """Accuracy, per-class precision/recall/support and the confusion matrix of the test split, for the candidate model."""
     import tensorflow_model_analysis as tfma
 
     overall_metrics = next(iter(tfma.load_metrics(evaluation_uri)))
-    metrics = {item.key.name: item.value.double_value.value for item in overall_metrics.metric_keys_and_values}
+    metrics = {item.key.name: item.value.double_value.value for item in overall_metrics.metric_keys_and_values if _is_candidate(item.key)}
+    baseline_metrics = {
+        item.key.name: item.value.double_value.value
+        for item in overall_metrics.metric_keys_and_values
+        if item.key.model_name == tfma.constants.BASELINE_KEY and not item.key.is_diff
+    }
     confusion = np.zeros((len(labels), len(labels)), dtype=np.int64)
     for plots in tfma.load_plots(evaluation_uri):
         for item in plots.plot_keys_and_values:
-            for matrix in item.value.multi_class_confusion_matrix_at_thresholds.matrices:
-                for entry in matrix.entries:
-                    confusion[entry.actual_class_id, entry.predicted_class_id] += int(entry.num_weighted_examples)
+            matrices = item.value.multi_class_confusion_matrix_at_thresholds.matrices
+            if not _is_candidate(item.key) or not matrices:
+                continue
+            # One matrix per threshold; the default single threshold 0.0 is the argmax prediction.
+            for entry in matrices[0].entries:
+                confusion[entry.actual_class_id, entry.predicted_class_id] += int(entry.num_weighted_examples)
     per_class = {}
     for index, label in enumerate(labels):
         predicted, support = confusion[:, index].sum(), confusion[index].sum()
@@ -88,6 +107,8 @@ def _evaluation(evaluation_uri: str, labels: list[str]) -> dict[str, Any]:
         "per_class": per_class,
         "confusion_matrix": {"labels": labels, "counts": confusion.tolist()},
         "validation_failures": failures,
+        "baseline_test_accuracy": round(baseline_metrics["sparse_categorical_accuracy"], 4) if baseline_metrics else None,
+        "evaluation_uri": evaluation_uri,
     }
 
 

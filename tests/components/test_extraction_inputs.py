@@ -20,7 +20,7 @@ def _extract(data_root, output_dir):
 
 @pytest.fixture(scope="module")
 def dangling_links_data(tmp_path_factory):
-    data_root = demo.generate_demo_dataset(str(tmp_path_factory.mktemp("data")), train_clips_per_class=2, test_clips_per_class=1)
+    data_root = demo.generate_demo_dataset(str(tmp_path_factory.mktemp("data")), train_clips_per_class=4, test_clips_per_class=1)
     nowhere = os.path.join(data_root, "no-such-target")
     os.symlink(nowhere, os.path.join(data_root, ".#train.csv"))  # an editor's lock file, listed nowhere
     os.symlink(nowhere, os.path.join(data_root, "train", ".#notes"))
@@ -30,17 +30,15 @@ def dangling_links_data(tmp_path_factory):
     return data_root
 
 
-def test_unlisted_dangling_links_do_not_matter_and_a_listed_one_is_a_reported_skip(dangling_links_data, tmp_path):
-    summary = _extract(dangling_links_data, str(tmp_path / "out"))
-    [skipped] = summary["skipped_videos"]
-    assert skipped["path"].endswith("v_Grow_g08_c77.avi") and skipped["reason"].startswith("dangling symbolic link")
-
-
-def test_a_clip_replaced_with_the_same_size_and_time_is_extracted_again(dangling_links_data, tmp_path):
+def test_dangling_links_and_a_clip_replaced_in_place(dangling_links_data, tmp_path):
     output_dir = str(tmp_path / "out")
     first = _extract(dangling_links_data, output_dir)
+    # Unlisted dangling links do not matter; the listed one is a reported skip.
+    [skipped] = first["skipped_videos"]
+    assert skipped["path"].endswith("v_Grow_g08_c77.avi") and skipped["reason"].startswith("dangling symbolic link")
     assert _extract(dangling_links_data, output_dir)["cached_components"] == ["VideoExampleGen"]
-    clip = os.path.join(dangling_links_data, "train", sorted(os.listdir(os.path.join(dangling_links_data, "train")))[0])
+    train_dir = os.path.join(dangling_links_data, "train")
+    clip = os.path.join(train_dir, min(name for name in os.listdir(train_dir) if name.startswith("v_") and os.path.isfile(os.path.join(train_dir, name))))
     replacement = clip + ".new"
     shutil.copy2(clip, replacement)
     os.replace(replacement, clip)  # what `rsync -t` and `cp -p` leave: same size, same modification time
@@ -48,7 +46,11 @@ def test_a_clip_replaced_with_the_same_size_and_time_is_extracted_again(dangling
     assert second["cached_components"] == [] and second["examples_uri"] != first["examples_uri"]
 
 
-def test_the_input_fingerprint_covers_listed_files_only(dangling_links_data, tmp_path):
+def test_the_input_fingerprint_covers_listed_files_only(dangling_links_data):
     fingerprint = component.input_fingerprint(dangling_links_data)
-    assert ".#train.csv" not in fingerprint and ".#notes" not in fingerprint
-    assert "train/v_Grow_g08_c77.avi" in fingerprint and "train.csv" in fingerprint
+    os.symlink("nowhere", os.path.join(dangling_links_data, "test", ".~lock.x#"))
+    with open(os.path.join(dangling_links_data, "notes.txt"), "w") as notes:
+        notes.write("not listed")
+    assert component.input_fingerprint(dangling_links_data) == fingerprint
+    os.utime(os.path.join(dangling_links_data, "test.csv"))
+    assert component.input_fingerprint(dangling_links_data) != fingerprint
