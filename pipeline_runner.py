@@ -21,8 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
-import time
-from typing import Any, Optional
+from typing import Any
 
 from frame_path.config import ExtractionConfig
 from pipeline import configs, options, runner
@@ -30,7 +29,6 @@ from pipeline import configs, options, runner
 # Loggers of this project that report progress at INFO; everything else (TFX,
 # Beam, TensorFlow) only speaks up for errors: their warnings are mostly deprecations.
 _PROJECT_LOGGERS = ("components", "pipeline", "trainer", "video_datasets", "pipeline_runner")
-logger = logging.getLogger("pipeline_runner")
 
 
 def _add_extraction_options(parser: argparse.ArgumentParser, data_root_required: bool = True) -> None:
