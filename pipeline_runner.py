@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--demo", action="store_true", help="use the built-in demo dataset (generated into OUTPUT_DIR/demo_data, offline); implies --weights none unless given")
     run.add_argument("--runner", choices=runner.ORCHESTRATORS, default="local", help="orchestrate with LocalDagRunner or the Beam DAG runner (default: %(default)s)")
     _add_hparam_options(run)
+    run.add_argument("--tune", action="store_true", help="run the TFX Tuner (KerasTuner, trainer/tuner.py's small search) before the Trainer, which then trains with its best hyperparameters")
     run.add_argument("--min-test-accuracy", type=float, default=configs.MIN_TEST_ACCURACY, help="the Evaluator blesses a model only at this test accuracy or above (default: %(default)s)")
     run.add_argument("--serving-dir", help="where blessed models are pushed, one numbered folder each (default: OUTPUT_DIR/serving)")
     run.add_argument("--no-cache", action="store_true", help="run every component again even when its inputs did not change")
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     compile_parser.add_argument("--serving-dir", help="where blessed models are pushed (default: PIPELINE_ROOT/serving)")
     options.add_arguments(compile_parser, ExtractionConfig)
     _add_hparam_options(compile_parser)
+    compile_parser.add_argument("--tune", action="store_true", help="put the TFX Tuner in front of the Trainer, as run --tune")
     compile_parser.add_argument("--min-test-accuracy", type=float, default=configs.MIN_TEST_ACCURACY, help="the Evaluator's gate (default: %(default)s)")
     compile_parser.add_argument("--gpus", type=int, default=0, help="GPUs the Trainer asks for (default: %(default)s)")
     compile_parser.add_argument("--gpu-type", help="accelerator type, e.g. NVIDIA_TESLA_T4 (Vertex) or nvidia.com/gpu (self-hosted KFP)")
@@ -159,6 +161,7 @@ def run_command(args: argparse.Namespace) -> int:
         data_root=runner.demo_data_root(output_dir) if args.demo else os.path.abspath(args.data_root),
         extraction=extraction,
         hparams=_hparams(args),
+        enable_tuning=args.tune,
         serving_dir=os.path.abspath(args.serving_dir) if args.serving_dir else None,
         min_test_accuracy=args.min_test_accuracy,
         orchestrator=args.runner,
@@ -186,6 +189,7 @@ def compile_command(args: argparse.Namespace) -> int:
         serving_model_dir=args.serving_dir or args.pipeline_root.rstrip("/") + "/serving",
         extraction=_extraction_config(args),
         hparams=_hparams(args),
+        enable_tuning=args.tune,
         min_test_accuracy=args.min_test_accuracy,
         gpus=args.gpus,
         gpu_type=args.gpu_type,

@@ -38,6 +38,7 @@ def create_pipeline(
     data_root: str,
     extraction: ExtractionConfig = ExtractionConfig(),
     hparams: Optional[dict[str, Any]] = None,
+    enable_tuning: bool = False,
     serving_model_dir: Optional[str] = None,
     min_test_accuracy: float = configs.MIN_TEST_ACCURACY,
     max_accuracy_regression: float = configs.MAX_ACCURACY_REGRESSION,
@@ -49,7 +50,9 @@ def create_pipeline(
     """Videos -> frame features -> validated Examples -> trained, evaluated, pushed model.
 
     `extraction` says how VideoExampleGen makes the frame features.
-    `hparams` overrides the model defaults of trainer/model.py. The model is
+    `hparams` overrides the model defaults of trainer/model.py; with
+    `enable_tuning` a Tuner searches trainer/tuner.py's space around them first
+    and the Trainer takes its best hyperparameters. The model is
     pushed to `serving_model_dir` (versioned subfolders) only when the Evaluator
     blesses it. `last_component` (a component id such as 'VideoExampleGen')
     cuts the pipeline after it.
@@ -71,14 +74,19 @@ def create_pipeline(
         splits_config=tfx.proto.SplitsConfig(analyze=["train"]),
         materialize=False,
     )
-    trainer = tfx.components.Trainer(
-        run_fn="trainer.run_fn.run_fn",
+    training = dict(
         examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config=trainer_config(hparams, extraction.max_seq_length),
+    )
+    tuner = tfx.components.Tuner(tuner_fn="trainer.tuner.tuner_fn", **training) if enable_tuning else None
+    trainer = tfx.components.Trainer(
+        run_fn="trainer.run_fn.run_fn",
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
+        **training,
     )
     latest_blessed_model = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
@@ -92,7 +100,7 @@ def create_pipeline(
         example_splits=["test"],
         eval_config=_eval_config(min_test_accuracy, max_accuracy_regression),
     )
-    components = [example_gen, statistics_gen, schema_gen, example_validator, transform, trainer, latest_blessed_model, evaluator]
+    components = [example_gen, statistics_gen, schema_gen, example_validator, transform, *([tuner] if tuner else []), trainer, latest_blessed_model, evaluator]
     if serving_model_dir is not None:
         components.append(
             tfx.components.Pusher(

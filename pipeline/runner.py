@@ -34,6 +34,7 @@ class RunSettings:
     data_root: str
     extraction: ExtractionConfig = ExtractionConfig()
     hparams: dict[str, Any] = dataclasses.field(default_factory=dict)  # trainer/model.py HParams overrides
+    enable_tuning: bool = False  # a Tuner (trainer/tuner.py) in front of the Trainer
     serving_dir: Optional[str] = None  # default OUTPUT_DIR/serving
     min_test_accuracy: float = configs.MIN_TEST_ACCURACY
     enable_cache: bool = True
@@ -109,6 +110,7 @@ def build_pipeline(settings: RunSettings, last_component: Optional[str] = None):
         data_root=settings.data_root,
         extraction=settings.extraction,
         hparams=settings.hparams,
+        enable_tuning=settings.enable_tuning,
         serving_model_dir=settings.serving_model_dir,
         min_test_accuracy=settings.min_test_accuracy,
         last_component=last_component,

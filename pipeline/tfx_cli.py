@@ -18,6 +18,7 @@ from `pipeline create`):
                              VIDEO_WEIGHTS ('none' by default on the demo dataset), VIDEO_MAX_SEQ_LENGTH,
                              VIDEO_IMAGE_SIZE, VIDEO_SAMPLING, VIDEO_FRAME_BATCH_SIZE, VIDEO_PRECISION, ...
     VIDEO_EPOCHS             training epochs (default: trainer/model.py's)
+    VIDEO_TUNE               1 to run the Tuner before the Trainer (default: 0)
     VIDEO_HPARAMS            JSON object of more model hyperparameters, e.g. '{"learning_rate": 0.001}'
     VIDEO_MIN_TEST_ACCURACY  the Evaluator's gate
     VIDEO_PIPELINE_NAME      the pipeline's name (default: pipeline/configs.py's)
@@ -51,6 +52,11 @@ def _number(environ: Mapping[str, str], name: str, parse: type) -> Optional[Any]
     return None if text is None else options.parse_value(PREFIX + name, text, parse)
 
 
+def _flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    text = _env(environ, name)
+    return default if text is None else text.lower() not in ("0", "false", "no")
+
+
 def _hparams(environ: Mapping[str, str]) -> dict[str, Any]:
     hparams: dict[str, Any] = {}
     text = _env(environ, "HPARAMS")
@@ -82,9 +88,10 @@ def settings_from_environment(environ: Mapping[str, str] = os.environ) -> runner
         data_root=runner.absolute(data_root),
         extraction=options.build(ExtractionConfig, extraction_values, spelling="env", prefix=PREFIX),
         hparams=_hparams(environ),
+        enable_tuning=_flag(environ, "TUNE", default=False),
         serving_dir=runner.absolute(serving_dir) if serving_dir else None,
         min_test_accuracy=configs.MIN_TEST_ACCURACY if min_test_accuracy is None else min_test_accuracy,
-        enable_cache=(_env(environ, "ENABLE_CACHE") or "1").lower() not in ("0", "false", "no"),
+        enable_cache=_flag(environ, "ENABLE_CACHE", default=True),
         beam_args=tuple(shlex.split(_env(environ, "BEAM_PIPELINE_ARGS") or "")),
         pipeline_name=_env(environ, "PIPELINE_NAME") or configs.PIPELINE_NAME,
     )

@@ -9,6 +9,7 @@ model is never fed features of another backbone.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ from trainer import model as video_model
 from trainer import serving_frames
 from trainer.model_files import HISTORY_FILE, MODEL_INFO_FILE
 from trainer.preprocessing import FEATURE_KEYS, LABEL_ID_KEY, LABEL_VOCABULARY
-_TRAINING_SEED = 0  # same Examples and hyperparameters -> the same model
+TRAINING_SEED = 0  # same Examples and hyperparameters -> the same model
 # TFX datasets have no known length, so Keras warns at the end of every epoch.
 warnings.filterwarnings("ignore", message="Your input ran out of data")
 
@@ -41,7 +42,7 @@ def _distribution_strategy() -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def _dataset(
+def dataset(
     fn_args: tfx.components.FnArgs, file_pattern: list[str], tf_transform_output: tft.TFTransformOutput, batch_size: int, shuffle: bool
 ) -> tf.data.Dataset:
     """Raw Examples through the transform graph -> (model inputs, label id) batches."""
@@ -120,11 +121,28 @@ def _frame_encoder(extraction: dict[str, Any]) -> keras.Model:
     )
 
 
+def _tuned_values(fn_args: tfx.components.FnArgs) -> dict[str, Any]:
+    """The Tuner's best hyperparameters (`run --tune`), which override the configured ones; none without a Tuner."""
+    if not fn_args.hyperparameters:
+        return {}
+    import keras_tuner
+
+    values = keras_tuner.HyperParameters.from_config(fn_args.hyperparameters).values
+    logger.info("Hyperparameters chosen by the Tuner: %s", values)
+    return values
+
+
+def training_callbacks(hparams: video_model.HParams) -> list[keras.callbacks.Callback]:
+    """What the Trainer and every Tuner trial train with."""
+    # Keeps the weights of the epoch with the best eval loss.
+    return [keras.callbacks.EarlyStopping(monitor="val_loss", patience=hparams.early_stopping_patience, restore_best_weights=True)]
+
+
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Trains on `train`, early-stops and picks weights on `eval`; `test` is left to the Evaluator."""
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     labels = [label.decode() for label in tf_transform_output.vocabulary_by_name(LABEL_VOCABULARY)]
-    hparams = video_model.HParams.from_config(fn_args.custom_config)
+    hparams = video_model.HParams.from_config({**fn_args.custom_config, **_tuned_values(fn_args)})
     extraction = _extraction_report(fn_args)
     if extraction["max_seq_length"] != hparams.max_seq_length:
         raise ValueError(
@@ -134,9 +152,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     strategy = _distribution_strategy()
     global_batch_size = hparams.batch_size * strategy.num_replicas_in_sync
     logger.info("Training on %d replica(s), global batch %d, %d classes %s", strategy.num_replicas_in_sync, global_batch_size, len(labels), labels)
-    train_dataset = _dataset(fn_args, fn_args.train_files, tf_transform_output, global_batch_size, shuffle=True)
-    eval_dataset = _dataset(fn_args, fn_args.eval_files, tf_transform_output, global_batch_size, shuffle=False)
-    keras.utils.set_random_seed(_TRAINING_SEED)
+    train_dataset = dataset(fn_args, fn_args.train_files, tf_transform_output, global_batch_size, shuffle=True)
+    eval_dataset = dataset(fn_args, fn_args.eval_files, tf_transform_output, global_batch_size, shuffle=False)
+    keras.utils.set_random_seed(TRAINING_SEED)
     with strategy.scope():
         classifier = video_model.build_model(len(labels), hparams)
 
@@ -146,11 +164,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         epochs=hparams.epochs,
         shuffle=False,  # the TFX dataset is shuffled already
         verbose=2,
-        callbacks=[
-            # Keeps the weights of the epoch with the best eval loss.
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=hparams.early_stopping_patience, restore_best_weights=True),
-            keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
-        ],
+        callbacks=[*training_callbacks(hparams), keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)],
     )
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as history_file:
         json.dump({name: [float(value) for value in values] for name, values in history.history.items()}, history_file, indent=2)
@@ -174,7 +188,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         "max_seq_length": extraction["max_seq_length"],
         "image_size": extraction["image_size"],
         "sampling": extraction["sampling"],
-        "hparams": dict(fn_args.custom_config),
+        "hparams": dataclasses.asdict(hparams),
     }
     model_info_path = os.path.join(fn_args.serving_model_dir, MODEL_INFO_FILE)
     tf.io.gfile.makedirs(os.path.dirname(model_info_path))

@@ -33,6 +33,8 @@ def console_summary(summary: dict[str, Any], path: str) -> str:
         verdict = "BLESSED" if summary["blessed"] else "NOT blessed: " + "; ".join(summary["not_blessed_because"])
         lines.append(f"  evaluator    {verdict} ({baseline})")
         lines.append(f"  pushed       {summary['pushed_model_dir'] or 'nothing'}")
+    if "tuned_hyperparameters" in summary:
+        lines.append(f"  tuner        best {summary['tuned_hyperparameters']}")
     seconds = summary["seconds"]
     per_component = ", ".join(f"{component} {value}" for component, value in seconds["components"].items())
     lines.append(f"  seconds      total {seconds['total']} ({per_component})")

@@ -19,6 +19,7 @@ from trainer.model_files import MODEL_INFO_FILE
 
 _CACHED = metadata_store_pb2.Execution.CACHED
 _MODEL_INFO = os.path.join("Format-Serving", MODEL_INFO_FILE)
+_BEST_HYPERPARAMETERS_FILE = "best_hyperparameters.txt"  # written by TFX's Tuner
 
 
 def _component_runs(store: metadata_store.MetadataStore, pipeline_name: str, since_ms: int) -> dict[str, dict[str, Any]]:
@@ -131,6 +132,10 @@ def summarize_run(metadata_path: str, pipeline_name: str, since_ms: int) -> dict
             labels = json.load(info_file)["labels"]
         summary["model_uri"] = model_uri
         summary["model_run_uri"] = runs["Trainer"]["outputs"]["model_run"][0].uri
+    if "Tuner" in runs:
+        [best] = runs["Tuner"]["outputs"]["best_hyperparameters"]
+        with open(os.path.join(best.uri, _BEST_HYPERPARAMETERS_FILE)) as best_file:
+            summary["tuned_hyperparameters"] = json.load(best_file)["values"]
     if "Evaluator" in runs:
         evaluator_outputs = runs["Evaluator"]["outputs"]
         summary.update(_evaluation(evaluator_outputs["evaluation"][0].uri, labels))

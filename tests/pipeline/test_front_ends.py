@@ -76,6 +76,11 @@ def test_compile_passes_every_setting_and_the_schema_version(tmp_path):
     assert parameters["max_seq_length"]["runtimeValue"]["constant"] == 12.0
     trainer_config = json.loads(spec["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]["custom_config"]["runtimeValue"]["constant"])
     assert trainer_config["epochs"] == 2 and trainer_config["max_seq_length"] == 12
+    assert "Tuner" not in spec["root"]["dag"]["tasks"]
+    assert pipeline_runner.main([*argv, "--tune"]) == 0
+    with open(output_file) as spec_file:
+        tasks = json.load(spec_file)["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert "Tuner" in tasks and "Tuner" in tasks["Trainer"]["dependentTasks"]
 
 
 def _imported_modules(path):

@@ -1,5 +1,6 @@
 """The whole pipeline through the real runners on tiny demo data: bless, push, cache, gate, Beam."""
 import glob
+import json
 import os
 
 import pytest
@@ -70,3 +71,16 @@ def test_summary_of_a_run_with_a_baseline_is_tfmas_candidate(local_runs):
     assert second["test_accuracy"] == pytest.approx(candidate_accuracy[0], abs=1e-4)
     assert sum(figures["support"] for figures in second["per_class"].values()) == 10
     assert sum(map(sum, second["confusion_matrix"]["counts"])) == 10
+
+
+def test_tuner_chooses_the_trainers_hyperparameters(data_root, tmp_path):
+    from trainer import tuner
+
+    summary = run_pipeline(data_root, str(tmp_path), "--tune", "--epochs", "1", "--min-test-accuracy", "0")
+    assert "Tuner" in summary["seconds"]["components"]
+    tuned = summary["tuned_hyperparameters"]
+    assert set(tuned) == set(tuner.SEARCH_SPACE)
+    assert all(tuned[name] in values for name, values in tuner.SEARCH_SPACE.items())
+    with open(os.path.join(summary["model_uri"], "Format-Serving", "assets.extra", "model_info.json")) as info_file:
+        trained_with = json.load(info_file)["hparams"]
+    assert {name: trained_with[name] for name in tuned} == tuned
