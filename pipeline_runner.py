@@ -139,8 +139,19 @@ def _output_dir(args: argparse.Namespace) -> str:
     return runner.prepare_output_dir(os.path.abspath(args.output_dir), "--output-dir")
 
 
-def _settings(args: argparse.Namespace, **settings: Any) -> runner.RunSettings:
-    return runner.RunSettings(output_dir=_output_dir(args), beam_args=tuple(args.beam_args), enable_cache=not args.no_cache, **settings)
+def _pipeline_config(args: argparse.Namespace, data_root: str, demo: bool = False) -> configs.PipelineConfig:
+    """What run, extract and compile share; extract has no training options and takes the defaults."""
+    return configs.PipelineConfig(
+        data_root=data_root,
+        extraction=_extraction_config(args, demo=demo),
+        hparams=_hparams(args) if hasattr(args, "hparam") else {},
+        enable_tuning=getattr(args, "tune", False),
+        min_test_accuracy=getattr(args, "min_test_accuracy", configs.MIN_TEST_ACCURACY),
+    )
+
+
+def _settings(args: argparse.Namespace, pipeline: configs.PipelineConfig, output_dir: str, **settings: Any) -> runner.RunSettings:
+    return runner.RunSettings(output_dir=output_dir, pipeline=pipeline, beam_args=tuple(args.beam_args), enable_cache=not args.no_cache, **settings)
 
 
 def _print_summary(summary: dict[str, Any], output_dir: str) -> None:
@@ -154,16 +165,14 @@ def run_command(args: argparse.Namespace) -> int:
         raise UsageError("--demo and --data-root exclude each other")
     if not args.demo and not args.data_root:
         raise UsageError("give --data-root DIR, or --demo for the built-in demo dataset")
-    extraction = _extraction_config(args, demo=args.demo)
+    _pipeline_config(args, data_root="", demo=args.demo)  # bad options fail before the demo data is made
     output_dir = _output_dir(args)
+    data_root = runner.demo_data_root(output_dir) if args.demo else os.path.abspath(args.data_root)
     settings = _settings(
         args,
-        data_root=runner.demo_data_root(output_dir) if args.demo else os.path.abspath(args.data_root),
-        extraction=extraction,
-        hparams=_hparams(args),
-        enable_tuning=args.tune,
+        _pipeline_config(args, data_root, demo=args.demo),
+        output_dir,
         serving_dir=os.path.abspath(args.serving_dir) if args.serving_dir else None,
-        min_test_accuracy=args.min_test_accuracy,
         orchestrator=args.runner,
     )
     _print_summary(runner.run(settings), settings.output_dir)
@@ -171,7 +180,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def extract_command(args: argparse.Namespace) -> int:
-    settings = _settings(args, data_root=os.path.abspath(args.data_root), extraction=_extraction_config(args))
+    settings = _settings(args, _pipeline_config(args, os.path.abspath(args.data_root)), _output_dir(args))
     _print_summary(runner.run(settings, last_component="VideoExampleGen"), settings.output_dir)
     return 0
 
@@ -183,14 +192,10 @@ def compile_command(args: argparse.Namespace) -> int:
         raise UsageError("--gpus must be 0 or more")
     path = compile_pipeline(
         args.output_file,
+        _pipeline_config(args, args.data_root),
         image=args.image,
         pipeline_root=args.pipeline_root,
-        data_root=args.data_root,
         serving_model_dir=args.serving_dir or args.pipeline_root.rstrip("/") + "/serving",
-        extraction=_extraction_config(args),
-        hparams=_hparams(args),
-        enable_tuning=args.tune,
-        min_test_accuracy=args.min_test_accuracy,
         gpus=args.gpus,
         gpu_type=args.gpu_type,
         extraction_gpus=args.extraction_gpus,

@@ -1,8 +1,8 @@
 """Compiles the pipeline into a Kubeflow Pipelines v2 / Vertex AI Pipelines job spec.
 
     from pipeline.kubeflow import compile_pipeline
-    compile_pipeline("pipeline.json", image="REGISTRY/video-pipeline:TAG",
-                     pipeline_root="gs://BUCKET/root", data_root="gs://BUCKET/videos",
+    compile_pipeline("pipeline.json", PipelineConfig(data_root="gs://BUCKET/videos"),
+                     image="REGISTRY/video-pipeline:TAG", pipeline_root="gs://BUCKET/root",
                      serving_model_dir="gs://BUCKET/serving", gpus=1)
 
 The image is the project's Dockerfile (TFX's image + this project on PYTHONPATH).
@@ -18,7 +18,6 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
-from frame_path.config import ExtractionConfig
 from pipeline import configs
 from pipeline.pipeline import create_pipeline
 
@@ -63,18 +62,14 @@ def gpu_resource_spec(
 
 def compile_pipeline(
     output_file: str,
+    config: configs.PipelineConfig,
     *,
     image: str,
     pipeline_root: str,
-    data_root: str,
     serving_model_dir: str | None,
     gpus: int = 0,
     gpu_type: str | None = None,
     extraction_gpus: bool = False,
-    extraction: ExtractionConfig = ExtractionConfig(),
-    hparams: dict | None = None,
-    enable_tuning: bool = False,
-    min_test_accuracy: float = configs.MIN_TEST_ACCURACY,
     cpu_limit: float | None = None,
     memory_limit_gb: float | None = None,
     pipeline_spec_2_1: bool = False,
@@ -99,14 +94,10 @@ def compile_pipeline(
     if extraction_gpus and gpus == 0:
         raise ValueError("extraction_gpus needs gpus > 0")
     pipeline = create_pipeline(
+        config,
         pipeline_name=configs.PIPELINE_NAME,
         pipeline_root=pipeline_root,
-        data_root=data_root,
-        extraction=extraction,
-        hparams=hparams,
-        enable_tuning=enable_tuning,
         serving_model_dir=serving_model_dir,
-        min_test_accuracy=min_test_accuracy,
         metadata_connection_config=None,
     )
     if gpus > 0:

@@ -9,8 +9,7 @@ from tfx import v1 as tfx
 
 from components.video_example_gen.component import VideoExampleGen
 from frame_path.backbone import FEATURE_DIM
-from frame_path.config import ExtractionConfig
-from pipeline import configs
+from pipeline.configs import PipelineConfig
 from pipeline.options import OptionError
 
 
@@ -32,16 +31,11 @@ def trainer_config(hparams: Optional[dict[str, Any]], max_seq_length: int) -> di
 
 
 def create_pipeline(
+    config: PipelineConfig,
     *,
     pipeline_name: str,
     pipeline_root: str,
-    data_root: str,
-    extraction: ExtractionConfig = ExtractionConfig(),
-    hparams: Optional[dict[str, Any]] = None,
-    enable_tuning: bool = False,
     serving_model_dir: Optional[str] = None,
-    min_test_accuracy: float = configs.MIN_TEST_ACCURACY,
-    max_accuracy_regression: float = configs.MAX_ACCURACY_REGRESSION,
     last_component: Optional[str] = None,
     enable_cache: bool = True,
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
@@ -49,15 +43,12 @@ def create_pipeline(
 ) -> tfx.dsl.Pipeline:
     """Videos -> frame features -> validated Examples -> trained, evaluated, pushed model.
 
-    `extraction` says how VideoExampleGen makes the frame features.
-    `hparams` overrides the model defaults of trainer/model.py; with
-    `enable_tuning` a Tuner searches trainer/tuner.py's space around them first
-    and the Trainer takes its best hyperparameters. The model is
-    pushed to `serving_model_dir` (versioned subfolders) only when the Evaluator
-    blesses it. `last_component` (a component id such as 'VideoExampleGen')
-    cuts the pipeline after it.
+    The model is pushed to `serving_model_dir` (versioned subfolders) only when
+    the Evaluator blesses it; no Pusher without it. `last_component` (a
+    component id such as 'VideoExampleGen') cuts the pipeline after it.
     """
-    example_gen = VideoExampleGen(data_root=data_root, config=extraction)
+    extraction = config.extraction
+    example_gen = VideoExampleGen(data_root=config.data_root, config=extraction)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     example_validator = tfx.components.ExampleValidator(
@@ -80,9 +71,9 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config=trainer_config(hparams, extraction.max_seq_length),
+        custom_config=trainer_config(config.hparams, extraction.max_seq_length),
     )
-    tuner = tfx.components.Tuner(tuner_fn="trainer.tuner.tuner_fn", **training) if enable_tuning else None
+    tuner = tfx.components.Tuner(tuner_fn="trainer.tuner.tuner_fn", **training) if config.enable_tuning else None
     trainer = tfx.components.Trainer(
         run_fn="trainer.run_fn.run_fn",
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
@@ -98,7 +89,7 @@ def create_pipeline(
         model=trainer.outputs["model"],
         baseline_model=latest_blessed_model.outputs["model"],
         example_splits=["test"],
-        eval_config=_eval_config(min_test_accuracy, max_accuracy_regression),
+        eval_config=_eval_config(config.min_test_accuracy, config.max_accuracy_regression),
     )
     components = [example_gen, statistics_gen, schema_gen, example_validator, transform, *([tuner] if tuner else []), trainer, latest_blessed_model, evaluator]
     if serving_model_dir is not None:

@@ -15,7 +15,6 @@ import time
 from typing import Any, Optional
 
 from frame_path import backbone
-from frame_path.config import ExtractionConfig
 from pipeline import configs
 from pipeline.options import OptionError
 from video_datasets import manifest
@@ -28,15 +27,11 @@ ORCHESTRATORS = ("local", "beam")
 
 @dataclasses.dataclass(frozen=True)
 class RunSettings:
-    """One run of the pipeline, whole: where, on what data, how features are made, how the model trains."""
+    """One run of the pipeline, whole: what it does (PipelineConfig), where its outputs go, how it is orchestrated."""
 
     output_dir: str
-    data_root: str
-    extraction: ExtractionConfig = ExtractionConfig()
-    hparams: dict[str, Any] = dataclasses.field(default_factory=dict)  # trainer/model.py HParams overrides
-    enable_tuning: bool = False  # a Tuner (trainer/tuner.py) in front of the Trainer
+    pipeline: configs.PipelineConfig
     serving_dir: Optional[str] = None  # default OUTPUT_DIR/serving
-    min_test_accuracy: float = configs.MIN_TEST_ACCURACY
     enable_cache: bool = True
     beam_args: tuple[str, ...] = ()
     orchestrator: str = "local"  # LocalDagRunner or BeamDagRunner
@@ -85,14 +80,15 @@ def demo_data_root(output_dir: str) -> str:
 
 def check_inputs(settings: RunSettings) -> None:
     """Fails fast, before any component runs, on data and weights that cannot work (one-line errors)."""
-    clips = manifest.read_manifest(settings.data_root, settings.extraction.eval_group_fraction)
-    weights, seed = settings.extraction.weights, settings.extraction.random_init_seed
+    data_root, extraction = settings.pipeline.data_root, settings.pipeline.extraction
+    clips = manifest.read_manifest(data_root, extraction.eval_group_fraction)
+    weights, seed = extraction.weights, extraction.random_init_seed
     backbone.weights_id(weights, seed)  # a missing weights file fails here
     if weights == "imagenet":
         # Fetches the weights into the Keras cache before any worker needs them,
         # so that offline the run stops here with one line, not in a Beam worker.
         backbone.build_backbone(weights, 32, seed)
-    logger.info("Dataset %s: %d clips %s", settings.data_root, len(clips), manifest.count_per_split(clips))
+    logger.info("Dataset %s: %d clips %s", data_root, len(clips), manifest.count_per_split(clips))
     if weights == "none":
         logger.warning("Backbone weights: NONE (random init). Features are not pretrained; accuracy will not mean much.")
 
@@ -105,14 +101,10 @@ def build_pipeline(settings: RunSettings, last_component: Optional[str] = None):
 
     os.makedirs(settings.output_dir, exist_ok=True)
     return create_pipeline(
+        settings.pipeline,
         pipeline_name=settings.pipeline_name,
         pipeline_root=settings.pipeline_root,
-        data_root=settings.data_root,
-        extraction=settings.extraction,
-        hparams=settings.hparams,
-        enable_tuning=settings.enable_tuning,
         serving_model_dir=settings.serving_model_dir,
-        min_test_accuracy=settings.min_test_accuracy,
         last_component=last_component,
         enable_cache=settings.enable_cache,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(settings.metadata_path),

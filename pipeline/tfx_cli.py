@@ -83,14 +83,17 @@ def settings_from_environment(environ: Mapping[str, str] = os.environ) -> runner
         extraction_values.setdefault("weights", runner.DEMO_WEIGHTS)
     serving_dir = _env(environ, "SERVING_DIR")
     min_test_accuracy = _number(environ, "MIN_TEST_ACCURACY", float)
-    return runner.RunSettings(
-        output_dir=output_dir,
+    pipeline = configs.PipelineConfig(
         data_root=runner.absolute(data_root),
         extraction=options.build(ExtractionConfig, extraction_values, spelling="env", prefix=PREFIX),
         hparams=_hparams(environ),
         enable_tuning=_flag(environ, "TUNE", default=False),
-        serving_dir=runner.absolute(serving_dir) if serving_dir else None,
         min_test_accuracy=configs.MIN_TEST_ACCURACY if min_test_accuracy is None else min_test_accuracy,
+    )
+    return runner.RunSettings(
+        output_dir=output_dir,
+        pipeline=pipeline,
+        serving_dir=runner.absolute(serving_dir) if serving_dir else None,
         enable_cache=_flag(environ, "ENABLE_CACHE", default=True),
         beam_args=tuple(shlex.split(_env(environ, "BEAM_PIPELINE_ARGS") or "")),
         pipeline_name=_env(environ, "PIPELINE_NAME") or configs.PIPELINE_NAME,

@@ -34,8 +34,8 @@ def test_command_line_values_reach_the_config():
 def test_environment_values_reach_the_config(tmp_path):
     environ = {"VIDEO_OUTPUT_DIR": str(tmp_path), "VIDEO_DATA_ROOT": str(tmp_path / "data"), "VIDEO_PRECISION": "bfloat16", "VIDEO_FRAME_BATCH_SIZE": "64", "VIDEO_EPOCHS": "3"}
     settings = tfx_cli.settings_from_environment(environ)
-    assert settings.extraction == ExtractionConfig(precision="bfloat16", frame_batch_size=64)
-    assert settings.hparams == {"epochs": 3} and settings.metadata_path == str(tmp_path / "metadata.sqlite")
+    assert settings.pipeline.extraction == ExtractionConfig(precision="bfloat16", frame_batch_size=64)
+    assert settings.pipeline.hparams == {"epochs": 3} and settings.metadata_path == str(tmp_path / "metadata.sqlite")
 
 
 @pytest.mark.parametrize(

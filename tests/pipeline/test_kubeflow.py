@@ -8,6 +8,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from frame_path.config import ExtractionConfig
 from pipeline import configs
+from pipeline.configs import PipelineConfig
 from pipeline.kubeflow import DEFAULT_GPU_TYPE, compile_pipeline
 
 IMAGE = "europe-docker.pkg.dev/project/repo/video-pipeline:test"
@@ -60,17 +61,17 @@ class CompiledSpec:
         return getattr(value.constant_value, value.constant_value.WhichOneof("value"))
 
 
-def _compile(tmp_path_factory, name, **options):
+def _compile(tmp_path_factory, name, config=PipelineConfig(data_root=DATA_ROOT), **options):
     output_file = str(tmp_path_factory.mktemp("kubeflow") / name)
     options = {"serving_model_dir": SERVING_DIR, **options}
-    path = compile_pipeline(output_file, image=IMAGE, pipeline_root=PIPELINE_ROOT, data_root=DATA_ROOT, **options)
+    path = compile_pipeline(output_file, config, image=IMAGE, pipeline_root=PIPELINE_ROOT, **options)
     assert path == output_file
     return CompiledSpec(path)
 
 
 @pytest.fixture(scope="module")
 def cpu_spec(tmp_path_factory):
-    return _compile(tmp_path_factory, "cpu.json", hparams={"epochs": 3})
+    return _compile(tmp_path_factory, "cpu.json", PipelineConfig(data_root=DATA_ROOT, hparams={"epochs": 3}))
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +131,7 @@ def test_extraction_gpus_and_limits(tmp_path_factory):
         extraction_gpus=True,
         cpu_limit=8,
         memory_limit_gb=32,
-        extraction=ExtractionConfig(weights="none"),
+        config=PipelineConfig(data_root=DATA_ROOT, extraction=ExtractionConfig(weights="none")),
     )
     for task_name in ("Trainer", "VideoExampleGen"):
         resources = spec.executor(task_name).container.resources
@@ -151,4 +152,4 @@ def test_pipeline_spec_2_1(tmp_path_factory):
 @pytest.mark.parametrize("options", [{"gpus": -1}, {"gpus": 0, "extraction_gpus": True}])
 def test_bad_gpu_options(tmp_path, options):
     with pytest.raises(ValueError):
-        compile_pipeline(str(tmp_path / "x.json"), image=IMAGE, pipeline_root=PIPELINE_ROOT, data_root=DATA_ROOT, serving_model_dir=None, **options)
+        compile_pipeline(str(tmp_path / "x.json"), PipelineConfig(data_root=DATA_ROOT), image=IMAGE, pipeline_root=PIPELINE_ROOT, serving_model_dir=None, **options)

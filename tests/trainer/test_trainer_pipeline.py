@@ -9,6 +9,7 @@ import tensorflow as tf
 from tfx import v1 as tfx
 
 from frame_path.config import ExtractionConfig
+from pipeline.configs import PipelineConfig
 from pipeline.pipeline import create_pipeline
 from trainer.model_files import MODEL_INFO_FILE
 from video_datasets import demo
@@ -28,10 +29,9 @@ def trained(tmp_path_factory):
     data_root = demo.generate_demo_dataset(str(work_dir / "data"))
     tfx.orchestration.LocalDagRunner().run(
         create_pipeline(
+            PipelineConfig(data_root=data_root, extraction=EXTRACTION),
             pipeline_name="trainer-test",
             pipeline_root=str(work_dir / "root"),
-            data_root=data_root,
-            extraction=EXTRACTION,
             last_component="Trainer",
             metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(str(work_dir / "metadata.sqlite")),
         )
