@@ -265,9 +265,13 @@ def test_frame_streams_cancel_the_scene_offset_in_centred_and_motion_streams():
     assert np.all(streams[padded] == 0.0)
 
 
-@pytest.mark.parametrize("clip_centering,motion_stream", [(True, True), (True, False), (False, True)])
-def test_padding_invariance_holds_for_every_stream_choice(clip_centering, motion_stream):
-    model = build_model(NUM_CLASSES, tiny_hparams(clip_centering=clip_centering, motion_stream=motion_stream, feature_noise=0.5))
+@pytest.mark.parametrize(
+    "appearance_stream,clip_centering,motion_stream", [(True, True, True), (False, True, True), (False, False, True), (True, False, False)]
+)
+def test_padding_invariance_holds_for_every_stream_choice(appearance_stream, clip_centering, motion_stream):
+    model = build_model(NUM_CLASSES, tiny_hparams(
+        appearance_stream=appearance_stream, clip_centering=clip_centering, motion_stream=motion_stream, feature_noise=0.5
+    ))
     rng = np.random.default_rng(10)
     clips = random_clips(rng, [6, 4, 2, 1, 0])
     noisy_clips = dict(clips)
@@ -302,6 +306,7 @@ def test_regularisation_options_reach_the_compiled_model():
 
 
 def test_hparams_reject_bad_regularisation_values():
-    for bad in ({"label_smoothing": 1.0}, {"feature_noise": -0.1}, {"weight_decay": -1.0}, {"motion_stream": 1}):
+    no_stream = {"appearance_stream": False, "clip_centering": False, "motion_stream": False}
+    for bad in ({"label_smoothing": 1.0}, {"feature_noise": -0.1}, {"weight_decay": -1.0}, {"motion_stream": 1}, no_stream):
         with pytest.raises(ValueError):
             HParams.from_config({"max_seq_length": 20, "feature_dim": 8, **bad})
