@@ -266,3 +266,35 @@ def test_download_rejects_a_corrupt_archive(tmp_path):
     with pytest.raises(DatasetError) as raised:
         download.download_ucf101_top5(str(tmp_path / "target"), url=(tmp_path / "broken.tar.gz").as_uri())
     assert "not a readable tar archive" in str(raised.value)
+
+
+def test_demo_groups_share_a_scene_and_test_groups_are_unseen(demo_root, decoded_clips):
+    by_group: dict[tuple[str, str, str], list[np.ndarray]] = {}
+    for video_id, (frames, _, _) in decoded_clips.items():
+        split, name = video_id.split("/")
+        match = CLIP_NAME.match(name)
+        by_group.setdefault((split, match["label"], match["group"]), []).append(frames)
+    shared_groups = [clips for clips in by_group.values() if len(clips) > 1]
+    assert shared_groups, "some groups hold several clips"
+    for (_, label, _), clips in by_group.items():
+        assert len({clip[0].shape for clip in clips}) == 1, "a group's clips share the frame size"
+        if label in ("Grow", "Shrink") and len(clips) > 1:
+            # Same background colour (the corners stay background at every shape size).
+            corners = [clip[0][:4, :4].reshape(-1, 3).mean(axis=0) for clip in clips]
+            assert np.abs(corners[0] - corners[1]).max() < 12
+    train_groups = {group for split, _, group in by_group if split == "train"}
+    test_groups = {group for split, _, group in by_group if split == "test"}
+    assert not train_groups & test_groups
+
+
+def test_demo_actions_fill_only_part_of_some_clips(decoded_clips):
+    static_stretches = 0
+    for video_id, (frames, _, _) in decoded_clips.items():
+        if len(frames) < 20 or "/v_Brighten_" not in video_id:
+            continue
+        brightness = np.array([frame.mean() for frame in frames])
+        steps = np.abs(np.diff(brightness))
+        # A static start or end: the first or last steps do not change the brightness (codec noise only).
+        if steps[:3].max() < 0.5 or steps[-3:].max() < 0.5:
+            static_stretches += 1
+    assert static_stretches >= 2

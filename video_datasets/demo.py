@@ -9,6 +9,12 @@ chance within a pair. The per-frame change is global (size, brightness), since
 the features come from a CNN with global average pooling, which cannot see
 where an object is.
 
+Like the hard benchmark (video_datasets/hard_benchmark.py) and UCF101, the
+clips of one group (`v_<Class>_gNN_cNN`) share a scene (frame size, colours,
+shape, texture), test groups (1-7) are never seen in training, and the action
+fills only a random stretch of each clip (static before and after it), so the
+demo rewards a model that learns the action rather than the scene.
+
     python -m video_datasets.demo OUTPUT_DIR
 """
 from __future__ import annotations
@@ -37,6 +43,19 @@ FIRST_TRAIN_GROUP = 8  # UCF101 split 1: groups 1-7 are test, 8 and up train
 TEST_GROUPS = 7
 TRAIN_CLIPS_PER_GROUP = 2
 MJPEG_QUALITY = 75  # keeps the dataset small; quality is not what the demo is about
+ACTION_FRACTION_RANGE = (0.5, 1.0)  # share of the clip the action fills
+
+
+@dataclasses.dataclass(frozen=True)
+class _Scene:
+    """What the clips of one group share (as a UCF101 group shares actor and place)."""
+
+    width: int
+    height: int
+    background: np.ndarray  # [3] (Grow/Shrink)
+    shape_color: np.ndarray  # [3] (Grow/Shrink)
+    is_circle: bool
+    texture: np.ndarray  # float [height, width, 3] (Brighten/Darken)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,24 +67,39 @@ class _ClipSpec:
     extension: str
 
 
-def _smoothstep(num_frames: int) -> np.ndarray:
-    """0 -> 1 over the clip, with eased ends."""
-    t = np.linspace(0.0, 1.0, num_frames)
-    return t * t * (3.0 - 2.0 * t)
-
-
-def _grow_frames(spec: _ClipSpec, rng: np.random.RandomState) -> list[np.ndarray]:
-    """A filled shape on a noisy background whose size grows from ~10% to ~90% of the frame."""
+def _scene(seed: int, pair_index: int, group: int) -> _Scene:
+    """The scene of a group; a clip and its time-reversed partner share it."""
+    rng = np.random.RandomState([seed, pair_index, group])
+    width, height = FRAME_SIZES[rng.randint(len(FRAME_SIZES))]
     background = rng.randint(0, 256, size=3)
     # Each channel half the range away from the background: the shape always stands out.
     shape_color = (background + 128 + rng.randint(-40, 41, size=3)) % 256
+    texture = np.zeros((height, width, 3), dtype=np.float64)
+    # Smooth random blobs at two scales: texture for the CNN, no single object.
+    for cells, weight in ((4, 0.6), (12, 0.4)):
+        coarse = rng.uniform(0.0, 1.0, size=(cells, cells, 3))
+        texture += weight * cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+    texture = 80.0 + 175.0 * np.clip(texture, 0.0, 1.0)
+    return _Scene(width, height, background, shape_color, bool(rng.rand() < 0.5), texture)
+
+
+def _action_progress(num_frames: int, rng: np.random.RandomState) -> np.ndarray:
+    """0 -> 1 with eased ends over a random stretch of the clip; static before and after it."""
+    action_frames = min(num_frames, max(2, int(round(rng.uniform(*ACTION_FRACTION_RANGE) * num_frames))))
+    start = rng.randint(0, num_frames - action_frames + 1)
+    t = np.clip((np.arange(num_frames) - start) / (action_frames - 1), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def _grow_frames(spec: _ClipSpec, scene: _Scene, rng: np.random.RandomState) -> list[np.ndarray]:
+    """A filled shape on a noisy background whose size grows from ~10% to ~90% of the frame."""
+    background, shape_color, is_circle = scene.background, scene.shape_color, scene.is_circle
     start_size, end_size = rng.uniform(0.08, 0.14), rng.uniform(0.85, 0.95)
-    is_circle = rng.rand() < 0.5
     side = min(spec.width, spec.height)
     # Centered, so the shape is inside the center crop at every size; no motion.
     center = (spec.width // 2, spec.height // 2)
     frames = []
-    for progress in _smoothstep(spec.num_frames):
+    for progress in _action_progress(spec.num_frames, rng):
         noise = rng.normal(0.0, 4.0, size=(spec.height, spec.width, 1))
         frame = np.clip(background[None, None, :] + noise, 0, 255).astype(np.uint8)
         half_size = max(1, int(round(side * (start_size + (end_size - start_size) * progress) / 2)))
@@ -80,17 +114,12 @@ def _grow_frames(spec: _ClipSpec, rng: np.random.RandomState) -> list[np.ndarray
     return frames
 
 
-def _brighten_frames(spec: _ClipSpec, rng: np.random.RandomState) -> list[np.ndarray]:
-    """A textured random image that fades from ~15% to 100% brightness."""
-    texture = np.zeros((spec.height, spec.width, 3), dtype=np.float64)
-    # Smooth random blobs at two scales: texture for the CNN, no single object.
-    for cells, weight in ((4, 0.6), (12, 0.4)):
-        coarse = rng.uniform(0.0, 1.0, size=(cells, cells, 3))
-        texture += weight * cv2.resize(coarse, (spec.width, spec.height), interpolation=cv2.INTER_CUBIC)
-    texture = 80.0 + 175.0 * np.clip(texture, 0.0, 1.0)
+def _brighten_frames(spec: _ClipSpec, scene: _Scene, rng: np.random.RandomState) -> list[np.ndarray]:
+    """The group's textured image, fading from ~15% to 100% brightness."""
+    texture = scene.texture
     start_level, end_level = rng.uniform(0.12, 0.18), 1.0
     frames = []
-    for progress in _smoothstep(spec.num_frames):
+    for progress in _action_progress(spec.num_frames, rng):
         level = start_level + (end_level - start_level) * progress
         noise = rng.normal(0.0, 3.0, size=(spec.height, spec.width, 1))
         frames.append(np.clip(texture * level + noise, 0, 255).astype(np.uint8))
@@ -125,13 +154,13 @@ def _test_group_and_clip(index: int) -> tuple[int, int]:
     return index % TEST_GROUPS + 1, index // TEST_GROUPS + 1
 
 
-def _clip_spec(rng: np.random.RandomState, index: int, codec_offset: int) -> _ClipSpec:
+def _clip_spec(rng: np.random.RandomState, index: int, codec_offset: int, scene: _Scene) -> _ClipSpec:
     # Every third clip is short, so padding and masking are always exercised.
     if index % 3 == 0:
         num_frames = rng.randint(MIN_FRAMES, SHORT_CLIP_FRAMES)
     else:
         num_frames = rng.randint(MIN_FRAMES, MAX_FRAMES + 1)
-    width, height = FRAME_SIZES[rng.randint(len(FRAME_SIZES))]
+    width, height = scene.width, scene.height
     fourcc, extension = CODECS[(index + codec_offset) % len(CODECS)]
     return _ClipSpec(num_frames, width, height, fourcc, extension)
 
@@ -155,9 +184,10 @@ def generate_demo_dataset(
         os.makedirs(split_dir, exist_ok=True)
         for pair_index, (forward_class, reversed_class) in enumerate(CLASS_PAIRS):
             for index in range(clips_per_class):
-                spec = _clip_spec(rng, index, codec_offset=pair_index)
-                forward_frames = _FORWARD_FRAMES[forward_class](spec, rng)
                 group, clip = group_and_clip(index)
+                scene = _scene(seed, pair_index, group)
+                spec = _clip_spec(rng, index, pair_index, scene)
+                forward_frames = _FORWARD_FRAMES[forward_class](spec, scene, rng)
                 # The partner clip is the same frames backwards: identical content, opposite order.
                 for class_name, frames in ((forward_class, forward_frames), (reversed_class, forward_frames[::-1])):
                     name = _clip_name(class_name, group, clip, spec.extension)

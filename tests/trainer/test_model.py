@@ -169,7 +169,8 @@ def test_hparams_defaults_and_overrides():
         {"max_seq_length": 10, "feature_dim": 64, "num_heads": 8, "projection_dim": None}
     )
     assert (overridden.max_seq_length, overridden.num_heads) == (10, 8)
-    assert overridden.embed_dim == 64  # no projection: features used as they are
+    # No projection: the features and their change streams are used as they are.
+    assert overridden.embed_dim == 64 * overridden.num_streams
     assert overridden.dropout == DEFAULT_HPARAMS["dropout"]
 
 
@@ -230,3 +231,82 @@ def test_model_module_is_backend_agnostic():
             imported.add((node.module or "").split(".")[0])
     assert imported <= {"dataclasses", "typing", "keras"}, imported
     assert not re.search(r"\btf\.|tensorflow|tfx|\bpipeline\.", source)
+
+
+# --- change streams (issue 13) -------------------------------------------------------------------
+
+
+def test_next_frame_differences_never_come_from_padding():
+    frame_features = np.arange(1, 6, dtype="float32")[None, :, None] ** 2  # 1, 4, 9, 16, 25
+    frame_features[0, 3:] = [[np.inf], [np.nan]]  # padding may hold anything
+    frame_mask = np.array([[1, 1, 1, 0, 0]])
+
+    differences = keras.ops.convert_to_numpy(model_lib.next_frame_differences(frame_features, frame_mask))
+
+    # 4-1, 9-4, then nothing: the last valid frame has no successor, padding stays zero.
+    np.testing.assert_array_equal(differences[0, :, 0], [3.0, 5.0, 0.0, 0.0, 0.0])
+
+
+def test_frame_streams_cancel_the_scene_offset_in_centred_and_motion_streams():
+    clips = random_clips(np.random.default_rng(8), [6, 4, 1])
+    scene = np.random.default_rng(9).normal(size=(3, 1, FEATURE_DIM)).astype("float32")
+    shifted = dict(clips)
+    shifted["frame_features"] = (clips["frame_features"] + scene) * clips["frame_mask"][..., None]
+    layer = model_lib.FrameStreams(clip_centering=True, motion_stream=True)
+
+    streams = keras.ops.convert_to_numpy(layer(clips["frame_features"], clips["frame_mask"]))
+    shifted_streams = keras.ops.convert_to_numpy(layer(shifted["frame_features"], shifted["frame_mask"]))
+
+    assert streams.shape == (3, MAX_SEQ_LENGTH, 3 * FEATURE_DIM)
+    # Appearance moves with the scene; the centred frames and the differences do not.
+    assert not np.allclose(streams[..., :FEATURE_DIM], shifted_streams[..., :FEATURE_DIM])
+    np.testing.assert_allclose(streams[..., FEATURE_DIM:], shifted_streams[..., FEATURE_DIM:], atol=1e-5)
+    padded = clips["frame_mask"] == 0
+    assert np.all(streams[padded] == 0.0)
+
+
+@pytest.mark.parametrize(
+    "appearance_stream,clip_centering,motion_stream", [(True, True, True), (False, True, True), (False, False, True), (True, False, False)]
+)
+def test_padding_invariance_holds_for_every_stream_choice(appearance_stream, clip_centering, motion_stream):
+    model = build_model(NUM_CLASSES, tiny_hparams(
+        appearance_stream=appearance_stream, clip_centering=clip_centering, motion_stream=motion_stream, feature_noise=0.5
+    ))
+    rng = np.random.default_rng(10)
+    clips = random_clips(rng, [6, 4, 2, 1, 0])
+    noisy_clips = dict(clips)
+    noisy_clips["frame_features"] = np.where(
+        clips["frame_mask"][..., None] == 0, rng.uniform(-1e4, 1e4, size=clips["frame_features"].shape), clips["frame_features"]
+    ).astype("float32")
+
+    np.testing.assert_allclose(predict(model, noisy_clips), predict(model, clips), rtol=1e-5, atol=1e-6)
+
+
+def test_every_new_option_switches_off():
+    hparams = HParams.from_config({**SEED_HPARAMS, "max_seq_length": 20, "feature_dim": 1024})
+    model = build_model(5, hparams)
+
+    layer_names = [layer.name for layer in model.layers]
+    assert "frame_streams" not in layer_names and "feature_noise" not in layer_names
+    assert isinstance(model.optimizer, keras.optimizers.Adam) and not isinstance(model.optimizer, keras.optimizers.AdamW)
+    assert isinstance(model.loss, keras.losses.SparseCategoricalCrossentropy)
+    assert hparams.embed_dim == 1024
+
+
+def test_regularisation_options_reach_the_compiled_model():
+    model = build_model(NUM_CLASSES, tiny_hparams(weight_decay=0.05, label_smoothing=0.1, feature_noise=0.3))
+
+    assert isinstance(model.optimizer, keras.optimizers.AdamW)
+    assert model.optimizer.weight_decay == pytest.approx(0.05)
+    assert "feature_noise" in [layer.name for layer in model.layers]
+    labels = np.array([0, 2])
+    probabilities = np.array([[0.7, 0.1, 0.1, 0.1], [0.2, 0.2, 0.5, 0.1]], dtype="float32")
+    expected = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(np.eye(NUM_CLASSES)[labels], probabilities)
+    np.testing.assert_allclose(float(model.loss(labels, probabilities)), float(expected), rtol=1e-6)
+
+
+def test_hparams_reject_bad_regularisation_values():
+    no_stream = {"appearance_stream": False, "clip_centering": False, "motion_stream": False}
+    for bad in ({"label_smoothing": 1.0}, {"feature_noise": -0.1}, {"weight_decay": -1.0}, {"motion_stream": 1}, no_stream):
+        with pytest.raises(ValueError):
+            HParams.from_config({"max_seq_length": 20, "feature_dim": 8, **bad})

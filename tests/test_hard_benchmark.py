@@ -1,0 +1,174 @@
+"""Tests of the hard benchmark generator, on real files decoded with OpenCV (a small configuration)."""
+from __future__ import annotations
+
+import csv
+import pathlib
+import re
+
+import cv2
+import numpy as np
+import pytest
+
+from frame_path import frames as clip_frames
+from video_datasets import hard_benchmark
+from video_datasets.hard_benchmark import BenchmarkConfig
+from video_datasets.manifest import read_manifest
+
+SMALL = BenchmarkConfig(seed=3, train_groups=2, test_groups=1, clips_per_group=2)
+CLIP_NAME = re.compile(r"^v_(?P<label>[A-Za-z]+)_g(?P<group>\d{2})_c(?P<clip>\d{2})\.(?P<ext>avi|mp4)$")
+
+
+def _rows(root: pathlib.Path, split: str) -> list[dict[str, str]]:
+    with open(root / f"{split}.csv", newline="") as csv_file:
+        return list(csv.DictReader(csv_file))
+
+
+def _decode(path: pathlib.Path) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(path))
+    decoded = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        decoded.append(frame)
+    capture.release()
+    return decoded
+
+
+@pytest.fixture(scope="module")
+def small_root(tmp_path_factory) -> pathlib.Path:
+    root = tmp_path_factory.mktemp("hard")
+    assert hard_benchmark.generate_hard_benchmark(str(root), SMALL) == str(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def decoded(small_root) -> dict[str, list[np.ndarray]]:
+    clips = {}
+    for split in ("train", "test"):
+        for row in _rows(small_root, split):
+            path = small_root / split / row["video_name"]
+            if path.stat().st_size > 100_000:  # the corrupt files are tiny or cut; they have their own test
+                clips[f"{split}/{row['video_name']}"] = _decode(path)
+    return clips
+
+
+def test_layout_classes_and_disjoint_groups(small_root):
+    assert len(hard_benchmark.CLASSES) == 6
+    groups = {}
+    for split, group_count in (("train", SMALL.train_groups), ("test", SMALL.test_groups)):
+        text = (small_root / f"{split}.csv").read_text()
+        assert text.startswith("video_name,tag\n")
+        rows = _rows(small_root, split)
+        regular = [row for row in rows if int(CLIP_NAME.match(row["video_name"])["clip"]) <= SMALL.clips_per_group]
+        assert len(regular) == len(hard_benchmark.CLASSES) * group_count * SMALL.clips_per_group
+        for row in rows:
+            match = CLIP_NAME.match(row["video_name"])
+            assert match and match["label"] == row["tag"]
+            assert (small_root / split / row["video_name"]).is_file()
+        groups[split] = {int(CLIP_NAME.match(row["video_name"])["group"]) for row in rows}
+    assert not groups["train"] & groups["test"]
+    assert max(groups["test"]) < hard_benchmark.FIRST_TRAIN_GROUP <= min(groups["train"])
+    # The manifest reads it and keeps the eval split's groups out of train.
+    clips = read_manifest(str(small_root))
+    assert {clip.split for clip in clips} == {"train", "eval", "test"}
+    assert not {c.group for c in clips if c.split == "eval"} & {c.group for c in clips if c.split == "train"}
+
+
+def test_corrupt_files_are_listed_and_rejected_by_the_frame_path(small_root):
+    corrupt = [
+        small_root / split / row["video_name"]
+        for split in ("train", "test")
+        for row in _rows(small_root, split)
+        if int(CLIP_NAME.match(row["video_name"])["clip"]) > SMALL.clips_per_group
+    ]
+    assert len(corrupt) == 3
+    for path in corrupt:
+        with pytest.raises(clip_frames.VideoDecodeError):
+            clip_frames.decode_clip(str(path), max_seq_length=20, image_size=32, sampling="uniform")
+
+
+def test_clip_properties(decoded):
+    lengths, sizes = [], set()
+    for video_id, clip in decoded.items():
+        assert hard_benchmark.MIN_FRAMES <= len(clip) <= hard_benchmark.MAX_FRAMES, video_id
+        height, width = clip[0].shape[:2]
+        assert 320 <= width <= 480 and 240 <= height <= 300, video_id
+        lengths.append(len(clip))
+        sizes.add((width, height))
+    assert min(lengths) < 20 < max(lengths), "clips both shorter and longer than the sampled frames"
+    assert len(sizes) >= 3
+
+
+def test_group_clips_share_a_frame_size_and_groups_differ(decoded):
+    sizes: dict[tuple[str, str], set] = {}
+    for video_id, clip in decoded.items():
+        match = CLIP_NAME.match(video_id.split("/")[1])
+        sizes.setdefault((match["label"], match["group"]), set()).add(clip[0].shape)
+    assert all(len(group_sizes) == 1 for group_sizes in sizes.values()), sizes
+    assert len({next(iter(group_sizes)) for group_sizes in sizes.values()}) > 1
+
+
+def _brightness_change(clip: list[np.ndarray]) -> float:
+    return float(clip[-1].mean() - clip[0].mean())
+
+
+def test_pairs_differ_only_in_direction(decoded):
+    """Brighten gets brighter, Darken darker; Grow/Shrink and Sharpen/Blur change their own measure in opposite directions."""
+    def sharpness(frame: np.ndarray) -> float:
+        return float(cv2.Laplacian(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var())
+
+    for video_id, clip in decoded.items():
+        label = CLIP_NAME.match(video_id.split("/")[1])["label"]
+        if label == "Brighten":
+            assert _brightness_change(clip) > 30, video_id
+        elif label == "Darken":
+            assert _brightness_change(clip) < -30, video_id
+        elif label in ("Sharpen", "Blur"):
+            ratio = sharpness(clip[-1]) / sharpness(clip[0])
+            assert (ratio > 2.0) if label == "Sharpen" else (ratio < 0.5), (video_id, ratio)
+        elif label in ("Grow", "Shrink"):
+            # At the big end the object covers the frame's centre: its colour there is the object's.
+            big_end = clip[-1] if label == "Grow" else clip[0]
+            height, width = big_end.shape[:2]
+            colour = np.median(big_end[height // 2 - 2 : height // 2 + 3, width // 2 - 2 : width // 2 + 3].reshape(-1, 3), axis=0)
+
+            def coverage(frame: np.ndarray) -> float:
+                return float((np.abs(frame.astype(np.int32) - colour).sum(axis=2) < 60).mean())
+
+            growth = coverage(clip[-1]) - coverage(clip[0])
+            assert (growth > 0.1) if label == "Grow" else (growth < -0.1), (video_id, growth)
+
+
+def test_actions_fill_part_of_long_clips(decoded):
+    """Long clips start or end with a static stretch (the action is inside the clip)."""
+    static = 0
+    long_clips = [clip for video_id, clip in decoded.items() if len(clip) >= 40 and ("Brighten" in video_id or "Darken" in video_id)]
+    for clip in long_clips:
+        brightness = np.array([frame.mean() for frame in clip])
+        steps = np.abs(np.diff(brightness))
+        if steps[:5].max() < 1.0 or steps[-5:].max() < 1.0:
+            static += 1
+    assert not long_clips or static >= len(long_clips) // 2
+
+
+def test_same_seed_same_dataset_other_seed_differs(tmp_path):
+    roots = [tmp_path / name for name in ("a", "b", "c")]
+    for root, seed in zip(roots, (5, 5, 6)):
+        hard_benchmark.generate_hard_benchmark(str(root), BenchmarkConfig(seed, 1, 1, 1, corrupt_files=False))
+    differs = False
+    for split in ("train", "test"):
+        assert (roots[0] / f"{split}.csv").read_bytes() == (roots[1] / f"{split}.csv").read_bytes()
+        for row in _rows(roots[0], split):
+            first, second = (_decode(root / split / row["video_name"]) for root in roots[:2])
+            assert len(first) == len(second) and all(np.array_equal(a, b) for a, b in zip(first, second))
+            other = roots[2] / split / row["video_name"]
+            differs |= not other.exists() or len(_decode(other)) != len(first)
+    assert differs
+
+
+def test_config_rejects_bad_sizes():
+    with pytest.raises(ValueError):
+        BenchmarkConfig(test_groups=8)
+    with pytest.raises(ValueError):
+        BenchmarkConfig(clips_per_group=0)
