@@ -23,4 +23,9 @@ COPY . ./
 
 ENV PYTHONPATH=/pipeline
 # TFX's image keeps its own ENTRYPOINT (Beam's worker boot); the compiled
-# pipeline sets each container's command itself.
+# pipeline sets each container's command itself. The same image is the Beam SDK
+# worker image on Dataflow (--sdk_container_image), Flink and Spark
+# (--environment_type=DOCKER --environment_config=IMAGE): the boot starts
+# sdk_worker_main, which imports --beam_plugin=pipeline.beam_plugin (set by
+# create_pipeline) before any bundle. tests/pipeline/test_kubeflow.py checks
+# that this file and the compiled spec agree.

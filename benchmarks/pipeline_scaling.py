@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/pipeline_scaling.py                    # 60 and 240 demo clips, 20 epochs
     .venv/bin/python benchmarks/pipeline_scaling.py --sizes 24,96 --epochs 5
+    .venv/bin/python benchmarks/pipeline_scaling.py --skip-run --skip-extract-rss --worker-processes 120
 
 For each size it generates a demo dataset (4 classes; train/test clips per
 class chosen to give the size), then, as subprocesses of this script:
@@ -14,6 +15,13 @@ class chosen to give the size), then, as subprocesses of this script:
    step: os.wait4 on that one child gives its own ru_maxrss (not the
    cumulative maximum over all children that RUSAGE_CHILDREN would give), and
    a /proc poller samples the RSS of its process tree over time.
+
+With --worker-processes SIZE it also runs `pipeline_runner.py extract` on SIZE
+clips three ways on Beam's direct runner: in the launching process (in_memory,
+the default) and on 1 and 2 SDK worker processes (extract's Beam options
+--direct_running_mode=multi_processing --direct_num_workers=N; each worker
+loads pipeline/beam_plugin.py): seconds and frames/s of the extraction, wall
+seconds and peak RSS of the command's process tree.
 
 Every subprocess gets a fresh TMPDIR (Beam leaves ~50 MB there per run),
 removed afterwards. One JSON object goes to stdout; progress to stderr.
@@ -238,6 +246,44 @@ def measure_size(size: int, args: argparse.Namespace, workdir: str) -> dict[str,
     return result
 
 
+# --- extraction on 1 vs 2 Beam worker processes ----------------------------------------------------
+
+WORKER_MODES = {
+    "in_process": [],
+    "1_worker_process": ["--direct_num_workers=1", "--direct_running_mode=multi_processing"],
+    "2_worker_processes": ["--direct_num_workers=2", "--direct_running_mode=multi_processing"],
+}
+
+
+def worker_processes_comparison(size: int, workdir: str) -> dict[str, Any]:
+    """Extraction of `size` demo clips in the launching process and on 1 and 2 Beam worker processes."""
+    from video_datasets import demo
+
+    train, test = clips_per_class(size, len(demo.DEMO_CLASSES))
+    data_root = os.path.join(workdir, f"workers_data_{size}")
+    demo.generate_demo_dataset(data_root, train, test)
+    result: dict[str, Any] = {"clips": len(demo.DEMO_CLASSES) * (train + test)}
+    for mode, beam_args in WORKER_MODES.items():
+        output_dir = os.path.join(workdir, f"workers_{mode}")
+        command = [sys.executable, "pipeline_runner.py", "extract", "--data-root", data_root, "--output-dir", output_dir, "--weights", "none", *beam_args]
+        process = run_subprocess(command, os.path.join(workdir, f"workers_{mode}.log"), poll_rss=True)
+        extraction = read_summary(output_dir)["feature_extraction"]
+        result[mode] = {
+            "beam_args": beam_args,
+            "frames": extraction["frames"],
+            "extraction_seconds": extraction["seconds"],
+            "extraction_frames_per_second": extraction["frames_per_second"],
+            "command_wall_seconds": process["wall_seconds"],
+            "tree_peak_rss_mb_polled": process["tree_peak_rss_mb"],
+            "max_processes": process["max_processes"],
+        }
+        shutil.rmtree(output_dir, ignore_errors=True)
+    shutil.rmtree(data_root, ignore_errors=True)
+    one, two = result["1_worker_process"], result["2_worker_processes"]
+    result["speedup_2_vs_1_worker_processes"] = _ratio(one["extraction_seconds"], two["extraction_seconds"])
+    return result
+
+
 # --- memory probe: the real extract command with a DenseNet-free backbone ------------------------
 
 _FAKE_BACKBONE_FLAG = "--fake-backbone-extract"  # internal: argv[1] of the probe's subprocess
@@ -337,6 +383,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also run `extract` with a fake (random-feature) backbone at these clip counts, e.g. 240,960,2880, "
         "as is and without TFX's write Reshuffle: how extraction memory grows with clips, without DenseNet's cost",
     )
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        metavar="SIZE",
+        help="also extract SIZE demo clips in process and on 1 and 2 Beam worker processes (multi_processing)",
+    )
     args = parser.parse_args(argv)
     try:
         args.size_list = [int(item) for item in args.sizes.split(",") if item.strip()]
@@ -361,10 +413,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     load_start = [round(value, 2) for value in os.getloadavg()]
     probe = None
+    workers = None
     try:
         sizes = [measure_size(size, args, workdir) for size in args.size_list] if not (args.skip_run and args.skip_extract_rss) else []
         if args.probe_sizes:
             probe = memory_probe(args.probe_sizes, workdir)
+        workers = worker_processes_comparison(args.worker_processes, workdir) if args.worker_processes else None
     finally:
         if not args.keep and not args.work_dir:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -379,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if probe is not None:
         result["memory_probe_fake_backbone"] = probe
+    if workers is not None:
+        result["extraction_worker_processes"] = workers
     if len(sizes) >= 2:
         small, large = min(sizes, key=lambda item: item["clips"]), max(sizes, key=lambda item: item["clips"])
         result["ratios_large_vs_small"] = ratios(small, large, ExtractionConfig().max_seq_length * FEATURE_DIM * 4)

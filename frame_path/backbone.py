@@ -51,6 +51,35 @@ def weights_id(weights: str, seed: int) -> str:
     return f"file:sha256:{digest.hexdigest()[:16]}"
 
 
+def share_gpu_memory() -> list[str]:
+    """Makes this process take GPU memory as it needs it, not all of it at start.
+
+    Several Beam SDK worker processes (--direct_num_workers, a worker pool,
+    Flink/Spark task slots) may share one GPU; by default TensorFlow and JAX each
+    reserve (nearly) all of its memory in the first process, and the others fail
+    with out-of-memory. Must run before the backend first touches the GPU; later
+    it changes nothing and says so. An explicit XLA_PYTHON_CLIENT_PREALLOCATE /
+    XLA_PYTHON_CLIENT_MEM_FRACTION set by the user is kept. Harmless without a
+    GPU. Returns the GPUs given memory growth (TensorFlow backend).
+    """
+    # JAX backend: read when JAX's GPU client starts (PyTorch allocates on demand already).
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return []
+    import tensorflow as tf
+
+    grown = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+            grown.append(gpu.name)
+        except RuntimeError as error:  # TensorFlow has set up its GPUs already
+            logger.warning("cannot set memory growth on %s: %s", gpu.name, error)
+    return grown
+
+
 def build_backbone(weights: str, image_size: int, seed: int, precision: str = "float32") -> "keras.Model":
     """DenseNet121 (no top, average pooling) with its preprocessing in front.
 
@@ -63,6 +92,7 @@ def build_backbone(weights: str, image_size: int, seed: int, precision: str = "f
     """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    share_gpu_memory()
     # Imported here so that option checks (weights_id) answer before Keras and
     # TensorFlow start up.
     import keras

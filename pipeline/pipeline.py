@@ -9,6 +9,7 @@ from tfx import v1 as tfx
 
 from components.video_example_gen.component import VideoExampleGen
 from frame_path.backbone import FEATURE_DIM
+from pipeline.beam_plugin import with_default_beam_args
 from pipeline.configs import PipelineConfig
 from pipeline.options import OptionError
 
@@ -111,7 +112,7 @@ def create_pipeline(
         components=components,
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=beam_pipeline_args or [],
+        beam_pipeline_args=with_default_beam_args(beam_pipeline_args),
     )
 
 

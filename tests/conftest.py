@@ -86,11 +86,11 @@ def data_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def local_runs(data_root, tmp_path_factory):
-    """Three runs in one output dir: first, a retrained second, and one whose gate cannot be met."""
+    """Three runs in one output dir: first, a retrained second, and a tuned one whose gate cannot be met."""
     output_dir = str(tmp_path_factory.mktemp("local"))
     first = run_pipeline(data_root, output_dir, "--epochs", "3", "--min-test-accuracy", "0")
     second = run_pipeline(data_root, output_dir, "--epochs", "4", "--min-test-accuracy", "0")
-    unreachable = run_pipeline(data_root, output_dir, "--epochs", "4", "--min-test-accuracy", "1.01")
+    unreachable = run_pipeline(data_root, output_dir, "--epochs", "4", "--min-test-accuracy", "1.01", "--tune")
     return output_dir, first, second, unreachable
 
 

@@ -1,5 +1,9 @@
-"""pipeline/kubeflow.py: the compiled KFP v2 spec, read back with the kfp package. No pipeline runs."""
+"""pipeline/kubeflow.py: the compiled KFP v2 spec, read back with the kfp package, against its golden
+file and the Dockerfile. No pipeline runs (test_kubeflow_run.py executes the spec)."""
+import difflib
+import importlib.util
 import json
+import os
 
 import pytest
 from google.protobuf import json_format
@@ -153,3 +157,107 @@ def test_pipeline_spec_2_1(tmp_path_factory):
 def test_bad_gpu_options(tmp_path, options):
     with pytest.raises(ValueError):
         compile_pipeline(str(tmp_path / "x.json"), PipelineConfig(data_root=DATA_ROOT), image=IMAGE, pipeline_root=PIPELINE_ROOT, serving_model_dir=None, **options)
+
+
+# --- The compiled spec against a committed golden file ---------------------------------------------
+
+GOLDEN_SPEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "testdata", "compiled_spec.golden.json")
+UPDATE_GOLDEN_ENV = "VIDEO_PIPELINE_UPDATE_GOLDEN"
+
+
+def normalized_spec(job_dict):
+    """The spec without what changes by itself: the TFX and Python versions (as TFX's own compiler tests do)."""
+    job = json.loads(json.dumps(job_dict))
+    job["pipelineSpec"]["sdkVersion"] = "tfx-VERSION"
+    for label in ("tfx_version", "tfx_py_version"):
+        if label in job.get("labels", {}):
+            job["labels"][label] = "VERSION"
+    return job
+
+
+def test_compiled_spec_matches_the_golden_file(cpu_spec):
+    """The whole compiled spec (paths and image are the fixed test values above) against the committed one.
+
+    An intended change of the pipeline changes the spec: look at the diff, then regenerate with
+        VIDEO_PIPELINE_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/pipeline/test_kubeflow.py -k golden
+    and commit tests/pipeline/testdata/compiled_spec.golden.json with the change.
+    """
+    actual = json.dumps(normalized_spec(cpu_spec.job_dict), indent=2, sort_keys=True) + "\n"
+    if os.environ.get(UPDATE_GOLDEN_ENV):
+        os.makedirs(os.path.dirname(GOLDEN_SPEC), exist_ok=True)
+        with open(GOLDEN_SPEC, "w") as golden_file:
+            golden_file.write(actual)
+    with open(GOLDEN_SPEC) as golden_file:
+        expected = golden_file.read()
+    if actual != expected:
+        diff = "".join(difflib.unified_diff(expected.splitlines(True), actual.splitlines(True), "golden", "compiled", n=2))
+        pytest.fail(f"the compiled spec differs from {GOLDEN_SPEC} (regenerate: {UPDATE_GOLDEN_ENV}=1, see the docstring):\n{diff[:6000]}")
+
+
+# --- The Dockerfile's image runs what the spec's containers call -----------------------------------
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _dockerfile():
+    """{instruction: [arguments, ...]} of the project's Dockerfile."""
+    instructions = {}
+    with open(os.path.join(PROJECT_ROOT, "Dockerfile")) as dockerfile:
+        for line in dockerfile:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                instruction, _, arguments = line.partition(" ")
+                instructions.setdefault(instruction.upper(), []).append(arguments.strip())
+    return instructions
+
+
+def _project_module_file(module):
+    """Where the image has a project module: the project is copied to WORKDIR, which is PYTHONPATH."""
+    path = os.path.join(PROJECT_ROOT, *module.split("."))
+    return next((candidate for candidate in (path + ".py", os.path.join(path, "__init__.py")) if os.path.isfile(candidate)), None)
+
+
+def test_dockerfile_image_runs_the_spec_commands(cpu_spec):
+    import tfx.version
+
+    docker = _dockerfile()
+    # The base image is TFX's, of the TFX this project pins and compiles with.
+    assert docker["FROM"] == [f"gcr.io/tfx-oss-public/tfx:{tfx.version.__version__}"]
+    # The project's code is at WORKDIR, which is on PYTHONPATH.
+    (workdir,) = docker["WORKDIR"]
+    assert "ENV" in docker and f"PYTHONPATH={workdir}" in docker["ENV"]
+    assert ". ./" in docker["COPY"]
+    # TFX's image keeps Beam's SDK worker boot as ENTRYPOINT (Dataflow, Flink and Spark start workers
+    # with it, and it imports --beam_plugin modules); KFP containers set their command themselves.
+    assert "ENTRYPOINT" not in docker and "CMD" not in docker
+    with open(os.path.join(PROJECT_ROOT, ".dockerignore")) as ignore_file:
+        ignored = {line.strip().rstrip("/") for line in ignore_file if line.strip() and not line.startswith("#")}
+
+    project_modules = set()
+    containers = list(cpu_spec.container_executors().values())
+    commands = [(container.command, container.args) for container in containers]
+    commands += [(c.lifecycle.pre_cache_check.command, c.lifecycle.pre_cache_check.args) for c in containers if c.HasField("lifecycle")]
+    assert len(commands) == len(containers) + 1  # VideoExampleGen's driver
+    for command, args in commands:
+        # `python -m MODULE` of the image's Python: a TFX entry point of the pinned TFX.
+        assert list(command[:2]) == ["python", "-m"] and len(command) == 3, command
+        assert importlib.util.find_spec(command[2]) is not None, command[2]
+        args = list(args)
+        if "--executor_class_path" in args:
+            class_path = args[args.index("--executor_class_path") + 1]
+            if not class_path.startswith("tfx."):
+                project_modules.add(class_path.rsplit(".", 1)[0])
+        project_modules.update(arg.split("=", 1)[1] for arg in args if arg.startswith("--beam_plugin="))
+    project_modules.add(cpu_spec.constant("Transform", "preprocessing_fn").rsplit(".", 1)[0])
+    project_modules.add(cpu_spec.constant("Trainer", "run_fn").rsplit(".", 1)[0])
+    assert project_modules == {
+        "components.video_example_gen.executor",
+        "pipeline.beam_plugin",
+        "trainer.preprocessing",
+        "trainer.run_fn",
+    }
+    for module in project_modules:
+        module_file = _project_module_file(module)
+        assert module_file is not None, f"{module} is not in the project (the image's {workdir})"
+        top_folder = os.path.relpath(module_file, PROJECT_ROOT).split(os.sep)[0]
+        assert top_folder not in ignored, f"{module}: .dockerignore keeps {top_folder} out of the image"

@@ -73,10 +73,10 @@ def test_summary_of_a_run_with_a_baseline_is_tfmas_candidate(local_runs):
     assert sum(map(sum, second["confusion_matrix"]["counts"])) == 10
 
 
-def test_tuner_chooses_the_trainers_hyperparameters(data_root, tmp_path):
+def test_tuner_chooses_the_trainers_hyperparameters(local_runs):
     from trainer import tuner
 
-    summary = run_pipeline(data_root, str(tmp_path), "--tune", "--epochs", "1", "--min-test-accuracy", "0")
+    *_, summary = local_runs  # the third run has --tune
     assert "Tuner" in summary["seconds"]["components"]
     tuned = summary["tuned_hyperparameters"]
     assert set(tuned) == set(tuner.SEARCH_SPACE)

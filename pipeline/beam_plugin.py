@@ -1,0 +1,68 @@
+"""Beam worker start-up hook of this pipeline (`--beam_plugin=pipeline.beam_plugin`).
+
+Beam's SDK worker (apache_beam.runners.worker.sdk_worker_main, which every
+runner's Python worker boots through: the multi-process direct runner, the SDK
+container's boot on Flink, Spark and Dataflow, and pipeline/beam_worker_boot.py
+for a local worker pool) imports each --beam_plugin module before it runs any
+bundle. This one imports tfx first: TFDV 1.16.1 imports tfx_bsl.arrow.sql_util,
+which tfx-bsl 1.21 lacks, and `import tfx` installs TFX's stand-in for it. A
+worker that unpickles StatisticsGen's (or Transform's, or the Evaluator's)
+DoFns without it fails with "ImportError: cannot import name 'sql_util'".
+
+create_pipeline() adds the plugin to every component's Beam arguments
+(with_default_beam_args).
+
+Set VIDEO_PIPELINE_WORKER_TRACE=DIR to have every Beam worker process write
+DIR/PID.txt: "pipeline.beam_plugin MILLISECONDS" when the plugin loads (the
+Unix time: tests match it with the component executions in the metadata
+store), then one line per library of TRACED_MODULES it imports, i.e. whose
+DoFns it unpickled and ran. That is the evidence of which component's work
+ran in which worker process (tests/pipeline/test_scale_out.py reads it).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Optional, Sequence
+
+import tfx  # noqa: F401  (first: installs the sql_util stand-in before TFDV is imported)
+
+PLUGIN_MODULE = "pipeline.beam_plugin"
+WORKER_TRACE_ENV = "VIDEO_PIPELINE_WORKER_TRACE"
+# The code of the Beam components: this project's extractor, TFDV (StatisticsGen),
+# TFT (Transform), TFMA (Evaluator). A worker imports them when it unpickles their DoFns.
+TRACED_MODULES = (
+    "components.video_example_gen.executor",
+    "tensorflow_data_validation",
+    "tensorflow_transform",
+    "tensorflow_model_analysis",
+)
+# Set in an SDK worker's environment by every runner (sdk_worker_main reads it), never in the launching process.
+_WORKER_ENV = "CONTROL_API_SERVICE_DESCRIPTOR"
+
+
+def with_default_beam_args(beam_pipeline_args: Optional[Sequence[str]]) -> list[str]:
+    """The pipeline's default Beam arguments (the worker plugin), then the user's."""
+    return [f"--beam_plugin={PLUGIN_MODULE}", *(beam_pipeline_args or [])]
+
+
+def _trace_imports(trace_dir: str) -> None:
+    """Records, per worker process, which TRACED_MODULES it imports (a PEP 578 audit hook: no patching)."""
+    os.makedirs(trace_dir, exist_ok=True)
+    trace_path = os.path.join(trace_dir, f"{os.getpid()}.txt")
+    seen: set[str] = set()
+
+    def hook(event: str, args: tuple) -> None:
+        if event == "import" and args[0] in TRACED_MODULES and args[0] not in seen:
+            seen.add(args[0])
+            with open(trace_path, "a") as trace_file:
+                trace_file.write(args[0] + "\n")
+
+    sys.addaudithook(hook)
+    with open(trace_path, "a") as trace_file:
+        trace_file.write(f"{PLUGIN_MODULE} {int(time.time() * 1000)}\n")
+
+
+if os.environ.get(WORKER_TRACE_ENV) and _WORKER_ENV in os.environ:
+    _trace_imports(os.environ[WORKER_TRACE_ENV])
