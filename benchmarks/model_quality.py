@@ -13,7 +13,8 @@
    train split's statistics over real frames (as trainer/preprocessing.py)
    and trains trainer/model.py's model per configuration and seed the way
    trainer/run_fn.py does: `fit` with the eval split as validation data and
-   EarlyStopping(val_loss, restore_best_weights), then test accuracy.
+   run_fn.training_callbacks() (the Trainer's and the Tuner's callbacks:
+   EarlyStopping(val_loss, restore_best_weights)), then test accuracy.
 
 One JSON object goes to stdout; progress to stderr.
 """
@@ -135,6 +136,8 @@ def train_and_test(splits: dict[str, dict[str, np.ndarray]], hparams_config: dic
     import keras
 
     from trainer import model
+    # The Trainer's and the Tuner's own callbacks, so the benchmark trains exactly as they do.
+    from trainer.run_fn import training_callbacks
 
     labels = sorted(set(splits["train"]["label"]))
     label_ids = {split: np.array([labels.index(label) for label in data["label"]]) for split, data in splits.items()}
@@ -148,7 +151,7 @@ def train_and_test(splits: dict[str, dict[str, np.ndarray]], hparams_config: dic
         inputs["train"], label_ids["train"],
         validation_data=(inputs["eval"], label_ids["eval"]),
         epochs=hparams.epochs, batch_size=hparams.batch_size, verbose=0,
-        callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=hparams.early_stopping_patience, restore_best_weights=True)],
+        callbacks=training_callbacks(hparams),
     )
     seconds = time.perf_counter() - started
     probabilities = keras.ops.convert_to_numpy(classifier.predict(inputs["test"], batch_size=256, verbose=0))
