@@ -129,12 +129,14 @@ def _brighten_frames(spec: _ClipSpec, scene: _Scene, rng: np.random.RandomState)
 _FORWARD_FRAMES = {"Grow": _grow_frames, "Brighten": _brighten_frames}
 
 
-def _write_clip(path: str, frames: list[np.ndarray], spec: _ClipSpec) -> None:
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*spec.fourcc), FPS, (spec.width, spec.height))
+def write_clip(path: str, frames: list[np.ndarray], fourcc: str) -> None:
+    """BGR frames of one size -> a video file with the codec `fourcc` (shared with the hard benchmark)."""
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), FPS, (width, height))
     if not writer.isOpened():
-        raise RuntimeError(f"OpenCV cannot write {spec.fourcc} video to {path}")
+        raise RuntimeError(f"OpenCV cannot write {fourcc} video to {path}")
     try:
-        if spec.fourcc == "MJPG":
+        if fourcc == "MJPG":
             writer.set(cv2.VIDEOWRITER_PROP_QUALITY, MJPEG_QUALITY)
         for frame in frames:
             writer.write(frame)
@@ -142,7 +144,7 @@ def _write_clip(path: str, frames: list[np.ndarray], spec: _ClipSpec) -> None:
         writer.release()
 
 
-def _clip_name(class_name: str, group: int, clip: int, extension: str) -> str:
+def clip_name(class_name: str, group: int, clip: int, extension: str) -> str:
     return f"v_{class_name}_g{group:02d}_c{clip:02d}{extension}"
 
 
@@ -190,8 +192,8 @@ def generate_demo_dataset(
                 forward_frames = _FORWARD_FRAMES[forward_class](spec, scene, rng)
                 # The partner clip is the same frames backwards: identical content, opposite order.
                 for class_name, frames in ((forward_class, forward_frames), (reversed_class, forward_frames[::-1])):
-                    name = _clip_name(class_name, group, clip, spec.extension)
-                    _write_clip(os.path.join(split_dir, name), frames, spec)
+                    name = clip_name(class_name, group, clip, spec.extension)
+                    write_clip(os.path.join(split_dir, name), frames, spec.fourcc)
                     csv_rows[split].append((name, class_name))
     for split, rows in csv_rows.items():
         # Fixed line endings and row order: the CSVs are byte-identical for a seed.

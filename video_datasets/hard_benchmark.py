@@ -39,17 +39,16 @@ import time
 import cv2
 import numpy as np
 
+from video_datasets.demo import CODECS, clip_name, write_clip
+
 # (forward class, its time-reversed partner)
 CLASS_PAIRS: tuple[tuple[str, str], ...] = (("Grow", "Shrink"), ("Brighten", "Darken"), ("Sharpen", "Blur"))
 CLASSES: tuple[str, ...] = tuple(name for pair in CLASS_PAIRS for name in pair)
 
-CODECS: tuple[tuple[str, str], ...] = (("MJPG", ".avi"), ("XVID", ".avi"), ("mp4v", ".mp4"))
 WIDTH_RANGE, HEIGHT_RANGE = (320, 480), (240, 300)
 MIN_FRAMES, MAX_FRAMES = 8, 170
 ACTION_FRACTION_RANGE = (0.25, 0.90)  # share of the clip the action fills
 MAX_PAN_PIXELS_PER_FRAME = 0.6
-FPS = 25.0
-MJPEG_QUALITY = 75
 # UCF101 split 1 numbering: groups 1-7 are test, 8 and up train.
 FIRST_TRAIN_GROUP = 8
 _NOISE_BANK_SIZE = 8
@@ -183,24 +182,6 @@ def _clip_frames(scene: _Scene, class_name: str, num_frames: int, rng: np.random
     return frames
 
 
-def _write_clip(path: str, frames: list[np.ndarray], fourcc: str) -> None:
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), FPS, (width, height))
-    if not writer.isOpened():
-        raise RuntimeError(f"OpenCV cannot write {fourcc} video to {path}")
-    try:
-        if fourcc == "MJPG":
-            writer.set(cv2.VIDEOWRITER_PROP_QUALITY, MJPEG_QUALITY)
-        for frame in frames:
-            writer.write(frame)
-    finally:
-        writer.release()
-
-
-def clip_name(class_name: str, group: int, clip: int, extension: str) -> str:
-    return f"v_{class_name}_g{group:02d}_c{clip:02d}{extension}"
-
-
 def _num_frames(rng: np.random.Generator) -> int:
     # Log-uniform: as many clips of 8-37 frames as of 37-170.
     return int(round(np.exp(rng.uniform(np.log(MIN_FRAMES), np.log(MAX_FRAMES)))))
@@ -246,7 +227,7 @@ def generate_hard_benchmark(output_dir: str, config: BenchmarkConfig = Benchmark
                     fourcc, extension = CODECS[(class_index + group + clip) % len(CODECS)]
                     name = clip_name(class_name, group, clip, extension)
                     frames = _clip_frames(scene, class_name, _num_frames(rng), rng, noise_bank)
-                    _write_clip(os.path.join(output_dir, split, name), frames, fourcc)
+                    write_clip(os.path.join(output_dir, split, name), frames, fourcc)
                     rows[split].append((name, class_name))
     if config.corrupt_files:
         _write_corrupt_files(output_dir, config, rows)
