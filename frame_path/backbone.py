@@ -51,6 +51,33 @@ def weights_id(weights: str, seed: int) -> str:
     return f"file:sha256:{digest.hexdigest()[:16]}"
 
 
+def compute_device() -> str:
+    """"gpu", "tpu" or "cpu": where the Keras backend runs models by default.
+
+    For TensorFlow only the physical devices are listed: that leaves the GPUs
+    uninitialized, so memory growth can still be set afterwards.
+    """
+    import keras
+
+    name = keras.backend.backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        kinds = {device.device_type.lower() for device in tf.config.list_physical_devices()}
+    elif name == "jax":
+        import jax
+
+        kinds = {jax.default_backend().lower()}
+    elif name == "torch":
+        import torch
+
+        kinds = {"gpu"} if torch.cuda.is_available() else {"cpu"}
+    else:
+        kinds = {device.split(":")[0].lower() for device in keras.distribution.list_devices()}
+    kinds = {"gpu" if kind in ("cuda", "rocm") else kind for kind in kinds}
+    return next((kind for kind in ("gpu", "tpu") if kind in kinds), "cpu")
+
+
 def build_backbone(weights: str, image_size: int, seed: int, precision: str = "float32") -> "keras.Model":
     """DenseNet121 (no top, average pooling) with its preprocessing in front.
 

@@ -21,7 +21,7 @@ def _alive(pid):
     return os.path.exists(f"/proc/{pid}")
 
 
-def _decode_worker_children():
+def decode_worker_children():
     """Live children of this process that run frame_path.decode_worker."""
     children = []
     for entry in filter(str.isdigit, os.listdir("/proc")):
@@ -92,7 +92,7 @@ def test_clip_encoder_on_processes_gives_the_thread_encoders_features_in_the_sam
 def test_close_reaps_every_worker_also_when_the_consumer_stops_early(frame_encoder):
     encoder = encoding.ClipEncoder(frame_encoder, 6, 32, "uniform", 8, decode_workers=2)
     pids = encoder.decoder_pool.pids
-    assert sorted(_decode_worker_children()) == sorted(pids)
+    assert sorted(decode_worker_children()) == sorted(pids)
     stream = encoder.encode((index, path) for index, path in enumerate([PUNCH, BIKING] * 10))
     first_key, first = next(stream)
     assert first_key == 0 and first.frames_encoded == 6
@@ -102,7 +102,7 @@ def test_close_reaps_every_worker_also_when_the_consumer_stops_early(frame_encod
     encoder.close()
     encoder.close()  # twice is harmless
     assert not any(_alive(pid) for pid in pids)
-    assert _decode_worker_children() == []
+    assert decode_worker_children() == []
 
 
 def test_a_worker_dying_mid_clip_skips_that_clip_only():
@@ -122,7 +122,7 @@ def test_a_worker_dying_mid_clip_skips_that_clip_only():
         assert pool.submit(PUNCH).result(timeout=60).frames.shape == (6, 32, 32, 3)
     finally:
         pool.close()
-    assert _decode_worker_children() == []
+    assert decode_worker_children() == []
 
 
 def test_workers_load_neither_tensorflow_nor_the_parents_main_module():
