@@ -89,6 +89,13 @@ def test_clip_encoder_on_processes_gives_the_thread_encoders_features_in_the_sam
             np.testing.assert_array_equal(result.frame_mask, reference.frame_mask)
 
 
+def test_uint8_frames_reach_the_backbone_as_they_are_with_the_features_of_float32_input(frame_encoder):
+    batch = frames.decode_clip(PUNCH, 6, 32, "uniform").frames
+    assert batch.dtype == np.uint8
+    expected = np.asarray(frame_encoder.predict_on_batch(batch.astype(np.float32)))
+    np.testing.assert_allclose(backbone.encode_frames(frame_encoder, batch, 6), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_close_reaps_every_worker_also_when_the_consumer_stops_early(frame_encoder):
     encoder = encoding.ClipEncoder(frame_encoder, 6, 32, "uniform", 8, decode_workers=2)
     pids = encoder.decoder_pool.pids
