@@ -254,14 +254,30 @@ def fps(frame_count: int, seconds: float) -> float:
     return round(frame_count / seconds, 2) if seconds > 0 else float("nan")
 
 
-def decode_all(paths: list[str], args: argparse.Namespace) -> list[np.ndarray]:
-    """The frames ClipEncoder would feed the backbone, one array per clip (decode errors skipped)."""
-    decoded = []
-    for path in paths:
+def decode_all(paths: list[str], args: argparse.Namespace, workers: int = 1) -> list[np.ndarray]:
+    """The frames ClipEncoder would feed the backbone, one array per clip (decode errors skipped).
+
+    workers > 1: on a decoder pool (hundreds of clips on a many-core host); 1: serially, in this thread.
+    """
+    if workers > 1:
+        pool = encoding.decoder_pool(workers, args.max_seq_length, args.image_size, args.sampling, decode_processes_choice(args))
         try:
-            decoded.append(frames.decode_clip(path, args.max_seq_length, args.image_size, args.sampling).frames)
-        except frames.VideoDecodeError as error:
-            logger.warning("skipping %s: %s", path, error)
+            results = [future.result() for future in [pool.submit(path) for path in paths]]
+        finally:
+            pool.close()
+    else:
+        results = []
+        for path in paths:
+            try:
+                results.append(frames.decode_clip(path, args.max_seq_length, args.image_size, args.sampling))
+            except frames.VideoDecodeError as error:
+                results.append(error)
+    decoded = []
+    for path, result in zip(paths, results):
+        if isinstance(result, frames.VideoDecodeError):
+            logger.warning("skipping %s: %s", path, result)
+        else:
+            decoded.append(result.frames)
     return decoded
 
 
@@ -402,7 +418,7 @@ def seed_breakdown(backend: Backend, calls: int = 10) -> dict[str, float]:
 
 def decode_profile(paths: list[str], args: argparse.Namespace) -> dict[str, Any]:
     """How much CPU decoding costs next to the model: serial decode time of all clips, both ways."""
-    seconds, _ = timed(lambda: len(decode_all(paths, args)))
+    seconds, _ = timed(lambda: len(decode_all(paths, args)))  # serial, 1 thread
     seed_seconds, seed_frames = timed(lambda: sum(len(seed_load_video(path, args.image_size)) for path in paths))
     return {
         "project_decode_seconds_serial": round(seconds, 3),
@@ -450,6 +466,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--decode-ahead", type=int, default=None, help="ClipEncoder decode_ahead (default: ClipEncoder's, 2 a worker, at least 4)")
     parser.add_argument("--skip-decode-only", action="store_true", help="do not time (d), decoding alone")
+    parser.add_argument("--skip-decode-profile", action="store_true", help="do not time the serial decode of all clips (both ways; minutes for hundreds of clips)")
     parser.add_argument("--intra-op-threads", type=int, default=0, help="TensorFlow intra-op threads (0: TensorFlow's default)")
     parser.add_argument("--inter-op-threads", type=int, default=0, help="TensorFlow inter-op threads (0: TensorFlow's default)")
     parser.add_argument("--opencv-threads", type=int, default=-1, help="cv2.setNumThreads (-1: leave OpenCV's default)")
@@ -497,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             logger.info("generating %d demo clips in %s", args.clips, workdir)
             paths = demo_clip_paths(os.path.join(workdir, "demo"), args.clips)
-        clip_frames = decode_all(paths, args)
+        clip_frames = decode_all(paths, args, args.decode_workers)
         all_frames = np.concatenate(clip_frames)
         logger.info("%d clips, %d frames for the backbone", len(paths), len(all_frames))
 
@@ -516,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
                 other_backend = Backend(other_model, args, paths, all_frames)
                 running.callback(other_backend.close)
                 other_result = measure(other_backend, args.repeats, False, other)
-        profile = decode_profile(paths, args)
+        profile = {} if args.skip_decode_profile else decode_profile(paths, args)
         decode_only_figures: dict[str, Any] = {}
         if decoders is not None:
             decode_only_fps = main_result[f"decode_only_{args.decode_workers}_workers"]
@@ -545,7 +562,12 @@ def main(argv: list[str] | None = None) -> int:
             "frame_batch_size": args.frame_batch_size,
             "sampling": args.sampling,
             "weights": args.weights,
-            "targets": {"end_to_end_vs_raw": 0.9, "end_to_end_vs_seed": 15, "decode_only_vs_1_worker (2 workers)": 1.7},
+            "targets": {
+                "end_to_end_vs_raw": 0.9,
+                "end_to_end_vs_seed": 15,
+                "decode_only_vs_1_worker (2 workers)": 1.7,
+                "end_to_end_vs_bound (GPU)": 0.8,
+            },
             "diagnostics": {
                 "end_to_end_vs_raw_per_repeat": main_result["end_to_end_vs_raw_per_repeat"],
                 "end_to_end_vs_raw_median_of_repeats": float(np.median(main_result["end_to_end_vs_raw_per_repeat"])),
@@ -568,8 +590,10 @@ def main(argv: list[str] | None = None) -> int:
             "end_to_end_vs_raw": result["end_to_end_vs_raw"] >= 0.9,
             "end_to_end_vs_seed": None if result["end_to_end_vs_seed"] is None else result["end_to_end_vs_seed"] >= 15,
         }
-        if decoders is not None and args.decode_workers == 2:
-            result["targets_met"]["decode_only_vs_1_worker"] = result["decode_only_vs_1_worker"] >= 1.7
+        if decoders is not None:
+            result["targets_met"]["end_to_end_vs_bound"] = result["end_to_end_vs_bound"] >= 0.8
+            if args.decode_workers == 2:
+                result["targets_met"]["decode_only_vs_1_worker"] = result["decode_only_vs_1_worker"] >= 1.7
 
         if args.compare_precision:
             float32_model, bfloat16_model = (model, other_model) if args.precision == "float32" else (other_model, model)
