@@ -1,11 +1,13 @@
 """A decode worker process: clip paths in on stdin, sampled uint8 frames out on stdout.
 
-Started by `encoding.ProcessDecoderPool` as `python -m frame_path.decode_worker`:
+Started by `encoding.ProcessDecoderPool` as `python -c "...; frame_path.decode_worker.main()"`:
 a fresh interpreter that imports OpenCV and NumPy only, never TensorFlow or
 the parent's `__main__` (multiprocessing's spawn and forkserver re-run the
 parent's main module in every child; under Kubeflow that is the TFX executor
 entry point, which imports TensorFlow). It exits at the end of its stdin, so
 it never outlives the process that started it.
+
+(The same module on both sides: the parent uses write_message/read_message too.)
 
 Messages on both pipes are pickles (protocol 5) whose NumPy buffers travel
 out of band as raw bytes after the pickle: a clip's frames cross the pipe

@@ -8,7 +8,7 @@ Used by the Beam executor and the benchmarks.
 
 Two pools, the same interface (`submit(path) -> Future`, `close()`):
 - ProcessDecoderPool, for 2 workers or more: worker PROCESSES
-  (frame_path/decode_worker.py), because decoding in threads of one process
+  (frame_path/decode_worker.py, which says why not multiprocessing), because decoding in threads of one process
   stops scaling at the GIL (16 cores of an H100 host: 6,229 sampled frames/s
   with 16 threads, 9,156 with 16 processes; issue 15).
 - ThreadDecoderPool, for 1 worker: one thread of this process (OpenCV releases
@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 DecodeResult = Union[frames.DecodedClip, frames.VideoDecodeError]
 # The frame_path package's parent folder, for the workers' import path.
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_WORKER_MAIN = "import sys; sys.path.insert(0, {root!r}); import frame_path.decode_worker as worker; sys.exit(worker.main())"
 
 
 class DecoderStartError(RuntimeError):
@@ -59,18 +60,16 @@ class ThreadDecoderPool:
 
 
 class _WorkerProcess:
-    """One `python -m frame_path.decode_worker` child and its two pipes."""
+    """One decode worker child (frame_path/decode_worker.py's main) and its two pipes."""
 
     def __init__(self) -> None:
-        environment = dict(os.environ)
-        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [_PROJECT_ROOT, environment.get("PYTHONPATH")]))
         # subprocess forks and immediately execs a fresh interpreter: safe with the
         # parent's TensorFlow threads, and nothing of the parent's state is inherited.
+        # This very frame_path goes first on the path (not one in the working directory).
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "frame_path.decode_worker"],
+            [sys.executable, "-c", _WORKER_MAIN.format(root=_PROJECT_ROOT)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env=environment,
             close_fds=True,
         )
 
