@@ -214,6 +214,12 @@ class ProcessDecoderPool:
             thread.join(timeout=10)
 
 
+def _compiles_per_batch_shape() -> bool:
+    import keras
+
+    return keras.backend.backend() == "jax"
+
+
 def decoder_pool(workers: int, max_seq_length: int, image_size: int, sampling: str, processes: Optional[bool] = None) -> Any:
     """A ProcessDecoderPool for 2 workers or more, a ThreadDecoderPool for 1 (`processes` forces either)."""
     if workers < 1:
@@ -247,6 +253,7 @@ class ClipEncoder:
         decode_workers: int = 1,
         decode_ahead: Optional[int] = None,
         decode_processes: Optional[bool] = None,
+        pad_last_pass: Optional[bool] = None,
     ):
         self._frame_encoder = frame_encoder
         self._max_seq_length = max_seq_length
@@ -257,6 +264,12 @@ class ClipEncoder:
         # takes a batch: 2 a worker, at least 4 (the value of the 2-thread days).
         self._decode_ahead = max(4, 2 * decode_workers) if decode_ahead is None else decode_ahead
         self._decoder_pool = decoder_pool(decode_workers, max_seq_length, image_size, sampling, decode_processes)
+        # JAX compiles the model anew for every batch shape (tens of seconds for
+        # DenseNet121), and every encode() call (a Beam batch of clips) ends with a
+        # pass of its own size: padding that pass to a power of two bounds the shapes
+        # to log2(frame_batch_size) + 2. TensorFlow generalizes shapes itself, and on a
+        # CPU the padding would cost up to a pass of compute per call.
+        self._pad_last_pass = _compiles_per_batch_shape() if pad_last_pass is None else pad_last_pass
         # A caller that never closes (a Beam runner skipping DoFn.teardown) still stops the
         # workers when the encoder is collected or the interpreter exits.
         self._finalizer = weakref.finalize(self, self._decoder_pool.close)
@@ -301,7 +314,12 @@ class ClipEncoder:
         yield from self._complete_clips(waiting, encoded_features)
 
     def _forward(self, batch_frames: list[np.ndarray]) -> np.ndarray:
-        return backbone.encode_frames(self._frame_encoder, np.stack(batch_frames), self._frame_batch_size)
+        batch = np.stack(batch_frames)
+        if self._pad_last_pass and len(batch) < self._frame_batch_size:
+            padded_length = min(self._frame_batch_size, 1 << (len(batch) - 1).bit_length())
+            padding = np.zeros((padded_length - len(batch), *batch.shape[1:]), dtype=batch.dtype)
+            return backbone.encode_frames(self._frame_encoder, np.concatenate([batch, padding]), self._frame_batch_size)[: len(batch)]
+        return backbone.encode_frames(self._frame_encoder, batch, self._frame_batch_size)
 
     def _complete_clips(self, waiting: collections.deque, encoded_features: list[np.ndarray]) -> Iterator[tuple[Any, EncodedClip]]:
         """Yields the waiting clips, in order, whose features are all in `encoded_features` (consumed)."""
