@@ -80,6 +80,34 @@ def share_gpu_memory() -> list[str]:
     return grown
 
 
+def compute_device() -> str:
+    """"gpu", "tpu" or "cpu": where the Keras backend runs models by default.
+
+    For TensorFlow only the physical devices are listed: that leaves the GPUs
+    uninitialized, so memory growth can still be set afterwards.
+    """
+    share_gpu_memory()  # before the backend first touches a GPU (JAX reads its switch at start-up)
+    import keras
+
+    name = keras.backend.backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        kinds = {device.device_type.lower() for device in tf.config.list_physical_devices()}
+    elif name == "jax":
+        import jax
+
+        kinds = {jax.default_backend().lower()}
+    elif name == "torch":
+        import torch
+
+        kinds = {"gpu"} if torch.cuda.is_available() else {"cpu"}
+    else:
+        kinds = {device.split(":")[0].lower() for device in keras.distribution.list_devices()}
+    kinds = {"gpu" if kind in ("cuda", "rocm") else kind for kind in kinds}
+    return next((kind for kind in ("gpu", "tpu") if kind in kinds), "cpu")
+
+
 def build_backbone(weights: str, image_size: int, seed: int, precision: str = "float32") -> "keras.Model":
     """DenseNet121 (no top, average pooling) with its preprocessing in front.
 
@@ -138,9 +166,14 @@ def build_backbone(weights: str, image_size: int, seed: int, precision: str = "f
 
 
 def encode_frames(backbone: "keras.Model", frames: np.ndarray, batch_size: int) -> np.ndarray:
-    """Frame features [num_frames, 1024] for uint8 RGB frames, batch_size frames per forward pass."""
+    """Frame features [num_frames, 1024] for uint8 RGB frames, batch_size frames per forward pass.
+
+    The frames go in as they are: the model casts them to its float32 input
+    (same features, checked on TensorFlow and JAX), so a GPU receives a
+    quarter of the bytes and the host makes no float copy.
+    """
     features = [
-        np.asarray(backbone.predict_on_batch(frames[start : start + batch_size].astype(np.float32)))
+        np.asarray(backbone.predict_on_batch(frames[start : start + batch_size]))
         for start in range(0, len(frames), batch_size)
     ]
     return np.concatenate(features).astype(np.float32)

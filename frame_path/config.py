@@ -8,10 +8,11 @@ bounds), and every front end has it.
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from typing import Any, Mapping, Optional, Sequence
 
-from frame_path.backbone import PRECISIONS
+from frame_path.backbone import PRECISIONS, compute_device
 from frame_path.frames import SAMPLING_MODES
 from video_datasets.manifest import EVAL_GROUP_FRACTION
 
@@ -67,6 +68,15 @@ def check_fields(config: Any) -> None:
             raise InvalidOption(name, f"must be at most {meta['maximum']:g}, got {value!r}")
 
 
+AUTO = "auto"  # a str setting chosen by `resolve_auto_settings`
+AUTO_NUMBER = 0  # an int setting chosen by `resolve_auto_settings`
+# Frames per forward pass on a CPU: larger passes are no faster there (benchmarks/README.md, section 1).
+CPU_FRAME_BATCH_SIZE = 32
+# On a GPU at 128 px (H100, Keras on JAX, issue 15): 1,189 frames/s at 32, 7,325 at 256, 14,599 at 1,024.
+# Larger frames get proportionally fewer a pass, so that a pass needs the same memory.
+GPU_FRAME_BATCH_SIZE_AT_128_PX = 1024
+
+
 @dataclasses.dataclass(frozen=True)
 class ExtractionConfig:
     """How VideoExampleGen turns clips into frame features, and how it carves out the eval split."""
@@ -84,11 +94,22 @@ class ExtractionConfig:
         "'uniform': frames spread over the whole clip; 'first': the first frames, as the Keras example",
         choices=SAMPLING_MODES,
     )
-    frame_batch_size: int = option(32, "frames per DenseNet121 forward pass", minimum=1, maximum=4096)
+    frame_batch_size: int = option(
+        AUTO_NUMBER,
+        "frames per DenseNet121 forward pass; 0: by device, 32 on a CPU, 1024 (at 128 px, fewer for larger frames) on a GPU",
+        minimum=0,
+        maximum=4096,
+    )
     precision: str = option(
-        "float32",
-        "DenseNet121 compute precision; bfloat16 is faster on hardware with bfloat16 units (benchmarks/README.md)",
-        choices=PRECISIONS,
+        AUTO,
+        "DenseNet121 compute precision; 'auto': float32 on a CPU, bfloat16 on a GPU (benchmarks/README.md)",
+        choices=(AUTO, *PRECISIONS),
+    )
+    decode_workers: int = option(
+        AUTO_NUMBER,
+        "clip decoding workers (2 or more: worker processes); 0: one per CPU core this process may use",
+        minimum=0,
+        maximum=256,
     )
     eval_group_fraction: float = option(
         EVAL_GROUP_FRACTION, "share of the training clips' groups held out as the eval split", minimum=0.0, maximum=0.9
@@ -105,3 +126,32 @@ class ExtractionConfig:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, e.g. a container's cpuset), not the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def resolve_auto_settings(config: ExtractionConfig, device: Optional[str] = None, cores: Optional[int] = None) -> ExtractionConfig:
+    """`config` with every 'auto' setting (0 or 'auto') chosen for the device and the cores; explicit values stay.
+
+    `device`: "cpu", "gpu" or "tpu" (default: the Keras backend's, `backbone.compute_device`);
+    `cores`: default `usable_cores()`. The one place where these choices are made.
+    """
+    device = compute_device() if device is None else device
+    accelerated = device != "cpu"
+    changes: dict[str, Any] = {}
+    if config.frame_batch_size == AUTO_NUMBER:
+        if accelerated:
+            scaled = GPU_FRAME_BATCH_SIZE_AT_128_PX * 128 * 128 // (config.image_size * config.image_size)
+            changes["frame_batch_size"] = max(CPU_FRAME_BATCH_SIZE, scaled // 32 * 32)
+        else:
+            changes["frame_batch_size"] = CPU_FRAME_BATCH_SIZE
+    if config.precision == AUTO:
+        changes["precision"] = "bfloat16" if accelerated else "float32"
+    if config.decode_workers == AUTO_NUMBER:
+        changes["decode_workers"] = usable_cores() if cores is None else cores
+    return dataclasses.replace(config, **changes)

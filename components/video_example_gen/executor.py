@@ -1,7 +1,7 @@
 """Beam executor of VideoExampleGen: clips -> frame-feature tf.train.Examples.
 
 One pass over the dataset manifest: each worker builds DenseNet121 once
-(`DoFn.setup`), decodes clips on a thread pool while the backbone encodes the
+(`DoFn.setup`), decodes clips on a pool of decode workers while the backbone encodes the
 previous clip's frames, and tags every clip with its split. The splits are
 written as clips stream through, with `extraction_report.json` (split counts,
 skipped clips with their reasons, throughput) beside them.
@@ -23,7 +23,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 
 from frame_path import backbone, encoding, frames
-from frame_path.config import ExtractionConfig
+from frame_path.config import ExtractionConfig, resolve_auto_settings
 from frame_path.errors import ExtractionError
 from frame_path.records import EXTRACTION_REPORT_FILE, make_example
 from video_datasets import manifest
@@ -54,6 +54,7 @@ class _EncodeClipsDoFn(beam.DoFn):
             config.image_size,
             config.sampling,
             config.frame_batch_size,
+            decode_workers=config.decode_workers,
         )
         self._started = time.monotonic()
         self._last_progress = self._started
@@ -102,7 +103,7 @@ class Executor(BaseExampleGenExecutor):
     def GenerateExamplesByBeam(
         self, pipeline: beam.Pipeline, exec_properties: dict[str, Any]
     ) -> dict[str, beam.PCollection]:
-        config = ExtractionConfig.from_mapping(exec_properties)
+        config = resolve_auto_settings(ExtractionConfig.from_mapping(exec_properties))
         clips = manifest.read_manifest(exec_properties[standard_component_specs.INPUT_BASE_KEY], config.eval_group_fraction)
         self._data_warnings = {
             "labels_without_eval": manifest.labels_without_eval(clips),
@@ -115,8 +116,9 @@ class Executor(BaseExampleGenExecutor):
             | "ListClips" >> beam.Create(clips)
             # Spread clips over workers before the expensive step.
             | "Reshuffle" >> beam.Reshuffle()
-            # Batches of clips keep the decoders ahead of the backbone across clips.
-            | "BatchClips" >> beam.BatchElements(min_batch_size=1, max_batch_size=32)
+            # Batches of clips keep the decoders ahead of the backbone across clips; at
+            # least 4 full forward passes a batch (a GPU's 1024-frame passes: 205 clips).
+            | "BatchClips" >> beam.BatchElements(min_batch_size=1, max_batch_size=max(32, -(-4 * config.frame_batch_size // config.max_seq_length)))
             | "EncodeClips" >> beam.ParDo(_EncodeClipsDoFn(config)).with_outputs(_EncodeClipsDoFn.CLIP_LOG, main="examples")
         )
         (
@@ -136,7 +138,9 @@ class Executor(BaseExampleGenExecutor):
         output_dict: dict[str, list[Any]],
         exec_properties: dict[str, Any],
     ) -> None:
-        config = ExtractionConfig.from_mapping(exec_properties)
+        requested = ExtractionConfig.from_mapping(exec_properties)
+        device = backbone.compute_device()
+        config = resolve_auto_settings(requested, device)
         weights_id = backbone.weights_id(config.weights, config.random_init_seed)
         examples_uri = artifact_utils.get_single_uri(output_dict[standard_component_specs.EXAMPLES_KEY])
         self._clip_log_dir = os.path.join(examples_uri, _CLIP_LOG_DIR)
@@ -167,7 +171,11 @@ class Executor(BaseExampleGenExecutor):
         frames_encoded = report.pop("frames_encoded")
         report.update(
             self._data_warnings,
-            **config.as_dict(),
+            **config.as_dict(),  # 'auto' settings as resolved; the choices made are in auto_settings
+            auto_settings={
+                "device": device,
+                **{name: value for name, value in config.as_dict().items() if value != getattr(requested, name)},
+            },
             weights_id=weights_id,
             feature_extraction={
                 "frames": frames_encoded,

@@ -11,6 +11,8 @@ import pytest
 import tensorflow as tf
 
 import pipeline_runner
+from frame_path.config import usable_cores
+from tests.frame_path.test_decoder_pool import decode_worker_children
 from video_datasets import demo, manifest
 
 MAX_SEQ_LENGTH = 8  # small, so that some demo clips are shorter and get padded
@@ -91,6 +93,15 @@ def test_eval_split_is_carved_out_of_train_by_group(extraction):
     assert groups["train"] and groups["eval"] and not groups["train"] & groups["eval"]
     assert all(video_id.startswith("train/") for video_id in video_ids["eval"])
     assert all(video_id.startswith("test/") for video_id in video_ids["test"])
+
+
+def test_report_records_the_settings_chosen_for_the_device_and_no_decoder_outlives_the_run(extraction):
+    _, summary = extraction
+    cores = usable_cores()
+    # The run summary copies extraction_report.json: 'auto' settings appear as resolved.
+    assert (summary["frame_batch_size"], summary["precision"], summary["decode_workers"]) == (32, "float32", cores)
+    assert summary["auto_settings"] == {"device": "cpu", "frame_batch_size": 32, "precision": "float32", "decode_workers": cores}
+    assert decode_worker_children() == []
 
 
 def test_skip_report_lists_corrupt_and_missing_clips(extraction):

@@ -4,12 +4,14 @@ import dataclasses
 import pytest
 
 from components.video_example_gen.component import VideoExampleGen, VideoExampleGenSpec
-from frame_path.config import ExtractionConfig, InvalidOption
+from frame_path import backbone
+from frame_path.config import ExtractionConfig, InvalidOption, resolve_auto_settings, usable_cores
 
 
 def test_defaults_are_valid_and_round_trip_through_a_mapping():
     config = ExtractionConfig()
-    assert (config.max_seq_length, config.image_size, config.sampling, config.precision) == (20, 128, "uniform", "float32")
+    assert (config.max_seq_length, config.image_size, config.sampling) == (20, 128, "uniform")
+    assert (config.precision, config.frame_batch_size, config.decode_workers) == ("auto", 0, 0)  # chosen per device
     assert ExtractionConfig.from_mapping({**config.as_dict(), "unrelated": 1}) == config
 
 
@@ -21,7 +23,9 @@ def test_defaults_are_valid_and_round_trip_through_a_mapping():
         ({"max_seq_length": 0}, "max_seq_length", "at least 1"),
         ({"frame_batch_size": 100000}, "frame_batch_size", "at most 4096"),
         ({"sampling": "random"}, "sampling", "one of uniform, first"),
-        ({"precision": "float16"}, "precision", "one of float32, bfloat16"),
+        ({"precision": "float16"}, "precision", "one of auto, float32, bfloat16"),
+        ({"decode_workers": -1}, "decode_workers", "at least 0"),
+        ({"frame_batch_size": -1}, "frame_batch_size", "at least 0"),
         ({"max_seq_length": "20"}, "max_seq_length", "an integer"),
         ({"max_seq_length": True}, "max_seq_length", "an integer"),
         ({"eval_group_fraction": 0.95}, "eval_group_fraction", "at most 0.9"),
@@ -44,3 +48,18 @@ def test_component_spec_has_one_typed_parameter_per_field():
     assert VideoExampleGenSpec.PARAMETERS["eval_group_fraction"].type is float
     component = VideoExampleGen(data_root="/data", config=ExtractionConfig(image_size=64, precision="bfloat16"))
     assert ExtractionConfig.from_mapping(component.exec_properties) == ExtractionConfig(image_size=64, precision="bfloat16")
+
+
+def test_auto_settings_follow_the_device_and_explicit_values_win():
+    on_cpu = resolve_auto_settings(ExtractionConfig(), "cpu", cores=6)
+    assert (on_cpu.frame_batch_size, on_cpu.precision, on_cpu.decode_workers) == (32, "float32", 6)
+    on_gpu = resolve_auto_settings(ExtractionConfig(), "gpu", cores=16)
+    assert (on_gpu.frame_batch_size, on_gpu.precision, on_gpu.decode_workers) == (1024, "bfloat16", 16)
+    # Larger frames, fewer a pass (same pixels), in multiples of 32.
+    assert resolve_auto_settings(ExtractionConfig(image_size=224), "gpu").frame_batch_size == 320
+    assert resolve_auto_settings(ExtractionConfig(image_size=512), "tpu").frame_batch_size == 64
+    explicit = ExtractionConfig(frame_batch_size=64, precision="float32", decode_workers=3)
+    assert resolve_auto_settings(explicit, "gpu") == explicit
+    # Resolved here: this machine has no GPU, and the workers default to the cores this process may use.
+    assert backbone.compute_device() == "cpu"
+    assert resolve_auto_settings(ExtractionConfig()) == ExtractionConfig(frame_batch_size=32, precision="float32", decode_workers=usable_cores())

@@ -31,6 +31,14 @@ def test_command_line_values_reach_the_config():
     assert options.build(ExtractionConfig, options.given_values(args, ExtractionConfig)) == ExtractionConfig(precision="bfloat16", image_size=64)
 
 
+def test_decode_workers_reach_the_config_from_the_command_line_and_the_environment(tmp_path):
+    assert "--decode-workers" in _subcommand_flags("extract")
+    args = pipeline_runner.build_parser().parse_args(["extract", "--data-root", "d", "--output-dir", "o", "--decode-workers", "3"])
+    assert options.build(ExtractionConfig, options.given_values(args, ExtractionConfig)).decode_workers == 3
+    environ = {"VIDEO_OUTPUT_DIR": str(tmp_path), "VIDEO_DATA_ROOT": str(tmp_path), "VIDEO_DECODE_WORKERS": "5"}
+    assert tfx_cli.settings_from_environment(environ).extraction.decode_workers == 5
+
+
 def test_environment_values_reach_the_config(tmp_path):
     environ = {"VIDEO_OUTPUT_DIR": str(tmp_path), "VIDEO_DATA_ROOT": str(tmp_path / "data"), "VIDEO_PRECISION": "bfloat16", "VIDEO_FRAME_BATCH_SIZE": "64", "VIDEO_EPOCHS": "3"}
     settings = tfx_cli.settings_from_environment(environ)
