@@ -36,7 +36,7 @@ def test_decode_workers_reach_the_config_from_the_command_line_and_the_environme
     args = pipeline_runner.build_parser().parse_args(["extract", "--data-root", "d", "--output-dir", "o", "--decode-workers", "3"])
     assert options.build(ExtractionConfig, options.given_values(args, ExtractionConfig)).decode_workers == 3
     environ = {"VIDEO_OUTPUT_DIR": str(tmp_path), "VIDEO_DATA_ROOT": str(tmp_path), "VIDEO_DECODE_WORKERS": "5"}
-    assert tfx_cli.settings_from_environment(environ).extraction.decode_workers == 5
+    assert tfx_cli.settings_from_environment(environ).pipeline.extraction.decode_workers == 5
 
 
 def test_environment_values_reach_the_config(tmp_path):
