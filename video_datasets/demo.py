@@ -195,13 +195,20 @@ def generate_demo_dataset(
                     name = clip_name(class_name, group, clip, spec.extension)
                     write_clip(os.path.join(split_dir, name), frames, spec.fourcc)
                     csv_rows[split].append((name, class_name))
-    for split, rows in csv_rows.items():
-        # Fixed line endings and row order: the CSVs are byte-identical for a seed.
+    write_csvs(output_dir, csv_rows)
+    return output_dir
+
+
+def write_csvs(output_dir: str, rows_by_split: dict[str, list[tuple[str, str]]]) -> None:
+    """SPLIT.csv (video_name,tag) of the Keras layout for each split (shared with the hard benchmark).
+
+    Fixed line endings and row order: the CSVs are byte-identical for a seed.
+    """
+    for split, rows in rows_by_split.items():
         with open(os.path.join(output_dir, f"{split}.csv"), "w", newline="", encoding="utf-8") as csv_file:
             writer = csv.writer(csv_file, lineterminator="\n")
             writer.writerow(("video_name", "tag"))
             writer.writerows(sorted(rows))
-    return output_dir
 
 
 def main(argv: list[str] | None = None) -> int:

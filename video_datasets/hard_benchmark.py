@@ -30,7 +30,6 @@ clip), so the same seed gives the same dataset whatever is generated first.
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import os
 import sys
@@ -39,7 +38,7 @@ import time
 import cv2
 import numpy as np
 
-from video_datasets.demo import CODECS, clip_name, write_clip
+from video_datasets.demo import CODECS, clip_name, write_clip, write_csvs
 
 # (forward class, its time-reversed partner)
 CLASS_PAIRS: tuple[tuple[str, str], ...] = (("Grow", "Shrink"), ("Brighten", "Darken"), ("Sharpen", "Blur"))
@@ -231,11 +230,7 @@ def generate_hard_benchmark(output_dir: str, config: BenchmarkConfig = Benchmark
                     rows[split].append((name, class_name))
     if config.corrupt_files:
         _write_corrupt_files(output_dir, config, rows)
-    for split, split_rows in rows.items():
-        with open(os.path.join(output_dir, f"{split}.csv"), "w", newline="", encoding="utf-8") as csv_file:
-            writer = csv.writer(csv_file, lineterminator="\n")
-            writer.writerow(("video_name", "tag"))
-            writer.writerows(sorted(split_rows))
+    write_csvs(output_dir, rows)
     return output_dir
 
 
