@@ -39,7 +39,7 @@ def _add_extraction_options(parser: argparse.ArgumentParser, data_root_required:
 
 def _add_hparam_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, help="training epochs (default: trainer/model.py's)")
-    parser.add_argument("--hparam", action="append", default=[], metavar="NAME=VALUE", help="a model hyperparameter of trainer/model.py's HParams, e.g. motion_stream, clip_centering, appearance_stream, projection_dim, num_layers, dropout, learning_rate, batch_size, weight_decay, label_smoothing, feature_noise, early_stopping_patience; repeatable")
+    parser.add_argument("--hparam", action="append", default=[], metavar="NAME=VALUE", help="a model hyperparameter of trainer/model.py's HParams, e.g. motion_stream, clip_centering, appearance_stream, projection_dim, num_layers, dropout, learning_rate, batch_size, weight_decay, label_smoothing, feature_noise, early_stopping_patience, warmup_epochs; repeatable")
 
 
 _BEAM_OPTIONS_HELP = (

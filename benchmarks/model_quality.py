@@ -45,7 +45,7 @@ _VARIANCE_EPSILON = 1e-6  # as trainer/preprocessing.py
 # trainer/model.py's DEFAULT_HPARAMS before issue 13 (appearance only).
 PREVIOUS_DEFAULT_HPARAMS: dict[str, Any] = {
     "projection_dim": 64, "dense_dim": 64, "num_heads": 2, "num_layers": 1, "dropout": 0.1,
-    "learning_rate": 1e-3, "epochs": 100, "batch_size": 8, "early_stopping_patience": 30,
+    "learning_rate": 1e-3, "epochs": 100, "batch_size": 8, "early_stopping_patience": 30, "warmup_epochs": 0,
     "appearance_stream": True, "clip_centering": False, "motion_stream": False,
     "feature_noise": 0.0, "label_smoothing": 0.0, "weight_decay": 0.0,
 }

@@ -41,6 +41,7 @@ DEFAULT_HPARAMS: dict = {
     "epochs": 100,
     "batch_size": 8,
     "early_stopping_patience": 30,
+    "warmup_epochs": 10,
     "appearance_stream": False,
     "clip_centering": True,
     "motion_stream": True,
@@ -63,6 +64,7 @@ SEED_HPARAMS: dict = {
     "epochs": 5,
     "batch_size": 32,
     "early_stopping_patience": 5,
+    "warmup_epochs": 0,
     "appearance_stream": True,
     "clip_centering": False,
     "motion_stream": False,
@@ -94,6 +96,12 @@ class HParams:
     epochs: int
     batch_size: int
     early_stopping_patience: int  # epochs without a better eval loss before training stops
+    # Epochs before the eval loss may stop training or pick the weights. On a
+    # small eval split the loss is lowest in the first epochs, while the model
+    # is still unsure of everything, and rises as it grows confident even when
+    # it gets more clips right: on the demo (8 eval clips) the first epoch was
+    # picked every time (test accuracy 0.83 vs 0.92 with 10 warm-up epochs).
+    warmup_epochs: int
     # What the transformer sees of each frame, see FrameStreams.
     # the z-scored frame features themselves; off by default: with random-init
     # features they let the model memorise the training scenes (see the figures
@@ -112,6 +120,8 @@ class HParams:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"HParams.{name} must be a positive integer, got {value!r}.")
+        if isinstance(self.warmup_epochs, bool) or not isinstance(self.warmup_epochs, int) or self.warmup_epochs < 0:
+            raise ValueError(f"HParams.warmup_epochs must be a non-negative integer, got {self.warmup_epochs!r}.")
         if self.projection_dim is not None and (
             isinstance(self.projection_dim, bool)
             or not isinstance(self.projection_dim, int)

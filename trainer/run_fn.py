@@ -134,8 +134,15 @@ def _tuned_values(fn_args: tfx.components.FnArgs) -> dict[str, Any]:
 
 def training_callbacks(hparams: video_model.HParams) -> list[keras.callbacks.Callback]:
     """What the Trainer and every Tuner trial train with."""
-    # Keeps the weights of the epoch with the best eval loss.
-    return [keras.callbacks.EarlyStopping(monitor="val_loss", patience=hparams.early_stopping_patience, restore_best_weights=True)]
+    # Keeps the weights of the epoch with the best eval loss after the warm-up.
+    return [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss",
+            patience=hparams.early_stopping_patience,
+            restore_best_weights=True,
+            start_from_epoch=hparams.warmup_epochs,
+        )
+    ]
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:

@@ -307,6 +307,6 @@ def test_regularisation_options_reach_the_compiled_model():
 
 def test_hparams_reject_bad_regularisation_values():
     no_stream = {"appearance_stream": False, "clip_centering": False, "motion_stream": False}
-    for bad in ({"label_smoothing": 1.0}, {"feature_noise": -0.1}, {"weight_decay": -1.0}, {"motion_stream": 1}, no_stream):
+    for bad in ({"label_smoothing": 1.0}, {"feature_noise": -0.1}, {"weight_decay": -1.0}, {"motion_stream": 1}, {"warmup_epochs": -1}, no_stream):
         with pytest.raises(ValueError):
             HParams.from_config({"max_seq_length": 20, "feature_dim": 8, **bad})
