@@ -1,6 +1,6 @@
 """A small, deterministic demo dataset in the Keras example layout.
 
-Four classes in two time-reversed pairs: `Grow`/`Shrink` (a filled shape whose
+Four classes in two time-reversed pairs: `Grow`/`Shrink` (a patterned shape whose
 size grows/shrinks over the clip) and `Brighten`/`Darken` (a textured scene that
 fades in/out). Each `Shrink` clip is the frames of a `Grow` clip in reverse
 order (same for `Darken`/`Brighten`), so every class sees the same frames and
@@ -10,8 +10,10 @@ the features come from a CNN with global average pooling, which cannot see
 where an object is.
 
 Like the hard benchmark (video_datasets/hard_benchmark.py) and UCF101, the
-clips of one group (`v_<Class>_gNN_cNN`) share a scene (frame size, colours,
-shape, texture), test groups (1-7) are never seen in training, and the action
+clips of one group number (`v_<Class>_gNN_cNN`) share a scene (frame size,
+colours, shape, texture): a group's `Grow` and `Shrink` clips are one scene
+forwards and backwards, so the scene says nothing about the class within a
+pair; test groups (1-7) are never seen in training, and the action
 fills only a random stretch of each clip (static before and after it), so the
 demo rewards a model that learns the action rather than the scene.
 
@@ -41,7 +43,10 @@ SHORT_CLIP_FRAMES = 20  # every third clip is shorter than this (clips shorter t
 FPS = 25.0
 FIRST_TRAIN_GROUP = 8  # UCF101 split 1: groups 1-7 are test, 8 and up train
 TEST_GROUPS = 7
-TRAIN_CLIPS_PER_GROUP = 2
+# Many training scenes with one clip each: what varies across scenes is what a
+# model can learn to ignore. Measured (test accuracy, 3 training seeds): 6
+# groups of 2 clips 0.83, 12 groups of 1 clip 1.00 (same number of clips).
+TRAIN_CLIPS_PER_GROUP = 1
 MJPEG_QUALITY = 75  # keeps the dataset small; quality is not what the demo is about
 ACTION_FRACTION_RANGE = (0.5, 1.0)  # share of the clip the action fills
 
@@ -92,25 +97,32 @@ def _action_progress(num_frames: int, rng: np.random.RandomState) -> np.ndarray:
 
 
 def _grow_frames(spec: _ClipSpec, scene: _Scene, rng: np.random.RandomState) -> list[np.ndarray]:
-    """A filled shape on a noisy background whose size grows from ~10% to ~90% of the frame."""
+    """A patterned shape on a noisy background whose size grows from ~10% to ~90% of the frame.
+
+    The shape carries a fine checker pattern (as a real object carries detail):
+    a flat shape of colour B growing on A looks like a flat shape of A
+    shrinking on B, so with random scene colours Grow and Shrink were
+    ambiguous (test accuracy 0.75 with flat shapes, 0.92 patterned).
+    """
     background, shape_color, is_circle = scene.background, scene.shape_color, scene.is_circle
     start_size, end_size = rng.uniform(0.08, 0.14), rng.uniform(0.85, 0.95)
     side = min(spec.width, spec.height)
     # Centered, so the shape is inside the center crop at every size; no motion.
     center = (spec.width // 2, spec.height // 2)
+    rows, columns = np.mgrid[: spec.height, : spec.width]
+    checker = ((rows // 4 + columns // 4) % 2).astype(np.float64)[..., None]
+    shape_fill = shape_color[None, None, :] + 50.0 * (2.0 * checker - 1.0)
     frames = []
     for progress in _action_progress(spec.num_frames, rng):
         noise = rng.normal(0.0, 4.0, size=(spec.height, spec.width, 1))
-        frame = np.clip(background[None, None, :] + noise, 0, 255).astype(np.uint8)
         half_size = max(1, int(round(side * (start_size + (end_size - start_size) * progress) / 2)))
-        color = tuple(int(channel) for channel in shape_color)
+        inside = np.zeros((spec.height, spec.width), dtype=np.uint8)
         if is_circle:
-            cv2.circle(frame, center, half_size, color, thickness=-1, lineType=cv2.LINE_AA)
+            cv2.circle(inside, center, half_size, 1, thickness=-1)
         else:
-            corner = (center[0] - half_size, center[1] - half_size)
-            opposite = (center[0] + half_size, center[1] + half_size)
-            cv2.rectangle(frame, corner, opposite, color, thickness=-1)
-        frames.append(frame)
+            cv2.rectangle(inside, (center[0] - half_size, center[1] - half_size), (center[0] + half_size, center[1] + half_size), 1, thickness=-1)
+        frame = np.where(inside[..., None].astype(bool), shape_fill, background[None, None, :]) + noise
+        frames.append(np.clip(frame, 0, 255).astype(np.uint8))
     return frames
 
 
