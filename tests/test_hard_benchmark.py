@@ -14,7 +14,8 @@ from video_datasets import hard_benchmark
 from video_datasets.hard_benchmark import BenchmarkConfig
 from video_datasets.manifest import read_manifest
 
-SMALL = BenchmarkConfig(seed=3, train_groups=2, test_groups=1, clips_per_group=2)
+SMALL = BenchmarkConfig(seed=3, train_groups=2, test_groups=1, train_clips_per_group=1, test_clips_per_group=2)
+CLIPS_PER_GROUP = {"train": SMALL.train_clips_per_group, "test": SMALL.test_clips_per_group}
 CLIP_NAME = re.compile(r"^v_(?P<label>[A-Za-z]+)_g(?P<group>\d{2})_c(?P<clip>\d{2})\.(?P<ext>avi|mp4)$")
 
 
@@ -60,8 +61,8 @@ def test_layout_classes_and_disjoint_groups(small_root):
         text = (small_root / f"{split}.csv").read_text()
         assert text.startswith("video_name,tag\n")
         rows = _rows(small_root, split)
-        regular = [row for row in rows if int(CLIP_NAME.match(row["video_name"])["clip"]) <= SMALL.clips_per_group]
-        assert len(regular) == len(hard_benchmark.CLASSES) * group_count * SMALL.clips_per_group
+        regular = [row for row in rows if int(CLIP_NAME.match(row["video_name"])["clip"]) <= CLIPS_PER_GROUP[split]]
+        assert len(regular) == len(hard_benchmark.CLASSES) * group_count * CLIPS_PER_GROUP[split]
         for row in rows:
             match = CLIP_NAME.match(row["video_name"])
             assert match and match["label"] == row["tag"]
@@ -80,7 +81,7 @@ def test_corrupt_files_are_listed_and_rejected_by_the_frame_path(small_root):
         small_root / split / row["video_name"]
         for split in ("train", "test")
         for row in _rows(small_root, split)
-        if int(CLIP_NAME.match(row["video_name"])["clip"]) > SMALL.clips_per_group
+        if int(CLIP_NAME.match(row["video_name"])["clip"]) > CLIPS_PER_GROUP[split]
     ]
     assert len(corrupt) == 3
     for path in corrupt:
@@ -171,4 +172,6 @@ def test_config_rejects_bad_sizes():
     with pytest.raises(ValueError):
         BenchmarkConfig(test_groups=8)
     with pytest.raises(ValueError):
-        BenchmarkConfig(clips_per_group=0)
+        BenchmarkConfig(train_clips_per_group=0)
+    with pytest.raises(ValueError):
+        BenchmarkConfig(test_clips_per_group=0)
