@@ -15,7 +15,7 @@ from frame_path.config import usable_cores
 from tests.frame_path.test_decoder_pool import decode_worker_children
 from video_datasets import demo, manifest
 
-MAX_SEQ_LENGTH = 8  # small, so that some demo clips are shorter and get padded
+MAX_SEQ_LENGTH = 12  # small, so that some demo clips (8-10 frames) are shorter and get padded
 IMAGE_SIZE = 32
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

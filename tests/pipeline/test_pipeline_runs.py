@@ -17,7 +17,7 @@ def test_first_run_is_blessed_pushed_and_summarized(local_runs):
     assert os.path.dirname(pushed) == os.path.join(output_dir, "serving")
     assert os.path.basename(pushed).isdigit()  # a numbered version folder, as TF Serving expects
     assert os.path.exists(os.path.join(pushed, "saved_model.pb"))
-    assert first["splits"] == {"train": 16, "eval": 8, "test": 10}
+    assert first["splits"] == {"train": 20, "eval": 4, "test": 10}
     assert sum(figures["support"] for figures in first["per_class"].values()) == 10
     assert set(first["per_class"]) == set(demo.DEMO_CLASSES)
     assert 0 <= first["test_accuracy"] <= 1 and first["weights"] == "none"
@@ -50,7 +50,7 @@ def test_unreachable_threshold_blesses_and_pushes_nothing_and_says_why(local_run
 def test_beam_dag_runner_end_to_end(data_root, tmp_path):
     summary = run_pipeline(data_root, str(tmp_path), "--runner", "beam", "--epochs", "2", "--min-test-accuracy", "0")
     assert summary["blessed"] is True and os.path.exists(os.path.join(summary["pushed_model_dir"], "saved_model.pb"))
-    assert summary["splits"] == {"train": 16, "eval": 8, "test": 10}
+    assert summary["splits"] == {"train": 20, "eval": 4, "test": 10}
 
 
 def test_summary_of_a_run_with_a_baseline_is_tfmas_candidate(local_runs):
