@@ -61,7 +61,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from frame_path import backbone, encoding, frames  # noqa: E402
+from frame_path import backbone, decode_worker, encoding, frames  # noqa: E402
 
 logger = logging.getLogger("extract_throughput")
 
@@ -266,12 +266,7 @@ def decode_all(paths: list[str], args: argparse.Namespace, workers: int = 1) -> 
         finally:
             pool.close()
     else:
-        results = []
-        for path in paths:
-            try:
-                results.append(frames.decode_clip(path, args.max_seq_length, args.image_size, args.sampling))
-            except frames.VideoDecodeError as error:
-                results.append(error)
+        results = [decode_worker.decode((path, args.max_seq_length, args.image_size, args.sampling)) for path in paths]
     decoded = []
     for path, result in zip(paths, results):
         if isinstance(result, frames.VideoDecodeError):

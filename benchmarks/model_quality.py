@@ -14,7 +14,8 @@
    and trains trainer/model.py's model per configuration and seed the way
    trainer/run_fn.py does: `fit` with the eval split as validation data and
    run_fn.training_callbacks() (the Trainer's and the Tuner's callbacks:
-   EarlyStopping(val_loss, restore_best_weights)), then test accuracy.
+   EarlyStopping on val_loss after `warmup_epochs`, best weights kept), then
+   test accuracy.
 
 One JSON object goes to stdout; progress to stderr.
 """

@@ -103,7 +103,7 @@ class Executor(BaseExampleGenExecutor):
     def GenerateExamplesByBeam(
         self, pipeline: beam.Pipeline, exec_properties: dict[str, Any]
     ) -> dict[str, beam.PCollection]:
-        config = resolve_auto_settings(ExtractionConfig.from_mapping(exec_properties))
+        config = self._config  # resolved once, in Do
         clips = manifest.read_manifest(exec_properties[standard_component_specs.INPUT_BASE_KEY], config.eval_group_fraction)
         self._data_warnings = {
             "labels_without_eval": manifest.labels_without_eval(clips),
@@ -140,7 +140,7 @@ class Executor(BaseExampleGenExecutor):
     ) -> None:
         requested = ExtractionConfig.from_mapping(exec_properties)
         device = backbone.compute_device()
-        config = resolve_auto_settings(requested, device)
+        config = self._config = resolve_auto_settings(requested, device)
         weights_id = backbone.weights_id(config.weights, config.random_init_seed)
         examples_uri = artifact_utils.get_single_uri(output_dict[standard_component_specs.EXAMPLES_KEY])
         self._clip_log_dir = os.path.join(examples_uri, _CLIP_LOG_DIR)
