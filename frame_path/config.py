@@ -9,63 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import typing
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional
 
 from frame_path.backbone import PRECISIONS, compute_device
 from frame_path.frames import SAMPLING_MODES
+from typed_config import check_fields, option
 from video_datasets.manifest import EVAL_GROUP_FRACTION
-
-
-class InvalidOption(ValueError):
-    """A setting outside its bounds: `option` names the field, `requirement` says what is allowed and what was given."""
-
-    def __init__(self, option: str, requirement: str):
-        super().__init__(f"{option} {requirement}")
-        self.option = option
-        self.requirement = requirement
-
-
-_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string"}
-
-
-def option(
-    default: Any,
-    help: str,
-    *,
-    minimum: Optional[float] = None,
-    maximum: Optional[float] = None,
-    choices: Optional[Sequence[str]] = None,
-) -> Any:
-    """A dataclass field with what front ends need to offer it: help text, bounds, choices."""
-    return dataclasses.field(
-        default=default, metadata={"help": help, "minimum": minimum, "maximum": maximum, "choices": choices}
-    )
-
-
-def field_types(config_class: type) -> dict[str, type]:
-    """Field name -> its Python type (str, int or float), resolving postponed annotations."""
-    hints = typing.get_type_hints(config_class)
-    return {field.name: hints[field.name] for field in dataclasses.fields(config_class)}
-
-
-def check_fields(config: Any) -> None:
-    """Checks every field of a dataclass made with `option` fields against its type, bounds and choices."""
-    types = field_types(type(config))
-    for field in dataclasses.fields(config):
-        name, value, meta = field.name, getattr(config, field.name), field.metadata
-        expected = types[name]
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-            object.__setattr__(config, name, value)
-        if isinstance(value, bool) or not isinstance(value, expected):
-            raise InvalidOption(name, f"must be {_TYPE_NAMES[expected]}, got {value!r}")
-        if meta.get("choices") and value not in meta["choices"]:
-            raise InvalidOption(name, f"must be one of {', '.join(meta['choices'])}, got {value!r}")
-        if meta.get("minimum") is not None and value < meta["minimum"]:
-            raise InvalidOption(name, f"must be at least {meta['minimum']:g}, got {value!r}")
-        if meta.get("maximum") is not None and value > meta["maximum"]:
-            raise InvalidOption(name, f"must be at most {meta['maximum']:g}, got {value!r}")
 
 
 AUTO = "auto"  # a str setting chosen by `resolve_auto_settings`

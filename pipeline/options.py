@@ -1,6 +1,6 @@
 """A config dataclass offered by the front ends: command-line options and environment variables from its fields.
 
-Each field made with frame_path.config.option() becomes `--field-name` on the
+Each field made with typed_config.option() becomes `--field-name` on the
 command line and `PREFIX_FIELD_NAME` in the environment, with its type, help,
 choices and default; the dataclass itself checks the bounds. So no front end
 lists the fields, and a new field reaches all of them.
@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 from typing import Any, Mapping, Optional
 
-from frame_path.config import InvalidOption, field_types
+from typed_config import InvalidOption, bounds_text, field_types, parse_text
 
 
 class OptionError(ValueError):
@@ -31,11 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser, config_class: type, default_n
     types = field_types(config_class)
     for field in dataclasses.fields(config_class):
         note = (default_notes or {}).get(field.name, "")
-        bounds = [field.metadata.get("minimum"), field.metadata.get("maximum")]
-        if bounds[0] is not None and bounds[1] is not None:
-            note += f"; {bounds[0]:g} to {bounds[1]:g}"
-        elif bounds[0] is not None:
-            note += f"; at least {bounds[0]:g}"
+        if bounds_text(field):
+            note += "; " + bounds_text(field)
         parser.add_argument(
             flag(field.name),
             dest=field.name,
@@ -68,11 +65,11 @@ def environment_values(config_class: type, prefix: str, environ: Mapping[str, st
 
 
 def parse_value(name: str, text: str, value_type: type) -> Any:
-    """`text` as a `value_type` (str, int or float); OptionError naming `name` when it is not one."""
+    """`text` as a `value_type` (str, int, finite float or bool: typed_config.parse_text); OptionError naming `name` when it is not one."""
     try:
-        return value_type(text)
-    except ValueError:
-        raise OptionError(f"{name} must be {'an integer' if value_type is int else 'a number'}, got {text!r}") from None
+        return parse_text(text, value_type)
+    except ValueError as error:
+        raise OptionError(f"{name} {error}") from None
 
 
 def build(config_class: type, values: Mapping[str, Any], spelling: str = "flag", prefix: str = "") -> Any:

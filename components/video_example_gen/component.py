@@ -14,7 +14,8 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.video_example_gen import executor
-from frame_path.config import ExtractionConfig, field_types
+from frame_path.config import ExtractionConfig
+from typed_config import field_types
 from video_datasets import manifest
 
 # The executor assigns clips to splits from the dataset manifest in one pass.

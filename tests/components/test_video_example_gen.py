@@ -11,7 +11,8 @@ import pytest
 import tensorflow as tf
 
 import pipeline_runner
-from frame_path.config import usable_cores
+from frame_path.backbone import compute_device
+from frame_path.config import ExtractionConfig, resolve_auto_settings, usable_cores
 from tests.frame_path.test_decoder_pool import decode_worker_children
 from video_datasets import demo, manifest
 
@@ -97,10 +98,13 @@ def test_eval_split_is_carved_out_of_train_by_group(extraction):
 
 def test_report_records_the_settings_chosen_for_the_device_and_no_decoder_outlives_the_run(extraction):
     _, summary = extraction
-    cores = usable_cores()
-    # The run summary copies extraction_report.json: 'auto' settings appear as resolved.
-    assert (summary["frame_batch_size"], summary["precision"], summary["decode_workers"]) == (32, "float32", cores)
-    assert summary["auto_settings"] == {"device": "cpu", "frame_batch_size": 32, "precision": "float32", "decode_workers": cores}
+    device = compute_device()
+    resolved = resolve_auto_settings(ExtractionConfig(), device, cores=usable_cores())
+    # The run summary copies extraction_report.json: 'auto' settings appear as resolved for this machine's device.
+    assert (summary["frame_batch_size"], summary["precision"], summary["decode_workers"]) == (
+        resolved.frame_batch_size, resolved.precision, resolved.decode_workers)
+    assert summary["auto_settings"] == {"device": device, "frame_batch_size": resolved.frame_batch_size,
+                                        "precision": resolved.precision, "decode_workers": resolved.decode_workers}
     assert decode_worker_children() == []
 
 

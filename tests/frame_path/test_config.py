@@ -5,7 +5,8 @@ import pytest
 
 from components.video_example_gen.component import VideoExampleGen, VideoExampleGenSpec
 from frame_path import backbone
-from frame_path.config import ExtractionConfig, InvalidOption, resolve_auto_settings, usable_cores
+from frame_path.config import ExtractionConfig, resolve_auto_settings, usable_cores
+from typed_config import InvalidOption
 
 
 def test_defaults_are_valid_and_round_trip_through_a_mapping():
@@ -60,6 +61,8 @@ def test_auto_settings_follow_the_device_and_explicit_values_win():
     assert resolve_auto_settings(ExtractionConfig(image_size=512), "tpu").frame_batch_size == 64
     explicit = ExtractionConfig(frame_batch_size=64, precision="float32", decode_workers=3)
     assert resolve_auto_settings(explicit, "gpu") == explicit
-    # Resolved here: this machine has no GPU, and the workers default to the cores this process may use.
-    assert backbone.compute_device() == "cpu"
-    assert resolve_auto_settings(ExtractionConfig()) == ExtractionConfig(frame_batch_size=32, precision="float32", decode_workers=usable_cores())
+    # Resolved here: for this machine's device (a GPU where there is one), workers default to the cores this process may use.
+    device = backbone.compute_device()
+    expected = resolve_auto_settings(ExtractionConfig(), device, cores=usable_cores())
+    assert resolve_auto_settings(ExtractionConfig()) == expected
+    assert (expected.precision == "float32") == (device == "cpu")
