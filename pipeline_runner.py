@@ -25,6 +25,8 @@ from typing import Any
 
 from frame_path.config import ExtractionConfig
 from pipeline import configs, options, runner
+from trainer.hparams import HParamError, tunable_fields
+from typed_config import bounds_text
 
 # Loggers of this project that report progress at INFO; everything else (TFX,
 # Beam, TensorFlow) only speaks up for errors: their warnings are mostly deprecations.
@@ -38,8 +40,8 @@ def _add_extraction_options(parser: argparse.ArgumentParser, data_root_required:
 
 
 def _add_hparam_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--epochs", type=int, help="training epochs (default: trainer/model.py's)")
-    parser.add_argument("--hparam", action="append", default=[], metavar="NAME=VALUE", help="a model hyperparameter of trainer/model.py's HParams, e.g. motion_stream, clip_centering, appearance_stream, projection_dim, num_layers, dropout, learning_rate, batch_size, weight_decay, label_smoothing, feature_noise, early_stopping_patience, warmup_epochs; repeatable")
+    parser.add_argument("--epochs", type=int, help="training epochs at most (default: trainer/hparams.py's, 100)")
+    parser.add_argument("--hparam", action="append", default=[], metavar="NAME=VALUE", help="a model hyperparameter of trainer/hparams.py's HParams (VALUE read as JSON: 0.001, true), one of: " + ", ".join(f"{field.name} (default {json.dumps(field.default)}{'; ' + bounds_text(field) if bounds_text(field) else ''})" for field in tunable_fields()) + "; repeatable")
 
 
 _BEAM_OPTIONS_HELP = (
@@ -141,13 +143,17 @@ def _output_dir(args: argparse.Namespace) -> str:
 
 def _pipeline_config(args: argparse.Namespace, data_root: str, demo: bool = False) -> configs.PipelineConfig:
     """What run, extract and compile share; extract has no training options and takes the defaults."""
-    return configs.PipelineConfig(
-        data_root=data_root,
-        extraction=_extraction_config(args, demo=demo),
-        hparams=_hparams(args) if hasattr(args, "hparam") else {},
-        enable_tuning=getattr(args, "tune", False),
-        min_test_accuracy=getattr(args, "min_test_accuracy", configs.MIN_TEST_ACCURACY),
-    )
+    try:
+        return configs.PipelineConfig(
+            data_root=data_root,
+            extraction=_extraction_config(args, demo=demo),
+            hparams=_hparams(args) if hasattr(args, "hparam") else {},
+            enable_tuning=getattr(args, "tune", False),
+            min_test_accuracy=getattr(args, "min_test_accuracy", configs.MIN_TEST_ACCURACY),
+        )
+    except HParamError as error:
+        name = "--epochs" if error.option == "epochs" and args.epochs is not None else f"--hparam {error.option}"
+        raise UsageError(f"{name} {error.requirement}") from None
 
 
 def _settings(args: argparse.Namespace, pipeline: configs.PipelineConfig, output_dir: str, **settings: Any) -> runner.RunSettings:
@@ -185,14 +191,32 @@ def extract_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def compile_command(args: argparse.Namespace) -> int:
-    from pipeline.kubeflow import compile_pipeline
+def _check_output_file(path: str) -> None:
+    """A local --output-file must go into an existing, writable folder (checked before TFX is imported)."""
+    if "://" in path:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UsageError(f"--output-file {path} is a folder; give the path of the JSON file to write")
+    if not os.path.isdir(folder):
+        raise UsageError(f"--output-file {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"--output-file {path}: folder {folder} is not writable")
 
+
+def compile_command(args: argparse.Namespace) -> int:
+    # Every check before TFX is imported (a minute on 2 cores).
     if args.gpus < 0:
         raise UsageError("--gpus must be 0 or more")
+    if not args.image.strip():
+        raise UsageError("--image must name the container image built from this project's Dockerfile (TFX's stock image lacks its code)")
+    _check_output_file(args.output_file)
+    pipeline_config = _pipeline_config(args, args.data_root)
+    from pipeline.kubeflow import compile_pipeline
+
     path = compile_pipeline(
         args.output_file,
-        _pipeline_config(args, args.data_root),
+        pipeline_config,
         image=args.image,
         pipeline_root=args.pipeline_root,
         serving_model_dir=args.serving_dir or args.pipeline_root.rstrip("/") + "/serving",
@@ -214,9 +238,10 @@ class UsageError(Exception):
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors whose message is the whole story: printed as one line, no traceback."""
     from frame_path.errors import BackboneWeightsError, ExtractionError
+    from trainer.errors import TrainingDiverged
     from video_datasets.manifest import DatasetError
 
-    return (UsageError, options.OptionError, DatasetError, BackboneWeightsError, ExtractionError)
+    return (UsageError, options.OptionError, DatasetError, BackboneWeightsError, ExtractionError, TrainingDiverged)
 
 
 def _find_user_error(error: BaseException) -> BaseException | None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from frame_path.backbone import FEATURE_DIM
 from frame_path.config import ExtractionConfig
+from trainer.hparams import training_config
 
 PIPELINE_NAME = "video-action-recognition"
 
@@ -37,3 +39,10 @@ class PipelineConfig:
     enable_tuning: bool = False
     min_test_accuracy: float = MIN_TEST_ACCURACY
     max_accuracy_regression: float = MAX_ACCURACY_REGRESSION
+
+    def __post_init__(self) -> None:
+        self.trainer_config()  # the one check of the hyperparameters (trainer.hparams.HParamError)
+
+    def trainer_config(self) -> dict[str, Any]:
+        """The Trainer's (and Tuner's) custom_config: the hyperparameters plus the feature shape."""
+        return training_config(self.hparams, self.extraction.max_seq_length, FEATURE_DIM)

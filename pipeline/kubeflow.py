@@ -112,16 +112,21 @@ def compile_pipeline(
             )
 
     output_file = os.path.abspath(output_file) if "://" not in output_file else output_file
+    # Written under a temporary name and renamed when complete: an interrupted compile leaves no spec that looks whole.
+    partial_file = output_file + ".partial"
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
             default_image=image, use_pipeline_spec_2_1=pipeline_spec_2_1
         ),
-        output_dir=os.path.dirname(output_file),
-        output_filename=os.path.basename(output_file),
+        output_dir=os.path.dirname(partial_file),
+        output_filename=os.path.basename(partial_file),
     )
     runner.run(pipeline, write_out=True)
     if extraction_gpus:
-        _add_example_gen_resources(output_file, gpu_resource_spec(gpus, gpu_type, cpu_limit, memory_limit_gb))
+        _add_example_gen_resources(partial_file, gpu_resource_spec(gpus, gpu_type, cpu_limit, memory_limit_gb))
+    from tfx.dsl.io import fileio
+
+    fileio.rename(partial_file, output_file, overwrite=True)
     return output_file
 
 

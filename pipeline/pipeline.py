@@ -11,24 +11,6 @@ from components.video_example_gen.component import VideoExampleGen
 from frame_path.backbone import FEATURE_DIM
 from pipeline.beam_plugin import with_default_beam_args
 from pipeline.configs import PipelineConfig
-from pipeline.options import OptionError
-
-
-def trainer_config(hparams: Optional[dict[str, Any]], max_seq_length: int) -> dict[str, Any]:
-    """The Trainer's custom_config: model hyperparameters plus the feature shape.
-
-    The one check of the hyperparameters (by trainer/model.py's HParams), made
-    when the pipeline is built, so that every front end fails at once rather
-    than in the Trainer, minutes into a run.
-    """
-    from trainer import model
-
-    config = {**(hparams or {}), "max_seq_length": max_seq_length, "feature_dim": FEATURE_DIM}
-    try:
-        model.HParams.from_config(config)
-    except (TypeError, ValueError) as error:
-        raise OptionError(str(error)) from None
-    return config
 
 
 def create_pipeline(
@@ -72,7 +54,7 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config=trainer_config(config.hparams, extraction.max_seq_length),
+        custom_config=config.trainer_config(),
     )
     tuner = tfx.components.Tuner(tuner_fn="trainer.tuner.tuner_fn", **training) if config.enable_tuning else None
     trainer = tfx.components.Trainer(

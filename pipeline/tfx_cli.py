@@ -19,6 +19,7 @@ from `pipeline create`):
                              VIDEO_IMAGE_SIZE, VIDEO_SAMPLING, VIDEO_FRAME_BATCH_SIZE, VIDEO_PRECISION, ...
     VIDEO_EPOCHS             training epochs (default: trainer/model.py's)
     VIDEO_TUNE               1 to run the Tuner before the Trainer (default: 0)
+                             (flags take 1/true/yes/on or 0/false/no/off; anything else is an error)
     VIDEO_HPARAMS            JSON object of more model hyperparameters, e.g. '{"learning_rate": 0.001}'
     VIDEO_MIN_TEST_ACCURACY  the Evaluator's gate
     VIDEO_PIPELINE_NAME      the pipeline's name (default: pipeline/configs.py's)
@@ -37,6 +38,7 @@ from typing import Any, Mapping, Optional
 
 from frame_path.config import ExtractionConfig
 from pipeline import configs, options, runner
+from trainer.hparams import HParamError
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUTPUT_DIR = os.path.join(PROJECT_DIR, "outputs", "tfx_cli")
@@ -47,14 +49,22 @@ def _env(environ: Mapping[str, str], name: str) -> Optional[str]:
     return environ.get(PREFIX + name, "").strip() or None
 
 
-def _number(environ: Mapping[str, str], name: str, parse: type) -> Optional[Any]:
+def _value(environ: Mapping[str, str], name: str, parse: type) -> Optional[Any]:
     text = _env(environ, name)
     return None if text is None else options.parse_value(PREFIX + name, text, parse)
 
 
 def _flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
-    text = _env(environ, name)
-    return default if text is None else text.lower() not in ("0", "false", "no")
+    """1/true/yes/on or 0/false/no/off; anything else is an error (VIDEO_TUNE=off must never mean on)."""
+    value = _value(environ, name, bool)
+    return default if value is None else value
+
+
+def _beam_args(environ: Mapping[str, str]) -> tuple[str, ...]:
+    try:
+        return tuple(shlex.split(_env(environ, "BEAM_PIPELINE_ARGS") or ""))
+    except ValueError as error:
+        raise options.OptionError(f"{PREFIX}BEAM_PIPELINE_ARGS cannot be split as a shell would: {str(error).lower()}") from None
 
 
 def _hparams(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -67,7 +77,7 @@ def _hparams(environ: Mapping[str, str]) -> dict[str, Any]:
             raise options.OptionError(f"{PREFIX}HPARAMS must be a JSON object: {error}") from None
         if not isinstance(hparams, dict):
             raise options.OptionError(f"{PREFIX}HPARAMS must be a JSON object")
-    epochs = _number(environ, "EPOCHS", int)
+    epochs = _value(environ, "EPOCHS", int)
     if epochs is not None:
         hparams["epochs"] = epochs
     return hparams
@@ -82,20 +92,25 @@ def settings_from_environment(environ: Mapping[str, str] = os.environ) -> runner
         data_root = runner.demo_data_root(output_dir)
         extraction_values.setdefault("weights", runner.DEMO_WEIGHTS)
     serving_dir = _env(environ, "SERVING_DIR")
-    min_test_accuracy = _number(environ, "MIN_TEST_ACCURACY", float)
-    pipeline = configs.PipelineConfig(
-        data_root=runner.absolute(data_root),
-        extraction=options.build(ExtractionConfig, extraction_values, spelling="env", prefix=PREFIX),
-        hparams=_hparams(environ),
-        enable_tuning=_flag(environ, "TUNE", default=False),
-        min_test_accuracy=configs.MIN_TEST_ACCURACY if min_test_accuracy is None else min_test_accuracy,
-    )
+    min_test_accuracy = _value(environ, "MIN_TEST_ACCURACY", float)
+    hparams = _hparams(environ)
+    try:
+        pipeline = configs.PipelineConfig(
+            data_root=runner.absolute(data_root),
+            extraction=options.build(ExtractionConfig, extraction_values, spelling="env", prefix=PREFIX),
+            hparams=hparams,
+            enable_tuning=_flag(environ, "TUNE", default=False),
+            min_test_accuracy=configs.MIN_TEST_ACCURACY if min_test_accuracy is None else min_test_accuracy,
+        )
+    except HParamError as error:
+        name = f"{PREFIX}EPOCHS" if error.option == "epochs" and _env(environ, "EPOCHS") else f"{PREFIX}HPARAMS {error.option}"
+        raise options.OptionError(f"{name} {error.requirement}") from None
     return runner.RunSettings(
         output_dir=output_dir,
         pipeline=pipeline,
         serving_dir=runner.absolute(serving_dir) if serving_dir else None,
         enable_cache=_flag(environ, "ENABLE_CACHE", default=True),
-        beam_args=tuple(shlex.split(_env(environ, "BEAM_PIPELINE_ARGS") or "")),
+        beam_args=_beam_args(environ),
         pipeline_name=_env(environ, "PIPELINE_NAME") or configs.PIPELINE_NAME,
     )
 
@@ -107,6 +122,7 @@ def run_with_local_dag_runner() -> None:
     CLI and does nothing but record the pipeline; under `tfx run create` (or
     plain `python pipeline_runner.py`) it runs the pipeline.
     """
+    settings = settings_from_environment()  # bad variables fail here, before TFX is imported
     from tfx import v1 as tfx
 
-    tfx.orchestration.LocalDagRunner().run(runner.build_pipeline(settings_from_environment()))
+    tfx.orchestration.LocalDagRunner().run(runner.build_pipeline(settings))

@@ -3,9 +3,11 @@
 A re-implementation of the Keras example "Video Classification with
 Transformers": every clip arrives as `frame_features` (one DenseNet121 vector
 per sampled frame, zero-padded to `max_seq_length`) plus `frame_mask` (1 for a
-real frame, 0 for padding). The model adds a learned position embedding, runs
-transformer encoder blocks over the frames, averages the valid frames and
-classifies the clip.
+real frame, 0 for padding). The model turns each frame into its streams
+(`FrameStreams`: by default the frame minus its clip's mean and the change to
+the next frame; the raw appearance only with `appearance_stream`), adds a
+learned position embedding, runs transformer encoder blocks over the frames,
+averages the valid frames and classifies the clip.
 
 Unlike the example, padding never reaches the prediction: padded frames are
 excluded as attention keys, set to zero after every block and left out of the
@@ -16,172 +18,12 @@ same model runs on every Keras backend (e.g. `KERAS_BACKEND=jax`). It imports
 nothing from the pipeline: the caller passes `max_seq_length` and
 `feature_dim`.
 """
-import dataclasses
-from typing import Any, Mapping, Optional
-
 import keras
 from keras import layers, ops
 
-# Model defaults. The transformer sizes, batch 8 and the long patience were
-# chosen on the built-in demo data. The frame streams were chosen on the hard
-# benchmark (video_datasets/hard_benchmark.py: unseen scenes, order-only class
-# pairs, actions inside longer clips; random-init DenseNet121 features; test
-# accuracy, mean of 3 seeds, see benchmarks/README.md; its first version with
-# 8 training groups of 4 clips): appearance alone 0.40 (it memorises the
-# training scenes); + centring + motion 0.61 (0.58 with the whole appearance
-# stream dropped from 80% of the training clips, 0.67 from 50%); centring +
-# motion without appearance 0.94 (0.98 with 16 training groups of 2); motion
-# alone 0.92; centring alone 0.42. Label smoothing 0.1 (0.89) and feature noise
-# 0.5 (0.88) made early stopping on the small eval split stop too soon; weight
-# decay 0.05, 200 epochs, stride-4 differences, per-clip feature gains and
-# input dropout changed nothing (0.93-0.94); max pooling hurt (0.86).
-DEFAULT_HPARAMS: dict = {
-    "projection_dim": 64,
-    "dense_dim": 64,
-    "num_heads": 2,
-    "num_layers": 1,
-    "dropout": 0.1,
-    "learning_rate": 1e-3,
-    "epochs": 100,
-    "batch_size": 8,
-    "early_stopping_patience": 30,
-    "warmup_epochs": 10,
-    "appearance_stream": False,
-    "clip_centering": True,
-    "motion_stream": True,
-    "feature_noise": 0.0,
-    "label_smoothing": 0.0,
-    "weight_decay": 0.0,
-}
-
-# The values of the Keras example this project started from: attention over
-# the raw 1024-d DenseNet121 features, a 4-unit dense projection, one head.
-# The example's batch size is Keras' default (32). It used dropout 0.3 inside
-# the attention and 0.5 before the classifier; here one rate serves both.
-SEED_HPARAMS: dict = {
-    "projection_dim": 0,
-    "dense_dim": 4,
-    "num_heads": 1,
-    "num_layers": 1,
-    "dropout": 0.5,
-    "learning_rate": 1e-3,
-    "epochs": 5,
-    "batch_size": 32,
-    "early_stopping_patience": 5,
-    "warmup_epochs": 0,
-    "appearance_stream": True,
-    "clip_centering": False,
-    "motion_stream": False,
-    "feature_noise": 0.0,
-    "label_smoothing": 0.0,
-    "weight_decay": 0.0,
-}
-
-# Shape of the data, not a modelling choice: the caller must always say.
-_REQUIRED_KEYS = ("max_seq_length", "feature_dim")
+from trainer.hparams import DEFAULT_HPARAMS, SEED_HPARAMS, HParams  # noqa: F401  (the model's hyperparameters, with it)
 
 _SERIALIZATION_PACKAGE = "video_transformer"
-
-
-@dataclasses.dataclass(frozen=True)
-class HParams:
-    """Hyperparameters of the video transformer and its training loop."""
-
-    max_seq_length: int
-    feature_dim: int
-    # Size the frame features are projected to before attention;
-    # 0 or None keeps the features as they are (embed dim = feature_dim).
-    projection_dim: Optional[int]
-    dense_dim: int  # hidden size of each encoder's feed-forward block
-    num_heads: int
-    num_layers: int
-    dropout: float
-    learning_rate: float
-    epochs: int
-    batch_size: int
-    early_stopping_patience: int  # epochs without a better eval loss before training stops
-    # Epochs before the eval loss may stop training or pick the weights. On a
-    # small eval split the loss is lowest in the first epochs, while the model
-    # is still unsure of everything, and rises as it grows confident even when
-    # it gets more clips right: on the demo (8 eval clips) the first epoch was
-    # picked every time (test accuracy 0.83 vs 0.92 with 10 warm-up epochs).
-    warmup_epochs: int
-    # What the transformer sees of each frame, see FrameStreams.
-    # the z-scored frame features themselves; off by default: with random-init
-    # features they let the model memorise the training scenes (see the figures
-    # above). With ImageNet features the scene can be informative: try it on.
-    appearance_stream: bool
-    clip_centering: bool  # + each frame minus the clip's mean over its valid frames
-    motion_stream: bool  # + each valid frame's difference to the next valid frame
-    feature_noise: float  # std of Gaussian noise added to the z-scored features in training; 0 = off
-    label_smoothing: float  # in [0, 1); 0 = plain cross-entropy
-    weight_decay: float  # decoupled weight decay (AdamW); 0 = Adam
-
-    def __post_init__(self) -> None:
-        positive = ("max_seq_length", "feature_dim", "dense_dim", "num_heads",
-                    "num_layers", "epochs", "batch_size", "early_stopping_patience")
-        for name in positive:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"HParams.{name} must be a positive integer, got {value!r}.")
-        if isinstance(self.warmup_epochs, bool) or not isinstance(self.warmup_epochs, int) or self.warmup_epochs < 0:
-            raise ValueError(f"HParams.warmup_epochs must be a non-negative integer, got {self.warmup_epochs!r}.")
-        if self.projection_dim is not None and (
-            isinstance(self.projection_dim, bool)
-            or not isinstance(self.projection_dim, int)
-            or self.projection_dim < 0
-        ):
-            raise ValueError(
-                "HParams.projection_dim must be a non-negative integer or None, "
-                f"got {self.projection_dim!r}."
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"HParams.dropout must be in [0, 1), got {self.dropout!r}.")
-        for name in ("appearance_stream", "clip_centering", "motion_stream"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"HParams.{name} must be true or false, got {getattr(self, name)!r}.")
-        if not (self.appearance_stream or self.clip_centering or self.motion_stream):
-            raise ValueError("HParams: at least one of appearance_stream, clip_centering, motion_stream must be on.")
-        for name in ("feature_noise", "weight_decay"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0.0:
-                raise ValueError(f"HParams.{name} must be a number >= 0, got {value!r}.")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"HParams.label_smoothing must be in [0, 1), got {self.label_smoothing!r}.")
-        if not self.learning_rate > 0.0:
-            raise ValueError(f"HParams.learning_rate must be > 0, got {self.learning_rate!r}.")
-
-    @property
-    def num_streams(self) -> int:
-        """Feature vectors per frame: the appearance plus the enabled change streams."""
-        return int(self.appearance_stream) + int(self.clip_centering) + int(self.motion_stream)
-
-    @property
-    def embed_dim(self) -> int:
-        """Width of the frame vectors inside the transformer."""
-        return self.projection_dim or self.feature_dim * self.num_streams
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "HParams":
-        """Builds HParams from a pipeline `custom_config`-style mapping.
-
-        `max_seq_length` and `feature_dim` are required; every other key falls
-        back to DEFAULT_HPARAMS. Unknown keys raise, so a typo in a pipeline
-        configuration fails loudly instead of being ignored.
-        """
-        known = [field.name for field in dataclasses.fields(cls)]
-        unknown = sorted(set(config) - set(known))
-        if unknown:
-            raise ValueError(
-                f"Unknown hyperparameter(s) {unknown}; the known ones are {known}."
-            )
-        missing = [key for key in _REQUIRED_KEYS if key not in config]
-        if missing:
-            raise ValueError(
-                f"Missing required hyperparameter(s) {missing}: they describe "
-                "the input features and have no model default."
-            )
-        return cls(**{**DEFAULT_HPARAMS, **config})
 
 
 def _valid_frames(frame_mask):

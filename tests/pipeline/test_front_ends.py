@@ -64,7 +64,7 @@ def test_bad_environment_values_are_named_as_variables(tmp_path, environ, messag
     "argv, message",
     [
         (["--image-size", "4096"], "error: --image-size must be at most 512, got 4096"),
-        (["--hparam", "no_such=1"], "error: Unknown hyperparameter(s) ['no_such']"),
+        (["--hparam", "no_such=1"], "error: --hparam no_such is not a hyperparameter; the known ones are projection_dim"),
     ],
 )
 def test_bad_command_line_values_are_one_line(tmp_path, capsys, argv, message):

@@ -11,6 +11,7 @@ from kfp import components as kfp_components
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from frame_path.config import ExtractionConfig
+from typed_config import parse_bool
 from pipeline import configs
 from pipeline.configs import PipelineConfig
 from pipeline.kubeflow import DEFAULT_GPU_TYPE, compile_pipeline
@@ -183,7 +184,7 @@ def test_compiled_spec_matches_the_golden_file(cpu_spec):
     and commit tests/pipeline/testdata/compiled_spec.golden.json with the change.
     """
     actual = json.dumps(normalized_spec(cpu_spec.job_dict), indent=2, sort_keys=True) + "\n"
-    if os.environ.get(UPDATE_GOLDEN_ENV):
+    if parse_bool(os.environ.get(UPDATE_GOLDEN_ENV) or "0"):
         os.makedirs(os.path.dirname(GOLDEN_SPEC), exist_ok=True)
         with open(GOLDEN_SPEC, "w") as golden_file:
             golden_file.write(actual)

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from trainer import model as model_lib  # noqa: E402
-from trainer.model import DEFAULT_HPARAMS, SEED_HPARAMS, HParams, build_model  # noqa: E402
+from trainer.model import SEED_HPARAMS, HParams, build_model  # noqa: E402
 
 MAX_SEQ_LENGTH = 6
 FEATURE_DIM = 8
@@ -159,30 +159,6 @@ def test_seed_hyperparameters_build_with_1024_features():
     assert predict(model, clips).shape == (2, 5)
 
 
-def test_hparams_defaults_and_overrides():
-    hparams = HParams.from_config({"max_seq_length": 20, "feature_dim": 1024})
-    for key, value in DEFAULT_HPARAMS.items():
-        assert getattr(hparams, key) == value
-    assert hparams.embed_dim == DEFAULT_HPARAMS["projection_dim"]
-
-    overridden = HParams.from_config(
-        {"max_seq_length": 10, "feature_dim": 64, "num_heads": 8, "projection_dim": None}
-    )
-    assert (overridden.max_seq_length, overridden.num_heads) == (10, 8)
-    # No projection: the features and their change streams are used as they are.
-    assert overridden.embed_dim == 64 * overridden.num_streams
-    assert overridden.dropout == DEFAULT_HPARAMS["dropout"]
-
-
-def test_hparams_reject_unknown_and_missing_keys():
-    with pytest.raises(ValueError, match="Unknown hyperparameter.*num_head"):
-        HParams.from_config({"max_seq_length": 20, "feature_dim": 1024, "num_head": 2})
-    with pytest.raises(ValueError, match="Missing required.*feature_dim"):
-        HParams.from_config({"max_seq_length": 20})
-    with pytest.raises(ValueError, match="dropout"):
-        HParams.from_config({"max_seq_length": 20, "feature_dim": 8, "dropout": 1.5})
-
-
 def test_keras_file_round_trip_gives_same_predictions(tmp_path):
     model = build_model(NUM_CLASSES, tiny_hparams())
     clips = random_clips(np.random.default_rng(6), [6, 2, 0])
@@ -221,15 +197,16 @@ def test_traces_with_unknown_batch_size_for_saved_model(tmp_path):
         )
 
 
-def test_model_module_is_backend_agnostic():
-    source = MODEL_SOURCE.read_text()
+@pytest.mark.parametrize("source_path", [MODEL_SOURCE, MODEL_SOURCE.parent / "hparams.py", MODEL_SOURCE.parent.parent / "typed_config" / "__init__.py"])
+def test_model_module_is_backend_agnostic(source_path):
+    source = source_path.read_text()
     imported = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
+            imported.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            imported.add((node.module or "").split(".")[0])
-    assert imported <= {"dataclasses", "typing", "keras"}, imported
+            imported.add(node.module or "")
+    assert imported <= {"__future__", "dataclasses", "math", "typing", "keras", "trainer.hparams", "typed_config"}, imported
     assert not re.search(r"\btf\.|tensorflow|tfx|\bpipeline\.", source)
 
 
@@ -303,10 +280,3 @@ def test_regularisation_options_reach_the_compiled_model():
     probabilities = np.array([[0.7, 0.1, 0.1, 0.1], [0.2, 0.2, 0.5, 0.1]], dtype="float32")
     expected = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(np.eye(NUM_CLASSES)[labels], probabilities)
     np.testing.assert_allclose(float(model.loss(labels, probabilities)), float(expected), rtol=1e-6)
-
-
-def test_hparams_reject_bad_regularisation_values():
-    no_stream = {"appearance_stream": False, "clip_centering": False, "motion_stream": False}
-    for bad in ({"label_smoothing": 1.0}, {"feature_noise": -0.1}, {"weight_decay": -1.0}, {"motion_stream": 1}, {"warmup_epochs": -1}, no_stream):
-        with pytest.raises(ValueError):
-            HParams.from_config({"max_seq_length": 20, "feature_dim": 8, **bad})

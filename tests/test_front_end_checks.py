@@ -1,0 +1,113 @@
+"""Issue 19: every option and environment variable checked strictly, in one line, before TensorFlow or TFX is imported."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pipeline import tfx_cli
+from pipeline.options import OptionError
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Runs pipeline_runner.main(ARGV) in a fresh interpreter and then says whether TensorFlow or TFX were imported.
+_MAIN_THEN_IMPORTS = (
+    "import sys, pipeline_runner; code = pipeline_runner.main(sys.argv[1:] or None); "
+    "print('imported:', sorted(name for name in ('tensorflow', 'tfx', 'keras') if name in sys.modules)); sys.exit(code)"
+)
+
+
+def _refusal(*argv: str, env: dict[str, str] | None = None) -> str:
+    """The one error line of `pipeline_runner.py ARGV`, which must fail (exit 2) without importing TensorFlow or TFX."""
+    result = subprocess.run(
+        [sys.executable, "-c", _MAIN_THEN_IMPORTS, *argv], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "imported: []" in result.stdout, result.stdout
+    error = result.stderr.strip()
+    assert error.startswith("error: ") and "\n" not in error, error
+    return error
+
+
+@pytest.mark.parametrize(
+    "hparam, message",
+    [
+        ("learning_rate=Infinity", "--hparam learning_rate must be a finite number, got inf"),
+        ("feature_noise=NaN", "--hparam feature_noise must be a finite number, got nan"),
+        ("max_seq_length=4", "--hparam max_seq_length is not a hyperparameter: it is fixed by the extraction setting"),
+        ("feature_dim=7", "--hparam feature_dim is not a hyperparameter: it is fixed by the backbone (1024)"),
+        ("dropout=abc", "--hparam dropout must be a finite number, got 'abc'"),
+        ("batch_size=100000", "--hparam batch_size must be at most 4096"),
+        ("num_layers=10000", "--hparam num_layers must be at most 32"),
+        ("num_head=2", "--hparam num_head is not a hyperparameter; the known ones are"),
+    ],
+)
+def test_bad_hyperparameters_are_refused_at_once(tmp_path, hparam, message):
+    assert message in _refusal("run", "--demo", "--output-dir", str(tmp_path), "--hparam", hparam)
+    assert not os.path.exists(tmp_path / "demo_data")
+
+
+def test_bad_epochs_name_the_option_given(tmp_path):
+    assert "--epochs must be at least 1, got 0" in _refusal("run", "--demo", "--output-dir", str(tmp_path), "--epochs", "0")
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--gpus", "-1"], "--gpus must be 0 or more"),
+        (["--hparam", "num_head=2"], "--hparam num_head is not a hyperparameter"),
+        (["--image", ""], "--image must name the container image built from this project's Dockerfile"),
+        (["--image", " "], "--image must name"),
+    ],
+)
+def test_compile_refuses_bad_options_before_tfx_is_imported(tmp_path, options, message):
+    assert message in _refusal("compile", "--output-file", str(tmp_path / "pipeline.json"), *options)
+    assert not os.path.exists(tmp_path / "pipeline.json")
+
+
+def test_compile_into_a_missing_folder_is_one_line(tmp_path):
+    missing = tmp_path / "no" / "such" / "pipeline.json"
+    assert f"folder {missing.parent} does not exist" in _refusal("compile", "--output-file", str(missing))
+    assert "is a folder" in _refusal("compile", "--output-file", str(tmp_path))
+
+
+def _environment(tmp_path, **variables: str) -> dict[str, str]:
+    return {"VIDEO_OUTPUT_DIR": str(tmp_path / "out"), "VIDEO_DATA_ROOT": str(tmp_path / "data"), **variables}
+
+
+@pytest.mark.parametrize("text, expected", [("off", False), ("0", False), ("No", False), ("false", False), ("on", True), ("1", True), ("YES", True)])
+def test_environment_flags_mean_what_they_say(tmp_path, text, expected):
+    settings = tfx_cli.settings_from_environment(_environment(tmp_path, VIDEO_TUNE=text, VIDEO_ENABLE_CACHE=text))
+    assert settings.pipeline.enable_tuning is expected and settings.enable_cache is expected
+
+
+@pytest.mark.parametrize("variable", ["VIDEO_TUNE", "VIDEO_ENABLE_CACHE"])
+@pytest.mark.parametrize("text", ["n", "maybe", "2", "nein"])
+def test_an_unknown_flag_value_is_an_error(tmp_path, variable, text):
+    with pytest.raises(OptionError, match=f"^{variable} must be one of 1/true/yes/on or 0/false/no/off, got '{text}'$"):
+        tfx_cli.settings_from_environment(_environment(tmp_path, **{variable: text}))
+
+
+@pytest.mark.parametrize(
+    "variables, message",
+    [
+        ({"VIDEO_HPARAMS": '{"dropout": 3}'}, "VIDEO_HPARAMS dropout must be at most 0.95, got 3.0"),
+        ({"VIDEO_HPARAMS": '{"max_seq_length": 4}'}, "VIDEO_HPARAMS max_seq_length is not a hyperparameter"),
+        ({"VIDEO_EPOCHS": "0"}, "VIDEO_EPOCHS must be at least 1, got 0"),
+        ({"VIDEO_BEAM_PIPELINE_ARGS": "--job_name='unbalanced"}, "VIDEO_BEAM_PIPELINE_ARGS cannot be split as a shell would: no closing quotation"),
+        ({"VIDEO_IMAGE_SIZE": "nan"}, "VIDEO_IMAGE_SIZE must be an integer, got 'nan'"),
+        ({"VIDEO_EVAL_GROUP_FRACTION": "nan"}, "VIDEO_EVAL_GROUP_FRACTION must be a finite number, got 'nan'"),
+    ],
+)
+def test_bad_environment_values_are_one_line(tmp_path, variables, message):
+    with pytest.raises(OptionError) as raised:
+        tfx_cli.settings_from_environment(_environment(tmp_path, **variables))
+    assert str(raised.value) == message or str(raised.value).startswith(message)
+
+
+def test_the_tfx_cli_entry_refuses_bad_variables_before_tfx_is_imported(tmp_path):
+    # `tfx run create` runs pipeline_runner.py without arguments.
+    assert "VIDEO_TUNE must be one of" in _refusal(env=_environment(tmp_path, VIDEO_TUNE="maybe"))

@@ -1,0 +1,71 @@
+"""HParams: defaults, the Keras example overlay, and every bad value refused with the field's name (no Keras needed)."""
+import math
+
+import pytest
+
+from trainer.hparams import DEFAULT_HPARAMS, KERAS_EXAMPLE_HPARAMS, SEED_HPARAMS, SHAPE_FIELDS, HParams, tunable_fields
+from typed_config import InvalidOption
+
+SHAPE = {"max_seq_length": 20, "feature_dim": 1024}
+
+
+def test_defaults_and_overrides():
+    hparams = HParams.from_config(SHAPE)
+    for key, value in DEFAULT_HPARAMS.items():
+        assert getattr(hparams, key) == value
+    assert hparams.embed_dim == DEFAULT_HPARAMS["projection_dim"]
+    overridden = HParams.from_config({"max_seq_length": 10, "feature_dim": 64, "num_heads": 8, "projection_dim": 0})
+    assert (overridden.max_seq_length, overridden.num_heads) == (10, 8)
+    # No projection: the features and their change streams are used as they are.
+    assert overridden.embed_dim == 64 * overridden.num_streams
+    assert overridden.dropout == DEFAULT_HPARAMS["dropout"]
+    assert isinstance(HParams.from_config({**SHAPE, "dropout": 0}).dropout, float)
+
+
+def test_keras_example_values_are_one_overlay_of_the_defaults():
+    assert set(DEFAULT_HPARAMS) == {field.name for field in tunable_fields()}
+    assert SEED_HPARAMS == {**DEFAULT_HPARAMS, **KERAS_EXAMPLE_HPARAMS}
+    assert set(KERAS_EXAMPLE_HPARAMS) < set(DEFAULT_HPARAMS)
+    seed = HParams.from_config({**SEED_HPARAMS, **SHAPE})
+    assert (seed.embed_dim, seed.dense_dim, seed.num_heads, seed.num_streams) == (1024, 4, 1, 1)
+
+
+def test_unknown_and_missing_keys_are_refused():
+    with pytest.raises(InvalidOption, match="num_head is not a hyperparameter; the known ones are projection_dim"):
+        HParams.from_config({**SHAPE, "num_head": 2})
+    with pytest.raises(InvalidOption, match="feature_dim is required"):
+        HParams.from_config({"max_seq_length": 20})
+    assert set(SHAPE_FIELDS) == set(SHAPE)
+
+
+@pytest.mark.parametrize(
+    "name, value, requirement",
+    [
+        # Issue 19: accepted before, then NaN losses or absurd models.
+        ("learning_rate", math.inf, "must be a finite number"),
+        ("feature_noise", math.nan, "must be a finite number"),
+        ("dropout", "abc", "must be a finite number, got 'abc'"),
+        ("batch_size", 100000, "must be at most 4096"),
+        ("num_layers", 10000, "must be at most 32"),
+        # Types and bounds of every kind.
+        ("epochs", 2.5, "must be an integer"),
+        ("epochs", True, "must be an integer"),
+        ("motion_stream", 1, "must be true or false"),
+        ("learning_rate", 0.0, "must be at least"),
+        ("dropout", 1.5, "must be at most 0.95"),
+        ("label_smoothing", 1.0, "must be at most 0.9"),
+        ("feature_noise", -0.1, "must be at least 0"),
+        ("weight_decay", -1.0, "must be at least 0"),
+        ("warmup_epochs", -1, "must be at least 0"),
+        ("projection_dim", None, "must be an integer"),
+    ],
+)
+def test_bad_values_are_refused_with_the_field_name(name, value, requirement):
+    with pytest.raises(InvalidOption, match=f"^{name} {requirement}") as raised:
+        HParams.from_config({**SHAPE, name: value})
+    assert raised.value.option == name
+
+
+def test_at_least_one_frame_stream():
+    with pytest.raises(InvalidOption, match="must be on"):
+        HParams.from_config({**SHAPE, "appearance_stream": False, "clip_centering": False, "motion_stream": False})
