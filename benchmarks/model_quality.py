@@ -13,7 +13,7 @@
    train split's statistics over real frames (as trainer/preprocessing.py)
    and trains trainer/model.py's model per configuration and seed the way
    trainer/run_fn.py does: `fit` with the eval split as validation data and
-   run_fn.training_callbacks() (the Trainer's and the Tuner's callbacks:
+   trainer/training.py training_callbacks() (the Trainer's and the Tuner's callbacks:
    EarlyStopping on val_loss after `warmup_epochs`, best weights kept), then
    test accuracy.
 
@@ -138,7 +138,7 @@ def train_and_test(splits: dict[str, dict[str, np.ndarray]], hparams_config: dic
 
     from trainer import model
     # The Trainer's and the Tuner's own callbacks, so the benchmark trains exactly as they do.
-    from trainer.run_fn import training_callbacks
+    from trainer.training import training_callbacks
 
     labels = sorted(set(splits["train"]["label"]))
     label_ids = {split: np.array([labels.index(label) for label in data["label"]]) for split, data in splits.items()}

@@ -26,6 +26,7 @@ from frame_path import backbone as frame_backbone
 from frame_path.records import EXTRACTION_REPORT_FILE
 from trainer import model as video_model
 from trainer import serving_frames
+from trainer.training import kept_epoch, training_callbacks
 from trainer.model_files import HISTORY_FILE, MODEL_INFO_FILE
 from trainer.preprocessing import FEATURE_KEYS, LABEL_ID_KEY, LABEL_VOCABULARY
 TRAINING_SEED = 0  # same Examples and hyperparameters -> the same model
@@ -132,19 +133,6 @@ def _tuned_values(fn_args: tfx.components.FnArgs) -> dict[str, Any]:
     return values
 
 
-def training_callbacks(hparams: video_model.HParams) -> list[keras.callbacks.Callback]:
-    """What the Trainer and every Tuner trial train with."""
-    # Keeps the weights of the epoch with the best eval loss after the warm-up.
-    return [
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss",
-            patience=hparams.early_stopping_patience,
-            restore_best_weights=True,
-            start_from_epoch=hparams.warmup_epochs,
-        )
-    ]
-
-
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Trains on `train`, early-stops and picks weights on `eval`; `test` is left to the Evaluator."""
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
@@ -165,16 +153,26 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     with strategy.scope():
         classifier = video_model.build_model(len(labels), hparams)
 
+    callbacks = training_callbacks(hparams)
     history = classifier.fit(
         train_dataset,
         validation_data=eval_dataset,
         epochs=hparams.epochs,
         shuffle=False,  # the TFX dataset is shuffled already
         verbose=2,
-        callbacks=[*training_callbacks(hparams), keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)],
+        callbacks=[*callbacks, keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)],
     )
+    epochs_run = len(history.epoch)
+    kept = kept_epoch(callbacks, epochs_run)
+    logger.info("Trained %d epochs; kept the weights of epoch %d (warm-up %d)", epochs_run, kept, hparams.warmup_epochs)
+    training_record = {
+        **{name: [float(value) for value in values] for name, values in history.history.items()},
+        # The Trainer's own choice, which reports read rather than re-derive (1-based).
+        "kept_epoch": kept,
+        "warmup_epochs": hparams.warmup_epochs,
+    }
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as history_file:
-        json.dump({name: [float(value) for value in values] for name, values in history.history.items()}, history_file, indent=2)
+        json.dump(training_record, history_file, indent=2)
 
     serving_module = _ServingModule(classifier, tf_transform_output, labels, _frame_encoder(extraction), extraction)
     tf.saved_model.save(

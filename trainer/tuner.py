@@ -4,8 +4,8 @@ As in TFX's penguin example, the Tuner runs in front of the Trainer when tuning
 is enabled, and its best hyperparameters override the Trainer's. The search is
 kept small enough for a 2-core machine: a random search of TRIALS points of
 SEARCH_SPACE, each trained like the Trainer trains (same datasets, same early
-stopping), selected on eval loss, which moves less than accuracy on a few
-dozen eval clips.
+stopping, same choice of the epoch kept), selected on that epoch's eval
+loss, which moves less than accuracy on a few dozen eval clips.
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from tfx import v1 as tfx
 
 from trainer import model as video_model
 from trainer.preprocessing import LABEL_VOCABULARY
-from trainer.run_fn import TRAINING_SEED, dataset, training_callbacks
+from trainer.run_fn import TRAINING_SEED, dataset
+from trainer.training import SELECTION_METRIC, training_callbacks
 
 # HParams field -> the values tried.
 SEARCH_SPACE: dict[str, list[Any]] = {
@@ -52,7 +53,8 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
         hyperparameters=search_hyperparameters(),
         allow_new_entries=False,
         tune_new_entries=False,
-        objective=keras_tuner.Objective("val_loss", "min"),
+        # The eval loss of the epoch the Trainer would keep (after the warm-up), not the minimum over every epoch.
+        objective=keras_tuner.Objective(SELECTION_METRIC, "min"),
         max_trials=TRIALS,
         seed=TRAINING_SEED,
         directory=fn_args.working_dir,
@@ -67,6 +69,6 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
             "epochs": configured.epochs,
             "shuffle": False,
             "verbose": 2,
-            "callbacks": training_callbacks(configured),
+            "callbacks": training_callbacks(configured, score_selection=True),
         },
     )

@@ -21,6 +21,8 @@ def console_summary(summary: dict[str, Any], path: str) -> str:
     lines.append(f"  backbone     DenseNet121, weights {summary['weights_id']}{pretrained}")
     lines.append(f"  extraction   {extraction['frames']} frames in {extraction['seconds']} s ({extraction['frames_per_second']} frames/s)")
     lines.append(f"  examples     {summary['examples_uri']}")
+    if "kept_epoch" in summary:
+        lines.append(f"  trainer      kept the weights of epoch {summary['kept_epoch']} (warm-up {summary['warmup_epochs']} epochs)")
     if "test_accuracy" in summary:
         lines.append(f"  test         accuracy {summary['test_accuracy']:.3f} on {summary['test_examples']} clips")
         lines += [

@@ -7,8 +7,8 @@ writes to `run_summary.json` and writes into `report_dir`:
   class, columns: predicted), each cell with its count and row-normalized rate,
   coloured by that rate;
 - `training_curves.png`: loss and accuracy per epoch, train vs eval split, from
-  the Trainer's `history.json`, with the epoch of the best val_loss marked
-  (the Trainer restores that epoch's weights);
+  the Trainer's `history.json`, with the epoch whose weights the Trainer kept
+  marked (its own record, `kept_epoch`);
 - `report.md`: accuracy, clips per split, blessing, push, baseline, backbone
   weights, skipped clips, a per-class table and the two pictures.
 
@@ -54,7 +54,7 @@ def write_report(summary: dict, report_dir: str) -> dict[str, str]:
         test_examples=summary.get("test_examples"),
     )
     history = load_history(summary.get("model_run_uri"))
-    plot_training_curves(history, paths["training_curves"])
+    plot_training_curves(history, paths["training_curves"], summary.get("kept_epoch"))
     with open(paths["report"], "w", encoding="utf-8") as report_file:
         report_file.write(render_markdown(summary, history, paths))
     return paths
@@ -185,22 +185,14 @@ def _accuracy_key(history: dict[str, list[float]]) -> Optional[str]:
     return next((key for key in history if key.endswith("accuracy") and not key.startswith("val_")), None)
 
 
-def best_epoch(history: Optional[dict[str, list[float]]]) -> Optional[int]:
-    """1-based epoch of the lowest val_loss (the weights the Trainer keeps), or None without validation."""
-    values = np.asarray((history or {}).get("val_loss") or [], dtype=float)
-    if values.size == 0 or np.all(np.isnan(values)):
-        return None
-    return int(np.nanargmin(values)) + 1
-
-
-def plot_training_curves(history: Optional[dict[str, list[float]]], path: str) -> None:
-    """Loss and accuracy panels, train vs eval split, best-val_loss epoch marked."""
+def plot_training_curves(history: Optional[dict[str, list[float]]], path: str, kept_epoch: Optional[int] = None) -> None:
+    """Loss and accuracy panels, train vs eval split, the epoch whose weights the Trainer kept marked."""
     if not history or not any(history.values()):
         _message_figure(path, "Training curves", "No training history (history.json) was found for this run.")
         return
     accuracy_key = _accuracy_key(history)
     panels = [("Loss", "loss"), ("Accuracy", accuracy_key)]
-    best = best_epoch(history)
+    best = kept_epoch
     epochs_run = max(len(values) for values in history.values())
 
     figure, axes_pair = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
@@ -216,9 +208,9 @@ def plot_training_curves(history: Optional[dict[str, list[float]]], path: str) -
         if not train and not validation:
             axes.text(0.5, 0.5, f"no {title.lower()} recorded", transform=axes.transAxes, ha="center", va="center", color="grey")
         if best is not None:
-            best_label = f"best val_loss: epoch {best}"
+            best_label = f"weights kept: epoch {best}"
             if best != epochs_run:
-                best_label += " (weights restored)"
+                best_label += " (restored)"
             axes.axvline(best, color="tab:green", linestyle=":", linewidth=1.5, label=best_label)
             if validation and best <= len(validation):
                 axes.plot([best], [validation[best - 1]], marker="*", markersize=14, color="tab:green", zorder=5)
@@ -351,10 +343,15 @@ def render_markdown(summary: dict, history: Optional[dict[str, list[float]]], pa
     if history:
         epochs_run = max(len(values) for values in history.values())
         lines.append(f"- Epochs run: {epochs_run}")
-        best = best_epoch(history)
-        if best is not None:
+        best = summary.get("kept_epoch")
+        if best is not None and best <= len(history.get("val_loss", [])):
+            warmup = summary.get("warmup_epochs") or 0
+            if warmup >= epochs_run:
+                rule = f"the last epoch: training was no longer than the {warmup}-epoch warm-up"
+            else:
+                rule = f"the lowest after the {warmup}-epoch warm-up" if warmup else "the lowest"
             lines.append(
-                f"- Best val_loss {history['val_loss'][best - 1]:.4f} at epoch {best}; the Trainer keeps that epoch's weights"
+                f"- The Trainer kept the weights of epoch {best}: val_loss {history['val_loss'][best - 1]:.4f}, {rule}"
             )
             accuracy_key = _accuracy_key(history)
             val_accuracy = history.get(f"val_{accuracy_key}") if accuracy_key else None

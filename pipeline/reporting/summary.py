@@ -15,7 +15,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from frame_path.records import EXTRACTION_REPORT_FILE
-from trainer.model_files import MODEL_INFO_FILE
+from trainer.model_files import HISTORY_FILE, MODEL_INFO_FILE
 
 _CACHED = metadata_store_pb2.Execution.CACHED
 _MODEL_INFO = os.path.join("Format-Serving", MODEL_INFO_FILE)
@@ -132,6 +132,11 @@ def summarize_run(metadata_path: str, pipeline_name: str, since_ms: int) -> dict
             labels = json.load(info_file)["labels"]
         summary["model_uri"] = model_uri
         summary["model_run_uri"] = runs["Trainer"]["outputs"]["model_run"][0].uri
+        with open(os.path.join(summary["model_run_uri"], HISTORY_FILE)) as history_file:
+            training_record = json.load(history_file)
+        # The Trainer's own record of its choice (1-based), never re-derived from the curves.
+        summary["kept_epoch"] = training_record["kept_epoch"]
+        summary["warmup_epochs"] = training_record["warmup_epochs"]
     if "Tuner" in runs:
         [best] = runs["Tuner"]["outputs"]["best_hyperparameters"]
         with open(os.path.join(best.uri, _BEST_HYPERPARAMETERS_FILE)) as best_file:

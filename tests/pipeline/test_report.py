@@ -49,6 +49,8 @@ def _summary(tmp_path, labels=LABELS, counts=COUNTS, history=HISTORY, **override
         "weights_id": "imagenet",
         "model_uri": str(tmp_path / "pipeline_root" / "Trainer" / "model" / "7"),
         "model_run_uri": str(model_run),
+        "kept_epoch": 4,
+        "warmup_epochs": 0,
         "test_accuracy": round(float(np.trace(counts_array) / counts_array.sum()), 4),
         "test_examples": int(counts_array.sum()),
         "per_class": _per_class(labels, counts),
@@ -113,7 +115,21 @@ def test_writes_pictures_and_report(tmp_path):
     assert "![Confusion matrix](confusion_matrix.png)" in markdown
     assert "![Training curves](training_curves.png)" in markdown
     assert paths["confusion_matrix"] in markdown and paths["training_curves"] in markdown
-    assert re.search(r"best val_loss 0\.9200 at epoch 4", markdown, re.IGNORECASE)
+    assert "The Trainer kept the weights of epoch 4: val_loss 0.9200, the lowest" in markdown
+
+
+@pytest.mark.parametrize(
+    "kept_epoch, warmup_epochs, expected",
+    [
+        # Issue 19: the lowest val_loss (epoch 4) lies in the warm-up; the report names the epoch the Trainer kept.
+        (5, 5, "kept the weights of epoch 5: val_loss 0.9800, the lowest after the 5-epoch warm-up"),
+        (6, 10, "kept the weights of epoch 6: val_loss 1.0100, the last epoch: training was no longer than the 10-epoch warm-up"),
+    ],
+)
+def test_the_report_names_the_epoch_the_trainer_recorded(tmp_path, kept_epoch, warmup_epochs, expected):
+    summary = _summary(tmp_path, kept_epoch=kept_epoch, warmup_epochs=warmup_epochs)
+    markdown = open(write_report(summary, str(tmp_path / "report"))["report"], encoding="utf-8").read()
+    assert expected in markdown and "epoch 4" not in markdown
 
 
 def test_per_class_table_matches_the_summary(tmp_path):

@@ -1,0 +1,80 @@
+"""How the video transformer is trained, in plain Keras: shared by the Trainer, every Tuner trial and the benchmarks.
+
+`training_callbacks()` gives the model selection (the eval loss picks the
+weights, but only after `warmup_epochs`) and the stop on a non-finite loss.
+`kept_epoch()` says which epoch's weights the model ended with; the Tuner
+scores a trial by the same rule (`SELECTION_METRIC`).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import keras
+
+from trainer.errors import TrainingDiverged
+from trainer.hparams import HParams
+
+# The value the Tuner minimises: val_loss where model selection may pick the epoch, +inf elsewhere.
+SELECTION_METRIC = "val_loss_after_warmup"
+
+
+class _StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops training with TrainingDiverged as soon as an epoch's loss is NaN or infinite (Keras would go on)."""
+
+    def __init__(self, hparams: HParams):
+        super().__init__()
+        self._hparams = hparams
+
+    def on_epoch_end(self, epoch: int, logs: Optional[dict[str, Any]] = None) -> None:
+        for name in ("loss", "val_loss"):
+            value = (logs or {}).get(name)
+            if value is not None and not math.isfinite(float(value)):
+                raise TrainingDiverged(
+                    f"training diverged: {name} is {float(value)} at epoch {epoch + 1}; lower the learning rate "
+                    f"(--hparam learning_rate, now {self._hparams.learning_rate:g}) or check the features"
+                )
+
+
+class _SelectionScore(keras.callbacks.Callback):
+    """Logs SELECTION_METRIC: the epochs model selection may keep get their val_loss, the warm-up +inf.
+
+    A run shorter than the warm-up keeps its last epoch, so that one is scored too.
+    """
+
+    def __init__(self, warmup_epochs: int):
+        super().__init__()
+        self._warmup_epochs = warmup_epochs
+
+    def on_epoch_end(self, epoch: int, logs: Optional[dict[str, Any]] = None) -> None:
+        if logs is None or "val_loss" not in logs:
+            return
+        eligible = epoch >= self._warmup_epochs or epoch == self.params.get("epochs", 0) - 1
+        logs[SELECTION_METRIC] = float(logs["val_loss"]) if eligible else math.inf
+
+
+def training_callbacks(hparams: HParams, score_selection: bool = False) -> list[keras.callbacks.Callback]:
+    """What the Trainer and every Tuner trial train with; the first is the model selection (see kept_epoch).
+
+    `score_selection` adds SELECTION_METRIC to the logs (the Tuner's objective).
+    """
+    # Keeps the weights of the epoch with the best eval loss after the warm-up.
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss",
+            patience=hparams.early_stopping_patience,
+            restore_best_weights=True,
+            start_from_epoch=hparams.warmup_epochs,
+        ),
+        _StopOnNonFiniteLoss(hparams),
+    ]
+    if score_selection:
+        callbacks.insert(0, _SelectionScore(hparams.warmup_epochs))
+    return callbacks
+
+
+def kept_epoch(callbacks: list[keras.callbacks.Callback], epochs_run: int) -> int:
+    """The 1-based epoch whose weights the model has after `fit` with `callbacks` (from training_callbacks)."""
+    [selection] = [callback for callback in callbacks if isinstance(callback, keras.callbacks.EarlyStopping)]
+    # No eligible epoch (a warm-up as long as training): nothing was restored, the last weights stay.
+    return selection.best_epoch + 1 if selection.best_weights is not None else epochs_run
