@@ -43,16 +43,37 @@ def resolve_model_dir(model_dir: str) -> str:
     return os.path.join(model_dir, versions[-1])
 
 
+# What predict.py reads of model_info.json (the Trainer writes it), with the type each must have.
+_MODEL_INFO_KEYS = {
+    "labels": list, "backbone_weights": str, "backbone_weights_id": str, "random_init_seed": int,
+    "precision": str, "max_seq_length": int, "image_size": int, "sampling": str,
+}
+
+
+def read_model_info(version_dir: str) -> dict[str, Any]:
+    """The model's model_info.json; ModelDirError when it is missing, not JSON (e.g. truncated) or incomplete."""
+    info_path = os.path.join(version_dir, MODEL_INFO_FILE)
+    if not os.path.exists(info_path):
+        raise ModelDirError(f"{version_dir} has no {MODEL_INFO_FILE}: not a model of this pipeline")
+    try:
+        with open(info_path, encoding="utf-8") as info_file:
+            info = json.load(info_file)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ModelDirError(f"{info_path} is not valid JSON ({error}): a truncated or damaged model") from None
+    if not isinstance(info, dict):
+        raise ModelDirError(f"{info_path} is not a JSON object: a damaged model")
+    missing = [key for key, kind in _MODEL_INFO_KEYS.items() if not isinstance(info.get(key), kind) or isinstance(info.get(key), bool)]
+    if missing:
+        raise ModelDirError(f"{info_path} lacks or has unusable {', '.join(missing)}: an incomplete or damaged model")
+    return info
+
+
 class VideoClassifier:
     """A pushed model plus the backbone that made its training features."""
 
     def __init__(self, model_dir: str, weights: Optional[str] = None):
         self.version_dir = resolve_model_dir(model_dir)
-        info_path = os.path.join(self.version_dir, MODEL_INFO_FILE)
-        if not os.path.exists(info_path):
-            raise ModelDirError(f"{self.version_dir} has no {MODEL_INFO_FILE}: not a model of this pipeline")
-        with open(info_path) as info_file:
-            self.info = json.load(info_file)
+        self.info = read_model_info(self.version_dir)
         weights = weights or self.info["backbone_weights"]
         seed = self.info["random_init_seed"]
         if backbone.weights_id(weights, seed) != self.info["backbone_weights_id"]:
@@ -78,7 +99,13 @@ class VideoClassifier:
         padded_features, frame_mask = frames.pad_to_length(frame_features, max_seq_length)
         # Label and id are not read by serving_default; they only complete the record.
         example = make_example(padded_features, frame_mask, "", os.path.basename(video_path), clip.num_frames)
-        outputs = self._serve(examples=tf.constant([example.SerializeToString()]))
+        try:
+            outputs = self._serve(examples=tf.constant([example.SerializeToString()]))
+        except tf.errors.InvalidArgumentError:
+            raise ModelDirError(
+                f"the model in {self.version_dir} does not take clips of {max_seq_length} frames, as its "
+                f"{MODEL_INFO_FILE} says: a damaged model"
+            ) from None
         probabilities, labels = outputs["probabilities"].numpy()[0], outputs["classes"].numpy()[0]
         ranked = probabilities.argsort()[::-1][:top_k]
         return [{"label": labels[index].decode(), "probability": round(float(probabilities[index]), 6)} for index in ranked]
@@ -108,6 +135,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         except frames.VideoDecodeError as error:
             failures += 1
             result = {"video": video, "error": str(error)}
+        except ModelDirError as error:  # the model, not this video: no other video can succeed
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         if args.json:
             print(json.dumps(result), flush=True)
         elif "error" in result:

@@ -88,3 +88,35 @@ def test_model_of_other_backbone_weights_is_refused(pushed, tmp_path):
     other_weights.write_bytes(b"other weights")
     with pytest.raises(BackboneWeightsError, match="trained on features of backbone weights none"):
         predict.VideoClassifier(version_dir, weights=str(other_weights))
+
+
+def _damaged_copy(version_dir, tmp_path, damage):
+    """A copy of the pushed model whose model_info.json `damage(text) -> text` rewrites."""
+    import shutil
+
+    copy = tmp_path / "1"
+    shutil.copytree(version_dir, copy)
+    info_path = copy / predict.MODEL_INFO_FILE
+    info_path.write_text(damage(info_path.read_text()))
+    return str(copy)
+
+
+def _without(key):
+    return lambda text: json.dumps({name: value for name, value in json.loads(text).items() if name != key})
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda text: text[: len(text) // 2], "is not valid JSON"),  # truncated
+        (_without("image_size"), "lacks or has unusable image_size"),
+        (lambda text: json.dumps({**json.loads(text), "max_seq_length": 5}), "does not take clips of 5 frames"),
+    ],
+    ids=["truncated", "incomplete", "max-seq-length-mismatch"],
+)
+def test_a_damaged_model_info_is_one_line(pushed, tmp_path, capsys, damage, message):
+    _, version_dir, data_root = pushed
+    video = sorted(glob.glob(os.path.join(data_root, "test", "*")))[0]
+    assert predict.main(["--model-dir", _damaged_copy(version_dir, tmp_path, damage), video]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: ") and message in error and "\n" not in error
