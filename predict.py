@@ -10,6 +10,7 @@ video failed, 2 for a bad model directory or mismatched backbone weights.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -17,7 +18,7 @@ from typing import Any, Optional
 
 from frame_path import backbone, frames
 from frame_path.errors import BackboneWeightsError
-from trainer.model_files import MODEL_INFO_FILE
+from trainer.model_files import MODEL_INFO_FILE, ModelInfo
 
 
 class ModelDirError(Exception):
@@ -43,29 +44,20 @@ def resolve_model_dir(model_dir: str) -> str:
     return os.path.join(model_dir, versions[-1])
 
 
-# What predict.py reads of model_info.json (the Trainer writes it), with the type each must have.
-_MODEL_INFO_KEYS = {
-    "labels": list, "backbone_weights": str, "backbone_weights_id": str, "random_init_seed": int,
-    "precision": str, "max_seq_length": int, "image_size": int, "sampling": str,
-}
-
-
-def read_model_info(version_dir: str) -> dict[str, Any]:
+def read_model_info(version_dir: str) -> ModelInfo:
     """The model's model_info.json; ModelDirError when it is missing, not JSON (e.g. truncated) or incomplete."""
     info_path = os.path.join(version_dir, MODEL_INFO_FILE)
     if not os.path.exists(info_path):
         raise ModelDirError(f"{version_dir} has no {MODEL_INFO_FILE}: not a model of this pipeline")
     try:
         with open(info_path, encoding="utf-8") as info_file:
-            info = json.load(info_file)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ModelDirError(f"{info_path} is not valid JSON ({error}): a truncated or damaged model") from None
-    if not isinstance(info, dict):
-        raise ModelDirError(f"{info_path} is not a JSON object: a damaged model")
-    missing = [key for key, kind in _MODEL_INFO_KEYS.items() if not isinstance(info.get(key), kind) or isinstance(info.get(key), bool)]
-    if missing:
-        raise ModelDirError(f"{info_path} lacks or has unusable {', '.join(missing)}: an incomplete or damaged model")
-    return info
+            return ModelInfo.from_dict(json.load(info_file))
+    except (ValueError, UnicodeDecodeError) as error:  # json.JSONDecodeError is a ValueError
+        raise ModelDirError(f"{info_path} {_reason(error)}: a truncated, damaged or older model") from None
+
+
+def _reason(error: Exception) -> str:
+    return f"is not valid JSON ({error})" if isinstance(error, (json.JSONDecodeError, UnicodeDecodeError)) else str(error)
 
 
 class VideoClassifier:
@@ -74,17 +66,20 @@ class VideoClassifier:
     def __init__(self, model_dir: str, weights: Optional[str] = None):
         self.version_dir = resolve_model_dir(model_dir)
         self.info = read_model_info(self.version_dir)
-        weights = weights or self.info["backbone_weights"]
-        seed = self.info["random_init_seed"]
-        if backbone.weights_id(weights, seed) != self.info["backbone_weights_id"]:
+        extraction = self.info.extraction
+        if weights:
+            extraction = dataclasses.replace(extraction, weights=weights)
+        self.extraction = extraction
+        weights_id = backbone.weights_id(extraction.weights, extraction.random_init_seed)
+        if weights_id != self.info.backbone_weights_id:
             raise BackboneWeightsError(
-                f"the model was trained on features of backbone weights {self.info['backbone_weights_id']}, "
-                f"but --weights {weights} gives {backbone.weights_id(weights, seed)}: its predictions would be meaningless"
+                f"the model was trained on features of backbone weights {self.info.backbone_weights_id}, "
+                f"but --weights {extraction.weights} gives {weights_id}: its predictions would be meaningless"
             )
         # TensorFlow starts only now, so that the errors above come as one clean line.
         import tensorflow as tf
 
-        self._frame_encoder = backbone.build_backbone(weights, self.info["image_size"], seed, self.info["precision"])
+        self._frame_encoder = backbone.build_backbone(extraction.weights, extraction.image_size, extraction.random_init_seed, extraction.precision)
         self._serve = tf.saved_model.load(self.version_dir).signatures["serving_default"]
 
     def predict(self, video_path: str, top_k: int) -> list[dict[str, Any]]:
@@ -93,8 +88,9 @@ class VideoClassifier:
 
         from frame_path.records import make_example
 
-        max_seq_length = self.info["max_seq_length"]
-        clip = frames.decode_clip(video_path, max_seq_length, self.info["image_size"], self.info["sampling"])
+        extraction = self.extraction
+        max_seq_length = extraction.max_seq_length
+        clip = frames.decode_clip(video_path, max_seq_length, extraction.image_size, extraction.sampling)
         frame_features = backbone.encode_frames(self._frame_encoder, clip.frames, batch_size=max_seq_length)
         padded_features, frame_mask = frames.pad_to_length(frame_features, max_seq_length)
         # Label and id are not read by serving_default; they only complete the record.

@@ -5,13 +5,13 @@ import os
 import subprocess
 import sys
 
-import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import predict
 from frame_path.errors import BackboneWeightsError
+from tests.helpers import every_frame
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -20,18 +20,6 @@ PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def pushed(local_runs, data_root):
     output_dir, first, _, _ = local_runs
     return os.path.join(output_dir, "serving"), first["pushed_model_dir"], data_root
-
-
-def _all_rgb_frames(path):
-    capture = cv2.VideoCapture(path)
-    rgb_frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        rgb_frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    capture.release()
-    return np.stack(rgb_frames)
 
 
 def test_predict_cli_json_with_a_corrupt_file(pushed, tmp_path):
@@ -66,7 +54,7 @@ def test_serving_frames_agrees_with_predict(pushed):
     serve_frames = tf.saved_model.load(version_dir).signatures["serving_frames"]
     for video in sorted(glob.glob(os.path.join(data_root, "test", "*")))[:3]:
         expected = {item["label"]: item["probability"] for item in classifier.predict(video, top_k=4)}
-        outputs = serve_frames(frames=tf.constant(_all_rgb_frames(video)))
+        outputs = serve_frames(frames=tf.constant(np.stack(every_frame(video, rgb=True))))
         labels = [label.decode() for label in outputs["classes"].numpy()[0]]
         served = dict(zip(labels, outputs["probabilities"].numpy()[0].tolist()))
         assert served.keys() == expected.keys()
@@ -109,10 +97,11 @@ def _without(key):
     "damage, message",
     [
         (lambda text: text[: len(text) // 2], "is not valid JSON"),  # truncated
-        (_without("image_size"), "lacks or has unusable image_size"),
-        (lambda text: json.dumps({**json.loads(text), "max_seq_length": 5}), "does not take clips of 5 frames"),
+        (_without("labels"), "lacks labels"),
+        (lambda text: json.dumps({**json.loads(text), "extraction": {**json.loads(text)["extraction"], "image_size": "x"}}), "unusable extraction setting: image_size must be an integer"),
+        (lambda text: json.dumps({**json.loads(text), "extraction": {**json.loads(text)["extraction"], "max_seq_length": 5}}), "does not take clips of 5 frames"),
     ],
-    ids=["truncated", "incomplete", "max-seq-length-mismatch"],
+    ids=["truncated", "incomplete", "bad-setting", "max-seq-length-mismatch"],
 )
 def test_a_damaged_model_info_is_one_line(pushed, tmp_path, capsys, damage, message):
     _, version_dir, data_root = pushed

@@ -1,7 +1,52 @@
-"""Names of the files the Trainer writes beside the model; no TensorFlow here, so reports and predict.py can read them cheaply."""
+"""The files the Trainer writes beside the model, and the model's record of itself; no TensorFlow here, so reports and predict.py can read them cheaply."""
+from __future__ import annotations
+
+import dataclasses
 import os
+from typing import Any, Mapping
+
+from frame_path.config import ExtractionConfig
 
 # In the serving model directory: labels, backbone weights and frame settings the model was trained with.
 MODEL_INFO_FILE = os.path.join("assets.extra", "model_info.json")
-# In the model run directory: loss and accuracy per epoch, train and eval.
+# In the model run directory: loss and accuracy per epoch, train and eval, and the epoch kept.
 HISTORY_FILE = "history.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """What a trained model needs to be applied to new videos: its labels and how its features were made.
+
+    `extraction` is the whole extraction config of the training features ('auto'
+    settings as resolved), so a consumer builds the same frame path from it and
+    never picks fields by name.
+    """
+
+    labels: list[str]
+    extraction: ExtractionConfig
+    backbone_weights_id: str
+    hparams: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "extraction": self.extraction.as_dict()}
+
+    @classmethod
+    def from_dict(cls, values: Any) -> "ModelInfo":
+        """ValueError saying what is missing or wrong (a damaged or older model_info.json)."""
+        if not isinstance(values, Mapping):
+            raise ValueError("is not a JSON object")
+        missing = [field.name for field in dataclasses.fields(cls) if field.name not in values]
+        if missing:
+            raise ValueError(f"lacks {', '.join(missing)}")
+        labels, extraction = values["labels"], values["extraction"]
+        if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
+            raise ValueError("has no list of labels")
+        if not isinstance(extraction, Mapping):
+            raise ValueError("has no extraction settings")
+        try:
+            config = ExtractionConfig.from_mapping(extraction)
+        except KeyError as error:
+            raise ValueError(f"lacks the extraction setting {error.args[0]}") from None
+        except ValueError as error:  # typed_config.InvalidOption
+            raise ValueError(f"has an unusable extraction setting: {error}") from None
+        return cls(labels, config, str(values["backbone_weights_id"]), dict(values["hparams"]))

@@ -23,11 +23,12 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from frame_path import backbone as frame_backbone
+from frame_path.config import ExtractionConfig
 from frame_path.records import EXTRACTION_REPORT_FILE
 from trainer import model as video_model
 from trainer import serving_frames
 from trainer.training import kept_epoch, training_callbacks
-from trainer.model_files import HISTORY_FILE, MODEL_INFO_FILE
+from trainer.model_files import HISTORY_FILE, MODEL_INFO_FILE, ModelInfo
 from trainer.preprocessing import FEATURE_KEYS, LABEL_ID_KEY, LABEL_VOCABULARY
 TRAINING_SEED = 0  # same Examples and hyperparameters -> the same model
 # TFX datasets have no known length, so Keras warns at the end of every epoch.
@@ -77,14 +78,14 @@ class _ServingModule(tf.Module):
         tf_transform_output: tft.TFTransformOutput,
         labels: list[str],
         frame_encoder: keras.Model,
-        extraction: dict[str, Any],
+        extraction: ExtractionConfig,
     ):
         super().__init__()
         self.classifier = classifier
         self.frame_encoder = frame_encoder
         self.tft_layer = tf_transform_output.transform_features_layer()
         self._raw_feature_spec = tf_transform_output.raw_feature_spec()
-        self._frame_options = {key: extraction[key] for key in ("max_seq_length", "image_size", "sampling")}
+        self._extraction = extraction
         self.labels = tf.constant(labels)
 
     def _classify(self, transformed_features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -100,7 +101,7 @@ class _ServingModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="frames")])
     def serve_frames(self, frames: tf.Tensor) -> dict[str, tf.Tensor]:
-        raw_features = serving_frames.clip_features(frames, self.frame_encoder, **self._frame_options)
+        raw_features = serving_frames.clip_features(frames, self.frame_encoder, self._extraction)
         return self._classify(self.tft_layer(raw_features))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
@@ -109,17 +110,15 @@ class _ServingModule(tf.Module):
         return self.tft_layer(raw_features)
 
 
-def _frame_encoder(extraction: dict[str, Any]) -> keras.Model:
+def _frame_encoder(extraction: ExtractionConfig, features_weights_id: str) -> keras.Model:
     """The DenseNet121 that produced the training features, for the serving_frames signature."""
-    weights_id = frame_backbone.weights_id(extraction["weights"], extraction["random_init_seed"])
-    if weights_id != extraction["weights_id"]:
+    weights_id = frame_backbone.weights_id(extraction.weights, extraction.random_init_seed)
+    if weights_id != features_weights_id:
         raise ValueError(
-            f"backbone weights {extraction['weights']!r} are now {weights_id}, but the features were made with "
-            f"{extraction['weights_id']}: extract the features again"
+            f"backbone weights {extraction.weights!r} are now {weights_id}, but the features were made with "
+            f"{features_weights_id}: extract the features again"
         )
-    return frame_backbone.build_backbone(
-        extraction["weights"], extraction["image_size"], extraction["random_init_seed"], extraction["precision"]
-    )
+    return frame_backbone.build_backbone(extraction.weights, extraction.image_size, extraction.random_init_seed, extraction.precision)
 
 
 def _tuned_values(fn_args: tfx.components.FnArgs) -> dict[str, Any]:
@@ -138,10 +137,11 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     labels = [label.decode() for label in tf_transform_output.vocabulary_by_name(LABEL_VOCABULARY)]
     hparams = video_model.HParams.from_config({**fn_args.custom_config, **_tuned_values(fn_args)})
-    extraction = _extraction_report(fn_args)
-    if extraction["max_seq_length"] != hparams.max_seq_length:
+    extraction_report = _extraction_report(fn_args)
+    extraction = ExtractionConfig.from_mapping(extraction_report)  # as the features were made
+    if extraction.max_seq_length != hparams.max_seq_length:
         raise ValueError(
-            f"features have {extraction['max_seq_length']} frames per clip, the model expects {hparams.max_seq_length}"
+            f"features have {extraction.max_seq_length} frames per clip, the model expects {hparams.max_seq_length}"
         )
 
     strategy = _distribution_strategy()
@@ -174,7 +174,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as history_file:
         json.dump(training_record, history_file, indent=2)
 
-    serving_module = _ServingModule(classifier, tf_transform_output, labels, _frame_encoder(extraction), extraction)
+    weights_id = extraction_report["weights_id"]
+    serving_module = _ServingModule(classifier, tf_transform_output, labels, _frame_encoder(extraction, weights_id), extraction)
     tf.saved_model.save(
         serving_module,
         fn_args.serving_model_dir,
@@ -184,18 +185,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             "transform_features": serving_module.transform_features,
         },
     )
-    model_info = {
-        "labels": labels,
-        "backbone_weights": extraction["weights"],
-        "backbone_weights_id": extraction["weights_id"],
-        "random_init_seed": extraction["random_init_seed"],
-        "precision": extraction["precision"],
-        "max_seq_length": extraction["max_seq_length"],
-        "image_size": extraction["image_size"],
-        "sampling": extraction["sampling"],
-        "hparams": dataclasses.asdict(hparams),
-    }
+    model_info = ModelInfo(labels, extraction, weights_id, dataclasses.asdict(hparams))
     model_info_path = os.path.join(fn_args.serving_model_dir, MODEL_INFO_FILE)
     tf.io.gfile.makedirs(os.path.dirname(model_info_path))
     with tf.io.gfile.GFile(model_info_path, "w") as info_file:
-        json.dump(model_info, info_file, indent=2)
+        json.dump(model_info.as_dict(), info_file, indent=2)

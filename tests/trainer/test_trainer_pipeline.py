@@ -85,4 +85,6 @@ def test_export_records_the_backbone_weights_and_labels(trained):
         model_info = json.load(info_file)
     assert model_info["backbone_weights_id"] == "none(random-init,seed=0)"
     assert sorted(model_info["labels"]) == sorted(demo.DEMO_CLASSES)
-    assert model_info["max_seq_length"] == MAX_SEQ_LENGTH and model_info["image_size"] == IMAGE_SIZE
+    extraction = ExtractionConfig.from_mapping(model_info["extraction"])  # the whole config, as the features were made
+    assert (extraction.max_seq_length, extraction.image_size, extraction.weights) == (MAX_SEQ_LENGTH, IMAGE_SIZE, "none")
+    assert extraction.precision != "auto" and extraction.frame_batch_size > 0  # resolved
