@@ -30,12 +30,12 @@ class HParams:
 
     max_seq_length: int = option(help="frames per clip (the extraction's max_seq_length)", minimum=1, maximum=512)
     feature_dim: int = option(help="features per frame (the backbone's)", minimum=1, maximum=65536)
-    projection_dim: int = option(64, "size the frame vectors are projected to before attention; 0 keeps them as they are", minimum=0, maximum=4096)
+    projection_dim: int = option(64, "size the frame vectors are projected to before attention; 0 keeps them as they are", minimum=0, maximum=4096, search=[32, 64])
     dense_dim: int = option(64, "hidden size of each encoder's feed-forward block", minimum=1, maximum=8192)
     num_heads: int = option(2, "attention heads", minimum=1, maximum=64)
     num_layers: int = option(1, "transformer encoder blocks", minimum=1, maximum=32)
-    dropout: float = option(0.1, "dropout in the attention and before the classifier", minimum=0.0, maximum=0.95)
-    learning_rate: float = option(1e-3, "Adam(W) learning rate", minimum=1e-7, maximum=1.0)
+    dropout: float = option(0.1, "dropout in the attention and before the classifier", minimum=0.0, maximum=0.95, search=[0.1, 0.3])
+    learning_rate: float = option(1e-3, "Adam(W) learning rate", minimum=1e-7, maximum=1.0, search=[1e-3, 3e-4])
     epochs: int = option(100, "training epochs at most", minimum=1, maximum=10000)
     batch_size: int = option(8, "clips per training step (per replica)", minimum=1, maximum=4096)
     early_stopping_patience: int = option(30, "epochs without a better eval loss before training stops", minimum=1, maximum=10000)
@@ -105,6 +105,11 @@ KERAS_EXAMPLE_HPARAMS: dict[str, Any] = {
     "motion_stream": False,
 }
 SEED_HPARAMS: dict[str, Any] = {**DEFAULT_HPARAMS, **KERAS_EXAMPLE_HPARAMS}
+
+
+def search_space() -> dict[str, list[Any]]:
+    """HParams field -> the values the Tuner tries (the fields' `search`), in field order."""
+    return {field.name: list(field.metadata["search"]) for field in tunable_fields() if field.metadata.get("search")}
 
 
 def tunable_fields() -> list[dataclasses.Field]:

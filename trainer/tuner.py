@@ -18,16 +18,13 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 
 from trainer import model as video_model
+from trainer.hparams import HParams, search_space
 from trainer.preprocessing import LABEL_VOCABULARY
 from trainer.run_fn import TRAINING_SEED, dataset
 from trainer.training import SELECTION_METRIC, training_callbacks
 
-# HParams field -> the values tried.
-SEARCH_SPACE: dict[str, list[Any]] = {
-    "learning_rate": [1e-3, 3e-4],
-    "dropout": [0.1, 0.3],
-    "projection_dim": [32, 64],
-}
+# HParams field -> the values tried: the `search` values of trainer/hparams.py's fields.
+SEARCH_SPACE: dict[str, list[Any]] = search_space()
 TRIALS = 4
 
 
@@ -42,7 +39,7 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
     """A RandomSearch over SEARCH_SPACE around the hyperparameters the pipeline configured (custom_config)."""
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     num_classes = len(tf_transform_output.vocabulary_by_name(LABEL_VOCABULARY))
-    configured = video_model.HParams.from_config(fn_args.custom_config)
+    configured = HParams.from_config(fn_args.custom_config)
 
     def build(hyperparameters: keras_tuner.HyperParameters) -> keras.Model:
         tried = {name: hyperparameters.get(name) for name in SEARCH_SPACE}

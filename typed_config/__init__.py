@@ -37,10 +37,15 @@ def option(
     minimum: Optional[float] = None,
     maximum: Optional[float] = None,
     choices: Optional[Sequence[str]] = None,
+    search: Optional[Sequence[Any]] = None,
 ) -> Any:
-    """A dataclass field with what front ends need to offer it: help text, bounds, choices (no default: required)."""
+    """A dataclass field with what front ends need to offer it: help text, bounds, choices (no default: required).
+
+    `search`: the values a hyperparameter search tries (trainer/tuner.py), none if it is not searched.
+    """
     return dataclasses.field(
-        default=default, metadata={"help": help, "minimum": minimum, "maximum": maximum, "choices": choices}
+        default=default,
+        metadata={"help": help, "minimum": minimum, "maximum": maximum, "choices": choices, "search": search},
     )
 
 

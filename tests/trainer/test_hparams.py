@@ -69,3 +69,14 @@ def test_bad_values_are_refused_with_the_field_name(name, value, requirement):
 def test_at_least_one_frame_stream():
     with pytest.raises(InvalidOption, match="must be on"):
         HParams.from_config({**SHAPE, "appearance_stream": False, "clip_centering": False, "motion_stream": False})
+
+
+def test_the_tuners_space_comes_from_the_fields_and_every_value_is_valid():
+    from trainer.hparams import search_space
+
+    space = search_space()
+    assert set(space) == {"projection_dim", "dropout", "learning_rate"}
+    for name, values in space.items():
+        assert len(values) >= 2 and DEFAULT_HPARAMS[name] in values
+        for value in values:
+            assert getattr(HParams.from_config({**SHAPE, name: value}), name) == value
