@@ -1,10 +1,11 @@
 # make setup: install everything into .venv, then run the main job on the built-in demo data.
-# make test:  install if needed, then run the test suite.
+# make test:  install if needed, then run the test suite (what CI runs).
+# make test-fast: the fast loop, without the whole-pipeline (e2e) tests.
 PYTHON ?= python3
 VENV := .venv
 DEMO_OUTPUT := outputs/demo
 
-.PHONY: setup install test demo
+.PHONY: setup install test test-fast demo
 
 setup: install demo
 
@@ -21,5 +22,9 @@ $(VENV)/.installed: requirements.txt overrides.txt
 demo: install
 	$(VENV)/bin/python pipeline_runner.py run --demo --output-dir $(DEMO_OUTPUT)
 
+# The 15 slowest tests are listed at the end, so that a slow new test shows.
 test: install
-	$(VENV)/bin/python -m pytest -p no:cacheprovider tests
+	$(VENV)/bin/python -m pytest -p no:cacheprovider --durations=15 tests
+
+test-fast: install
+	$(VENV)/bin/python -m pytest -p no:cacheprovider -m "not e2e" tests

@@ -1,7 +1,7 @@
 """The TFX pipeline, as one function (like TFX's penguin example)."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.helpers import declared_frame_count, every_frame
 from video_datasets import demo, download
 from video_datasets.manifest import DatasetError, read_manifest
 
@@ -28,16 +29,9 @@ def _decode(path) -> tuple[list[np.ndarray], int, str]:
     """Every frame of a clip, the container's frame count and the codec fourcc."""
     capture = cv2.VideoCapture(str(path))
     assert capture.isOpened(), f"OpenCV cannot open {path}"
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     fourcc = int(capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode("ascii", errors="replace")
     capture.release()
-    return frames, frame_count, fourcc
+    return every_frame(path), declared_frame_count(path), fourcc
 
 
 def _read_csv(path) -> list[dict[str, str]]:
@@ -63,10 +57,6 @@ def decoded_clips(demo_root) -> dict[str, tuple[list[np.ndarray], int, str]]:
 
 
 # --- demo dataset ------------------------------------------------------------------------------
-
-
-def test_demo_classes():
-    assert set(demo.DEMO_CLASSES) == {"Grow", "Shrink", "Brighten", "Darken"}
 
 
 def test_demo_csvs(demo_root):
@@ -205,10 +195,6 @@ def test_download_fails_offline_with_one_line_hint(tmp_path):
     assert "\n" not in message
     assert "failed" in message and "--data-root" in message and UNREACHABLE_URL in message
     assert not [name for name in os.listdir(tmp_path / "ucf")], "no partial download is left"
-
-
-def test_download_default_url_is_the_keras_archive():
-    assert download.UCF101_TOP5_URL.endswith("/releases/download/v1.0.0/ucf101_top5.tar.gz")
 
 
 def test_download_cli_fails_offline_with_exit_code_2(tmp_path):

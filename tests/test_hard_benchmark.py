@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from frame_path import frames as clip_frames
+from tests.helpers import every_frame
 from video_datasets import hard_benchmark
 from video_datasets.hard_benchmark import BenchmarkConfig
 from video_datasets.manifest import read_manifest
@@ -22,18 +23,6 @@ CLIP_NAME = re.compile(r"^v_(?P<label>[A-Za-z]+)_g(?P<group>\d{2})_c(?P<clip>\d{
 def _rows(root: pathlib.Path, split: str) -> list[dict[str, str]]:
     with open(root / f"{split}.csv", newline="") as csv_file:
         return list(csv.DictReader(csv_file))
-
-
-def _decode(path: pathlib.Path) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    decoded = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        decoded.append(frame)
-    capture.release()
-    return decoded
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +39,7 @@ def decoded(small_root) -> dict[str, list[np.ndarray]]:
         for row in _rows(small_root, split):
             path = small_root / split / row["video_name"]
             if path.stat().st_size > 100_000:  # the corrupt files are tiny or cut; they have their own test
-                clips[f"{split}/{row['video_name']}"] = _decode(path)
+                clips[f"{split}/{row['video_name']}"] = every_frame(path)
     return clips
 
 
@@ -161,10 +150,10 @@ def test_same_seed_same_dataset_other_seed_differs(tmp_path):
     for split in ("train", "test"):
         assert (roots[0] / f"{split}.csv").read_bytes() == (roots[1] / f"{split}.csv").read_bytes()
         for row in _rows(roots[0], split):
-            first, second = (_decode(root / split / row["video_name"]) for root in roots[:2])
+            first, second = (every_frame(root / split / row["video_name"]) for root in roots[:2])
             assert len(first) == len(second) and all(np.array_equal(a, b) for a, b in zip(first, second))
             other = roots[2] / split / row["video_name"]
-            differs |= not other.exists() or len(_decode(other)) != len(first)
+            differs |= not other.exists() or len(every_frame(other)) != len(first)
     assert differs
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from tests.conftest import REAL_CLIPS
 from frame_path import frames
+from tests.helpers import declared_frame_count, every_frame
 
 
 
@@ -65,9 +66,7 @@ def test_pad_to_length_refuses_too_many_frames():
 @pytest.mark.parametrize("clip_name", ["v_Punch_g03_c01.avi", "v_Biking_g05_c02.avi"])
 def test_real_ucf101_clip_decodes(clip_name):
     path = os.path.join(REAL_CLIPS, clip_name)
-    capture = cv2.VideoCapture(path)
-    frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    capture.release()
+    frame_count = declared_frame_count(path)
     decoded = frames.decode_clip(path, max_seq_length=20, image_size=128, sampling="uniform")
     assert decoded.frames.shape == (20, 128, 128, 3) and decoded.frames.dtype == np.uint8
     assert abs(decoded.num_frames - frame_count) <= 2 and decoded.num_frames > 20
@@ -78,14 +77,7 @@ def test_real_ucf101_clip_decodes(clip_name):
 
 def _every_frame_then_sample(path, max_seq_length, image_size, sampling):
     """The plain way decode_clip must agree with: crop and resize every frame, then sample."""
-    capture = cv2.VideoCapture(path)
-    small_frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        small_frames.append(frames.crop_and_resize(frame, image_size))
-    capture.release()
+    small_frames = [frames.crop_and_resize(frame, image_size) for frame in every_frame(path)]
     indices = frames.sample_frame_indices(len(small_frames), max_seq_length, sampling)
     return np.stack([small_frames[index] for index in indices]), len(small_frames)
 
@@ -106,9 +98,7 @@ def test_decoding_only_sampled_frames_gives_the_frames_of_decoding_all(tmp_path,
     # and decode_clip must re-plan from the real count.
     path = _cut_clip(tmp_path, 0.97) if clip_name == "cut" else os.path.join(REAL_CLIPS, clip_name)
     if clip_name == "cut":
-        capture = cv2.VideoCapture(path)
-        assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 108
-        capture.release()
+        assert declared_frame_count(path) == 108
     expected_frames, frame_count = _every_frame_then_sample(path, 20, 64, sampling)
     decoded = frames.decode_clip(path, max_seq_length=20, image_size=64, sampling=sampling)
     assert np.array_equal(decoded.frames, expected_frames)

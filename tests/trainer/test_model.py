@@ -11,7 +11,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from trainer import model as model_lib  # noqa: E402
-from trainer.model import SEED_HPARAMS, HParams, build_model  # noqa: E402
+from trainer.hparams import SEED_HPARAMS, HParams  # noqa: E402
+from trainer.model import build_model  # noqa: E402
 
 MAX_SEQ_LENGTH = 6
 FEATURE_DIM = 8
