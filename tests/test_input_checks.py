@@ -89,6 +89,12 @@ def test_a_folder_named_like_a_video_is_called_a_folder(tmp_path):
         frames.decode_clip(str(tmp_path / "x.avi"), 8, 32, "uniform")
 
 
+def test_a_pipe_named_like_a_video_is_refused_without_opening_it(tmp_path):
+    os.mkfifo(tmp_path / "x.avi")  # opening it to decode would block until someone writes to it
+    with pytest.raises(frames.VideoDecodeError, match="not a regular file"):
+        frames.decode_clip(str(tmp_path / "x.avi"), 8, 32, "uniform")
+
+
 @pytest.mark.parametrize("kind", ["a file", "inside /proc"])
 def test_an_unusable_output_dir_is_one_line_before_anything_starts(tmp_path, capsys, kind):
     if kind == "a file":
@@ -143,6 +149,10 @@ def test_links_out_of_the_data_root_are_problems_never_eval_and_never_read(tmp_p
     assert clips["train/v_Skiing_g12_c01.avi"].problem is None
     assert {clip.group for clip in clips.values() if clip.label == "Punch" and clip.split == "eval"} == {"g11"}
     assert frames.file_problem(os.path.join(train_dir, "v_Punch_g26_c01.avi")) is None  # no data root, no such rule
+    # The data root itself may be a link: what counts is where the clips are.
+    os.symlink(data_root, tmp_path / "root-link")
+    through_link = {clip.video_id: clip.problem for clip in read_manifest(str(tmp_path / "root-link"))}
+    assert through_link == {video_id: clip.problem for video_id, clip in clips.items()}
 
 
 @pytest.mark.parametrize("command, listing", [("run", "train.csv"), ("extract", "trainlist01.txt")])
