@@ -126,16 +126,21 @@ def _safe_relative_path(name: str, source: str) -> str:
 
 
 def _read_text(path: str) -> str:
-    """A listing file's text (UTF-8, with or without a BOM); DatasetError naming the line of a byte that is not UTF-8."""
+    """A listing file's text (UTF-8, with or without a BOM); DatasetError naming the line of a byte that is not UTF-8, or of a NUL."""
     with open(path, "rb") as listing:
         data = listing.read()
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise DatasetError(
             f"{path} line {line}: byte 0x{data[error.start]:02x} is not UTF-8 text; save the file as UTF-8"
         ) from None
+    if "\x00" in text:
+        # No file name can hold one; os.stat would raise on it much later, in the component's driver.
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise DatasetError(f"{path} line {line}: a NUL byte (0x00), which no file name or label may hold")
+    return text
 
 
 def _read_keras_csv(csv_path: str, split: str) -> list[_Row]:
