@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 
 import pytest
 
@@ -45,7 +46,7 @@ def test_the_same_file_in_train_and_test_is_refused_naming_both_rows(tmp_path):
     data_root = _make_keras_dataset(tmp_path, _keras_rows(range(8, 11)), _keras_rows([1]), create_files=False)
     for split, rows in (("train", _keras_rows(range(8, 11))), ("test", _keras_rows([1]))):
         for index, (video_name, _) in enumerate(rows):
-            _write(os.path.join(data_root, split, video_name), f"{split} clip {index}")
+            _write(os.path.join(data_root, split, video_name), f"{split} clip {index}\n" * 4)
     shutil.copy(os.path.join(data_root, "train", _name("Punch", 10, 2)), os.path.join(data_root, "test", _name("Punch", 1, 1)))
     with pytest.raises(DatasetError) as raised:
         read_manifest(data_root)
@@ -88,6 +89,12 @@ def test_a_folder_named_like_a_video_is_called_a_folder(tmp_path):
         frames.decode_clip(str(tmp_path / "x.avi"), 8, 32, "uniform")
 
 
+def test_a_pipe_named_like_a_video_is_refused_without_opening_it(tmp_path):
+    os.mkfifo(tmp_path / "x.avi")  # opening it to decode would block until someone writes to it
+    with pytest.raises(frames.VideoDecodeError, match="not a regular file"):
+        frames.decode_clip(str(tmp_path / "x.avi"), 8, 32, "uniform")
+
+
 @pytest.mark.parametrize("kind", ["a file", "inside /proc"])
 def test_an_unusable_output_dir_is_one_line_before_anything_starts(tmp_path, capsys, kind):
     if kind == "a file":
@@ -111,3 +118,59 @@ def test_model_dir_messages_say_what_is_wrong(tmp_path):
         predict.resolve_model_dir(str(tmp_path / "serving" / "17"))
     with pytest.raises(predict.ModelDirError, match=r"its version folders \(17\) have no saved_model\.pb"):
         predict.resolve_model_dir(str(tmp_path / "serving"))
+
+
+def test_links_out_of_the_data_root_are_problems_never_eval_and_never_read(tmp_path):
+    data_root = _make_keras_dataset(tmp_path / "data", _keras_rows(range(8, 12)), _keras_rows([1]))
+    elsewhere = tmp_path / "elsewhere"
+    os.makedirs(elsewhere / "folder")
+    # A copy of a test clip outside: were the link followed, train and test would hold identical files.
+    shutil.copy(os.path.join(data_root, "test", _name("Punch", 1, 1)), elsewhere / "other.avi")
+    shutil.copy(os.path.join(data_root, "test", _name("Punch", 1, 1)), elsewhere / "folder" / "clip.avi")
+    train_dir = os.path.join(data_root, "train")
+    links = {
+        "v_Punch_g26_c01.avi": "/etc/passwd",
+        "v_Punch_g26_c02.avi": str(elsewhere / "other.avi"),
+        "v_Skiing_g12_c01.avi": _name("Skiing", 8, 1),  # inside the data root: a clip like any other
+    }
+    for name, target in links.items():
+        os.symlink(target, os.path.join(train_dir, name))
+    os.symlink(elsewhere / "folder", os.path.join(train_dir, "linked"))  # a folder link out of the data root
+    labels = {"v_Punch_g26_c01.avi": "Punch", "v_Punch_g26_c02.avi": "Punch", "v_Skiing_g12_c01.avi": "Skiing", "linked/clip.avi": "Punch"}
+    with open(os.path.join(data_root, "train.csv"), "a") as train_csv:
+        train_csv.writelines(f"99,{name},{label}\n" for name, label in labels.items())
+
+    clips = {clip.video_id: clip for clip in read_manifest(data_root)}
+
+    outside = "symbolic link to a file outside the data root: "
+    assert clips["train/v_Punch_g26_c01.avi"].problem == outside + "/etc/passwd"
+    assert clips["train/v_Punch_g26_c02.avi"].problem == outside + os.path.realpath(elsewhere / "other.avi")
+    assert clips["train/linked/clip.avi"].problem == outside + os.path.realpath(elsewhere / "folder" / "clip.avi")
+    assert clips["train/v_Skiing_g12_c01.avi"].problem is None
+    assert {clip.group for clip in clips.values() if clip.label == "Punch" and clip.split == "eval"} == {"g11"}
+    assert frames.file_problem(os.path.join(train_dir, "v_Punch_g26_c01.avi")) is None  # no data root, no such rule
+    # The data root itself may be a link: what counts is where the clips are.
+    os.symlink(data_root, tmp_path / "root-link")
+    through_link = {clip.video_id: clip.problem for clip in read_manifest(str(tmp_path / "root-link"))}
+    assert through_link == {video_id: clip.problem for video_id, clip in clips.items()}
+
+
+@pytest.mark.parametrize("command, listing", [("run", "train.csv"), ("extract", "trainlist01.txt")])
+def test_a_nul_byte_in_a_listing_is_one_line_before_anything_runs(tmp_path, capsys, command, listing):
+    if listing == "train.csv":
+        data_root = _make_keras_dataset(tmp_path / "data", _keras_rows(range(8, 11)), _keras_rows([1]))
+        line, line_number = "99,v_Punch_g08\x00_c03.avi,Punch\n", 20  # after the header and 18 rows
+    else:
+        data_root = str(tmp_path / "data")
+        _write(os.path.join(data_root, "testlist01.txt"), "".join(f"{label}/{_name(label, 1, 1)}\n" for label in CLASSES))
+        _write(os.path.join(data_root, "trainlist01.txt"), "".join(f"{label}/{_name(label, 8, 1)} 1\n" for label in CLASSES))
+        line, line_number = "Punch/v_Punch_g09_c01.avi\x00 1\n", 4
+    with open(os.path.join(data_root, listing), "a") as listing_file:
+        listing_file.write(line)
+    output_dir = str(tmp_path / "out")
+    started = time.monotonic()
+    assert pipeline_runner.main([command, "--data-root", data_root, "--output-dir", output_dir, "--weights", "none"]) == 2
+    assert time.monotonic() - started < 30
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"error: {os.path.join(data_root, listing)} line {line_number}: ") and "NUL" in error and "\n" not in error
+    assert not os.path.exists(os.path.join(output_dir, "pipeline_root"))

@@ -1,6 +1,7 @@
-"""Tests of video_datasets.manifest on real folders (files are empty: the manifest never decodes)."""
+"""Tests of video_datasets.manifest on real folders (files are short text, no videos: the manifest never decodes)."""
 from __future__ import annotations
 
+import logging
 import os
 import random
 
@@ -13,9 +14,8 @@ CLASSES = ("Punch", "Drumming", "Skiing")
 
 
 def _touch(path) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb"):
-        pass
+    """A stand-in clip: a few dozen bytes, unique to its path (so no two are identical files), not empty or tiny."""
+    _write(path, f"a stand-in for a video file at {path}\n")
 
 
 def _write(path, text: str) -> None:
@@ -150,10 +150,14 @@ def test_keras_layout_without_index_column_and_with_extra_columns(tmp_path):
 
 def test_keras_nested_video_name_and_missing_files_are_kept(tmp_path):
     train_rows = _keras_rows(range(8, 12)) + [("sub/dir/clip.avi", "Punch")]
-    data_root = _make_keras_dataset(tmp_path, train_rows, _keras_rows([1]), create_files=False)
+    data_root = _make_keras_dataset(tmp_path, train_rows, _keras_rows([1]))
+    for video_name in ("sub/dir/clip.avi", _name("Punch", 8, 1)):
+        os.remove(os.path.join(data_root, "train", video_name))
     clips = read_manifest(data_root)
     assert len(clips) == len(train_rows) + len(CLASSES) * 2
-    assert not any(os.path.exists(clip.path) for clip in clips)
+    missing = [clip for clip in clips if not os.path.exists(clip.path)]
+    assert {clip.video_id for clip in missing} == {"train/sub/dir/clip.avi", f"train/{_name('Punch', 8, 1)}"}
+    assert {clip.problem for clip in missing} == {"file not found"}
     nested = [clip for clip in clips if clip.video_id == "train/sub/dir/clip.avi"]
     assert nested and nested[0].group == "clip"
 
@@ -192,6 +196,67 @@ def test_single_training_group_is_refused_since_eval_would_be_empty(tmp_path):
     data_root = _make_keras_dataset(tmp_path, _keras_rows([8]), _keras_rows([1]))
     with pytest.raises(DatasetError, match="single group"):
         read_manifest(data_root)
+
+
+# --- files that cannot be videos and the eval carve-out ------------------------------------------
+# Groups g08-g11 alone would hold out g11; each junk file below is its own group ranked before g11
+# (sha256 order), so a carve-out that took it would leave its class with no eval clip that decodes.
+
+
+def test_files_that_cannot_be_videos_are_listed_but_never_held_out_as_eval(tmp_path):
+    _make_class_folders(tmp_path, [1, 8, 9, 10, 11])
+    junk = {
+        "Punch/._v_Punch_g08_c02.avi": b"\x00\x05",  # a macOS AppleDouble file (its own group: no UCF101 name)
+        "Drumming/v_Drumming_g26_c01.avi": b"abc",  # a few bytes
+        "Skiing/v_Skiing_g26_c01.avi": b"",
+    }
+    for video_id, content in junk.items():
+        (tmp_path / video_id).write_bytes(content)
+
+    clips = read_manifest(str(tmp_path))
+
+    by_id = {clip.video_id: clip for clip in clips}
+    assert {video_id: (by_id[video_id].split, by_id[video_id].problem) for video_id in junk} == {
+        "Punch/._v_Punch_g08_c02.avi": ("train", "a macOS AppleDouble file (._*): metadata, not a video"),
+        "Drumming/v_Drumming_g26_c01.avi": ("train", "3 bytes: too small to be a video"),
+        "Skiing/v_Skiing_g26_c01.avi": ("train", "empty file"),
+    }
+    for label in CLASSES:
+        assert {clip.group for clip in clips if clip.label == label and clip.split == "eval"} == {"g11"}
+    assert manifest.labels_without_eval(clips) == []
+    assert all(clip.problem is None for clip in clips if clip.video_id not in junk)
+
+
+def test_a_listed_clip_that_does_not_exist_is_never_held_out_as_eval(tmp_path):
+    _make_class_folders(tmp_path, [1, 8, 9, 10, 11], classes=("Punch", "Skiing"))
+    train_entries = [f"{cls}/{_name(cls, group, 1)}" for cls in ("Punch", "Skiing") for group in (8, 9, 10, 11)]
+    _write(tmp_path / "trainlist01.txt", "\n".join(train_entries + ["Punch/v_Punch_g26_c01.avi"]) + "\n")
+    _write(tmp_path / "testlist01.txt", "Punch/v_Punch_g01_c01.avi\nSkiing/v_Skiing_g01_c01.avi\n")
+
+    clips = read_manifest(str(tmp_path))
+
+    [missing] = [clip for clip in clips if clip.video_id == "Punch/v_Punch_g26_c01.avi"]
+    assert (missing.split, missing.problem) == ("train", "file not found")
+    assert {clip.group for clip in clips if clip.label == "Punch" and clip.split == "eval"} == {"g11"}
+
+
+def test_a_class_whose_other_groups_cannot_be_videos_has_no_eval_and_says_so(tmp_path, caplog):
+    _make_class_folders(tmp_path, [1, 8, 9, 10, 11], classes=("Punch", "Skiing"))
+    _make_class_folders(tmp_path, [1, 8], classes=("Drumming",))
+    (tmp_path / "Drumming" / "._v_Drumming_g09_c01.avi").write_bytes(b"\x00\x05")
+    with caplog.at_level(logging.WARNING, logger="video_datasets.manifest"):
+        clips = read_manifest(str(tmp_path))
+    assert manifest.labels_without_eval(clips) == ["Drumming"]
+    assert any("Drumming" in record.getMessage() for record in caplog.records)
+
+
+def test_only_files_that_cannot_be_videos_in_other_groups_is_no_eval_split(tmp_path):
+    data_root = _make_keras_dataset(tmp_path, _keras_rows([8, 9]), _keras_rows([1]))
+    for class_name in CLASSES:
+        for clip in (1, 2):
+            os.remove(os.path.join(data_root, "train", _name(class_name, 9, clip)))
+    message = _error_message(data_root)
+    assert "single group" in message and "missing" in message
 
 
 # --- UCF101 class folders ----------------------------------------------------------------------

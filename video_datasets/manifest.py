@@ -21,7 +21,9 @@ import logging
 import os
 import posixpath
 import re
-from typing import Iterable
+from typing import Iterable, Optional
+
+from frame_path.frames import file_problem
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,9 @@ class Clip:
     label: str
     split: str  # 'train', 'eval' or 'test'
     group: str  # UCF101 group key, see group_of
+    # Why the file certainly is no usable video (frames.file_problem: missing, empty, a link out of the data
+    # root...), None when only decoding can tell: never held out as eval; the extractor skips it with this reason.
+    problem: Optional[str] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,16 +126,21 @@ def _safe_relative_path(name: str, source: str) -> str:
 
 
 def _read_text(path: str) -> str:
-    """A listing file's text (UTF-8, with or without a BOM); DatasetError naming the line of a byte that is not UTF-8."""
+    """A listing file's text (UTF-8, with or without a BOM); DatasetError naming the line of a byte that is not UTF-8, or of a NUL."""
     with open(path, "rb") as listing:
         data = listing.read()
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise DatasetError(
             f"{path} line {line}: byte 0x{data[error.start]:02x} is not UTF-8 text; save the file as UTF-8"
         ) from None
+    if "\x00" in text:
+        # No file name can hold one; os.stat would raise on it much later, in the component's driver.
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise DatasetError(f"{path} line {line}: a NUL byte (0x00), which no file name or label may hold")
+    return text
 
 
 def _read_keras_csv(csv_path: str, split: str) -> list[_Row]:
@@ -269,7 +279,10 @@ def listing_files(data_root: str) -> list[str]:
 
 
 def labels_without_eval(clips: Iterable[Clip]) -> list[str]:
-    """Labels that have no eval clips (a class with a single training group keeps it for training)."""
+    """Labels that the carve-out gave no eval clips (a class with a single training group of clips that may be videos keeps it for training).
+
+    What was planned: the extraction report counts the classes that ended with no eval Example written.
+    """
     clips = list(clips)
     return sorted({clip.label for clip in clips} - {clip.label for clip in clips if clip.split == "eval"})
 
@@ -300,15 +313,18 @@ def _warn_about(clips: list[Clip]) -> None:
         )
     without_eval = labels_without_eval(clips)
     if without_eval:
-        logger.warning("labels with a single training group, kept for training and absent from eval: %s", ", ".join(without_eval))
+        logger.warning(
+            "labels with a single training group of clips that may be videos, kept for training and absent from eval: %s",
+            ", ".join(without_eval),
+        )
 
 
 def _check_identical_files(clips: list[Clip]) -> None:
     """Refuses a file whose exact copy is in another split; only files of equal size are read."""
     by_size: dict[int, list[Clip]] = {}
     for clip in clips:
-        # Empty files are no videos (the extractor skips them), so not copies of one.
-        if os.path.isfile(clip.path) and os.path.getsize(clip.path) > 0:
+        # Files that are no videos (the extractor skips them) are not copies of one, and links out of the data root are not read.
+        if clip.problem is None:
             by_size.setdefault(os.path.getsize(clip.path), []).append(clip)
     for same_size in by_size.values():
         if len({clip.split for clip in same_size}) < 2:
@@ -344,8 +360,9 @@ def read_manifest(data_root: str, eval_fraction: float = EVAL_GROUP_FRACTION) ->
     """Every clip of `data_root` with its label and split, sorted by (split, video_id).
 
     Raises DatasetError (one line) for data that cannot make a train/eval/test
-    dataset. Listed files that do not exist are kept: the extractor reports
-    them as skipped.
+    dataset. Listed files that certainly are no videos (missing, empty, a link
+    out of the data root: `Clip.problem`) are kept: the extractor reports them
+    as skipped.
     """
     if not os.path.exists(data_root):
         raise DatasetError(f"data root {data_root} does not exist")
@@ -364,25 +381,39 @@ def read_manifest(data_root: str, eval_fraction: float = EVAL_GROUP_FRACTION) ->
     _check_unique(rows)
     _check_labels(rows, layout)
 
+    paths = {row.relative_path: os.path.join(data_root, *row.relative_path.split("/")) for row in rows}
+    problems = {relative_path: file_problem(path, data_root) for relative_path, path in paths.items()}
     # Eval groups are chosen per class, so the carve-out never takes all of a
     # class's training groups; a class with a single group keeps it for training.
+    # Only groups with a clip that may be a video count: a junk file (a macOS
+    # '._' file, a listed clip that is missing) is its own group and would
+    # otherwise become a class's only, empty, eval group.
     # The ranking is the same for every class (sha256 of the group key), so
     # classes sharing group numbers hold out the same ones where they can.
     train_groups: dict[str, set[str]] = {}
     for row in rows:
-        if row.split == "train":
+        if row.split == "train" and problems[row.relative_path] is None:
             train_groups.setdefault(row.label, set()).add(group_of(row.relative_path))
     eval_groups = {label: assign_eval_groups(groups, eval_fraction) for label, groups in train_groups.items()}
     clips = []
     for row in rows:
         group = group_of(row.relative_path)
-        split = "eval" if row.split == "train" and group in eval_groups[row.label] else row.split
-        path = os.path.join(data_root, *row.relative_path.split("/"))
-        clips.append(Clip(path=path, video_id=row.relative_path, label=row.label, split=split, group=group))
+        split = "eval" if row.split == "train" and group in eval_groups.get(row.label, ()) else row.split
+        clips.append(
+            Clip(
+                path=paths[row.relative_path],
+                video_id=row.relative_path,
+                label=row.label,
+                split=split,
+                group=group,
+                problem=problems[row.relative_path],
+            )
+        )
     if not any(clip.split == "eval" for clip in clips):
         raise DatasetError(
-            f"every class of {data_root} has its training clips in a single group, so no eval split can be held out "
-            "without sharing a group with train: add clips of another group (v_<Class>_g<NN>_c<NN>)"
+            f"every class of {data_root} has its training clips in a single group (not counting files that cannot be "
+            "videos: missing, empty or tiny files, macOS ._ files, links out of the data root), so no eval split can be "
+            "held out without sharing a group with train: add clips of another group (v_<Class>_g<NN>_c<NN>)"
         )
     _check_identical_files(clips)
     _warn_about(clips)

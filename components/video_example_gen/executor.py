@@ -64,19 +64,25 @@ class _EncodeClipsDoFn(beam.DoFn):
         self._encoder.close()
 
     def process(self, clips: list[manifest.Clip]) -> Iterator[Any]:
-        for clip, encoded in self._encoder.encode((clip, clip.path) for clip in clips):
-            outcome = {"video_id": clip.video_id, "path": clip.path, "split": clip.split}
+        # Files the manifest found to be no videos (a link out of the data root among them) are never opened.
+        for clip in clips:
+            if clip.problem is not None:
+                yield self._skipped(clip, clip.problem)
+        for clip, encoded in self._encoder.encode((clip, clip.path) for clip in clips if clip.problem is None):
             if isinstance(encoded, frames.VideoDecodeError):
-                logger.warning("Skipping %s: %s", clip.path, encoded)
-                self._clips_skipped.inc()
-                yield beam.pvalue.TaggedOutput(self.CLIP_LOG, {**outcome, "skipped": str(encoded)})
+                yield self._skipped(clip, str(encoded))
                 continue
             example = make_example(encoded.frame_features, encoded.frame_mask, clip.label, clip.video_id, encoded.num_frames)
             self._clips_done.inc()
             self._frames_encoded.inc(encoded.frames_encoded)
             yield clip.split, example
-            yield beam.pvalue.TaggedOutput(self.CLIP_LOG, {**outcome, "frames_encoded": encoded.frames_encoded})
+            yield beam.pvalue.TaggedOutput(self.CLIP_LOG, {**_outcome(clip), "frames_encoded": encoded.frames_encoded})
             self._log_progress()
+
+    def _skipped(self, clip: manifest.Clip, reason: str) -> beam.pvalue.TaggedOutput:
+        logger.warning("Skipping %s: %s", clip.path, reason)
+        self._clips_skipped.inc()
+        return beam.pvalue.TaggedOutput(self.CLIP_LOG, {**_outcome(clip), "skipped": reason})
 
     def _log_progress(self) -> None:
         self._clip_count += 1
@@ -88,6 +94,11 @@ class _EncodeClipsDoFn(beam.DoFn):
                 self._clip_count,
                 self._clip_count / (now - self._started),
             )
+
+
+def _outcome(clip: manifest.Clip) -> dict[str, str]:
+    """What the per-clip log records of every clip, written or skipped."""
+    return {"video_id": clip.video_id, "path": clip.path, "split": clip.split, "label": clip.label}
 
 
 def _split_index(split_and_example: tuple[str, tf.train.Example], num_splits: int) -> int:
@@ -105,10 +116,7 @@ class Executor(BaseExampleGenExecutor):
     ) -> dict[str, beam.PCollection]:
         config = self._config  # resolved once, in Do
         clips = manifest.read_manifest(exec_properties[standard_component_specs.INPUT_BASE_KEY], config.eval_group_fraction)
-        self._data_warnings = {
-            "labels_without_eval": manifest.labels_without_eval(clips),
-            "groups_in_train_and_test": manifest.groups_in_train_and_test(clips),
-        }
+        self._data_warnings = {"groups_in_train_and_test": manifest.groups_in_train_and_test(clips)}
         logger.info("VideoExampleGen: %d clips to encode %s, weights=%s", len(clips), manifest.count_per_split(clips), config.weights)
 
         encoded = (
@@ -193,6 +201,8 @@ class Executor(BaseExampleGenExecutor):
                 f"no clip of split(s) {', '.join(empty_splits)} could be decoded "
                 f"({len(report['skipped_videos'])} clips skipped, see {os.path.join(examples_uri, EXTRACTION_REPORT_FILE)})"
             )
+        if report["labels_without_eval"]:
+            logger.warning("VideoExampleGen: no eval Example written for the classes %s", ", ".join(report["labels_without_eval"]))
         logger.info(
             "VideoExampleGen: %s clips per split, %d skipped, %d frames in %.1f s (%.1f frames/s)",
             report["splits"],
@@ -210,14 +220,28 @@ def _read_clip_log(clip_log_dir: str) -> Iterable[dict[str, Any]]:
 
 
 def _fold_clip_log(outcomes: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Clips per split, skipped clips (sorted) and total frames from the per-clip log."""
-    splits = {split: 0 for split in manifest.SPLIT_NAMES}
+    """Examples written per split and per label, the classes left without eval Examples, skipped clips (sorted) and total frames.
+
+    Counted from what was written, not from the manifest's plan: a class whose
+    eval clips were all skipped has no eval Example, and is named.
+    """
+    written: dict[str, dict[str, int]] = {split: {} for split in manifest.SPLIT_NAMES}
     skipped = []
     frames_encoded = 0
     for outcome in outcomes:
+        per_label = written[outcome["split"]]
+        per_label.setdefault(outcome["label"], 0)
         if "skipped" in outcome:
             skipped.append({"path": outcome["path"], "split": outcome["split"], "reason": outcome["skipped"]})
         else:
-            splits[outcome["split"]] += 1
+            per_label[outcome["label"]] += 1
             frames_encoded += outcome["frames_encoded"]
-    return {"splits": splits, "skipped_videos": sorted(skipped, key=lambda item: item["path"]), "frames_encoded": frames_encoded}
+    labels = sorted(set().union(*written.values()))
+    clips_per_label = {split: {label: per_label.get(label, 0) for label in labels} for split, per_label in written.items()}
+    return {
+        "splits": {split: sum(per_label.values()) for split, per_label in clips_per_label.items()},
+        "clips_per_label": clips_per_label,
+        "labels_without_eval": [label for label in labels if clips_per_label["train"][label] and not clips_per_label["eval"][label]],
+        "skipped_videos": sorted(skipped, key=lambda item: item["path"]),
+        "frames_encoded": frames_encoded,
+    }

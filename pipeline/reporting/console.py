@@ -16,7 +16,10 @@ def console_summary(summary: dict[str, Any], path: str) -> str:
     if summary.get("groups_in_train_and_test"):
         lines.append(f"  WARNING      groups in both training and test (inflates test accuracy): {', '.join(summary['groups_in_train_and_test'])}")
     if summary.get("labels_without_eval"):
-        lines.append(f"  note         classes with a single training group, so no eval clips: {', '.join(summary['labels_without_eval'])}")
+        lines.append(
+            "  WARNING      classes without eval clips (a single training group, or their eval clips were skipped; "
+            f"early stopping and model selection do not see them): {', '.join(summary['labels_without_eval'])}"
+        )
     pretrained = "" if summary["weights"] != "none" else "  (NOT pretrained: random init)"
     lines.append(f"  backbone     DenseNet121, weights {summary['weights_id']}{pretrained}")
     lines.append(f"  extraction   {extraction['frames']} frames in {extraction['seconds']} s ({extraction['frames_per_second']} frames/s)")

@@ -277,6 +277,11 @@ def render_markdown(summary: dict, history: Optional[dict[str, list[float]]], pa
         split_text = ", ".join(f"{name} {splits[name]}" for name in ("train", "eval", "test") if name in splits)
         others = ", ".join(f"{name} {count}" for name, count in splits.items() if name not in ("train", "eval", "test"))
         lines.append(f"- Clips per split: {split_text}{', ' + others if others else ''}")
+    if summary.get("labels_without_eval"):
+        lines.append(
+            f"- **Classes without eval clips**: {', '.join(_cell(label) for label in summary['labels_without_eval'])} "
+            "(early stopping and model selection do not see them)"
+        )
     per_class = summary.get("per_class") or {}
     if per_class:
         lines.append(f"- Classes: {len(per_class)}")

@@ -1,9 +1,13 @@
-"""`extract` on data roots with dangling links and with a clip replaced in place (issue 12): real VideoExampleGen runs."""
+"""`extract` on data roots with dangling links, a clip replaced in place (issue 12), junk files and links out of
+the data root (issue 19): real VideoExampleGen runs."""
+import glob
 import json
 import os
 import shutil
 
+import numpy as np
 import pytest
+import tensorflow as tf
 
 import pipeline_runner
 from components.video_example_gen import component
@@ -54,3 +58,59 @@ def test_the_input_fingerprint_covers_listed_files_only(dangling_links_data):
     assert component.input_fingerprint(dangling_links_data) == fingerprint
     os.utime(os.path.join(dangling_links_data, "test.csv"))
     assert component.input_fingerprint(dangling_links_data) != fingerprint
+
+
+@pytest.fixture(scope="module")
+def junk_class_folders(tmp_path_factory):
+    """The demo as UCF101 class folders (group 1 tests, groups 8-11 train: g11 is every class's eval group) plus junk.
+
+    The junk files' groups rank before g11 in the carve-out's sha256 order: were they eligible, each would be
+    its class's only eval group.
+    """
+    demo_root = demo.generate_demo_dataset(str(tmp_path_factory.mktemp("demo")), train_clips_per_class=4, test_clips_per_class=1)
+    data_root = str(tmp_path_factory.mktemp("data"))
+    for path in glob.glob(os.path.join(demo_root, "t*", "v_*")):
+        class_dir = os.path.join(data_root, os.path.basename(path).split("_")[1])
+        os.makedirs(class_dir, exist_ok=True)
+        shutil.copy(path, class_dir)
+    with open(os.path.join(data_root, "Grow", "._v_Grow_g08_c02.avi"), "wb") as apple_double:
+        apple_double.write(b"\x00\x05")  # what macOS leaves beside a copied clip
+    with open(os.path.join(data_root, "Shrink", "v_Shrink_g26_c01.avi"), "wb") as random_bytes:
+        random_bytes.write(np.random.RandomState(0).bytes(4096))  # only decoding can tell
+    # Darken: a link to a clip out of the data root (refused) and one to a clip inside it (used).
+    [darken_clip] = glob.glob(os.path.join(demo_root, "train", "v_Darken_g08_c01.*"))
+    extension = os.path.splitext(darken_clip)[1]
+    outside = os.path.join(str(tmp_path_factory.mktemp("elsewhere")), "clip" + extension)
+    shutil.copy(darken_clip, outside)
+    os.symlink(outside, os.path.join(data_root, "Darken", "v_Darken_g12_c01" + extension))
+    os.makedirs(os.path.join(data_root, ".pool"))  # hidden: no class
+    shutil.copy(darken_clip, os.path.join(data_root, ".pool", "clip" + extension))
+    os.symlink(os.path.join("..", ".pool", "clip" + extension), os.path.join(data_root, "Darken", "v_Darken_g13_c01" + extension))
+    return data_root, outside
+
+
+def _written_labels(examples_uri, split):
+    records = tf.data.TFRecordDataset(glob.glob(os.path.join(examples_uri, f"Split-{split}", "*.gz")), compression_type="GZIP")
+    examples = [tf.train.Example.FromString(record.numpy()) for record in records]
+    return [(example.features.feature["label"].bytes_list.value[0].decode(), example.features.feature["video_id"].bytes_list.value[0].decode()) for example in examples]
+
+
+def test_classes_without_eval_clips_links_out_of_the_data_root_and_junk_are_reported(junk_class_folders, tmp_path):
+    data_root, outside = junk_class_folders
+    summary = _extract(data_root, str(tmp_path / "out"))
+
+    reasons = {os.path.basename(item["path"]): item["reason"] for item in summary["skipped_videos"]}
+    extension = os.path.splitext(outside)[1]
+    assert reasons == {
+        "._v_Grow_g08_c02.avi": "a macOS AppleDouble file (._*): metadata, not a video",
+        "v_Shrink_g26_c01.avi": "not a readable video (unknown container or codec)",
+        "v_Darken_g12_c01" + extension: f"symbolic link to a file outside the data root: {os.path.realpath(outside)}",
+    }
+    # Shrink's eval group (g26) held only the random bytes: no eval clip of Shrink was written, and that is said.
+    assert summary["labels_without_eval"] == ["Shrink"]
+    assert summary["clips_per_label"]["eval"] == {"Brighten": 1, "Darken": 1, "Grow": 1, "Shrink": 0}
+    for split in ("train", "eval", "test"):
+        written = _written_labels(summary["examples_uri"], split)
+        counts = {label: sum(1 for written_label, _ in written if written_label == label) for label in demo.DEMO_CLASSES}
+        assert summary["clips_per_label"][split] == counts and summary["splits"][split] == len(written)
+    assert ("Darken", "Darken/v_Darken_g13_c01" + extension) in _written_labels(summary["examples_uri"], "train")

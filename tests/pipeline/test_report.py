@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
+from pipeline.reporting.console import console_summary
 from pipeline.reporting.report import write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -215,3 +216,19 @@ def test_missing_history_and_evaluation_still_write_a_report(tmp_path):
     _check_png(paths["training_curves"], min_bytes=1_000)
     markdown = open(paths["report"], encoding="utf-8").read()
     assert "not evaluated" in markdown and "No training history" in markdown
+
+
+def test_classes_without_eval_clips_are_named_in_the_report_and_on_the_console(tmp_path):
+    summary = _summary(
+        tmp_path,
+        labels_without_eval=["Shrink"],
+        feature_extraction={"frames": 640, "seconds": 2.0, "frames_per_second": 320.0},
+        seconds={"total": 60.0, "components": {"VideoExampleGen": 20.0}},
+        cached_components=[],
+    )
+    markdown = open(write_report(summary, str(tmp_path / "report"))["report"], encoding="utf-8").read()
+    assert re.search(r"Classes without eval clips\*\*: Shrink ", markdown)
+    [line] = [line for line in console_summary(summary, "run_summary.json").splitlines() if "without eval clips" in line]
+    assert line.startswith("  WARNING") and line.endswith(": Shrink")
+    del summary["labels_without_eval"]
+    assert "without eval clips" not in open(write_report(summary, str(tmp_path / "report"))["report"], encoding="utf-8").read()
