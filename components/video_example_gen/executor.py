@@ -1,6 +1,8 @@
 """Beam executor of VideoExampleGen: clips -> frame-feature tf.train.Examples.
 
-One pass over the dataset manifest: each worker builds DenseNet121 once
+As TFX's avro_executor: one Beam transform (`EncodeClips`) from the dataset
+manifest's clips to (split, Example) pairs; `Do` keeps the artifact's
+bookkeeping, the writes and the report. Each worker builds DenseNet121 once
 (`DoFn.setup`), decodes clips on a pool of decode workers while the backbone encodes the
 previous clip's frames, and tags every clip with its split. The splits are
 written as clips stream through, with `extraction_report.json` (split counts,
@@ -105,40 +107,47 @@ def _split_index(split_and_example: tuple[str, tf.train.Example], num_splits: in
     return manifest.SPLIT_NAMES.index(split_and_example[0])
 
 
+@beam.ptransform_fn
+def EncodeClips(root: beam.pvalue.PBegin, clips: list[manifest.Clip], config: ExtractionConfig) -> beam.pvalue.DoOutputsTuple:
+    """The component's one transform: manifest clips -> (split, Example) pairs (`.examples`) and one outcome per clip (CLIP_LOG)."""
+    return (
+        root
+        | "ListClips" >> beam.Create(clips)
+        # Spread clips over workers before the expensive step.
+        | "Reshuffle" >> beam.Reshuffle()
+        # Batches of clips keep the decoders ahead of the backbone across clips; at
+        # least 4 full forward passes a batch (a GPU's 1024-frame passes: 205 clips).
+        | "BatchClips" >> beam.BatchElements(min_batch_size=1, max_batch_size=max(32, -(-4 * config.frame_batch_size // config.max_seq_length)))
+        | "EncodeClips" >> beam.ParDo(_EncodeClipsDoFn(config)).with_outputs(_EncodeClipsDoFn.CLIP_LOG, main="examples")
+    )
+
+
+def _write_splits(split_examples: beam.PCollection, examples_artifact: Any) -> None:
+    """(split, Example) pairs -> the artifact's Split-* folders of gzipped TFRecords.
+
+    Written here rather than by the base class: its WriteSplit puts a Reshuffle
+    before the write, which on Beam's in-process runner holds every Example of
+    the dataset in memory (~320 KB a clip, measured by
+    benchmarks/pipeline_scaling.py). Written as they are encoded, clips stream
+    through and extraction memory stays flat.
+    """
+    by_split = split_examples | "SplitBySplitName" >> beam.Partition(_split_index, len(manifest.SPLIT_NAMES))
+    for index, split in enumerate(manifest.SPLIT_NAMES):
+        (
+            by_split[index]
+            | f"Serialize[{split}]" >> beam.Map(lambda split_and_example: split_and_example[1].SerializeToString())
+            | f"WriteSplit[{split}]" >> beam.io.WriteToTFRecord(
+                os.path.join(artifact_utils.get_split_uri([examples_artifact], split), "data_tfrecord"),
+                file_name_suffix=".gz",  # gzip, chosen by the suffix
+            )
+        )
+
+
 class Executor(BaseExampleGenExecutor):
     """Writes the splits of frame-feature Examples and the extraction report."""
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
-        raise NotImplementedError("splits come from the manifest in one pass: see GenerateExamplesByBeam")
-
-    def GenerateExamplesByBeam(
-        self, pipeline: beam.Pipeline, exec_properties: dict[str, Any]
-    ) -> dict[str, beam.PCollection]:
-        config = self._config  # resolved once, in Do
-        clips = manifest.read_manifest(exec_properties[standard_component_specs.INPUT_BASE_KEY], config.eval_group_fraction)
-        self._data_warnings = {"groups_in_train_and_test": manifest.groups_in_train_and_test(clips)}
-        logger.info("VideoExampleGen: %d clips to encode %s, weights=%s", len(clips), manifest.count_per_split(clips), config.weights)
-
-        encoded = (
-            pipeline
-            | "ListClips" >> beam.Create(clips)
-            # Spread clips over workers before the expensive step.
-            | "Reshuffle" >> beam.Reshuffle()
-            # Batches of clips keep the decoders ahead of the backbone across clips; at
-            # least 4 full forward passes a batch (a GPU's 1024-frame passes: 205 clips).
-            | "BatchClips" >> beam.BatchElements(min_batch_size=1, max_batch_size=max(32, -(-4 * config.frame_batch_size // config.max_seq_length)))
-            | "EncodeClips" >> beam.ParDo(_EncodeClipsDoFn(config)).with_outputs(_EncodeClipsDoFn.CLIP_LOG, main="examples")
-        )
-        (
-            encoded[_EncodeClipsDoFn.CLIP_LOG]
-            | "ClipLogToJson" >> beam.Map(json.dumps)
-            | "WriteClipLog" >> beam.io.WriteToText(os.path.join(self._clip_log_dir, "clips"), file_name_suffix=".jsonl")
-        )
-        split_examples = encoded.examples | "SplitBySplitName" >> beam.Partition(_split_index, len(manifest.SPLIT_NAMES))
-        return {
-            split: split_examples[index] | f"DropSplitName[{split}]" >> beam.Values()
-            for index, split in enumerate(manifest.SPLIT_NAMES)
-        }
+        raise NotImplementedError("splits come from the manifest in one pass: see EncodeClips")
 
     def Do(
         self,
@@ -148,69 +157,78 @@ class Executor(BaseExampleGenExecutor):
     ) -> None:
         requested = ExtractionConfig.from_mapping(exec_properties)
         device = backbone.compute_device()
-        config = self._config = resolve_auto_settings(requested, device)
-        weights_id = backbone.weights_id(config.weights, config.random_init_seed)
-        examples_uri = artifact_utils.get_single_uri(output_dict[standard_component_specs.EXAMPLES_KEY])
-        self._clip_log_dir = os.path.join(examples_uri, _CLIP_LOG_DIR)
+        config = resolve_auto_settings(requested, device)
+        clips = manifest.read_manifest(exec_properties[standard_component_specs.INPUT_BASE_KEY], config.eval_group_fraction)
+        logger.info("VideoExampleGen: %d clips to encode %s, weights=%s", len(clips), manifest.count_per_split(clips), config.weights)
+        warnings = manifest.data_warnings(clips)
+        for warning in warnings:
+            logger.warning("VideoExampleGen: %s", warning)
         examples_artifact = output_dict[standard_component_specs.EXAMPLES_KEY][0]
         examples_artifact.split_names = artifact_utils.encode_split_names(list(manifest.SPLIT_NAMES))
+        clip_log_dir = os.path.join(examples_artifact.uri, _CLIP_LOG_DIR)
         started = time.monotonic()
-        # The splits are written here rather than by the base class: its WriteSplit
-        # puts a Reshuffle before the write, which on Beam's in-process runner
-        # holds every Example of the dataset in memory (~320 KB a clip, measured
-        # by benchmarks/pipeline_scaling.py). Written as they are encoded, clips
-        # stream through and extraction memory stays flat.
         with self._make_beam_pipeline() as pipeline:
-            for split, examples in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
-                (
-                    examples
-                    | f"Serialize[{split}]" >> beam.Map(lambda example: example.SerializeToString())
-                    | f"WriteSplit[{split}]" >> beam.io.WriteToTFRecord(
-                        os.path.join(artifact_utils.get_split_uri([examples_artifact], split), "data_tfrecord"),
-                        file_name_suffix=".gz",  # gzip, chosen by the suffix
-                    )
-                )
+            encoded = pipeline | "EncodeClips" >> EncodeClips(clips, config)
+            _write_splits(encoded.examples, examples_artifact)
+            (
+                encoded[_EncodeClipsDoFn.CLIP_LOG]
+                | "ClipLogToJson" >> beam.Map(json.dumps)
+                | "WriteClipLog" >> beam.io.WriteToText(os.path.join(clip_log_dir, "clips"), file_name_suffix=".jsonl")
+            )
         examples_utils.set_payload_format(examples_artifact, example_gen_pb2.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(examples_artifact, "tfrecords_gzip")
         seconds = time.monotonic() - started
 
-        report = _fold_clip_log(_read_clip_log(self._clip_log_dir))
-        fileio.rmtree(self._clip_log_dir)
-        frames_encoded = report.pop("frames_encoded")
+        report = _fold_clip_log(_read_clip_log(clip_log_dir))
+        fileio.rmtree(clip_log_dir)
         report.update(
-            self._data_warnings,
-            **config.as_dict(),  # 'auto' settings as resolved; the choices made are in auto_settings
-            auto_settings={
-                "device": device,
-                **{name: value for name, value in config.as_dict().items() if value != getattr(requested, name)},
-            },
-            weights_id=weights_id,
-            feature_extraction={
-                "frames": frames_encoded,
-                "seconds": round(seconds, 3),
-                "frames_per_second": round(frames_encoded / seconds, 2),
-            },
+            groups_in_train_and_test=manifest.groups_in_train_and_test(clips),
+            data_warnings=warnings,
+            **_settings_report(requested, config, device),
+            feature_extraction=_throughput(report.pop("frames_encoded"), seconds),
         )
-        with fileio.open(os.path.join(examples_uri, EXTRACTION_REPORT_FILE), "w") as report_file:
+        report_path = os.path.join(examples_artifact.uri, EXTRACTION_REPORT_FILE)
+        with fileio.open(report_path, "w") as report_file:
             json.dump(report, report_file, indent=2)
-        examples_artifact.set_string_custom_property("backbone_weights_id", weights_id)
+        examples_artifact.set_string_custom_property("backbone_weights_id", report["weights_id"])
+        _check_written(report, report_path)
 
-        empty_splits = [split for split, count in report["splits"].items() if count == 0]
-        if empty_splits:
-            raise ExtractionError(
-                f"no clip of split(s) {', '.join(empty_splits)} could be decoded "
-                f"({len(report['skipped_videos'])} clips skipped, see {os.path.join(examples_uri, EXTRACTION_REPORT_FILE)})"
-            )
-        if report["labels_without_eval"]:
-            logger.warning("VideoExampleGen: no eval Example written for the classes %s", ", ".join(report["labels_without_eval"]))
-        logger.info(
-            "VideoExampleGen: %s clips per split, %d skipped, %d frames in %.1f s (%.1f frames/s)",
-            report["splits"],
-            len(report["skipped_videos"]),
-            frames_encoded,
-            seconds,
-            frames_encoded / seconds,
+
+def _settings_report(requested: ExtractionConfig, config: ExtractionConfig, device: str) -> dict[str, Any]:
+    """The settings the features were made with ('auto' ones as resolved), the choices made, and the weights' id."""
+    return {
+        **config.as_dict(),
+        "auto_settings": {
+            "device": device,
+            **{name: value for name, value in config.as_dict().items() if value != getattr(requested, name)},
+        },
+        "weights_id": backbone.weights_id(config.weights, config.random_init_seed),
+    }
+
+
+def _throughput(frames_encoded: int, seconds: float) -> dict[str, Any]:
+    return {"frames": frames_encoded, "seconds": round(seconds, 3), "frames_per_second": round(frames_encoded / seconds, 2)}
+
+
+def _check_written(report: dict[str, Any], report_path: str) -> None:
+    """ExtractionError when a split ended empty; warnings and the closing log line otherwise."""
+    empty_splits = [split for split, count in report["splits"].items() if count == 0]
+    if empty_splits:
+        raise ExtractionError(
+            f"no clip of split(s) {', '.join(empty_splits)} could be decoded "
+            f"({len(report['skipped_videos'])} clips skipped, see {report_path})"
         )
+    if report["labels_without_eval"]:
+        logger.warning("VideoExampleGen: no eval Example written for the classes %s", ", ".join(report["labels_without_eval"]))
+    extraction = report["feature_extraction"]
+    logger.info(
+        "VideoExampleGen: %s clips per split, %d skipped, %d frames in %.1f s (%.1f frames/s)",
+        report["splits"],
+        len(report["skipped_videos"]),
+        extraction["frames"],
+        extraction["seconds"],
+        extraction["frames_per_second"],
+    )
 
 
 def _read_clip_log(clip_log_dir: str) -> Iterable[dict[str, Any]]:
