@@ -301,22 +301,19 @@ def _labels_differing_in_case(clips: Iterable[Clip]) -> list[list[str]]:
     return [sorted(labels) for labels in by_folded.values() if len(labels) > 1]
 
 
-def _warn_about(clips: list[Clip]) -> None:
-    """Legal data that is probably not what the user meant."""
-    for labels in _labels_differing_in_case(clips):
-        logger.warning("labels %s differ only in case: they are %d different classes", " and ".join(labels), len(labels))
+def data_warnings(clips: list[Clip]) -> list[str]:
+    """Legal data that is probably not what the user meant, one sentence each (the extractor logs and reports them)."""
+    warnings = [
+        f"labels {' and '.join(labels)} differ only in case: they are {len(labels)} different classes"
+        for labels in _labels_differing_in_case(clips)
+    ]
     leaked = groups_in_train_and_test(clips)
     if leaked:
-        logger.warning(
-            "groups %s have clips in both training and test: the same actors and scenes on both sides inflate test accuracy",
-            ", ".join(leaked),
+        warnings.append(
+            f"groups {', '.join(leaked)} have clips in both training and test: the same actors and scenes on both sides "
+            "inflate test accuracy"
         )
-    without_eval = labels_without_eval(clips)
-    if without_eval:
-        logger.warning(
-            "labels with a single training group of clips that may be videos, kept for training and absent from eval: %s",
-            ", ".join(without_eval),
-        )
+    return warnings  # classes without eval clips: the extractor counts them from what it wrote
 
 
 def _check_identical_files(clips: list[Clip]) -> None:
@@ -360,7 +357,8 @@ def read_manifest(data_root: str, eval_fraction: float = EVAL_GROUP_FRACTION) ->
     """Every clip of `data_root` with its label and split, sorted by (split, video_id).
 
     Raises DatasetError (one line) for data that cannot make a train/eval/test
-    dataset. Listed files that certainly are no videos (missing, empty, a link
+    dataset; `data_warnings()` says what looks unintended (nothing is logged here:
+    a run reads the manifest in the front end, the driver and the executor). Listed files that certainly are no videos (missing, empty, a link
     out of the data root: `Clip.problem`) are kept: the extractor reports them
     as skipped.
     """
@@ -416,5 +414,4 @@ def read_manifest(data_root: str, eval_fraction: float = EVAL_GROUP_FRACTION) ->
             "held out without sharing a group with train: add clips of another group (v_<Class>_g<NN>_c<NN>)"
         )
     _check_identical_files(clips)
-    _warn_about(clips)
     return sorted(clips, key=lambda clip: (_SPLIT_ORDER[clip.split], clip.video_id))

@@ -13,8 +13,7 @@ def console_summary(summary: dict[str, Any], path: str) -> str:
         f"  clips        train {splits['train']}, eval {splits['eval']}, test {splits['test']}; skipped {len(summary['skipped_videos'])}",
     ]
     lines += [f"    skipped {item['path']}: {item['reason']}" for item in summary["skipped_videos"]]
-    if summary.get("groups_in_train_and_test"):
-        lines.append(f"  WARNING      groups in both training and test (inflates test accuracy): {', '.join(summary['groups_in_train_and_test'])}")
+    lines += [f"  WARNING      {warning}" for warning in summary.get("data_warnings", [])]
     if summary.get("labels_without_eval"):
         lines.append(
             "  WARNING      classes without eval clips (a single training group, or their eval clips were skipped; "

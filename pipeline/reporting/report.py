@@ -282,6 +282,7 @@ def render_markdown(summary: dict, history: Optional[dict[str, list[float]]], pa
             f"- **Classes without eval clips**: {', '.join(_cell(label) for label in summary['labels_without_eval'])} "
             "(early stopping and model selection do not see them)"
         )
+    lines += [f"- **Warning**: {_cell(warning)}" for warning in summary.get("data_warnings", [])]
     per_class = summary.get("per_class") or {}
     if per_class:
         lines.append(f"- Classes: {len(per_class)}")

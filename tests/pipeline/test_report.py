@@ -232,3 +232,9 @@ def test_classes_without_eval_clips_are_named_in_the_report_and_on_the_console(t
     assert line.startswith("  WARNING") and line.endswith(": Shrink")
     del summary["labels_without_eval"]
     assert "without eval clips" not in open(write_report(summary, str(tmp_path / "report"))["report"], encoding="utf-8").read()
+
+
+def test_data_warnings_reach_the_report(tmp_path):
+    warning = "groups g10 have clips in both training and test: the same actors and scenes on both sides inflate test accuracy"
+    markdown = open(write_report(_summary(tmp_path, data_warnings=[warning]), str(tmp_path / "report"))["report"], encoding="utf-8").read()
+    assert f"- **Warning**: {warning}" in markdown
