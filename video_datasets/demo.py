@@ -30,6 +30,8 @@ import sys
 import cv2
 import numpy as np
 
+from video_datasets.manifest import FALLBACK_TEST_GROUPS, KERAS_COLUMNS, KERAS_CSV_FILES
+
 # (forward class, its time-reversed partner)
 CLASS_PAIRS: tuple[tuple[str, str], ...] = (("Grow", "Shrink"), ("Brighten", "Darken"))
 DEMO_CLASSES: tuple[str, ...] = tuple(name for pair in CLASS_PAIRS for name in pair)
@@ -41,8 +43,9 @@ FRAME_SIZES: tuple[tuple[int, int], ...] = ((160, 120), (128, 96), (96, 96), (17
 MIN_FRAMES, MAX_FRAMES = 6, 40
 SHORT_CLIP_FRAMES = 20  # every third clip is shorter than this (clips shorter than MAX_SEQ_LENGTH)
 FPS = 25.0
-FIRST_TRAIN_GROUP = 8  # UCF101 split 1: groups 1-7 are test, 8 and up train
-TEST_GROUPS = 7
+# UCF101 split 1 numbering (the manifest's fallback): groups 1-7 are test, 8 and up train.
+FIRST_TRAIN_GROUP = FALLBACK_TEST_GROUPS.stop
+TEST_GROUPS = len(FALLBACK_TEST_GROUPS)
 # Many training scenes with one clip each: what varies across scenes is what a
 # model can learn to ignore. Measured (demo features, test accuracy, mean of
 # 3 training seeds, patterned shapes): 6 groups of 2 clips 0.92, 12 groups of
@@ -219,9 +222,9 @@ def write_csvs(output_dir: str, rows_by_split: dict[str, list[tuple[str, str]]])
     Fixed line endings and row order: the CSVs are byte-identical for a seed.
     """
     for split, rows in rows_by_split.items():
-        with open(os.path.join(output_dir, f"{split}.csv"), "w", newline="", encoding="utf-8") as csv_file:
+        with open(os.path.join(output_dir, KERAS_CSV_FILES[split]), "w", newline="", encoding="utf-8") as csv_file:
             writer = csv.writer(csv_file, lineterminator="\n")
-            writer.writerow(("video_name", "tag"))
+            writer.writerow(KERAS_COLUMNS)
             writer.writerows(sorted(rows))
 
 

@@ -17,11 +17,11 @@ import tempfile
 import urllib.error
 import urllib.request
 
-from video_datasets.manifest import DatasetError
+from video_datasets.manifest import KERAS_CSV_FILES, DatasetError
 
 UCF101_TOP5_URL = "https://github.com/sayakpaul/Action-Recognition-in-TensorFlow/releases/download/v1.0.0/ucf101_top5.tar.gz"
 DOWNLOAD_TIMEOUT_SECONDS = 60.0  # per blocking socket operation, not for the whole download
-_DATA_ROOT_FILES = ("train.csv", "test.csv")
+_DATA_ROOT_FILES = tuple(KERAS_CSV_FILES.values())
 _LOCAL_DATA_HINT = (
     "to use a local copy instead, pass --data-root DIR with train.csv/test.csv + train/ test/ "
     "(Keras example layout) or UCF101 class folders"

@@ -39,7 +39,8 @@ import time
 import cv2
 import numpy as np
 
-from video_datasets.demo import CODECS, clip_name, write_clip, write_csvs
+from video_datasets.demo import CODECS, FIRST_TRAIN_GROUP, clip_name, write_clip, write_csvs
+from video_datasets.manifest import KERAS_CSV_FILES
 
 # (forward class, its time-reversed partner)
 CLASS_PAIRS: tuple[tuple[str, str], ...] = (("Grow", "Shrink"), ("Brighten", "Darken"), ("Sharpen", "Blur"))
@@ -49,8 +50,6 @@ WIDTH_RANGE, HEIGHT_RANGE = (320, 480), (240, 300)
 MIN_FRAMES, MAX_FRAMES = 8, 170
 ACTION_FRACTION_RANGE = (0.25, 0.90)  # share of the clip the action fills
 MAX_PAN_PIXELS_PER_FRAME = 0.6
-# UCF101 split 1 numbering: groups 1-7 are test, 8 and up train.
-FIRST_TRAIN_GROUP = 8
 _NOISE_BANK_SIZE = 8
 
 
@@ -246,7 +245,7 @@ def generate_hard_benchmark(output_dir: str, config: BenchmarkConfig = Benchmark
 
 def ensure_hard_benchmark(output_dir: str, config: BenchmarkConfig = BenchmarkConfig()) -> str:
     """Generates the benchmark into `output_dir` unless it is already there (both CSVs written last)."""
-    if not all(os.path.exists(os.path.join(output_dir, name)) for name in ("train.csv", "test.csv")):
+    if not all(os.path.exists(os.path.join(output_dir, name)) for name in KERAS_CSV_FILES.values()):
         generate_hard_benchmark(output_dir, config)
     return output_dir
 
