@@ -6,6 +6,7 @@ signature) feeds it the same thing and cannot forget to normalize.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -44,11 +45,18 @@ def weights_id(weights: str, seed: int) -> str:
             f"backbone weights file {weights!r} does not exist "
             "(--weights takes 'imagenet', 'none' or the path of a DenseNet121 notop weights file)"
         )
+    stat = os.stat(weights)
+    return f"file:sha256:{_file_sha256(os.path.abspath(weights), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)[:16]}"
+
+
+@functools.lru_cache(maxsize=8)
+def _file_sha256(path: str, size: int, mtime_ns: int, ctime_ns: int) -> str:
+    """Hashed once per process and file state: a run asks for the id in its input checks, the extractor and the Trainer."""
     digest = hashlib.sha256()
-    with open(weights, "rb") as weights_file:
+    with open(path, "rb") as weights_file:
         for chunk in iter(lambda: weights_file.read(1 << 20), b""):
             digest.update(chunk)
-    return f"file:sha256:{digest.hexdigest()[:16]}"
+    return digest.hexdigest()
 
 
 def share_gpu_memory() -> list[str]:
