@@ -26,8 +26,11 @@ PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "AL
 TINY_PIPELINE = (
     "import sys\n"
     "import apache_beam as beam\n"
-    "from pipeline.beam_plugin import with_default_beam_args\n"
-    "with beam.Pipeline(argv=sys.argv[1:] or with_default_beam_args([])) as p:\n"
+    "args = sys.argv[1:]\n"
+    "if not args:\n"
+    "    from pipeline.beam_plugin import with_default_beam_args\n"
+    "    args = with_default_beam_args([])\n"
+    "with beam.Pipeline(argv=args) as p:\n"
     "    p | beam.Create([1, -2]) | beam.Map(abs)\n"
 )
 
