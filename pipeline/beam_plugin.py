@@ -9,7 +9,8 @@ which tfx-bsl 1.21 lacks, and `import tfx` installs TFX's stand-in for it. A
 worker that unpickles StatisticsGen's (or Transform's, or the Evaluator's)
 DoFns without it fails with "ImportError: cannot import name 'sql_util'".
 
-create_pipeline() adds the plugin to every component's Beam arguments
+create_pipeline() adds the plugin, and the local engine of pipeline/beam_engine.py
+unless the user names a --runner, to every component's Beam arguments
 (with_default_beam_args).
 
 Set VIDEO_PIPELINE_WORKER_TRACE=DIR to have every Beam worker process write
@@ -28,6 +29,8 @@ from typing import Optional, Sequence
 
 import tfx  # noqa: F401  (first: installs the sql_util stand-in before TFDV is imported)
 
+from pipeline import beam_engine
+
 PLUGIN_MODULE = "pipeline.beam_plugin"
 WORKER_TRACE_ENV = "VIDEO_PIPELINE_WORKER_TRACE"
 # The code of the Beam components: this project's extractor, TFDV (StatisticsGen),
@@ -43,8 +46,10 @@ _WORKER_ENV = "CONTROL_API_SERVICE_DESCRIPTOR"
 
 
 def with_default_beam_args(beam_pipeline_args: Optional[Sequence[str]]) -> list[str]:
-    """The pipeline's default Beam arguments (the worker plugin), then the user's."""
-    return [f"--beam_plugin={PLUGIN_MODULE}", *(beam_pipeline_args or [])]
+    """The pipeline's default Beam arguments (the worker plugin; the local engine unless the user's name a --runner), then the user's."""
+    users = list(beam_pipeline_args or [])
+    engine = [] if beam_engine.names_a_runner(users) else [f"--runner={beam_engine.LOCAL_RUNNER}"]
+    return [f"--beam_plugin={PLUGIN_MODULE}", *engine, *users]
 
 
 def _trace_imports(trace_dir: str) -> None:

@@ -122,7 +122,10 @@ def run(settings: RunSettings, last_component: Optional[str] = None) -> dict[str
     if settings.orchestrator == "beam":
         from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 
-        BeamDagRunner().run(pipeline)
+        from pipeline import beam_engine
+
+        with beam_engine.local_default_runner():  # its orchestrating Beam pipeline, too, never on Prism
+            BeamDagRunner().run(pipeline)
     else:
         from tfx import v1 as tfx
 

@@ -249,10 +249,12 @@ def test_dockerfile_image_runs_the_spec_commands(cpu_spec):
             if not class_path.startswith("tfx."):
                 project_modules.add(class_path.rsplit(".", 1)[0])
         project_modules.update(arg.split("=", 1)[1] for arg in args if arg.startswith("--beam_plugin="))
+        project_modules.update(arg.split("=", 1)[1].rsplit(".", 1)[0] for arg in args if arg.startswith("--runner=") and "." in arg)  # a runner class by module path
     project_modules.add(cpu_spec.constant("Transform", "preprocessing_fn").rsplit(".", 1)[0])
     project_modules.add(cpu_spec.constant("Trainer", "run_fn").rsplit(".", 1)[0])
     assert project_modules == {
         "components.video_example_gen.executor",
+        "pipeline.beam_engine",  # the local Beam engine, --runner=pipeline.beam_engine.LocalRunner
         "pipeline.beam_plugin",
         "trainer.preprocessing",
         "trainer.run_fn",

@@ -109,14 +109,6 @@ def _assert_whole_run(summary):
     assert {*BEAM_COMPONENTS, "Trainer", "Pusher"} <= set(summary["seconds"]["components"])
 
 
-def test_every_pipeline_gets_the_worker_plugin():
-    assert beam_plugin.with_default_beam_args(None) == ["--beam_plugin=pipeline.beam_plugin"]
-    assert beam_plugin.with_default_beam_args(["--direct_num_workers=2"]) == [
-        "--beam_plugin=pipeline.beam_plugin",
-        "--direct_num_workers=2",
-    ]
-
-
 @pytest.mark.e2e
 def test_whole_pipeline_on_multi_process_direct_runner(tiny_data, tmp_path, worker_trace):
     output_dir = str(tmp_path / "out")
