@@ -3,6 +3,7 @@ import glob
 import json
 import os
 
+import numpy as np
 import pytest
 
 from tests.conftest import SKIPPED_CLIPS, run_pipeline
@@ -84,3 +85,33 @@ def test_tuner_chooses_the_trainers_hyperparameters(local_runs):
     with open(os.path.join(summary["model_uri"], "Format-Serving", "assets.extra", "model_info.json")) as info_file:
         trained_with = json.load(info_file)["hparams"]
     assert {name: trained_with[name] for name in tuned} == tuned
+
+
+def _black_clips_dataset(root):
+    """UCF101 class folders of all-black clips, two classes told apart only by length (all longer than the 8 frames sampled).
+
+    Every clip gives the model the same input, so every prediction is the same
+    class: the test accuracy is at most the majority class's share (0.5 here).
+    Lengths differ from clip to clip too, as identical files are refused.
+    """
+    black = np.zeros((48, 64, 3), dtype=np.uint8)
+    for label, shortest in (("Short", 9), ("Long", 20)):
+        os.makedirs(os.path.join(root, label))
+        for index, group in enumerate([1, 2, 3, *range(8, 14)]):  # groups 1-7 are the test split
+            path = os.path.join(root, label, demo.clip_name(label, group, 1, ".avi"))
+            demo.write_clip(path, [black] * (shortest + index), "MJPG")
+    return str(root)
+
+
+def test_a_model_no_better_than_the_majority_class_is_not_blessed(tmp_path):
+    summary = run_pipeline(_black_clips_dataset(tmp_path / "data"), str(tmp_path / "out"), "--epochs", "2")
+    assert summary["splits"]["test"] == 6
+    assert summary["test_accuracy"] <= 0.5  # the default --min-test-accuracy 0.5 alone would bless 0.5
+    assert summary["blessed"] is False and summary["pushed_model_dir"] is None
+    assert not os.path.exists(os.path.join(tmp_path, "out", "serving")) or not os.listdir(os.path.join(tmp_path, "out", "serving"))
+    gate = summary["gate"]
+    assert gate["majority_class_share"] == pytest.approx(0.5)
+    assert gate["failed"] == ["min_lift_over_majority"]
+    assert any("majority class" in reason for reason in summary["not_blessed_because"])
+    with open(summary["report"]["report"]) as report_file:
+        assert "majority class" in report_file.read()
