@@ -8,6 +8,7 @@ bounds), and every front end has it.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import typing
 from typing import Any, Mapping, Optional, Sequence
@@ -60,6 +61,8 @@ def check_fields(config: Any) -> None:
             object.__setattr__(config, name, value)
         if isinstance(value, bool) or not isinstance(value, expected):
             raise InvalidOption(name, f"must be {_TYPE_NAMES[expected]}, got {value!r}")
+        if expected is float and not math.isfinite(value):
+            raise InvalidOption(name, f"must be a finite number, got {value!r}")
         if meta.get("choices") and value not in meta["choices"]:
             raise InvalidOption(name, f"must be one of {', '.join(meta['choices'])}, got {value!r}")
         if meta.get("minimum") is not None and value < meta["minimum"]:
