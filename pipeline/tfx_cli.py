@@ -20,7 +20,8 @@ from `pipeline create`):
     VIDEO_EPOCHS             training epochs (default: trainer/model.py's)
     VIDEO_TUNE               1 to run the Tuner before the Trainer (default: 0)
     VIDEO_HPARAMS            JSON object of more model hyperparameters, e.g. '{"learning_rate": 0.001}'
-    VIDEO_MIN_TEST_ACCURACY  the Evaluator's gate
+    VIDEO_<GATE SETTING>     any setting of pipeline/configs.py's GateConfig, upper-cased: VIDEO_MIN_TEST_ACCURACY,
+                             VIDEO_MIN_LIFT_OVER_MAJORITY (-1: off), VIDEO_MAX_ACCURACY_REGRESSION
     VIDEO_PIPELINE_NAME      the pipeline's name (default: pipeline/configs.py's)
     VIDEO_ENABLE_CACHE       0 to run every component again (default: 1)
     VIDEO_BEAM_PIPELINE_ARGS Beam options for the components, space-separated
@@ -75,6 +76,7 @@ def _hparams(environ: Mapping[str, str]) -> dict[str, Any]:
 
 def settings_from_environment(environ: Mapping[str, str] = os.environ) -> runner.RunSettings:
     """The run settings of the VIDEO_* variables, with the layout of `pipeline_runner.py run`."""
+    gate = options.build(configs.GateConfig, options.environment_values(configs.GateConfig, PREFIX, environ), spelling="env", prefix=PREFIX)
     output_dir = runner.prepare_output_dir(os.path.abspath(_env(environ, "OUTPUT_DIR") or DEFAULT_OUTPUT_DIR), PREFIX + "OUTPUT_DIR")
     extraction_values = options.environment_values(ExtractionConfig, PREFIX, environ)
     data_root = _env(environ, "DATA_ROOT")
@@ -82,13 +84,12 @@ def settings_from_environment(environ: Mapping[str, str] = os.environ) -> runner
         data_root = runner.demo_data_root(output_dir)
         extraction_values.setdefault("weights", runner.DEMO_WEIGHTS)
     serving_dir = _env(environ, "SERVING_DIR")
-    min_test_accuracy = _number(environ, "MIN_TEST_ACCURACY", float)
     pipeline = configs.PipelineConfig(
         data_root=runner.absolute(data_root),
         extraction=options.build(ExtractionConfig, extraction_values, spelling="env", prefix=PREFIX),
         hparams=_hparams(environ),
         enable_tuning=_flag(environ, "TUNE", default=False),
-        min_test_accuracy=configs.MIN_TEST_ACCURACY if min_test_accuracy is None else min_test_accuracy,
+        gate=gate,
     )
     return runner.RunSettings(
         output_dir=output_dir,
@@ -107,6 +108,7 @@ def run_with_local_dag_runner() -> None:
     CLI and does nothing but record the pipeline; under `tfx run create` (or
     plain `python pipeline_runner.py`) it runs the pipeline.
     """
+    settings = settings_from_environment()  # bad variables fail before TFX is imported
     from tfx import v1 as tfx
 
-    tfx.orchestration.LocalDagRunner().run(runner.build_pipeline(settings_from_environment()))
+    tfx.orchestration.LocalDagRunner().run(runner.build_pipeline(settings))
