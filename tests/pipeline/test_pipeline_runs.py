@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from tests.conftest import SKIPPED_CLIPS, run_pipeline
+from tests.conftest import GATE_OFF, SKIPPED_CLIPS, run_pipeline
 from video_datasets import demo
 
 pytestmark = pytest.mark.e2e  # whole-pipeline runs
@@ -43,13 +43,15 @@ def test_second_run_reuses_features_and_compares_with_the_blessed_model(local_ru
 def test_unreachable_threshold_blesses_and_pushes_nothing_and_says_why(local_runs):
     output_dir, first, second, unreachable = local_runs
     assert unreachable["blessed"] is False and unreachable["pushed_model_dir"] is None
-    assert any("sparse_categorical_accuracy" in reason for reason in unreachable["not_blessed_because"])
+    assert unreachable["gate"]["required"]["min_lift_over_majority"] == 1.0
+    assert "min_lift_over_majority" in unreachable["gate"]["failed"]
+    assert any("majority class" in reason for reason in unreachable["not_blessed_because"])
     pushed_versions = sorted(os.listdir(os.path.join(output_dir, "serving")))
     assert len(pushed_versions) == (2 if second["blessed"] else 1)
 
 
 def test_beam_dag_runner_end_to_end(data_root, tmp_path):
-    summary = run_pipeline(data_root, str(tmp_path), "--runner", "beam", "--epochs", "2", "--min-test-accuracy", "0")
+    summary = run_pipeline(data_root, str(tmp_path), "--runner", "beam", "--epochs", "2", *GATE_OFF)
     assert summary["blessed"] is True and os.path.exists(os.path.join(summary["pushed_model_dir"], "saved_model.pb"))
     assert summary["splits"] == {"train": 20, "eval": 4, "test": 10}
 
@@ -103,15 +105,32 @@ def _black_clips_dataset(root):
     return str(root)
 
 
-def test_a_model_no_better_than_the_majority_class_is_not_blessed(tmp_path):
-    summary = run_pipeline(_black_clips_dataset(tmp_path / "data"), str(tmp_path / "out"), "--epochs", "2")
+def test_a_model_no_better_than_the_majority_class_is_not_blessed(tmp_path, capsys):
+    import tensorflow_model_analysis as tfma
+
+    output_dir = str(tmp_path / "out")
+    summary = run_pipeline(_black_clips_dataset(tmp_path / "data"), output_dir, "--epochs", "2")
     assert summary["splits"]["test"] == 6
-    assert summary["test_accuracy"] <= 0.5  # the default --min-test-accuracy 0.5 alone would bless 0.5
+    assert summary["test_accuracy"] == 0.5  # one answer for all: the default --min-test-accuracy 0.5 alone would bless it
     assert summary["blessed"] is False and summary["pushed_model_dir"] is None
-    assert not os.path.exists(os.path.join(tmp_path, "out", "serving")) or not os.listdir(os.path.join(tmp_path, "out", "serving"))
+    serving = os.path.join(output_dir, "serving")
+    assert not os.path.exists(serving) or not os.listdir(serving)
     gate = summary["gate"]
-    assert gate["majority_class_share"] == pytest.approx(0.5)
+    assert gate["required"] == {"min_test_accuracy": 0.5, "min_lift_over_majority": 1e-10, "max_accuracy_regression": 0.0}
+    assert gate["majority_class_share"] == 0.5 and gate["accuracy_over_majority"] == 0.0
     assert gate["failed"] == ["min_lift_over_majority"]
-    assert any("majority class" in reason for reason in summary["not_blessed_because"])
+    assert any("no better than always answering the majority class (0.5000" in reason for reason in summary["not_blessed_because"])
+    # The summary says what TFMA computed and decided.
+    metrics = {
+        item.key.name: item.value.double_value.value for item in next(iter(tfma.load_metrics(summary["evaluation_uri"]))).metric_keys_and_values
+    }
+    assert metrics["majority_class_share"] == pytest.approx(gate["majority_class_share"], abs=1e-4)
+    assert metrics["accuracy_over_majority"] == pytest.approx(gate["accuracy_over_majority"], abs=1e-4)
+    assert metrics["accuracy_over_majority"] == pytest.approx(metrics["sparse_categorical_accuracy"] - metrics["majority_class_share"], abs=1e-6)
+    failed = {failure.metric_key.name for failures in tfma.load_validation_result(summary["evaluation_uri"]).metric_validations_per_slice for failure in failures.failures}
+    assert "accuracy_over_majority" in failed
     with open(summary["report"]["report"]) as report_file:
-        assert "majority class" in report_file.read()
+        report = report_file.read()
+    assert "no better than always answering the majority class" in report and "FAILED" in report
+    console = capsys.readouterr().out
+    assert "NOT blessed: test accuracy 0.5000 is no better than always answering the majority class" in console
