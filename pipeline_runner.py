@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runner", choices=runner.ORCHESTRATORS, default="local", help="orchestrate with LocalDagRunner or the Beam DAG runner (default: %(default)s)")
     _add_hparam_options(run)
     run.add_argument("--tune", action="store_true", help="run the TFX Tuner (KerasTuner, trainer/tuner.py's small search) before the Trainer, which then trains with its best hyperparameters")
-    run.add_argument("--min-test-accuracy", type=float, default=configs.MIN_TEST_ACCURACY, help="the Evaluator blesses a model only at this test accuracy or above (default: %(default)s)")
+    options.add_arguments(run, configs.GateConfig)
     run.add_argument("--serving-dir", help="where blessed models are pushed, one numbered folder each (default: OUTPUT_DIR/serving)")
     run.add_argument("--no-cache", action="store_true", help="run every component again even when its inputs did not change")
     run.set_defaults(handler=run_command)
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_arguments(compile_parser, ExtractionConfig)
     _add_hparam_options(compile_parser)
     compile_parser.add_argument("--tune", action="store_true", help="put the TFX Tuner in front of the Trainer, as run --tune")
-    compile_parser.add_argument("--min-test-accuracy", type=float, default=configs.MIN_TEST_ACCURACY, help="the Evaluator's gate (default: %(default)s)")
+    options.add_arguments(compile_parser, configs.GateConfig)
     compile_parser.add_argument("--gpus", type=int, default=0, help="GPUs the Trainer asks for (default: %(default)s)")
     compile_parser.add_argument("--gpu-type", help="accelerator type, e.g. NVIDIA_TESLA_T4 (Vertex) or nvidia.com/gpu (self-hosted KFP)")
     compile_parser.add_argument("--extraction-gpus", action="store_true", help="give VideoExampleGen the same GPUs as the Trainer")
@@ -149,7 +149,7 @@ def _pipeline_config(args: argparse.Namespace, data_root: str, demo: bool = Fals
             extraction=_extraction_config(args, demo=demo),
             hparams=_hparams(args) if hasattr(args, "hparam") else {},
             enable_tuning=getattr(args, "tune", False),
-            min_test_accuracy=getattr(args, "min_test_accuracy", configs.MIN_TEST_ACCURACY),
+            gate=options.build(configs.GateConfig, options.given_values(args, configs.GateConfig)),
         )
     except HParamError as error:
         name = "--epochs" if error.option == "epochs" and args.epochs is not None else f"--hparam {error.option}"

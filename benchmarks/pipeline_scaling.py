@@ -7,7 +7,7 @@
 For each size it generates a demo dataset (4 classes; train/test clips per
 class chosen to give the size), then, as subprocesses of this script:
 
-1. `pipeline_runner.py run --data-root D --output-dir O --weights none --min-test-accuracy 0 [--epochs N]`
+1. `pipeline_runner.py run --data-root D --output-dir O --weights none --min-test-accuracy 0 --min-lift-over-majority -1 [--epochs N]`
    in a fresh output folder, and reads O/run_summary.json (seconds per
    component, feature_extraction frames/seconds/frames_per_second);
 2. `pipeline_runner.py extract --data-root D --output-dir O2 --weights none`
@@ -195,7 +195,7 @@ def measure_size(size: int, args: argparse.Namespace, workdir: str) -> dict[str,
     python = sys.executable
     if not args.skip_run:
         run_dir = os.path.join(workdir, f"run_{size}")
-        command = [python, "pipeline_runner.py", "run", "--data-root", data_root, "--output-dir", run_dir, "--weights", "none", "--min-test-accuracy", "0"]
+        command = [python, "pipeline_runner.py", "run", "--data-root", data_root, "--output-dir", run_dir, "--weights", "none", "--min-test-accuracy", "0", "--min-lift-over-majority", "-1"]
         if args.epochs is not None:
             command += ["--epochs", str(args.epochs)]
         process = run_subprocess(command, os.path.join(workdir, f"run_{size}.log"))

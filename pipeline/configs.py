@@ -1,8 +1,8 @@
-"""Pipeline-level settings: the pipeline's name, the Evaluator's gate, and PipelineConfig, which holds a run's settings whole.
+"""Pipeline-level settings: the pipeline's name, the Evaluator's gate (GateConfig), and PipelineConfig, which holds a run's settings whole.
 
 Everything else has its home with the code that uses it: extraction settings
 in frame_path/config.py (ExtractionConfig), model hyperparameters in
-trainer/model.py (HParams), split names and video extensions in
+trainer/hparams.py (HParams), split names and video extensions in
 video_datasets/manifest.py.
 """
 from __future__ import annotations
@@ -13,32 +13,57 @@ from typing import Any
 from frame_path.backbone import FEATURE_DIM
 from frame_path.config import ExtractionConfig
 from trainer.hparams import training_config
+from typed_config import check_fields, option
 
 PIPELINE_NAME = "video-action-recognition"
 
-# The Evaluator blesses a model at this test accuracy or above ...
-MIN_TEST_ACCURACY = 0.5
-# ... and when it is at most this much worse than the last blessed model (0: never worse).
-MAX_ACCURACY_REGRESSION = 0.0
+# Added to the bounds of the gate so that "better than" is strict and "no worse than" lets an equal model pass.
+ACCURACY_TOLERANCE = 1e-10
+
+
+@dataclasses.dataclass(frozen=True)
+class GateConfig:
+    """When the Evaluator blesses a model (and the Pusher pushes it): every bound must hold on the test split.
+
+    Each field is an option of every front end (`--min-test-accuracy`,
+    VIDEO_MIN_TEST_ACCURACY, ...), with its bounds checked here.
+    """
+
+    min_test_accuracy: float = option(0.5, "the Evaluator blesses a model only at this test accuracy or above", minimum=0.0, maximum=1.0)
+    # The share of the majority class is at least 1/num_classes: beating it beats chance too.
+    min_lift_over_majority: float = option(
+        ACCURACY_TOLERANCE,
+        "the Evaluator blesses a model only when its test accuracy beats the test split's majority-class share (the accuracy "
+        "of always answering its most frequent class) by at least this much; the tiny default means strictly better, -1 turns the check off",
+        minimum=-1.0,
+        maximum=1.0,
+    )
+    max_accuracy_regression: float = option(
+        0.0,
+        "the Evaluator blesses a model only when its test accuracy is at most this much below the last blessed model's",
+        minimum=0.0,
+        maximum=1.0,
+    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     """What the pipeline does, wherever it runs: the data, how features are made, how the model is trained and judged.
 
-    `hparams` overrides the model defaults of trainer/model.py; with
+    `hparams` overrides the model defaults of trainer/hparams.py; with
     `enable_tuning` a Tuner searches trainer/tuner.py's space around them first
-    and the Trainer takes its best hyperparameters. The Evaluator blesses a model
-    at `min_test_accuracy` or above and at most `max_accuracy_regression` worse
-    than the last blessed one.
+    and the Trainer takes its best hyperparameters. The Evaluator blesses a
+    model when it passes every bound of `gate`.
     """
 
     data_root: str
     extraction: ExtractionConfig = ExtractionConfig()
     hparams: dict[str, Any] = dataclasses.field(default_factory=dict)
     enable_tuning: bool = False
-    min_test_accuracy: float = MIN_TEST_ACCURACY
-    max_accuracy_regression: float = MAX_ACCURACY_REGRESSION
+    gate: GateConfig = GateConfig()
 
     def __post_init__(self) -> None:
         self.trainer_config()  # the one check of the hyperparameters (trainer.hparams.HParamError)

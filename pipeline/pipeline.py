@@ -10,7 +10,8 @@ from tfx import v1 as tfx
 from components.video_example_gen.component import VideoExampleGen
 from frame_path.backbone import FEATURE_DIM
 from pipeline.beam_plugin import with_default_beam_args
-from pipeline.configs import PipelineConfig
+from pipeline import gate_metrics
+from pipeline.configs import ACCURACY_TOLERANCE, GateConfig, PipelineConfig
 
 
 def create_pipeline(
@@ -72,7 +73,7 @@ def create_pipeline(
         model=trainer.outputs["model"],
         baseline_model=latest_blessed_model.outputs["model"],
         example_splits=["test"],
-        eval_config=_eval_config(config.min_test_accuracy, config.max_accuracy_regression),
+        eval_config=_eval_config(config.gate),
     )
     components = [example_gen, statistics_gen, schema_gen, example_validator, transform, *([tuner] if tuner else []), trainer, latest_blessed_model, evaluator]
     if serving_model_dir is not None:
@@ -98,15 +99,38 @@ def create_pipeline(
     )
 
 
-def _eval_config(min_test_accuracy: float, max_accuracy_regression: float) -> tfma.EvalConfig:
-    """Accuracy gate (absolute and against the last blessed model) and the confusion matrix."""
+# Where the Evaluator's results say how each setting of the gate went: (metric name, candidate-minus-baseline diff?).
+GATE_CHECKS = {
+    "min_test_accuracy": ("sparse_categorical_accuracy", False),
+    "min_lift_over_majority": (gate_metrics.ACCURACY_OVER_MAJORITY, False),
+    "max_accuracy_regression": ("sparse_categorical_accuracy", True),
+}
+
+
+def gate_of(eval_config: tfma.EvalConfig) -> GateConfig:
+    """The gate that `_eval_config` put into `eval_config`: what an Evaluator that ran with it required."""
+    thresholds = {metric.class_name: metric.threshold for spec in eval_config.metrics_specs for metric in spec.metrics}
+    accuracy, lift = thresholds["SparseCategoricalAccuracy"], thresholds[gate_metrics.AccuracyOverMajority.__name__]
+    regression = -accuracy.change_threshold.absolute.value - ACCURACY_TOLERANCE
+    return GateConfig(
+        min_test_accuracy=accuracy.value_threshold.lower_bound.value,
+        min_lift_over_majority=lift.value_threshold.lower_bound.value,
+        max_accuracy_regression=max(0.0, round(regression, 9)),  # the tolerance taken off again
+    )
+
+
+def _eval_config(gate: GateConfig) -> tfma.EvalConfig:
+    """The gate (absolute accuracy, lift over the majority class, no regression vs. the last blessed model) and the confusion matrix."""
     accuracy_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_test_accuracy}),
-        # -1e-10 rather than 0 so that an equally good model still passes.
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": gate.min_test_accuracy}),
+        # Less the tolerance, so that an equally good model still passes.
         change_threshold=tfma.GenericChangeThreshold(
             direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -max_accuracy_regression - 1e-10},
+            absolute={"value": -gate.max_accuracy_regression - ACCURACY_TOLERANCE},
         ),
+    )
+    lift_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": gate.min_lift_over_majority})
     )
     return tfma.EvalConfig(
         model_specs=[
@@ -123,6 +147,12 @@ def _eval_config(min_test_accuracy: float, max_accuracy_regression: float) -> tf
                 metrics=[
                     tfma.MetricConfig(class_name="ExampleCount"),
                     tfma.MetricConfig(class_name="SparseCategoricalAccuracy", threshold=accuracy_threshold),
+                    # Computed by TFMA's workers from the split it evaluates, on every runner.
+                    tfma.MetricConfig(
+                        class_name=gate_metrics.AccuracyOverMajority.__name__,
+                        module=gate_metrics.__name__,
+                        threshold=lift_threshold,
+                    ),
                     tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
                 ]
             )

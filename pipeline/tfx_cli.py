@@ -17,11 +17,12 @@ from `pipeline create`):
     VIDEO_<SETTING>          any extraction setting of frame_path/config.py's ExtractionConfig, upper-cased:
                              VIDEO_WEIGHTS ('none' by default on the demo dataset), VIDEO_MAX_SEQ_LENGTH,
                              VIDEO_IMAGE_SIZE, VIDEO_SAMPLING, VIDEO_FRAME_BATCH_SIZE, VIDEO_PRECISION, ...
-    VIDEO_EPOCHS             training epochs (default: trainer/model.py's)
+    VIDEO_EPOCHS             training epochs (default: trainer/hparams.py's)
     VIDEO_TUNE               1 to run the Tuner before the Trainer (default: 0)
                              (flags take 1/true/yes/on or 0/false/no/off; anything else is an error)
     VIDEO_HPARAMS            JSON object of more model hyperparameters, e.g. '{"learning_rate": 0.001}'
-    VIDEO_MIN_TEST_ACCURACY  the Evaluator's gate
+    VIDEO_<GATE SETTING>     any setting of pipeline/configs.py's GateConfig, upper-cased: VIDEO_MIN_TEST_ACCURACY,
+                             VIDEO_MIN_LIFT_OVER_MAJORITY (-1: off), VIDEO_MAX_ACCURACY_REGRESSION
     VIDEO_PIPELINE_NAME      the pipeline's name (default: pipeline/configs.py's)
     VIDEO_ENABLE_CACHE       0 to run every component again (default: 1)
     VIDEO_BEAM_PIPELINE_ARGS Beam options for the components, space-separated
@@ -85,6 +86,7 @@ def _hparams(environ: Mapping[str, str]) -> dict[str, Any]:
 
 def settings_from_environment(environ: Mapping[str, str] = os.environ) -> runner.RunSettings:
     """The run settings of the VIDEO_* variables, with the layout of `pipeline_runner.py run`."""
+    gate = options.build(configs.GateConfig, options.environment_values(configs.GateConfig, PREFIX, environ), spelling="env", prefix=PREFIX)
     output_dir = runner.prepare_output_dir(os.path.abspath(_env(environ, "OUTPUT_DIR") or DEFAULT_OUTPUT_DIR), PREFIX + "OUTPUT_DIR")
     extraction_values = options.environment_values(ExtractionConfig, PREFIX, environ)
     data_root = _env(environ, "DATA_ROOT")
@@ -92,7 +94,6 @@ def settings_from_environment(environ: Mapping[str, str] = os.environ) -> runner
         data_root = runner.demo_data_root(output_dir)
         extraction_values.setdefault("weights", runner.DEMO_WEIGHTS)
     serving_dir = _env(environ, "SERVING_DIR")
-    min_test_accuracy = _value(environ, "MIN_TEST_ACCURACY", float)
     hparams = _hparams(environ)
     try:
         pipeline = configs.PipelineConfig(
@@ -100,7 +101,7 @@ def settings_from_environment(environ: Mapping[str, str] = os.environ) -> runner
             extraction=options.build(ExtractionConfig, extraction_values, spelling="env", prefix=PREFIX),
             hparams=hparams,
             enable_tuning=_flag(environ, "TUNE", default=False),
-            min_test_accuracy=configs.MIN_TEST_ACCURACY if min_test_accuracy is None else min_test_accuracy,
+            gate=gate,
         )
     except HParamError as error:
         name = f"{PREFIX}EPOCHS" if error.option == "epochs" and _env(environ, "EPOCHS") else f"{PREFIX}HPARAMS {error.option}"

@@ -4,6 +4,25 @@ from __future__ import annotations
 from typing import Any
 
 
+def gate_checks(summary: dict[str, Any]) -> list[str]:
+    """What each setting of the Evaluator's gate required, what was measured and whether it passed, one phrase each."""
+    gate = summary["gate"]
+    required, failed = gate["required"], gate["failed"]
+
+    def verdict(setting: str) -> str:
+        return "FAILED" if setting in failed else "passed"
+
+    change = gate["accuracy_change_vs_baseline"]
+    lift_required = "off" if required["min_lift_over_majority"] <= -1 else f">= {required['min_lift_over_majority']:g}"
+    return [
+        f"test accuracy >= {required['min_test_accuracy']:g}: {summary['test_accuracy']:.4f}, {verdict('min_test_accuracy')}",
+        f"accuracy minus the majority class's share ({gate['majority_class_share']:.4f} of the test clips) {lift_required}: "
+        f"{gate['accuracy_over_majority']:+.4f}, {verdict('min_lift_over_majority')}",
+        f"at most {required['max_accuracy_regression']:g} below the last blessed model: "
+        + ("no baseline" if change is None else f"{change:+.4f}, {verdict('max_accuracy_regression')}"),
+    ]
+
+
 def console_summary(summary: dict[str, Any], path: str) -> str:
     """What a person reads at the end of a run; the whole story is in run_summary.json at `path`."""
     splits, extraction = summary["splits"], summary["feature_extraction"]
@@ -36,6 +55,7 @@ def console_summary(summary: dict[str, Any], path: str) -> str:
             baseline = f"against the last blessed model, test accuracy {summary['baseline_test_accuracy']:.3f}"
         verdict = "BLESSED" if summary["blessed"] else "NOT blessed: " + "; ".join(summary["not_blessed_because"])
         lines.append(f"  evaluator    {verdict} ({baseline})")
+        lines += [f"  {'gate' if index == 0 else '':<12} {check}" for index, check in enumerate(gate_checks(summary))]
         lines.append(f"  pushed       {summary['pushed_model_dir'] or 'nothing'}")
     if "tuned_hyperparameters" in summary:
         lines.append(f"  tuner        best {summary['tuned_hyperparameters']}")

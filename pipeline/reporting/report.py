@@ -9,7 +9,8 @@ writes to `run_summary.json` and writes into `report_dir`:
 - `training_curves.png`: loss and accuracy per epoch, train vs eval split, from
   the Trainer's `history.json`, with the epoch whose weights the Trainer kept
   marked (its own record, `kept_epoch`);
-- `report.md`: accuracy, clips per split, blessing, push, baseline, backbone
+- `report.md`: accuracy, clips per split, blessing (what each bound of the gate
+  required and measured), push, baseline, backbone
   weights, skipped clips, a per-class table and the two pictures.
 
 Only matplotlib (Agg backend) is used; every figure is closed after saving.
@@ -27,6 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator, PercentFormatter  # noqa: E402
 
+from pipeline.reporting.console import gate_checks  # noqa: E402
 from trainer.model_files import HISTORY_FILE  # noqa: E402
 
 REPORT_MARKDOWN_FILE = "report.md"
@@ -301,6 +303,9 @@ def render_markdown(summary: dict, history: Optional[dict[str, list[float]]], pa
         lines += [f"  - {reason}" for reason in reasons]
     else:
         lines.append("- Decision: none (the Evaluator did not run)")
+    if "gate" in summary:
+        lines.append("- The gate required:")
+        lines += [f"  - {check}" for check in gate_checks(summary)]
     baseline = summary.get("baseline_model_uri")
     if baseline:
         baseline_accuracy = summary.get("baseline_test_accuracy")

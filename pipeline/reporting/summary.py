@@ -2,10 +2,13 @@
 
 Gives `run_summary.json` its content: per-component seconds (and which were
 served from the cache), the extraction report, the Evaluator's accuracy,
-per-class figures from its confusion matrix, the blessing and the push.
+per-class figures from its confusion matrix, the gate (what each bound
+required, what the Evaluator measured, which bound failed), the blessing and
+the push.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from typing import Any, Optional
@@ -97,20 +100,68 @@ def _evaluation(evaluation_uri: str, labels: list[str]) -> dict[str, Any]:
             "support": int(support),
         }
     validation = tfma.load_validation_result(evaluation_uri)
-    failures = [
-        f"{failure.metric_key.name} {failure.metric_value.double_value.value:.4f}: {failure.message}".strip()
-        for slice_failures in validation.metric_validations_per_slice
-        for failure in slice_failures.failures
-    ]
+    failures = [failure for slice_failures in validation.metric_validations_per_slice for failure in slice_failures.failures]
     return {
         "test_accuracy": round(metrics["sparse_categorical_accuracy"], 4),
         "test_examples": int(metrics.get("example_count", confusion.sum())),
         "per_class": per_class,
         "confusion_matrix": {"labels": labels, "counts": confusion.tolist()},
-        "validation_failures": failures,
+        "validation_failures": [
+            f"{failure.metric_key.name} {failure.metric_value.double_value.value:.4f}: {failure.message}".strip() for failure in failures
+        ],
+        "gate": _gate(evaluation_uri, overall_metrics, failures),
         "baseline_test_accuracy": round(baseline_metrics["sparse_categorical_accuracy"], 4) if baseline_metrics else None,
         "evaluation_uri": evaluation_uri,
     }
+
+
+def _gate(evaluation_uri: str, overall_metrics: Any, failures: list[Any]) -> dict[str, Any]:
+    """What the Evaluator's gate required (read from the eval config it ran with), what it measured, and which settings failed."""
+    import tensorflow_model_analysis as tfma
+    from tensorflow_model_analysis.writers.eval_config_writer import load_eval_run
+
+    from pipeline import gate_metrics
+    from pipeline.pipeline import GATE_CHECKS, gate_of
+
+    eval_config = load_eval_run(evaluation_uri)[0]
+    measured = {
+        (item.key.name, item.key.is_diff): item.value.double_value.value
+        for item in overall_metrics.metric_keys_and_values
+        if item.key.model_name != tfma.constants.BASELINE_KEY  # the candidate's, and its diffs from the baseline
+    }
+    change = measured.get(GATE_CHECKS["max_accuracy_regression"])
+    failed_checks = {(failure.metric_key.name, failure.metric_key.is_diff) for failure in failures}
+    return {
+        "required": dataclasses.asdict(gate_of(eval_config)),
+        "majority_class_share": round(measured[(gate_metrics.MAJORITY_CLASS_SHARE, False)], 4),
+        "accuracy_over_majority": round(measured[GATE_CHECKS["min_lift_over_majority"]], 4),
+        "accuracy_change_vs_baseline": None if change is None else round(change, 4),
+        "failed": [setting for setting, check in GATE_CHECKS.items() if check in failed_checks],
+    }
+
+
+def _gate_reasons(gate: dict[str, Any], accuracy: float, baseline_accuracy: Optional[float]) -> list[str]:
+    """Each failed setting of the gate as a sentence, with the figures the Evaluator measured."""
+    required, reasons = gate["required"], []
+    if "min_test_accuracy" in gate["failed"]:
+        reasons.append(f"test accuracy {accuracy:.4f} is below the required {required['min_test_accuracy']:g}")
+    if "min_lift_over_majority" in gate["failed"]:
+        share, lift = gate["majority_class_share"], gate["accuracy_over_majority"]
+        if lift <= 0:
+            reasons.append(
+                f"test accuracy {accuracy:.4f} is no better than always answering the majority class ({share:.4f} of the test clips)"
+            )
+        else:
+            reasons.append(
+                f"test accuracy {accuracy:.4f} beats the majority class ({share:.4f} of the test clips) by {lift:.4f}, "
+                f"less than the required {required['min_lift_over_majority']:g}"
+            )
+    if "max_accuracy_regression" in gate["failed"]:
+        reasons.append(
+            f"test accuracy {accuracy:.4f} is {-gate['accuracy_change_vs_baseline']:.4f} below the last blessed model's "
+            f"{baseline_accuracy:.4f} (allowed: {required['max_accuracy_regression']:g})"
+        )
+    return reasons
 
 
 def summarize_run(metadata_path: str, pipeline_name: str, since_ms: int) -> dict[str, Any]:
@@ -146,7 +197,12 @@ def summarize_run(metadata_path: str, pipeline_name: str, since_ms: int) -> dict
         summary.update(_evaluation(evaluator_outputs["evaluation"][0].uri, labels))
         summary["blessed"] = _custom_int(evaluator_outputs["blessing"][0], "blessed") == 1
         if not summary["blessed"]:
-            summary["not_blessed_because"] = summary["validation_failures"] or ["the Evaluator did not bless the model"]
+            # The gate's sentences; TFMA's own words only for a failure that is not one of the gate's.
+            summary["not_blessed_because"] = (
+                _gate_reasons(summary["gate"], summary["test_accuracy"], summary["baseline_test_accuracy"])
+                or summary["validation_failures"]
+                or ["the Evaluator did not bless the model"]
+            )
         # The Resolver is part of the Evaluator's input resolution: its pick is an Evaluator input.
         baseline = runs["Evaluator"]["inputs"].get("baseline_model", [])
         summary["baseline_model_uri"] = baseline[0].uri if baseline else None

@@ -4,12 +4,14 @@ import dataclasses
 import glob
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
 import pipeline_runner
 from frame_path.config import ExtractionConfig
-from pipeline import options, tfx_cli
+from pipeline import configs, options, tfx_cli
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIELDS = [field.name for field in dataclasses.fields(ExtractionConfig)]
@@ -89,6 +91,60 @@ def test_compile_passes_every_setting_and_the_schema_version(tmp_path):
     with open(output_file) as spec_file:
         tasks = json.load(spec_file)["pipelineSpec"]["root"]["dag"]["tasks"]
     assert "Tuner" in tasks and "Tuner" in tasks["Trainer"]["dependentTasks"]
+
+
+@pytest.mark.parametrize("command", ["run", "compile"])
+def test_every_command_that_evaluates_has_every_gate_setting(command):
+    assert {options.flag(field.name) for field in dataclasses.fields(configs.GateConfig)} <= _subcommand_flags(command)
+    assert "--min-test-accuracy" not in _subcommand_flags("extract")
+
+
+def test_gate_settings_reach_the_config_from_the_command_line_and_the_environment(tmp_path):
+    args = pipeline_runner.build_parser().parse_args(["run", "--demo", "--output-dir", "o", "--min-lift-over-majority", "-1", "--min-test-accuracy", "0.25"])
+    assert pipeline_runner._pipeline_config(args, "d").gate == configs.GateConfig(min_test_accuracy=0.25, min_lift_over_majority=-1.0)
+    environ = {"VIDEO_OUTPUT_DIR": str(tmp_path), "VIDEO_DATA_ROOT": str(tmp_path), "VIDEO_MIN_LIFT_OVER_MAJORITY": "0.05", "VIDEO_MAX_ACCURACY_REGRESSION": "0.1"}
+    assert tfx_cli.settings_from_environment(environ).pipeline.gate == configs.GateConfig(min_lift_over_majority=0.05, max_accuracy_regression=0.1)
+    assert tfx_cli.settings_from_environment({"VIDEO_OUTPUT_DIR": str(tmp_path), "VIDEO_DATA_ROOT": str(tmp_path)}).pipeline.gate == configs.GateConfig()
+
+
+def test_compile_writes_the_gate_into_the_evaluators_config(tmp_path):
+    output_file = str(tmp_path / "pipeline.json")
+    assert pipeline_runner.main(["compile", "--output-file", output_file, "--min-test-accuracy", "0.3", "--min-lift-over-majority", "0.05"]) == 0
+    with open(output_file) as spec_file:
+        parameters = json.load(spec_file)["pipelineSpec"]["root"]["dag"]["tasks"]["Evaluator"]["inputs"]["parameters"]
+    metrics = json.loads(parameters["eval_config"]["runtimeValue"]["constantValue"]["stringValue"])["metrics_specs"][0]["metrics"]
+    thresholds = {metric["class_name"]: metric.get("threshold") for metric in metrics}
+    assert thresholds["SparseCategoricalAccuracy"]["value_threshold"]["lower_bound"] == 0.3
+    assert thresholds["AccuracyOverMajority"]["value_threshold"]["lower_bound"] == 0.05
+    assert {metric["class_name"]: metric.get("module") for metric in metrics}["AccuracyOverMajority"] == "pipeline.gate_metrics"
+
+
+# A bound outside [0, 1] or not a number is refused by every front end with one line, before TensorFlow or TFX is imported.
+_HEAVY_MODULES = ("tensorflow", "keras", "tfx", "tensorflow_model_analysis", "apache_beam")
+_CHECK_IMPORTS = (
+    "import sys, pipeline_runner\n"
+    "code = pipeline_runner.main(sys.argv[1:] or None)\n"
+    f"print(code, [name for name in {_HEAVY_MODULES!r} if name in sys.modules])"
+)
+
+
+@pytest.mark.parametrize("value", ["2", "-1", "nan", "inf"])
+@pytest.mark.parametrize("front_end", ["run", "compile", "tfx"])
+def test_a_gate_bound_out_of_range_is_one_line_before_heavy_imports(tmp_path, front_end, value):
+    environ = {**os.environ, "VIDEO_OUTPUT_DIR": str(tmp_path / "out")}
+    argv = {
+        "run": ["run", "--demo", "--output-dir", str(tmp_path / "out"), "--min-test-accuracy", value],
+        "compile": ["compile", "--output-file", str(tmp_path / "pipeline.json"), "--min-test-accuracy", value],
+        "tfx": [],  # as the tfx CLI runs pipeline_runner.py: no arguments, VIDEO_* variables
+    }[front_end]
+    if front_end == "tfx":
+        environ["VIDEO_MIN_TEST_ACCURACY"] = value
+    result = subprocess.run([sys.executable, "-c", _CHECK_IMPORTS, *argv], cwd=PROJECT_ROOT, env=environ, capture_output=True, text=True, timeout=120)
+    assert result.stdout.split("\n")[0] == "2 []", result.stdout + result.stderr
+    [line] = result.stderr.strip().splitlines()
+    name = "VIDEO_MIN_TEST_ACCURACY" if front_end == "tfx" else "--min-test-accuracy"
+    assert line.startswith(f"error: {name} must be ")
+    assert not os.path.exists(tmp_path / "out") and not os.path.exists(tmp_path / "pipeline.json")
 
 
 def _imported_modules(path):

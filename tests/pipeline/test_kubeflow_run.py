@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from frame_path.config import ExtractionConfig
-from pipeline.configs import PipelineConfig
+from pipeline.configs import GateConfig, PipelineConfig
 from pipeline.kubeflow import compile_pipeline
 from video_datasets import demo
 
@@ -169,7 +169,7 @@ def test_compiled_spec_runs_step_by_step_to_a_pushed_model(tmp_path):
         data_root=data_root,
         extraction=ExtractionConfig(weights="none", max_seq_length=8, image_size=32),
         hparams={"epochs": 1},
-        min_test_accuracy=0.0,
+        gate=GateConfig(min_test_accuracy=0.0, min_lift_over_majority=-1.0),  # a 1-epoch model may be at chance
     )
     spec_path = compile_pipeline(
         str(tmp_path / "pipeline.json"), config, image="video-pipeline:test", pipeline_root=pipeline_root, serving_model_dir=serving_dir

@@ -3,9 +3,10 @@ import glob
 import json
 import os
 
+import numpy as np
 import pytest
 
-from tests.conftest import SKIPPED_CLIPS, run_pipeline
+from tests.conftest import GATE_OFF, SKIPPED_CLIPS, run_pipeline
 from video_datasets import demo
 
 pytestmark = pytest.mark.e2e  # whole-pipeline runs
@@ -42,13 +43,15 @@ def test_second_run_reuses_features_and_compares_with_the_blessed_model(local_ru
 def test_unreachable_threshold_blesses_and_pushes_nothing_and_says_why(local_runs):
     output_dir, first, second, unreachable = local_runs
     assert unreachable["blessed"] is False and unreachable["pushed_model_dir"] is None
-    assert any("sparse_categorical_accuracy" in reason for reason in unreachable["not_blessed_because"])
+    assert unreachable["gate"]["required"]["min_lift_over_majority"] == 1.0
+    assert "min_lift_over_majority" in unreachable["gate"]["failed"]
+    assert any("majority class" in reason for reason in unreachable["not_blessed_because"])
     pushed_versions = sorted(os.listdir(os.path.join(output_dir, "serving")))
     assert len(pushed_versions) == (2 if second["blessed"] else 1)
 
 
 def test_beam_dag_runner_end_to_end(data_root, tmp_path):
-    summary = run_pipeline(data_root, str(tmp_path), "--runner", "beam", "--epochs", "2", "--min-test-accuracy", "0")
+    summary = run_pipeline(data_root, str(tmp_path), "--runner", "beam", "--epochs", "2", *GATE_OFF)
     assert summary["blessed"] is True and os.path.exists(os.path.join(summary["pushed_model_dir"], "saved_model.pb"))
     assert summary["splits"] == {"train": 20, "eval": 4, "test": 10}
 
@@ -84,3 +87,50 @@ def test_tuner_chooses_the_trainers_hyperparameters(local_runs):
     with open(os.path.join(summary["model_uri"], "Format-Serving", "assets.extra", "model_info.json")) as info_file:
         trained_with = json.load(info_file)["hparams"]
     assert {name: trained_with[name] for name in tuned} == tuned
+
+
+def _black_clips_dataset(root):
+    """UCF101 class folders of all-black clips, two classes told apart only by length (all longer than the 8 frames sampled).
+
+    Every clip gives the model the same input, so every prediction is the same
+    class: the test accuracy is at most the majority class's share (0.5 here).
+    Lengths differ from clip to clip too, as identical files are refused.
+    """
+    black = np.zeros((48, 64, 3), dtype=np.uint8)
+    for label, shortest in (("Short", 9), ("Long", 20)):
+        os.makedirs(os.path.join(root, label))
+        for index, group in enumerate([1, 2, 3, *range(8, 14)]):  # groups 1-7 are the test split
+            path = os.path.join(root, label, demo.clip_name(label, group, 1, ".avi"))
+            demo.write_clip(path, [black] * (shortest + index), "MJPG")
+    return str(root)
+
+
+def test_a_model_no_better_than_the_majority_class_is_not_blessed(tmp_path, capsys):
+    import tensorflow_model_analysis as tfma
+
+    output_dir = str(tmp_path / "out")
+    summary = run_pipeline(_black_clips_dataset(tmp_path / "data"), output_dir, "--epochs", "2")
+    assert summary["splits"]["test"] == 6
+    assert summary["test_accuracy"] == 0.5  # one answer for all: the default --min-test-accuracy 0.5 alone would bless it
+    assert summary["blessed"] is False and summary["pushed_model_dir"] is None
+    serving = os.path.join(output_dir, "serving")
+    assert not os.path.exists(serving) or not os.listdir(serving)
+    gate = summary["gate"]
+    assert gate["required"] == {"min_test_accuracy": 0.5, "min_lift_over_majority": 1e-10, "max_accuracy_regression": 0.0}
+    assert gate["majority_class_share"] == 0.5 and gate["accuracy_over_majority"] == 0.0
+    assert gate["failed"] == ["min_lift_over_majority"]
+    assert any("no better than always answering the majority class (0.5000" in reason for reason in summary["not_blessed_because"])
+    # The summary says what TFMA computed and decided.
+    metrics = {
+        item.key.name: item.value.double_value.value for item in next(iter(tfma.load_metrics(summary["evaluation_uri"]))).metric_keys_and_values
+    }
+    assert metrics["majority_class_share"] == pytest.approx(gate["majority_class_share"], abs=1e-4)
+    assert metrics["accuracy_over_majority"] == pytest.approx(gate["accuracy_over_majority"], abs=1e-4)
+    assert metrics["accuracy_over_majority"] == pytest.approx(metrics["sparse_categorical_accuracy"] - metrics["majority_class_share"], abs=1e-6)
+    failed = {failure.metric_key.name for failures in tfma.load_validation_result(summary["evaluation_uri"]).metric_validations_per_slice for failure in failures.failures}
+    assert "accuracy_over_majority" in failed
+    with open(summary["report"]["report"]) as report_file:
+        report = report_file.read()
+    assert "no better than always answering the majority class" in report and "FAILED" in report
+    console = capsys.readouterr().out
+    assert "NOT blessed: test accuracy 0.5000 is no better than always answering the majority class" in console

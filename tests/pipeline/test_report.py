@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from pipeline.reporting.console import console_summary
+from pipeline.reporting.console import console_summary, gate_checks
 from pipeline.reporting.report import write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -57,6 +57,13 @@ def _summary(tmp_path, labels=LABELS, counts=COUNTS, history=HISTORY, **override
         "per_class": _per_class(labels, counts),
         "confusion_matrix": {"labels": list(labels), "counts": counts_array.tolist()},
         "validation_failures": [],
+        "gate": {
+            "required": {"min_test_accuracy": 0.5, "min_lift_over_majority": 1e-10, "max_accuracy_regression": 0.0},
+            "majority_class_share": 0.25,
+            "accuracy_over_majority": 0.5,
+            "accuracy_change_vs_baseline": None,
+            "failed": [],
+        },
         "blessed": True,
         "baseline_model_uri": None,
         "pushed_model_dir": str(tmp_path / "serving" / "1712345678"),
@@ -172,6 +179,27 @@ def test_not_blessed_shows_reasons_and_unpretrained_weights(tmp_path):
     assert "Skipped clips: none" in markdown
 
 
+def test_the_gate_says_what_it_required_and_what_failed(tmp_path):
+    gate = {
+        "required": {"min_test_accuracy": 0.2, "min_lift_over_majority": 1e-10, "max_accuracy_regression": 0.05},
+        "majority_class_share": 0.5,
+        "accuracy_over_majority": -0.25,
+        "accuracy_change_vs_baseline": -0.125,
+        "failed": ["min_lift_over_majority", "max_accuracy_regression"],
+    }
+    summary = _summary(tmp_path, test_accuracy=0.25, gate=gate, blessed=False, not_blessed_because=["reason"], baseline_model_uri="/m/3")
+    markdown = open(write_report(summary, str(tmp_path / "report"))["report"], encoding="utf-8").read()
+    assert "- The gate required:" in markdown
+    assert "test accuracy >= 0.2: 0.2500, passed" in markdown
+    assert "accuracy minus the majority class's share (0.5000 of the test clips) >= 1e-10: -0.2500, FAILED" in markdown
+    assert "at most 0.05 below the last blessed model: -0.1250, FAILED" in markdown
+    # The lift check turned off, no baseline: what the console shows too.
+    summary["gate"] = {**gate, "required": {**gate["required"], "min_lift_over_majority": -1.0}, "accuracy_change_vs_baseline": None, "failed": []}
+    _, lift, regression = gate_checks(summary)
+    assert lift.endswith("(0.5000 of the test clips) off: -0.2500, passed")
+    assert regression == "at most 0.05 below the last blessed model: no baseline"
+
+
 def test_101_classes(tmp_path):
     labels = [f"Action{index:03d}WithALongerName" for index in range(101)]
     rng = np.random.default_rng(0)
@@ -209,7 +237,7 @@ def test_short_or_partial_history(tmp_path, history):
 
 def test_missing_history_and_evaluation_still_write_a_report(tmp_path):
     summary = _summary(tmp_path, model_run_uri=str(tmp_path / "nowhere"))
-    for key in ("confusion_matrix", "test_accuracy", "test_examples", "per_class", "blessed"):
+    for key in ("confusion_matrix", "test_accuracy", "test_examples", "per_class", "gate", "blessed"):
         del summary[key]
     paths = write_report(summary, str(tmp_path / "report"))
     _check_png(paths["confusion_matrix"], min_bytes=1_000)

@@ -24,7 +24,7 @@ import time
 import pytest
 
 from pipeline import beam_plugin
-from tests.conftest import run_pipeline
+from tests.conftest import GATE_OFF, run_pipeline
 from video_datasets import demo
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -99,7 +99,7 @@ def assert_beam_components_ran_in_workers(trace_dir, output_dir):
 
 
 def _run(data_root, output_dir, *beam_args):
-    return run_pipeline(data_root, output_dir, "--epochs", "1", "--min-test-accuracy", "0", "--no-cache", *beam_args)
+    return run_pipeline(data_root, output_dir, "--epochs", "1", *GATE_OFF, "--no-cache", *beam_args)
 
 
 def _assert_whole_run(summary):

@@ -49,7 +49,9 @@ def cli_run(tmp_path_factory):
         "VIDEO_MAX_SEQ_LENGTH": "8",
         "VIDEO_IMAGE_SIZE": "32",
         "VIDEO_EPOCHS": "2",
-        "VIDEO_MIN_TEST_ACCURACY": "0",  # first run, no baseline: always blessed, so always pushed
+        # First run, no baseline, gate off: always blessed, so always pushed.
+        "VIDEO_MIN_TEST_ACCURACY": "0",
+        "VIDEO_MIN_LIFT_OVER_MAJORITY": "-1",
     }
     # From another folder: the CLI must not depend on the current directory.
     create = _tfx(env, str(work_dir), "pipeline", "create", "--engine", "local", "--pipeline_path", PIPELINE_PATH)
