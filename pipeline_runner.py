@@ -25,7 +25,7 @@ from typing import Any
 
 from frame_path.config import ExtractionConfig
 from pipeline import configs, options, runner
-from trainer.hparams import HParamError, tunable_fields
+from trainer.hparams import tunable_fields
 from typed_config import bounds_text
 
 # Loggers of this project that report progress at INFO; everything else (TFX,
@@ -114,13 +114,6 @@ def _configure_logging() -> None:
         logging.getLogger(name).setLevel(logging.INFO)
 
 
-def _extraction_config(args: argparse.Namespace, demo: bool = False) -> ExtractionConfig:
-    values = options.given_values(args, ExtractionConfig)
-    if demo:
-        values.setdefault("weights", runner.DEMO_WEIGHTS)
-    return options.build(ExtractionConfig, values)
-
-
 def _hparams(args: argparse.Namespace) -> dict[str, Any]:
     """--hparam NAME=VALUE (values read as JSON where they parse) and --epochs; checked by HParams when the pipeline is built."""
     hparams: dict[str, Any] = {}
@@ -143,17 +136,17 @@ def _output_dir(args: argparse.Namespace) -> str:
 
 def _pipeline_config(args: argparse.Namespace, data_root: str, demo: bool = False) -> configs.PipelineConfig:
     """What run, extract and compile share; extract has no training options and takes the defaults."""
-    try:
-        return configs.PipelineConfig(
-            data_root=data_root,
-            extraction=_extraction_config(args, demo=demo),
-            hparams=_hparams(args) if hasattr(args, "hparam") else {},
-            enable_tuning=getattr(args, "tune", False),
-            gate=options.build(configs.GateConfig, options.given_values(args, configs.GateConfig)),
-        )
-    except HParamError as error:
-        name = "--epochs" if error.option == "epochs" and args.epochs is not None else f"--hparam {error.option}"
-        raise UsageError(f"{name} {error.requirement}") from None
+    extraction = options.given_values(args, ExtractionConfig)
+    if demo:
+        extraction.setdefault("weights", runner.DEMO_WEIGHTS)
+    return options.pipeline_config(
+        data_root,
+        extraction,
+        options.given_values(args, configs.GateConfig),
+        _hparams(args) if hasattr(args, "hparam") else {},
+        getattr(args, "tune", False),
+        epochs_given=getattr(args, "epochs", None) is not None,
+    )
 
 
 def _settings(args: argparse.Namespace, pipeline: configs.PipelineConfig, output_dir: str, **settings: Any) -> runner.RunSettings:

@@ -11,6 +11,9 @@ import argparse
 import dataclasses
 from typing import Any, Mapping, Optional
 
+from frame_path.config import ExtractionConfig
+from pipeline import configs
+from trainer.hparams import HParamError
 from typed_config import InvalidOption, bounds_text, field_types, parse_text
 
 
@@ -78,4 +81,38 @@ def build(config_class: type, values: Mapping[str, Any], spelling: str = "flag",
         return config_class(**values)
     except InvalidOption as error:
         name = flag(error.option) if spelling == "flag" else env_name(prefix, error.option)
+        raise OptionError(f"{name} {error.requirement}") from None
+
+
+def pipeline_config(
+    data_root: str,
+    extraction: Mapping[str, Any],
+    gate: Mapping[str, Any],
+    hparams: Mapping[str, Any],
+    enable_tuning: bool,
+    *,
+    spelling: str = "flag",
+    prefix: str = "",
+    epochs_given: bool = False,
+) -> configs.PipelineConfig:
+    """The one builder of PipelineConfig for every front end: each setting checked, a bad one named as the user typed it.
+
+    `extraction` and `gate` hold the given fields of ExtractionConfig and
+    GateConfig; `hparams` the --hparam values (with `epochs` from --epochs /
+    PREFIX_EPOCHS when `epochs_given`).
+    """
+    try:
+        return configs.PipelineConfig(
+            data_root=data_root,
+            extraction=build(ExtractionConfig, extraction, spelling, prefix),
+            hparams=dict(hparams),
+            enable_tuning=enable_tuning,
+            gate=build(configs.GateConfig, gate, spelling, prefix),
+        )
+    except HParamError as error:
+        epochs = error.option == "epochs" and epochs_given
+        if spelling == "flag":
+            name = "--epochs" if epochs else f"--hparam {error.option}"
+        else:
+            name = env_name(prefix, "EPOCHS") if epochs else f"{prefix}HPARAMS {error.option}"
         raise OptionError(f"{name} {error.requirement}") from None

@@ -39,7 +39,6 @@ from typing import Any, Mapping, Optional
 
 from frame_path.config import ExtractionConfig
 from pipeline import configs, options, runner
-from trainer.hparams import HParamError
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUTPUT_DIR = os.path.join(PROJECT_DIR, "outputs", "tfx_cli")
@@ -86,27 +85,24 @@ def _hparams(environ: Mapping[str, str]) -> dict[str, Any]:
 
 def settings_from_environment(environ: Mapping[str, str] = os.environ) -> runner.RunSettings:
     """The run settings of the VIDEO_* variables, with the layout of `pipeline_runner.py run`."""
-    gate = options.build(configs.GateConfig, options.environment_values(configs.GateConfig, PREFIX, environ), spelling="env", prefix=PREFIX)
-    output_dir = runner.prepare_output_dir(os.path.abspath(_env(environ, "OUTPUT_DIR") or DEFAULT_OUTPUT_DIR), PREFIX + "OUTPUT_DIR")
+    output_dir = os.path.abspath(_env(environ, "OUTPUT_DIR") or DEFAULT_OUTPUT_DIR)
     extraction_values = options.environment_values(ExtractionConfig, PREFIX, environ)
     data_root = _env(environ, "DATA_ROOT")
     if data_root is None:
-        data_root = runner.demo_data_root(output_dir)
         extraction_values.setdefault("weights", runner.DEMO_WEIGHTS)
     serving_dir = _env(environ, "SERVING_DIR")
-    hparams = _hparams(environ)
-    try:
-        pipeline = configs.PipelineConfig(
-            data_root=runner.absolute(data_root),
-            extraction=options.build(ExtractionConfig, extraction_values, spelling="env", prefix=PREFIX),
-            hparams=hparams,
-            enable_tuning=_flag(environ, "TUNE", default=False),
-            gate=gate,
-        )
-    except HParamError as error:
-        name = f"{PREFIX}EPOCHS" if error.option == "epochs" and _env(environ, "EPOCHS") else f"{PREFIX}HPARAMS {error.option}"
-        raise options.OptionError(f"{name} {error.requirement}") from None
-    return runner.RunSettings(
+    # Every setting is checked before anything is written or generated.
+    pipeline = options.pipeline_config(
+        runner.absolute(data_root) if data_root else runner.demo_data_root(output_dir, generate=False),
+        extraction_values,
+        options.environment_values(configs.GateConfig, PREFIX, environ),
+        _hparams(environ),
+        _flag(environ, "TUNE", default=False),
+        spelling="env",
+        prefix=PREFIX,
+        epochs_given=_env(environ, "EPOCHS") is not None,
+    )
+    settings = runner.RunSettings(
         output_dir=output_dir,
         pipeline=pipeline,
         serving_dir=runner.absolute(serving_dir) if serving_dir else None,
@@ -114,6 +110,10 @@ def settings_from_environment(environ: Mapping[str, str] = os.environ) -> runner
         beam_args=_beam_args(environ),
         pipeline_name=_env(environ, "PIPELINE_NAME") or configs.PIPELINE_NAME,
     )
+    runner.prepare_output_dir(output_dir, PREFIX + "OUTPUT_DIR")
+    if data_root is None:
+        runner.demo_data_root(output_dir)
+    return settings
 
 
 def run_with_local_dag_runner() -> None:

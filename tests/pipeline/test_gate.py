@@ -7,7 +7,7 @@ import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
 from tensorflow_model_analysis.metrics import metric_specs, metric_types
 
-from frame_path.config import InvalidOption
+from typed_config import InvalidOption
 from pipeline import gate_metrics
 from pipeline.configs import ACCURACY_TOLERANCE, GateConfig
 from pipeline.pipeline import _eval_config, gate_of
