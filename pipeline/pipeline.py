@@ -12,6 +12,7 @@ from frame_path.backbone import FEATURE_DIM
 from pipeline.beam_plugin import with_default_beam_args
 from pipeline import gate_metrics
 from pipeline.configs import ACCURACY_TOLERANCE, GateConfig, PipelineConfig
+from trainer.preprocessing import LABEL_ID_KEY
 
 
 def create_pipeline(
@@ -137,7 +138,7 @@ def _eval_config(gate: GateConfig) -> tfma.EvalConfig:
             tfma.ModelSpec(
                 signature_name="serving_default",
                 prediction_key="probabilities",
-                label_key="label_id",
+                label_key=LABEL_ID_KEY,
                 preprocessing_function_names=["transform_features"],
             )
         ],
