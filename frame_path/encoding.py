@@ -13,7 +13,7 @@ Two pools, the same interface (`submit(path) -> Future`, `close()`):
   with 16 threads, 9,156 with 16 processes; issue 15).
 - ThreadDecoderPool, for 1 worker: one thread of this process (OpenCV releases
   the GIL while it decodes); no child to start and no pipe to cross
-  (benchmarks/README.md, issue 15 section, for the figures).
+  (benchmarks/README.md, section 1, for the figures).
 """
 from __future__ import annotations
 

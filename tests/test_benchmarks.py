@@ -1,0 +1,61 @@
+"""What the benchmarks hold of the pipeline agrees with the pipeline: model_quality's z-score and its configurations."""
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform.beam as tft_beam
+from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+
+from benchmarks import model_quality
+from frame_path.frames import SAMPLING_MODES
+from frame_path.records import FRAME_FEATURES_KEY, FRAME_MASK_KEY, LABEL_KEY
+from trainer import preprocessing
+from trainer.hparams import HParams
+
+MAX_SEQ_LENGTH, FEATURE_DIM = 4, 2
+
+
+def _transformed_by_transform(features, masks, labels, temp_dir):
+    """trainer/preprocessing.py's preprocessing_fn run by tf.Transform (analysis and transform) on these clips."""
+    feature_spec = {
+        FRAME_FEATURES_KEY: tf.io.FixedLenFeature([MAX_SEQ_LENGTH * FEATURE_DIM], tf.float32),
+        FRAME_MASK_KEY: tf.io.FixedLenFeature([MAX_SEQ_LENGTH], tf.int64),
+        LABEL_KEY: tf.io.FixedLenFeature([], tf.string),
+    }
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(feature_spec))
+    instances = [
+        {FRAME_FEATURES_KEY: clip.reshape(-1), FRAME_MASK_KEY: mask, LABEL_KEY: label.encode()}
+        for clip, mask, label in zip(features, masks, labels)
+    ]
+    shape = {"max_seq_length": MAX_SEQ_LENGTH, "feature_dim": FEATURE_DIM}
+    with tft_beam.Context(temp_dir=temp_dir, force_tf_compat_v1=False):
+        (transformed, _), _ = (instances, metadata) | tft_beam.AnalyzeAndTransformDataset(
+            lambda inputs: preprocessing.preprocessing_fn(inputs, shape)
+        )
+    # Output order is Beam's: every clip here has its own number of real frames.
+    by_length = {int(np.sum(row[FRAME_MASK_KEY])): np.asarray(row[FRAME_FEATURES_KEY]) for row in transformed}
+    return np.stack([by_length[int(np.sum(mask))] for mask in masks])
+
+
+def test_model_quality_z_scores_the_features_as_transform_does(tmp_path):
+    rng = np.random.default_rng(0)
+    # Uneven scales per dimension, one as small as frozen-backbone features have: there the variance epsilon counts.
+    features = rng.normal([5.0, 0.0], [3.0, 1e-3], (4, MAX_SEQ_LENGTH, FEATURE_DIM)).astype(np.float32)
+    masks = np.array([[1, 1, 1, 1], [1, 1, 1, 0], [1, 1, 0, 0], [1, 0, 0, 0]], dtype=np.int64)
+    features[masks == 0] = 0.0
+    labels = np.array(["a", "b", "a", "b"])
+
+    expected = _transformed_by_transform(features, masks, labels, str(tmp_path))
+    split = {FRAME_FEATURES_KEY: features, FRAME_MASK_KEY: masks, LABEL_KEY: labels}
+    normalized = model_quality.normalize({"train": split})["train"][FRAME_FEATURES_KEY]
+
+    np.testing.assert_allclose(normalized, expected, rtol=1e-4, atol=1e-4)
+    assert np.all(normalized[masks == 0] == 0.0)
+    assert np.abs(normalized[masks == 1]).max() > 0.5  # not all squashed to zero by the epsilon
+
+
+@pytest.mark.parametrize("name", sorted(model_quality.CONFIGURATIONS))
+def test_model_quality_configurations_are_settings_the_pipeline_takes(name):
+    """An overlay that names a renamed or removed hyperparameter, or a sampling mode that is gone, fails here."""
+    sampling, hparams = model_quality.CONFIGURATIONS[name]
+    HParams.from_config({**hparams, "max_seq_length": MAX_SEQ_LENGTH, "feature_dim": FEATURE_DIM})
+    assert sampling in SAMPLING_MODES
