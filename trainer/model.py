@@ -21,7 +21,7 @@ nothing from the pipeline: the caller passes `max_seq_length` and
 import keras
 from keras import layers, ops
 
-from trainer.hparams import DEFAULT_HPARAMS, SEED_HPARAMS, HParams  # noqa: F401  (DEFAULT_HPARAMS, SEED_HPARAMS: benchmarks/model_quality.py reads them here)
+from trainer.hparams import HParams
 
 _SERIALIZATION_PACKAGE = "video_transformer"
 
