@@ -128,7 +128,7 @@ def ucf101_like_clip_paths(output_dir: str, num_clips: int, seed: int = 0) -> li
 
 def copied_clip_paths(source_dir: str, output_dir: str, num_clips: int) -> list[str]:
     """`num_clips` copies of the videos in `source_dir`, cycled: real footage when only a few clips exist."""
-    from video_datasets.manifest import VIDEO_EXTENSIONS
+    from video_datasets.ucf101_layout import VIDEO_EXTENSIONS
 
     sources = sorted(name for name in os.listdir(source_dir) if name.lower().endswith(VIDEO_EXTENSIONS)) if os.path.isdir(source_dir) else []
     if not sources:

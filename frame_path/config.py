@@ -14,7 +14,7 @@ from typing import Any, Mapping, Optional
 from frame_path.backbone import PRECISIONS, compute_device
 from frame_path.frames import SAMPLING_MODES
 from typed_config import check_fields, option
-from video_datasets.manifest import EVAL_GROUP_FRACTION
+from video_datasets.carve_out import EVAL_GROUP_FRACTION
 
 
 AUTO = "auto"  # a str setting chosen by `resolve_auto_settings`

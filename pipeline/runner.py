@@ -17,7 +17,7 @@ from typing import Any, Optional
 from frame_path import backbone
 from pipeline import configs
 from pipeline.options import OptionError
-from video_datasets import manifest
+from video_datasets import keras_layout, manifest
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def prepare_output_dir(output_dir: str, option_name: str) -> str:
 def demo_data_root(output_dir: str, generate: bool = True) -> str:
     """The demo dataset under `output_dir`, generated once: regenerating would change file times and defeat the cache."""
     data_root = os.path.join(output_dir, "demo_data")
-    if generate and not all(os.path.exists(os.path.join(data_root, name)) for name in manifest.KERAS_CSV_FILES.values()):
+    if generate and not all(os.path.exists(os.path.join(data_root, name)) for name in keras_layout.CSV_FILES.values()):
         from video_datasets import demo
 
         demo.generate_demo_dataset(data_root)

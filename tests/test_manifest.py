@@ -6,8 +6,10 @@ import random
 
 import pytest
 
-from video_datasets import manifest
-from video_datasets.manifest import Clip, DatasetError, assign_eval_groups, group_of, read_manifest
+from video_datasets import carve_out, manifest
+from video_datasets.carve_out import assign_eval_groups
+from video_datasets.listing import group_of
+from video_datasets.manifest import Clip, DatasetError, read_manifest
 
 CLASSES = ("Punch", "Drumming", "Skiing")
 
@@ -173,7 +175,7 @@ def test_eval_split_is_group_disjoint_deterministic_and_row_order_independent(tm
     train_groups = {clip.group for clip in first if clip.split == "train"}
     assert eval_groups, "eval is not empty with 2+ groups"
     assert not eval_groups & train_groups
-    assert len(eval_groups) == max(1, round(manifest.EVAL_GROUP_FRACTION * 18))
+    assert len(eval_groups) == max(1, round(carve_out.EVAL_GROUP_FRACTION * 18))
     # A held-out group number takes its clips of every class.
     eval_clips = [clip for clip in first if clip.split == "eval"]
     assert len(eval_clips) == len(eval_groups) * len(CLASSES) * 2

@@ -30,7 +30,8 @@ import sys
 import cv2
 import numpy as np
 
-from video_datasets.manifest import FALLBACK_TEST_GROUPS, KERAS_COLUMNS, KERAS_CSV_FILES
+from video_datasets.keras_layout import COLUMNS as KERAS_COLUMNS, CSV_FILES as KERAS_CSV_FILES
+from video_datasets.ucf101_layout import FALLBACK_TEST_GROUPS
 
 # (forward class, its time-reversed partner)
 CLASS_PAIRS: tuple[tuple[str, str], ...] = (("Grow", "Shrink"), ("Brighten", "Darken"))

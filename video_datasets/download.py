@@ -17,7 +17,8 @@ import tempfile
 import urllib.error
 import urllib.request
 
-from video_datasets.manifest import KERAS_CSV_FILES, DatasetError
+from video_datasets.keras_layout import CSV_FILES as KERAS_CSV_FILES
+from video_datasets.listing import DatasetError
 
 UCF101_TOP5_URL = "https://github.com/sayakpaul/Action-Recognition-in-TensorFlow/releases/download/v1.0.0/ucf101_top5.tar.gz"
 DOWNLOAD_TIMEOUT_SECONDS = 60.0  # per blocking socket operation, not for the whole download

@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 
 from video_datasets.demo import CODECS, FIRST_TRAIN_GROUP, clip_name, write_clip, write_csvs
-from video_datasets.manifest import KERAS_CSV_FILES
+from video_datasets.keras_layout import CSV_FILES as KERAS_CSV_FILES
 
 # (forward class, its time-reversed partner)
 CLASS_PAIRS: tuple[tuple[str, str], ...] = (("Grow", "Shrink"), ("Brighten", "Darken"), ("Sharpen", "Blur"))
