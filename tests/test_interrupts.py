@@ -1,0 +1,140 @@
+"""Ctrl-C and other process housekeeping of `pipeline_runner.py`, on real runs in subprocesses.
+
+A terminal sends SIGINT to its whole foreground process group: the main
+process, its decode workers and its Beam workers all get it. Each run here
+starts in a session of its own, so its group can be signalled (and killed in
+the end) without touching the test runner's.
+"""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import psutil
+import pytest
+
+from tests.conftest import SMALL
+from video_datasets import demo
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXTRACTION_STARTED = "clips to encode"  # VideoExampleGen's log line once the manifest is read
+DECODE_WORKER = "frame_path.decode_worker"  # in a decode worker process's command line
+
+
+@pytest.fixture(scope="module")
+def long_data_root(tmp_path_factory):
+    """180 clips: extraction takes ~20 s on tiny settings here, long enough to be interrupted."""
+    return demo.generate_demo_dataset(str(tmp_path_factory.mktemp("data")), train_clips_per_class=40, test_clips_per_class=5)
+
+
+class Run:
+    """`pipeline_runner.py ARGS` in a session of its own; stderr collected line by line as it comes."""
+
+    def __init__(self, *args, env=None):
+        self.process = subprocess.Popen(
+            [sys.executable, "pipeline_runner.py", *args],
+            cwd=PROJECT_ROOT, env=env, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        self.group = self.process.pid  # a session leader's pid is its group's id
+        self.stderr_lines = []
+        self._reader = threading.Thread(target=lambda: self.stderr_lines.extend(self.process.stderr), daemon=True)
+        self._reader.start()
+
+    @property
+    def stderr(self):
+        return "".join(self.stderr_lines)
+
+    def wait_for(self, condition, what, timeout=300):
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert self.process.poll() is None, f"the run ended (exit code {self.process.returncode}) before {what}:\n{self.stderr[-3000:]}"
+            assert time.monotonic() < deadline, f"no {what} after {timeout} s:\n{self.stderr[-3000:]}"
+            time.sleep(0.2)
+
+    def descendants(self):
+        try:
+            return psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def finish(self, timeout):
+        """Exit code, and the stderr read to its end."""
+        self.process.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        return self.process.returncode
+
+    def kill(self):
+        """Whatever is left of the group: killed (the test's own clean-up, never the assertion)."""
+        try:
+            os.killpg(self.group, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=30)
+
+
+def living(processes):
+    """Those still running (a zombie has ended: it only waits to be reaped by a parent that may be gone)."""
+    alive = []
+    for process in processes:
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def group_members(group):
+    members = []
+    for process in psutil.process_iter():
+        try:
+            if os.getpgid(process.pid) == group:
+                members.append(process)
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            pass
+    return living(members)
+
+
+def extract_args(data_root, output_dir, *options):
+    return ["extract", "--data-root", data_root, "--output-dir", output_dir, *SMALL, *options]
+
+
+def decode_workers_running(run):
+    return any(DECODE_WORKER in " ".join(process.cmdline()) for process in living(run.descendants()))
+
+
+INTERRUPT_CASES = {
+    "decode threads": ["--decode-workers", "1"],
+    "decode processes": ["--decode-workers", "2"],
+    "beam worker processes": ["--decode-workers", "2", "--direct_num_workers=2", "--direct_running_mode=multi_processing"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(INTERRUPT_CASES))
+def test_ctrl_c_during_extraction_stops_at_once_with_one_line_and_no_process_left(long_data_root, tmp_path, case):
+    options = INTERRUPT_CASES[case]
+    run = Run(*extract_args(long_data_root, str(tmp_path / "out"), *options))
+    try:
+        run.wait_for(lambda: EXTRACTION_STARTED in run.stderr, "extraction")
+        if "2" in options:
+            run.wait_for(lambda: decode_workers_running(run), "decode worker process")
+        time.sleep(2)  # clips are being encoded
+        descendants = living(run.descendants())
+        interrupted = time.monotonic()
+        os.killpg(run.group, signal.SIGINT)  # as a terminal's Ctrl-C: to every process of the group
+        exit_code = run.finish(timeout=60)
+        seconds = time.monotonic() - interrupted
+        stderr_after = run.stderr.split(EXTRACTION_STARTED, 1)[1]
+        assert exit_code == 130, run.stderr[-3000:]
+        assert seconds < 5, f"{seconds:.1f} s to stop"
+        assert "Traceback" not in stderr_after, stderr_after[-3000:]
+        [error_line] = [line for line in run.stderr_lines if line.startswith("error:")]
+        assert "interrupted" in error_line
+        assert stderr_after.count("\n") <= 3, stderr_after  # the error line and no more than a log line or two
+        assert not living(descendants), [process.cmdline() for process in living(descendants)]
+        assert not group_members(run.group), [process.cmdline() for process in group_members(run.group)]
+    finally:
+        run.kill()
