@@ -21,10 +21,15 @@ import os
 import shutil
 import sys
 import tempfile
-from typing import Any
+from typing import Any, Iterator
 
-from frame_path.config import ExtractionConfig
-from pipeline import configs, options, runner
+from pipeline import interrupts
+
+if __name__ == "__main__":
+    interrupts.stop_on_ctrl_c()  # first, before any thread starts (NumPy's start when it is imported)
+
+from frame_path.config import ExtractionConfig  # noqa: E402
+from pipeline import configs, options, runner  # noqa: E402
 
 # Loggers of this project that report progress at INFO; everything else (TFX,
 # Beam, TensorFlow) only speaks up for errors: their warnings are mostly deprecations.
@@ -241,13 +246,14 @@ def _split_beam_args(unknown: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def _private_tmpdir():
-    """Beam copies ~50 MB into $TMPDIR per component run and never removes it: keep it in one folder, removed at exit."""
+def _private_tmpdir() -> Iterator[None]:
+    """Beam copies ~50 MB into $TMPDIR per component run and never removes it: keep it in one folder, removed at exit (also at Ctrl-C)."""
     run_tmpdir = tempfile.mkdtemp(prefix="video-pipeline-")
     previous = os.environ.get("TMPDIR")
     os.environ["TMPDIR"], tempfile.tempdir = run_tmpdir, None
     try:
-        yield
+        with interrupts.clean_up_on_interrupt(lambda: shutil.rmtree(run_tmpdir, ignore_errors=True)):
+            yield
     finally:
         if previous is None:
             del os.environ["TMPDIR"]

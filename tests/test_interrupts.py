@@ -5,6 +5,7 @@ process, its decode workers and its Beam workers all get it. Each run here
 starts in a session of its own, so its group can be signalled (and killed in
 the end) without touching the test runner's.
 """
+import json
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from video_datasets import demo
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXTRACTION_STARTED = "clips to encode"  # VideoExampleGen's log line once the manifest is read
 DECODE_WORKER = "frame_path.decode_worker"  # in a decode worker process's command line
+pytestmark = pytest.mark.e2e  # each test runs the pipeline's extraction in a subprocess (1-3 minutes here)
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +108,20 @@ def decode_workers_running(run):
     return any(DECODE_WORKER in " ".join(process.cmdline()) for process in living(run.descendants()))
 
 
+def interrupt_extraction(run, decode_processes):
+    """Waits until clips are being encoded, then Ctrl-C; returns the seconds to exit, the stderr lines since, the descendants there were."""
+    run.wait_for(lambda: EXTRACTION_STARTED in run.stderr, "extraction")
+    if decode_processes:
+        run.wait_for(lambda: decode_workers_running(run), "decode worker process")
+    time.sleep(2)  # clips are being encoded
+    descendants = living(run.descendants())
+    lines_before = len(run.stderr_lines)
+    interrupted = time.monotonic()
+    os.killpg(run.group, signal.SIGINT)  # as a terminal's Ctrl-C: to every process of the group
+    run.finish(timeout=60)
+    return time.monotonic() - interrupted, run.stderr_lines[lines_before:], descendants
+
+
 INTERRUPT_CASES = {
     "decode threads": ["--decode-workers", "1"],
     "decode processes": ["--decode-workers", "2"],
@@ -116,25 +132,41 @@ INTERRUPT_CASES = {
 @pytest.mark.parametrize("case", sorted(INTERRUPT_CASES))
 def test_ctrl_c_during_extraction_stops_at_once_with_one_line_and_no_process_left(long_data_root, tmp_path, case):
     options = INTERRUPT_CASES[case]
-    run = Run(*extract_args(long_data_root, str(tmp_path / "out"), *options))
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    run = Run(*extract_args(long_data_root, str(tmp_path / "out"), *options), env=dict(os.environ, TMPDIR=str(tmpdir)))
     try:
-        run.wait_for(lambda: EXTRACTION_STARTED in run.stderr, "extraction")
-        if "2" in options:
-            run.wait_for(lambda: decode_workers_running(run), "decode worker process")
-        time.sleep(2)  # clips are being encoded
-        descendants = living(run.descendants())
-        interrupted = time.monotonic()
-        os.killpg(run.group, signal.SIGINT)  # as a terminal's Ctrl-C: to every process of the group
-        exit_code = run.finish(timeout=60)
-        seconds = time.monotonic() - interrupted
-        stderr_after = run.stderr.split(EXTRACTION_STARTED, 1)[1]
-        assert exit_code == 130, run.stderr[-3000:]
+        seconds, lines_after, descendants = interrupt_extraction(run, decode_processes="2" in options)
+        assert run.process.returncode == 130, run.stderr[-3000:]
         assert seconds < 5, f"{seconds:.1f} s to stop"
-        assert "Traceback" not in stderr_after, stderr_after[-3000:]
+        assert "Traceback" not in run.stderr, run.stderr[-3000:]
         [error_line] = [line for line in run.stderr_lines if line.startswith("error:")]
         assert "interrupted" in error_line
-        assert stderr_after.count("\n") <= 3, stderr_after  # the error line and no more than a log line or two
+        assert len(lines_after) <= 3, lines_after  # the error line, and a log line or two on their way at the signal
         assert not living(descendants), [process.cmdline() for process in living(descendants)]
         assert not group_members(run.group), [process.cmdline() for process in group_members(run.group)]
+        assert not os.listdir(tmpdir)  # the run's private temp folder went with it
     finally:
         run.kill()
+
+
+def test_a_rerun_after_ctrl_c_extracts_again(long_data_root, tmp_path):
+    output_dir = str(tmp_path / "out")
+    run = Run(*extract_args(long_data_root, output_dir, "--decode-workers", "2"))
+    try:
+        interrupt_extraction(run, decode_processes=True)
+        assert run.process.returncode == 130, run.stderr[-3000:]
+    finally:
+        run.kill()
+    interrupted_examples = os.listdir(os.path.join(output_dir, "pipeline_root", "VideoExampleGen", "examples"))
+    rerun = subprocess.run(
+        [sys.executable, "pipeline_runner.py", *extract_args(long_data_root, output_dir, "--decode-workers", "2")],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    with open(os.path.join(output_dir, "run_summary.json")) as summary_file:
+        summary = json.load(summary_file)
+    # The cache did not take the interrupted extraction for a finished one: every clip was encoded anew.
+    assert summary["cached_components"] == []
+    assert os.path.basename(summary["examples_uri"]) not in interrupted_examples
+    assert sum(summary["splits"].values()) == 180
