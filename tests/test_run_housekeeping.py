@@ -1,4 +1,5 @@
-"""Ctrl-C and other process housekeeping of `pipeline_runner.py`, on real runs in subprocesses.
+"""Process housekeeping of `pipeline_runner.py` on real runs in subprocesses: Ctrl-C, a SIGKILLed run's
+temporary folder, two runs into one output dir, a full disk.
 
 A terminal sends SIGINT to its whole foreground process group: the main
 process, its decode workers and its Beam workers all get it. Each run here
@@ -22,7 +23,6 @@ from video_datasets import demo
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXTRACTION_STARTED = "clips to encode"  # VideoExampleGen's log line once the manifest is read
 DECODE_WORKER = "frame_path.decode_worker"  # in a decode worker process's command line
-pytestmark = pytest.mark.e2e  # each test runs the pipeline's extraction in a subprocess (1-3 minutes here)
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +129,7 @@ INTERRUPT_CASES = {
 }
 
 
+@pytest.mark.e2e  # each runs the pipeline's extraction (1-3 minutes here)
 @pytest.mark.parametrize("case", sorted(INTERRUPT_CASES))
 def test_ctrl_c_during_extraction_stops_at_once_with_one_line_and_no_process_left(long_data_root, tmp_path, case):
     options = INTERRUPT_CASES[case]
@@ -150,6 +151,7 @@ def test_ctrl_c_during_extraction_stops_at_once_with_one_line_and_no_process_lef
         run.kill()
 
 
+@pytest.mark.e2e
 def test_a_rerun_after_ctrl_c_extracts_again(long_data_root, tmp_path):
     output_dir = str(tmp_path / "out")
     run = Run(*extract_args(long_data_root, output_dir, "--decode-workers", "2"))
@@ -170,3 +172,56 @@ def test_a_rerun_after_ctrl_c_extracts_again(long_data_root, tmp_path):
     assert summary["cached_components"] == []
     assert os.path.basename(summary["examples_uri"]) not in interrupted_examples
     assert sum(summary["splits"].values()) == 180
+
+
+def start_tmpdir_owner(tmpdir):
+    """A process inside pipeline_runner's private temp folder, as a run is; returns it and the folder."""
+    code = "import os, time, pipeline_runner\nwith pipeline_runner._private_tmpdir():\n    print(os.environ['TMPDIR'], flush=True)\n    time.sleep(600)"
+    owner = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=dict(os.environ, TMPDIR=tmpdir), stdout=subprocess.PIPE, text=True)
+    return owner, owner.stdout.readline().strip()
+
+
+def test_a_run_removes_the_temp_folders_of_dead_runs_and_keeps_the_others(tmp_path):
+    tmpdir = str(tmp_path / "tmp")
+    os.makedirs(tmpdir)
+    dead, dead_folder = start_tmpdir_owner(tmpdir)
+    live, live_folder = start_tmpdir_owner(tmpdir)
+    try:
+        dead.kill()  # SIGKILL: nothing of the run can remove its folder
+        dead.wait(timeout=30)
+        assert os.path.isdir(dead_folder) and os.path.isdir(live_folder)
+        foreign = os.path.join(tmpdir, "video-pipeline-tests-abc")  # a look-alike that no run of ours made
+        os.makedirs(foreign)
+        (tmp_path / "empty").mkdir()
+        result = subprocess.run(  # a run that stops at its input check, after its start
+            [sys.executable, "pipeline_runner.py", *extract_args(str(tmp_path / "empty"), str(tmp_path / "out"))],
+            cwd=PROJECT_ROOT, env=dict(os.environ, TMPDIR=tmpdir), capture_output=True, text=True, timeout=120,
+        )
+        assert result.returncode == 2, result.stderr
+        assert sorted(os.listdir(tmpdir)) == sorted([os.path.basename(live_folder), os.path.basename(foreign)])
+    finally:
+        live.kill()
+        live.wait(timeout=30)
+
+
+@pytest.mark.e2e
+def test_a_second_run_into_a_busy_output_dir_is_refused_with_one_line(long_data_root, tmp_path):
+    from pipeline import runner, tfx_cli
+    from pipeline.options import OptionError
+
+    output_dir = str(tmp_path / "out")
+    first = Run(*extract_args(long_data_root, output_dir))
+    try:
+        first.wait_for(lambda: EXTRACTION_STARTED in first.stderr, "extraction")
+        second = subprocess.run(
+            [sys.executable, "pipeline_runner.py", *extract_args(long_data_root, output_dir)],
+            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+        )
+        assert second.returncode == 2, second.stderr[-3000:]
+        assert second.stderr == f"error: --output-dir {output_dir} is in use by another run (pid {first.process.pid})\n"
+        with pytest.raises(OptionError, match=f"VIDEO_OUTPUT_DIR {output_dir} is in use by another run \\(pid {first.process.pid}\\)"):
+            tfx_cli.settings_from_environment({"VIDEO_OUTPUT_DIR": output_dir, "VIDEO_DATA_ROOT": long_data_root})
+        assert first.process.poll() is None  # the first run goes on
+    finally:
+        first.kill()
+    assert runner.prepare_output_dir(output_dir, "--output-dir") == output_dir  # free again once its run has gone (even by SIGKILL)
