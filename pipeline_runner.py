@@ -245,10 +245,35 @@ def _split_beam_args(unknown: list[str]) -> list[str]:
     return beam_args
 
 
+_TMPDIR_PREFIX = "video-pipeline-"
+
+
+def _remove_stale_tmpdirs(parent: str) -> None:
+    """Removes the private temp folders in `parent` of runs that ended without removing theirs (SIGKILL, a crash).
+
+    A run holds the lock in its folder while it lives (runner.take_lock), so a
+    folder whose lock can be taken is a dead run's. Folders without a lock file,
+    or with an empty one (a run that is just starting), are left alone.
+    """
+    for name in os.listdir(parent):
+        lock_path = os.path.join(parent, name, runner.LOCK_FILE)
+        if not name.startswith(_TMPDIR_PREFIX) or runner.lock_holder(lock_path) == "?":
+            continue
+        try:
+            lock = runner.take_lock(lock_path)
+        except OSError:  # removed meanwhile by another run
+            continue
+        if lock is not None:  # silently: housekeeping, not news (an error must stay one line)
+            with lock:
+                shutil.rmtree(os.path.dirname(lock_path), ignore_errors=True)
+
+
 @contextlib.contextmanager
 def _private_tmpdir() -> Iterator[None]:
-    """Beam copies ~50 MB into $TMPDIR per component run and never removes it: keep it in one folder, removed at exit (also at Ctrl-C)."""
-    run_tmpdir = tempfile.mkdtemp(prefix="video-pipeline-")
+    """Beam copies ~50 MB into $TMPDIR per component run and never removes it: keep it in one folder, removed at exit (also at Ctrl-C, or by the next run)."""
+    _remove_stale_tmpdirs(tempfile.gettempdir())
+    run_tmpdir = tempfile.mkdtemp(prefix=_TMPDIR_PREFIX)
+    lock = runner.take_lock(os.path.join(run_tmpdir, runner.LOCK_FILE))
     previous = os.environ.get("TMPDIR")
     os.environ["TMPDIR"], tempfile.tempdir = run_tmpdir, None
     try:
@@ -261,6 +286,7 @@ def _private_tmpdir() -> Iterator[None]:
             os.environ["TMPDIR"] = previous
         tempfile.tempdir = None
         shutil.rmtree(run_tmpdir, ignore_errors=True)
+        lock.close()
 
 
 def _tfx_cli_run(args: argparse.Namespace) -> int:
