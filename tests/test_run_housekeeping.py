@@ -225,3 +225,24 @@ def test_a_second_run_into_a_busy_output_dir_is_refused_with_one_line(long_data_
     finally:
         first.kill()
     assert runner.prepare_output_dir(output_dir, "--output-dir") == output_dir  # free again once its run has gone (even by SIGKILL)
+
+
+@pytest.mark.e2e
+def test_a_full_disk_under_the_output_dir_is_one_line(long_data_root, tmp_path):
+    mount_point = tmp_path / "small_disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        output_dir = str(mount_point / "out")  # 2 MB: the metadata store fits, the 180 clips' Examples (~6 MB) do not
+        result = subprocess.run(
+            [sys.executable, "pipeline_runner.py", *extract_args(long_data_root, output_dir)],
+            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
+        )
+        assert result.returncode == 2, result.stderr[-3000:]
+        assert "Traceback" not in result.stderr, result.stderr[-3000:]
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:") or " ERROR " in line]
+        assert errors == [f"error: no space left on the device of --output-dir {output_dir}"], result.stderr[-3000:]
+    finally:
+        subprocess.run(["umount", "--lazy", str(mount_point)], check=True)
