@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -113,6 +114,9 @@ def _configure_logging() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("absl").setLevel(logging.ERROR)  # absl sets its own level
+    # Beam logs every error a DoFn raises, with its traceback, and raises it again: main
+    # reports it (one line for a user error or a full disk, the traceback otherwise).
+    logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
     for name in _PROJECT_LOGGERS:
         logging.getLogger(name).setLevel(logging.INFO)
 
@@ -234,6 +238,48 @@ def _find_user_error(error: BaseException) -> BaseException | None:
     return None
 
 
+# A full disk, as the OS and TensorFlow's file system say it, and as SQLite does (ML Metadata's store).
+_NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_NO_SPACE_TEXTS = ("No space left on device", "Disk quota exceeded")
+_FULL_STORE_TEXT = "database or disk is full"
+
+
+def _no_space_left(error: BaseException | None) -> str | None:
+    """Whether `error`, or one it was raised from (Beam and TFX wrap it in theirs), says a disk is full.
+
+    "store" where the metadata store said it (OUTPUT_DIR/metadata.sqlite), "disk" for another.
+    """
+    found = None
+    while error is not None:
+        if _FULL_STORE_TEXT in str(error):
+            return "store"
+        if isinstance(error, OSError) and error.errno in _NO_SPACE_ERRNOS or any(text in str(error) for text in _NO_SPACE_TEXTS):
+            found = "disk"
+        error = error.__cause__ or error.__context__
+    return found
+
+
+def _no_space_message(args: argparse.Namespace, where: str) -> str:
+    """Names the output dir, and TMPDIR (Beam's temporary files) where the full one may be either."""
+    if getattr(args, "output_dir", None):
+        option, path = "--output-dir", os.path.abspath(args.output_dir)
+    elif getattr(args, "output_file", None):
+        option, path = "--output-file", os.path.abspath(args.output_file)
+    else:
+        from pipeline import tfx_cli
+
+        option, path = tfx_cli.PREFIX + "OUTPUT_DIR", tfx_cli.output_dir_of()
+    message = f"no space left on the device of {option} {path}"
+    tmpdir = tempfile.gettempdir()
+    with contextlib.suppress(OSError):
+        existing = path
+        while not os.path.exists(existing):
+            existing = os.path.dirname(existing)
+        if where == "disk" and os.stat(existing).st_dev != os.stat(tmpdir).st_dev:
+            message += f" or of TMPDIR {tmpdir}"
+    return message
+
+
 def _split_beam_args(unknown: list[str]) -> list[str]:
     """Unknown options spelled as Beam's (--name_with_underscores[=value]) go to Beam; others are errors."""
     beam_args = []
@@ -312,6 +358,9 @@ def main(argv: list[str] | None = None) -> int:
             return args.handler(args)
     except Exception as error:
         user_error = _find_user_error(error)
+        no_space = _no_space_left(error) if user_error is None else None
+        if no_space:
+            user_error = _no_space_message(args, no_space)
         if user_error is None:
             raise
         print(f"error: {user_error}", file=sys.stderr)

@@ -8,6 +8,7 @@ the end) without touching the test runner's.
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -242,7 +243,7 @@ def test_a_full_disk_under_the_output_dir_is_one_line(long_data_root, tmp_path):
         )
         assert result.returncode == 2, result.stderr[-3000:]
         assert "Traceback" not in result.stderr, result.stderr[-3000:]
-        errors = [line for line in result.stderr.splitlines() if line.startswith("error:") or " ERROR " in line]
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:") or re.match(r"\d\d:\d\d:\d\d ERROR ", line)]
         assert errors == [f"error: no space left on the device of --output-dir {output_dir}"], result.stderr[-3000:]
     finally:
         subprocess.run(["umount", "--lazy", str(mount_point)], check=True)
