@@ -271,13 +271,19 @@ def _no_space_message(args: argparse.Namespace, where: str) -> str:
         option, path = tfx_cli.PREFIX + "OUTPUT_DIR", tfx_cli.output_dir_of()
     message = f"no space left on the device of {option} {path}"
     tmpdir = tempfile.gettempdir()
-    with contextlib.suppress(OSError):
-        existing = path
-        while not os.path.exists(existing):
-            existing = os.path.dirname(existing)
-        if where == "disk" and os.stat(existing).st_dev != os.stat(tmpdir).st_dev:
-            message += f" or of TMPDIR {tmpdir}"
+    if where == "disk" and _device(path) != _device(tmpdir):
+        message += f" or of TMPDIR {tmpdir}"
     return message
+
+
+def _device(path: str) -> int | None:
+    """The device of `path`, or of its nearest existing parent folder."""
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    try:
+        return os.stat(path).st_dev
+    except OSError:
+        return None
 
 
 def _split_beam_args(unknown: list[str]) -> list[str]:

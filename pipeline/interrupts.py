@@ -50,8 +50,10 @@ def _running(processes: list[psutil.Process]) -> list[psutil.Process]:
 
 def end_descendants(timeout: float = 2.0) -> None:
     """Terminates every descendant process of this one; kills those still there after `timeout` seconds."""
-    for _ in range(3):  # a child may have started another meanwhile
+    for _ in range(3):  # again: a child may have started another meanwhile
         descendants = _running(psutil.Process().children(recursive=True))
+        if not descendants:
+            return
         for end in (psutil.Process.terminate, psutil.Process.kill):
             for process in descendants:
                 with contextlib.suppress(psutil.NoSuchProcess):
@@ -60,8 +62,6 @@ def end_descendants(timeout: float = 2.0) -> None:
             while descendants and time.monotonic() < deadline:
                 time.sleep(0.02)
                 descendants = _running(descendants)
-        if not descendants:
-            return
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ process, its decode workers and its Beam workers all get it. Each run here
 starts in a session of its own, so its group can be signalled (and killed in
 the end) without touching the test runner's.
 """
+import contextlib
 import json
 import os
 import re
@@ -121,6 +122,38 @@ def interrupt_extraction(run, decode_processes):
     os.killpg(run.group, signal.SIGINT)  # as a terminal's Ctrl-C: to every process of the group
     run.finish(timeout=60)
     return time.monotonic() - interrupted, run.stderr_lines[lines_before:], descendants
+
+
+def ignores_sigint(pid):
+    with open(f"/proc/{pid}/status") as status:
+        [ignored] = [int(line.split()[1], 16) for line in status if line.startswith("SigIgn:")]
+    return bool(ignored & (1 << (signal.SIGINT - 1)))
+
+
+def test_ctrl_c_in_a_launcher_ends_it_and_its_children_which_ignore_it():
+    """pipeline/interrupts.py on its own (fast): a child started after stop_on_ctrl_c ignores SIGINT; the launcher ends it."""
+    code = (
+        "import subprocess, sys, time\n"
+        "from pipeline import interrupts\n"
+        "interrupts.stop_on_ctrl_c()\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    launcher = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        child = psutil.Process(int(launcher.stdout.readline()))
+        assert ignores_sigint(child.pid)
+        interrupted = time.monotonic()
+        os.killpg(launcher.pid, signal.SIGINT)
+        assert launcher.wait(timeout=30) == 130
+        assert time.monotonic() - interrupted < 3
+        assert launcher.stderr.read() == "error: interrupted; the unfinished step was not recorded and runs again next time\n"
+        assert not living([child])
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(launcher.pid, signal.SIGKILL)
+        launcher.wait(timeout=30)
 
 
 INTERRUPT_CASES = {
