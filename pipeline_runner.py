@@ -15,18 +15,24 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import os
 import shutil
 import sys
 import tempfile
-from typing import Any
+from typing import Any, Iterator
 
-from frame_path.config import ExtractionConfig
-from pipeline import configs, options, runner
-from trainer.hparams import tunable_fields
-from typed_config import bounds_text
+from pipeline import interrupts
+
+if __name__ == "__main__":
+    interrupts.stop_on_ctrl_c()  # first, before any thread starts (NumPy's start when it is imported)
+
+from frame_path.config import ExtractionConfig  # noqa: E402
+from pipeline import configs, options, runner  # noqa: E402
+from trainer.hparams import tunable_fields  # noqa: E402
+from typed_config import bounds_text  # noqa: E402
 
 # Loggers of this project that report progress at INFO; everything else (TFX,
 # Beam, TensorFlow) only speaks up for errors: their warnings are mostly deprecations.
@@ -110,6 +116,9 @@ def _configure_logging() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("absl").setLevel(logging.ERROR)  # absl sets its own level
+    # Beam logs every error a DoFn raises, with its traceback, and raises it again: main
+    # reports it (one line for a user error or a full disk, the traceback otherwise).
+    logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
     for name in _PROJECT_LOGGERS:
         logging.getLogger(name).setLevel(logging.INFO)
 
@@ -247,6 +256,54 @@ def _find_user_error(error: BaseException) -> BaseException | None:
     return None
 
 
+# A full disk, as the OS and TensorFlow's file system say it, and as SQLite does (ML Metadata's store).
+_NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_NO_SPACE_TEXTS = ("No space left on device", "Disk quota exceeded")
+_FULL_STORE_TEXT = "database or disk is full"
+
+
+def _no_space_left(error: BaseException | None) -> str | None:
+    """Whether `error`, or one it was raised from (Beam and TFX wrap it in theirs), says a disk is full.
+
+    "store" where the metadata store said it (OUTPUT_DIR/metadata.sqlite), "disk" for another.
+    """
+    found = None
+    while error is not None:
+        if _FULL_STORE_TEXT in str(error):
+            return "store"
+        if isinstance(error, OSError) and error.errno in _NO_SPACE_ERRNOS or any(text in str(error) for text in _NO_SPACE_TEXTS):
+            found = "disk"
+        error = error.__cause__ or error.__context__
+    return found
+
+
+def _no_space_message(args: argparse.Namespace, where: str) -> str:
+    """Names the output dir, and TMPDIR (Beam's temporary files) where the full one may be either."""
+    if getattr(args, "output_dir", None):
+        option, path = "--output-dir", os.path.abspath(args.output_dir)
+    elif getattr(args, "output_file", None):
+        option, path = "--output-file", os.path.abspath(args.output_file)
+    else:
+        from pipeline import tfx_cli
+
+        option, path = tfx_cli.PREFIX + "OUTPUT_DIR", tfx_cli.output_dir_of()
+    message = f"no space left on the device of {option} {path}"
+    tmpdir = tempfile.gettempdir()
+    if where == "disk" and _device(path) != _device(tmpdir):
+        message += f" or of TMPDIR {tmpdir}"
+    return message
+
+
+def _device(path: str) -> int | None:
+    """The device of `path`, or of its nearest existing parent folder."""
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    try:
+        return os.stat(path).st_dev
+    except OSError:
+        return None
+
+
 def _split_beam_args(unknown: list[str]) -> list[str]:
     """Unknown options spelled as Beam's (--name_with_underscores[=value]) go to Beam; others are errors."""
     beam_args = []
@@ -258,14 +315,40 @@ def _split_beam_args(unknown: list[str]) -> list[str]:
     return beam_args
 
 
+_TMPDIR_PREFIX = "video-pipeline-"
+
+
+def _remove_stale_tmpdirs(parent: str) -> None:
+    """Removes the private temp folders in `parent` of runs that ended without removing theirs (SIGKILL, a crash).
+
+    A run holds the lock in its folder while it lives (runner.take_lock), so a
+    folder whose lock can be taken is a dead run's. Folders without a lock file,
+    or with an empty one (a run that is just starting), are left alone.
+    """
+    for name in os.listdir(parent):
+        lock_path = os.path.join(parent, name, runner.LOCK_FILE)
+        if not name.startswith(_TMPDIR_PREFIX) or runner.lock_holder(lock_path) == "?":
+            continue
+        try:
+            lock = runner.take_lock(lock_path)
+        except OSError:  # removed meanwhile by another run
+            continue
+        if lock is not None:  # silently: housekeeping, not news (an error must stay one line)
+            with lock:
+                shutil.rmtree(os.path.dirname(lock_path), ignore_errors=True)
+
+
 @contextlib.contextmanager
-def _private_tmpdir():
-    """Beam copies ~50 MB into $TMPDIR per component run and never removes it: keep it in one folder, removed at exit."""
-    run_tmpdir = tempfile.mkdtemp(prefix="video-pipeline-")
+def _private_tmpdir() -> Iterator[None]:
+    """Beam copies ~50 MB into $TMPDIR per component run and never removes it: keep it in one folder, removed at exit (also at Ctrl-C, or by the next run)."""
+    _remove_stale_tmpdirs(tempfile.gettempdir())
+    run_tmpdir = tempfile.mkdtemp(prefix=_TMPDIR_PREFIX)
+    lock = runner.take_lock(os.path.join(run_tmpdir, runner.LOCK_FILE))
     previous = os.environ.get("TMPDIR")
     os.environ["TMPDIR"], tempfile.tempdir = run_tmpdir, None
     try:
-        yield
+        with interrupts.clean_up_on_interrupt(lambda: shutil.rmtree(run_tmpdir, ignore_errors=True)):
+            yield
     finally:
         if previous is None:
             del os.environ["TMPDIR"]
@@ -273,6 +356,7 @@ def _private_tmpdir():
             os.environ["TMPDIR"] = previous
         tempfile.tempdir = None
         shutil.rmtree(run_tmpdir, ignore_errors=True)
+        lock.close()
 
 
 def _tfx_cli_run(args: argparse.Namespace) -> int:
@@ -298,6 +382,9 @@ def main(argv: list[str] | None = None) -> int:
             return args.handler(args)
     except Exception as error:
         user_error = _find_user_error(error)
+        no_space = _no_space_left(error) if user_error is None else None
+        if no_space:
+            user_error = _no_space_message(args, no_space)
         if user_error is None:
             raise
         print(f"error: {user_error}", file=sys.stderr)

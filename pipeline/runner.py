@@ -2,17 +2,19 @@
 
 One output folder per pipeline: OUTPUT_DIR/pipeline_root, OUTPUT_DIR/metadata.sqlite,
 OUTPUT_DIR/serving (blessed models), OUTPUT_DIR/demo_data (the demo dataset,
-when used), OUTPUT_DIR/run_summary.json and OUTPUT_DIR/report/. Front ends
+when used), OUTPUT_DIR/run_summary.json and OUTPUT_DIR/report/; OUTPUT_DIR/.lock
+is held by the run under way. Front ends
 build a `RunSettings` and call `check_inputs`, `build_pipeline` or `run`.
 """
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import logging
 import os
 import tempfile
 import time
-from typing import Any, Optional
+from typing import IO, Any, Optional
 
 from frame_path import backbone
 from pipeline import configs
@@ -23,6 +25,10 @@ logger = logging.getLogger(__name__)
 
 DEMO_WEIGHTS = "none"  # the demo runs offline
 ORCHESTRATORS = ("local", "beam")
+LOCK_FILE = ".lock"  # in OUTPUT_DIR (and in a run's private temp folder): held by the run, the holder's pid inside
+# Output dirs this process holds, for the rest of its life: a front end called again in
+# the same process (the tests do) takes its own lock again; a flock would refuse it.
+_held_output_dirs: dict[str, IO[str]] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,14 +61,56 @@ def absolute(path: str) -> str:
     return path if "://" in path else os.path.abspath(path)
 
 
+def take_lock(path: str) -> Optional[IO[str]]:
+    """`path` (created if need be) opened, locked for this process and holding its pid; None while another process holds it.
+
+    An flock lasts while the file is open: the kernel releases it when its
+    process ends, however (SIGKILL too), so a lock never outlives its run. The
+    pid is written once the lock is held: an empty file is one being taken.
+    """
+    lock = open(path, "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock.truncate(0)
+        lock.write(str(os.getpid()))
+        lock.flush()
+    except BlockingIOError:
+        lock.close()
+        return None
+    except BaseException:
+        lock.close()
+        raise
+    return lock
+
+
+def lock_holder(path: str) -> str:
+    """The pid written in the lock file `path` ('?' if none can be read)."""
+    try:
+        with open(path) as lock:
+            return lock.read().strip() or "?"
+    except OSError:
+        return "?"
+
+
 def prepare_output_dir(output_dir: str, option_name: str) -> str:
-    """Creates `output_dir` and checks that it can be written, before any work starts; OptionError naming the option otherwise."""
+    """Creates `output_dir`, checks that it can be written and locks it for this process's run, before any work starts.
+
+    OptionError naming the option otherwise, also when another run holds it:
+    two runs into one output dir would run every component twice.
+    """
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise OptionError(f"{option_name} {output_dir} is a file, not a folder")
     try:
         os.makedirs(output_dir, exist_ok=True)
         with tempfile.TemporaryFile(dir=output_dir):
             pass
+        key = os.path.realpath(output_dir)
+        if key not in _held_output_dirs:
+            lock_path = os.path.join(output_dir, LOCK_FILE)
+            lock = take_lock(lock_path)
+            if lock is None:
+                raise OptionError(f"{option_name} {output_dir} is in use by another run (pid {lock_holder(lock_path)})")
+            _held_output_dirs[key] = lock
     except OSError as error:
         raise OptionError(f"{option_name} {output_dir} cannot be used: {error.strerror or error}") from None
     return output_dir

@@ -83,9 +83,14 @@ def _hparams(environ: Mapping[str, str]) -> dict[str, Any]:
     return hparams
 
 
+def output_dir_of(environ: Mapping[str, str] = os.environ) -> str:
+    """VIDEO_OUTPUT_DIR, absolute, or the default."""
+    return os.path.abspath(_env(environ, "OUTPUT_DIR") or DEFAULT_OUTPUT_DIR)
+
+
 def settings_from_environment(environ: Mapping[str, str] = os.environ) -> runner.RunSettings:
     """The run settings of the VIDEO_* variables, with the layout of `pipeline_runner.py run`."""
-    output_dir = os.path.abspath(_env(environ, "OUTPUT_DIR") or DEFAULT_OUTPUT_DIR)
+    output_dir = output_dir_of(environ)
     extraction_values = options.environment_values(ExtractionConfig, PREFIX, environ)
     data_root = _env(environ, "DATA_ROOT")
     if data_root is None:
