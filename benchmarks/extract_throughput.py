@@ -63,7 +63,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import common  # noqa: E402
-from frame_path import backbone, decode_worker, encoding, frames  # noqa: E402
+from frame_path import backbone, decode_worker, decoder_pools, encoding, frames  # noqa: E402
 from frame_path.config import ExtractionConfig, resolve_auto_settings  # noqa: E402
 from pipeline import options  # noqa: E402
 
@@ -274,7 +274,7 @@ def decode_all(paths: list[str], config: ExtractionConfig, processes: Optional[b
     workers > 1: on a decoder pool (hundreds of clips on a many-core host); 1: serially, in this thread.
     """
     if workers > 1:
-        pool = encoding.decoder_pool(workers, config.max_seq_length, config.image_size, config.sampling, processes)
+        pool = decoder_pools.decoder_pool(workers, config.max_seq_length, config.image_size, config.sampling, processes)
         try:
             results = [future.result() for future in [pool.submit(path) for path in paths]]
         finally:
@@ -302,13 +302,9 @@ class Backend:
     def __init__(self, model: Any, config: ExtractionConfig, args: argparse.Namespace, paths: list[str], all_frames: np.ndarray):
         self.model, self.config, self.paths, self.all_frames = model, config, paths, all_frames
         started = time.perf_counter()
-        self.encoder = encoding.ClipEncoder(
+        self.encoder = encoding.ClipEncoder.for_config(
             model,
-            config.max_seq_length,
-            config.image_size,
-            config.sampling,
-            config.frame_batch_size,
-            decode_workers=config.decode_workers,
+            config,
             decode_ahead=args.decode_ahead,
             decode_processes=DECODE_PROCESSES[args.decode_processes],
         )
@@ -360,7 +356,7 @@ class DecodeOnly:
         self.start_seconds: dict[int, float] = {}
         for workers in self.worker_counts:
             started = time.perf_counter()
-            self.pools[workers] = encoding.decoder_pool(workers, config.max_seq_length, config.image_size, config.sampling, processes)
+            self.pools[workers] = decoder_pools.decoder_pool(workers, config.max_seq_length, config.image_size, config.sampling, processes)
             self.start_seconds[workers] = round(time.perf_counter() - started, 3)
         self.kinds = {workers: type(pool).__name__ for workers, pool in self.pools.items()}
 

@@ -1,6 +1,6 @@
 """A decode worker process: clip paths in on stdin, sampled uint8 frames out on stdout.
 
-Started by `encoding.ProcessDecoderPool` as `python -c "...; frame_path.decode_worker.main()"`:
+Started by `decoder_pools.ProcessDecoderPool` as `python -c "...; frame_path.decode_worker.main()"`:
 a fresh interpreter that imports OpenCV and NumPy only, never TensorFlow or
 the parent's `__main__` (multiprocessing's spawn and forkserver re-run the
 parent's main module in every child; under Kubeflow that is the TFX executor

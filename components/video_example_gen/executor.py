@@ -50,13 +50,8 @@ class _EncodeClipsDoFn(beam.DoFn):
 
     def setup(self) -> None:
         config = self._config
-        self._encoder = encoding.ClipEncoder(
-            backbone.build_backbone(config.weights, config.image_size, config.random_init_seed, config.precision),
-            config.max_seq_length,
-            config.image_size,
-            config.sampling,
-            config.frame_batch_size,
-            decode_workers=config.decode_workers,
+        self._encoder = encoding.ClipEncoder.for_config(
+            backbone.build_backbone(config.weights, config.image_size, config.random_init_seed, config.precision), config
         )
         self._started = time.monotonic()
         self._last_progress = self._started

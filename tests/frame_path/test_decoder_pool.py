@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from frame_path import backbone, encoding, frames
+from frame_path import backbone, decoder_pools, encoding, frames
 from tests.conftest import REAL_CLIPS
 
 PUNCH = os.path.join(REAL_CLIPS, "v_Punch_g03_c01.avi")
@@ -53,7 +53,7 @@ def bad_clips(tmp_path):
 
 def test_worker_processes_decode_the_same_frames_as_this_process(bad_clips):
     paths = [PUNCH, *bad_clips, BIKING, PUNCH]
-    pool = encoding.ProcessDecoderPool(2, 7, 48, "uniform")
+    pool = decoder_pools.ProcessDecoderPool(2, 7, 48, "uniform")
     try:
         results = [future.result(timeout=60) for future in [pool.submit(path) for path in paths]]
     finally:
@@ -73,10 +73,10 @@ def test_clip_encoder_on_processes_gives_the_thread_encoders_features_in_the_sam
     paths = [PUNCH, *bad_clips, BIKING, PUNCH, BIKING]
     settings = dict(max_seq_length=6, image_size=32, sampling="uniform", frame_batch_size=7)
     with encoding.ClipEncoder(frame_encoder, **settings, decode_workers=1) as in_process:
-        assert isinstance(in_process.decoder_pool, encoding.ThreadDecoderPool)
+        assert isinstance(in_process.decoder_pool, decoder_pools.ThreadDecoderPool)
         expected = list(in_process.encode(enumerate(paths)))
     with encoding.ClipEncoder(frame_encoder, **settings, decode_workers=3, pad_last_pass=True) as in_workers:
-        assert isinstance(in_workers.decoder_pool, encoding.ProcessDecoderPool)
+        assert isinstance(in_workers.decoder_pool, decoder_pools.ProcessDecoderPool)
         results = list(in_workers.encode(enumerate(paths)))
     assert [key for key, _ in results] == [key for key, _ in expected]
     clip_keys = [key for key, result in results if isinstance(result, encoding.EncodedClip)]
@@ -114,7 +114,7 @@ def test_close_reaps_every_worker_also_when_the_consumer_stops_early(frame_encod
 
 
 def test_a_worker_dying_mid_clip_skips_that_clip_only():
-    pool = encoding.ProcessDecoderPool(1, 6, 32, "uniform")
+    pool = decoder_pools.ProcessDecoderPool(1, 6, 32, "uniform")
     try:
         [first_pid] = pool.pids
         os.kill(first_pid, signal.SIGSTOP)  # the request lands in its pipe, unread
@@ -136,7 +136,7 @@ def test_a_worker_dying_mid_clip_skips_that_clip_only():
 def test_workers_load_neither_tensorflow_nor_the_parents_main_module():
     import tensorflow  # noqa: F401 - the parent has it, as the Beam executor does
 
-    pool = encoding.ProcessDecoderPool(1, 6, 32, "uniform")
+    pool = decoder_pools.ProcessDecoderPool(1, 6, 32, "uniform")
     try:
         [pid] = pool.pids
         with open(f"/proc/{pid}/maps") as maps:
