@@ -10,15 +10,15 @@ import pytest
 import pipeline_runner
 import predict
 from frame_path import frames
-from tests.test_manifest import CLASSES, _keras_rows, _make_keras_dataset, _name, _write
+from tests.helpers import CLASSES, keras_rows, make_keras_dataset, ucf101_name, write_text
 from video_datasets import manifest
 from video_datasets.manifest import DatasetError, read_manifest
 
 
 def test_a_class_whose_groups_would_all_be_held_out_keeps_them_for_training(tmp_path):
     # Groups 8-12 as in the demo: the global carve-out holds out g11, NewClass's only group.
-    new_class_rows = [(_name("NewClass", 11, clip), "NewClass") for clip in range(1, 5)]
-    data_root = _make_keras_dataset(tmp_path, _keras_rows(range(8, 13)) + new_class_rows, _keras_rows([1], CLASSES + ("NewClass",)))
+    new_class_rows = [(ucf101_name("NewClass", 11, clip), "NewClass") for clip in range(1, 5)]
+    data_root = make_keras_dataset(tmp_path, keras_rows(range(8, 13)) + new_class_rows, keras_rows([1], CLASSES + ("NewClass",)))
     clips = read_manifest(data_root)
     for label in CLASSES + ("NewClass",):
         assert any(clip.split == "train" and clip.label == label for clip in clips), f"{label} has no training clip"
@@ -32,7 +32,7 @@ def test_a_class_whose_groups_would_all_be_held_out_keeps_them_for_training(tmp_
 
 
 def test_a_csv_that_is_not_utf8_is_one_line_naming_file_and_line(tmp_path):
-    data_root = _make_keras_dataset(tmp_path, _keras_rows(range(8, 11)), _keras_rows([1]))
+    data_root = make_keras_dataset(tmp_path, keras_rows(range(8, 11)), keras_rows([1]))
     with open(os.path.join(data_root, "train.csv"), "ab") as train_csv:
         train_csv.write("99,v_Caf\u00e9_g08_c01.avi,Punch\n".encode("latin-1"))
     with pytest.raises(DatasetError) as raised:
@@ -42,34 +42,34 @@ def test_a_csv_that_is_not_utf8_is_one_line_naming_file_and_line(tmp_path):
 
 
 def test_the_same_file_in_train_and_test_is_refused_naming_both_rows(tmp_path):
-    data_root = _make_keras_dataset(tmp_path, _keras_rows(range(8, 11)), _keras_rows([1]), create_files=False)
-    for split, rows in (("train", _keras_rows(range(8, 11))), ("test", _keras_rows([1]))):
+    data_root = make_keras_dataset(tmp_path, keras_rows(range(8, 11)), keras_rows([1]), create_files=False)
+    for split, rows in (("train", keras_rows(range(8, 11))), ("test", keras_rows([1]))):
         for index, (video_name, _) in enumerate(rows):
-            _write(os.path.join(data_root, split, video_name), f"{split} clip {index}\n" * 4)
-    shutil.copy(os.path.join(data_root, "train", _name("Punch", 10, 2)), os.path.join(data_root, "test", _name("Punch", 1, 1)))
+            write_text(os.path.join(data_root, split, video_name), f"{split} clip {index}\n" * 4)
+    shutil.copy(os.path.join(data_root, "train", ucf101_name("Punch", 10, 2)), os.path.join(data_root, "test", ucf101_name("Punch", 1, 1)))
     with pytest.raises(DatasetError) as raised:
         read_manifest(data_root)
     message = str(raised.value)
     assert "\n" not in message and "identical" in message
-    assert f"train/{_name('Punch', 10, 2)}" in message and f"test/{_name('Punch', 1, 1)}" in message
+    assert f"train/{ucf101_name('Punch', 10, 2)}" in message and f"test/{ucf101_name('Punch', 1, 1)}" in message
 
 
 def test_a_group_in_train_and_test_is_a_warning(tmp_path):
-    data_root = _make_keras_dataset(tmp_path, _keras_rows(range(8, 11)), _keras_rows([1, 10]))
+    data_root = make_keras_dataset(tmp_path, keras_rows(range(8, 11)), keras_rows([1, 10]))
     clips = read_manifest(data_root)
     assert manifest.groups_in_train_and_test(clips) == ["g10"]
     assert any("g10" in warning and "test" in warning for warning in manifest.data_warnings(clips))
 
 
 def test_labels_differing_only_in_case_are_a_warning(tmp_path):
-    rows = _keras_rows(range(8, 11)) + [(_name("punch", group, 1), "punch") for group in (8, 9)]
-    data_root = _make_keras_dataset(tmp_path, rows, _keras_rows([1]))
+    rows = keras_rows(range(8, 11)) + [(ucf101_name("punch", group, 1), "punch") for group in (8, 9)]
+    data_root = make_keras_dataset(tmp_path, rows, keras_rows([1]))
     warnings = manifest.data_warnings(read_manifest(data_root))
     assert any("Punch" in warning and "punch" in warning for warning in warnings)
 
 
 def test_unlisted_dangling_links_do_not_matter_and_a_listed_one_is_a_skip(tmp_path):
-    data_root = _make_keras_dataset(tmp_path, _keras_rows(range(8, 11)), _keras_rows([1]))
+    data_root = make_keras_dataset(tmp_path, keras_rows(range(8, 11)), keras_rows([1]))
     os.symlink(os.path.join(data_root, "no-such-target"), os.path.join(data_root, ".#train.csv"))  # an editor's lock file
     os.symlink(os.path.join(data_root, "no-such-target"), os.path.join(data_root, "train", "v_Punch_g08_c09.avi"))
     with open(os.path.join(data_root, "train.csv"), "a") as train_csv:
@@ -118,17 +118,17 @@ def test_model_dir_messages_say_what_is_wrong(tmp_path):
 
 
 def test_links_out_of_the_data_root_are_problems_never_eval_and_never_read(tmp_path):
-    data_root = _make_keras_dataset(tmp_path / "data", _keras_rows(range(8, 12)), _keras_rows([1]))
+    data_root = make_keras_dataset(tmp_path / "data", keras_rows(range(8, 12)), keras_rows([1]))
     elsewhere = tmp_path / "elsewhere"
     os.makedirs(elsewhere / "folder")
     # A copy of a test clip outside: were the link followed, train and test would hold identical files.
-    shutil.copy(os.path.join(data_root, "test", _name("Punch", 1, 1)), elsewhere / "other.avi")
-    shutil.copy(os.path.join(data_root, "test", _name("Punch", 1, 1)), elsewhere / "folder" / "clip.avi")
+    shutil.copy(os.path.join(data_root, "test", ucf101_name("Punch", 1, 1)), elsewhere / "other.avi")
+    shutil.copy(os.path.join(data_root, "test", ucf101_name("Punch", 1, 1)), elsewhere / "folder" / "clip.avi")
     train_dir = os.path.join(data_root, "train")
     links = {
         "v_Punch_g26_c01.avi": "/etc/passwd",
         "v_Punch_g26_c02.avi": str(elsewhere / "other.avi"),
-        "v_Skiing_g12_c01.avi": _name("Skiing", 8, 1),  # inside the data root: a clip like any other
+        "v_Skiing_g12_c01.avi": ucf101_name("Skiing", 8, 1),  # inside the data root: a clip like any other
     }
     for name, target in links.items():
         os.symlink(target, os.path.join(train_dir, name))
@@ -155,12 +155,12 @@ def test_links_out_of_the_data_root_are_problems_never_eval_and_never_read(tmp_p
 @pytest.mark.parametrize("command, listing", [("run", "train.csv"), ("extract", "trainlist01.txt")])
 def test_a_nul_byte_in_a_listing_is_one_line_before_anything_runs(tmp_path, capsys, command, listing):
     if listing == "train.csv":
-        data_root = _make_keras_dataset(tmp_path / "data", _keras_rows(range(8, 11)), _keras_rows([1]))
+        data_root = make_keras_dataset(tmp_path / "data", keras_rows(range(8, 11)), keras_rows([1]))
         line, line_number = "99,v_Punch_g08\x00_c03.avi,Punch\n", 20  # after the header and 18 rows
     else:
         data_root = str(tmp_path / "data")
-        _write(os.path.join(data_root, "testlist01.txt"), "".join(f"{label}/{_name(label, 1, 1)}\n" for label in CLASSES))
-        _write(os.path.join(data_root, "trainlist01.txt"), "".join(f"{label}/{_name(label, 8, 1)} 1\n" for label in CLASSES))
+        write_text(os.path.join(data_root, "testlist01.txt"), "".join(f"{label}/{ucf101_name(label, 1, 1)}\n" for label in CLASSES))
+        write_text(os.path.join(data_root, "trainlist01.txt"), "".join(f"{label}/{ucf101_name(label, 8, 1)} 1\n" for label in CLASSES))
         line, line_number = "Punch/v_Punch_g09_c01.avi\x00 1\n", 4
     with open(os.path.join(data_root, listing), "a") as listing_file:
         listing_file.write(line)

@@ -9,53 +9,8 @@ import pytest
 from video_datasets import carve_out, manifest
 from video_datasets.carve_out import assign_eval_groups
 from video_datasets.listing import group_of
+from tests.helpers import CLASSES, keras_rows, make_class_folders, make_keras_dataset, touch, ucf101_name, write_text
 from video_datasets.manifest import Clip, DatasetError, read_manifest
-
-CLASSES = ("Punch", "Drumming", "Skiing")
-
-
-def _touch(path) -> None:
-    """A stand-in clip: a few dozen bytes, unique to its path (so no two are identical files), not empty or tiny."""
-    _write(path, f"a stand-in for a video file at {path}\n")
-
-
-def _write(path, text: str) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", newline="") as text_file:
-        text_file.write(text)
-
-
-def _name(class_name: str, group: int, clip: int, extension: str = ".avi") -> str:
-    return f"v_{class_name}_g{group:02d}_c{clip:02d}{extension}"
-
-
-def _keras_rows(groups, classes=CLASSES) -> list[tuple[str, str]]:
-    return [(_name(class_name, group, clip), class_name) for class_name in classes for group in groups for clip in (1, 2)]
-
-
-def _make_keras_dataset(root, train_rows, test_rows, header="video_name,tag", index_column=True, create_files=True):
-    """train.csv/test.csv as the Keras example writes them (pandas index column) plus the files."""
-    for split, rows in (("train", train_rows), ("test", test_rows)):
-        lines = [("," if index_column else "") + header]
-        for number, (video_name, tag) in enumerate(rows):
-            lines.append((f"{number}," if index_column else "") + f"{video_name},{tag}")
-        _write(root / f"{split}.csv", "\n".join(lines) + "\n")
-        if create_files:
-            for video_name, _ in rows:
-                _touch(root / split / video_name)
-    return str(root)
-
-
-def _make_class_folders(root, groups, classes=CLASSES) -> list[str]:
-    video_ids = []
-    for class_name in classes:
-        for group in groups:
-            for clip in (1, 2):
-                video_id = f"{class_name}/{_name(class_name, group, clip)}"
-                _touch(root / video_id)
-                video_ids.append(video_id)
-    return video_ids
-
 
 def _error_message(data_root, **kwargs) -> str:
     with pytest.raises(DatasetError) as raised:
@@ -117,9 +72,9 @@ def test_assign_eval_groups_follows_sha256_order():
 
 
 def test_keras_layout(tmp_path):
-    train_rows = _keras_rows(range(8, 20))
-    test_rows = _keras_rows(range(1, 3))
-    data_root = _make_keras_dataset(tmp_path / "data", train_rows, test_rows)
+    train_rows = keras_rows(range(8, 20))
+    test_rows = keras_rows(range(1, 3))
+    data_root = make_keras_dataset(tmp_path / "data", train_rows, test_rows)
 
     clips = read_manifest(data_root)
 
@@ -141,35 +96,35 @@ def test_keras_layout(tmp_path):
 
 
 def test_keras_layout_without_index_column_and_with_extra_columns(tmp_path):
-    rows = [(_name(label, group, 1), label) for label, group in (("Punch", 8), ("Punch", 10), ("Skiing", 9), ("Skiing", 11))]
-    _make_keras_dataset(tmp_path, rows, rows[:1], header="video_name,tag", index_column=False)
+    rows = [(ucf101_name(label, group, 1), label) for label, group in (("Punch", 8), ("Punch", 10), ("Skiing", 9), ("Skiing", 11))]
+    make_keras_dataset(tmp_path, rows, rows[:1], header="video_name,tag", index_column=False)
     assert len(read_manifest(str(tmp_path))) == 5
-    _write(tmp_path / "test.csv", "tag,comment,video_name\nPunch,x,v_Punch_g01_c01.avi\n")
+    write_text(tmp_path / "test.csv", "tag,comment,video_name\nPunch,x,v_Punch_g01_c01.avi\n")
     clips = read_manifest(str(tmp_path))
     assert [clip.video_id for clip in clips if clip.split == "test"] == ["test/v_Punch_g01_c01.avi"]
 
 
 def test_keras_nested_video_name_and_missing_files_are_kept(tmp_path):
-    train_rows = _keras_rows(range(8, 12)) + [("sub/dir/clip.avi", "Punch")]
-    data_root = _make_keras_dataset(tmp_path, train_rows, _keras_rows([1]))
-    for video_name in ("sub/dir/clip.avi", _name("Punch", 8, 1)):
+    train_rows = keras_rows(range(8, 12)) + [("sub/dir/clip.avi", "Punch")]
+    data_root = make_keras_dataset(tmp_path, train_rows, keras_rows([1]))
+    for video_name in ("sub/dir/clip.avi", ucf101_name("Punch", 8, 1)):
         os.remove(os.path.join(data_root, "train", video_name))
     clips = read_manifest(data_root)
     assert len(clips) == len(train_rows) + len(CLASSES) * 2
     missing = [clip for clip in clips if not os.path.exists(clip.path)]
-    assert {clip.video_id for clip in missing} == {"train/sub/dir/clip.avi", f"train/{_name('Punch', 8, 1)}"}
+    assert {clip.video_id for clip in missing} == {"train/sub/dir/clip.avi", f"train/{ucf101_name('Punch', 8, 1)}"}
     assert {clip.problem for clip in missing} == {"file not found"}
     nested = [clip for clip in clips if clip.video_id == "train/sub/dir/clip.avi"]
     assert nested and nested[0].group == "clip"
 
 
 def test_eval_split_is_group_disjoint_deterministic_and_row_order_independent(tmp_path):
-    train_rows = _keras_rows(range(8, 26))
-    test_rows = _keras_rows(range(1, 8))
-    first = read_manifest(_make_keras_dataset(tmp_path / "a", train_rows, test_rows))
+    train_rows = keras_rows(range(8, 26))
+    test_rows = keras_rows(range(1, 8))
+    first = read_manifest(make_keras_dataset(tmp_path / "a", train_rows, test_rows))
     shuffled_rows = list(train_rows)
     random.Random(7).shuffle(shuffled_rows)
-    second = read_manifest(_make_keras_dataset(tmp_path / "b", shuffled_rows, test_rows[::-1]))
+    second = read_manifest(make_keras_dataset(tmp_path / "b", shuffled_rows, test_rows[::-1]))
 
     eval_groups = {clip.group for clip in first if clip.split == "eval"}
     train_groups = {clip.group for clip in first if clip.split == "train"}
@@ -188,13 +143,13 @@ def test_eval_split_is_group_disjoint_deterministic_and_row_order_independent(tm
 
 
 def test_eval_fraction_parameter(tmp_path):
-    data_root = _make_keras_dataset(tmp_path, _keras_rows(range(8, 18)), _keras_rows([1]))
+    data_root = make_keras_dataset(tmp_path, keras_rows(range(8, 18)), keras_rows([1]))
     clips = read_manifest(data_root, eval_fraction=0.5)
     assert len({clip.group for clip in clips if clip.split == "eval"}) == 5
 
 
 def test_single_training_group_is_refused_since_eval_would_be_empty(tmp_path):
-    data_root = _make_keras_dataset(tmp_path, _keras_rows([8]), _keras_rows([1]))
+    data_root = make_keras_dataset(tmp_path, keras_rows([8]), keras_rows([1]))
     with pytest.raises(DatasetError, match="single group"):
         read_manifest(data_root)
 
@@ -205,7 +160,7 @@ def test_single_training_group_is_refused_since_eval_would_be_empty(tmp_path):
 
 
 def test_files_that_cannot_be_videos_are_listed_but_never_held_out_as_eval(tmp_path):
-    _make_class_folders(tmp_path, [1, 8, 9, 10, 11])
+    make_class_folders(tmp_path, [1, 8, 9, 10, 11])
     junk = {
         "Punch/._v_Punch_g08_c02.avi": b"\x00\x05",  # a macOS AppleDouble file (its own group: no UCF101 name)
         "Drumming/v_Drumming_g26_c01.avi": b"abc",  # a few bytes
@@ -229,10 +184,10 @@ def test_files_that_cannot_be_videos_are_listed_but_never_held_out_as_eval(tmp_p
 
 
 def test_a_listed_clip_that_does_not_exist_is_never_held_out_as_eval(tmp_path):
-    _make_class_folders(tmp_path, [1, 8, 9, 10, 11], classes=("Punch", "Skiing"))
-    train_entries = [f"{cls}/{_name(cls, group, 1)}" for cls in ("Punch", "Skiing") for group in (8, 9, 10, 11)]
-    _write(tmp_path / "trainlist01.txt", "\n".join(train_entries + ["Punch/v_Punch_g26_c01.avi"]) + "\n")
-    _write(tmp_path / "testlist01.txt", "Punch/v_Punch_g01_c01.avi\nSkiing/v_Skiing_g01_c01.avi\n")
+    make_class_folders(tmp_path, [1, 8, 9, 10, 11], classes=("Punch", "Skiing"))
+    train_entries = [f"{cls}/{ucf101_name(cls, group, 1)}" for cls in ("Punch", "Skiing") for group in (8, 9, 10, 11)]
+    write_text(tmp_path / "trainlist01.txt", "\n".join(train_entries + ["Punch/v_Punch_g26_c01.avi"]) + "\n")
+    write_text(tmp_path / "testlist01.txt", "Punch/v_Punch_g01_c01.avi\nSkiing/v_Skiing_g01_c01.avi\n")
 
     clips = read_manifest(str(tmp_path))
 
@@ -242,18 +197,18 @@ def test_a_listed_clip_that_does_not_exist_is_never_held_out_as_eval(tmp_path):
 
 
 def test_a_class_whose_other_groups_cannot_be_videos_has_no_eval_and_says_so(tmp_path):
-    _make_class_folders(tmp_path, [1, 8, 9, 10, 11], classes=("Punch", "Skiing"))
-    _make_class_folders(tmp_path, [1, 8], classes=("Drumming",))
+    make_class_folders(tmp_path, [1, 8, 9, 10, 11], classes=("Punch", "Skiing"))
+    make_class_folders(tmp_path, [1, 8], classes=("Drumming",))
     (tmp_path / "Drumming" / "._v_Drumming_g09_c01.avi").write_bytes(b"\x00\x05")
     clips = read_manifest(str(tmp_path))
     assert manifest.labels_without_eval(clips) == ["Drumming"]
 
 
 def test_only_files_that_cannot_be_videos_in_other_groups_is_no_eval_split(tmp_path):
-    data_root = _make_keras_dataset(tmp_path, _keras_rows([8, 9]), _keras_rows([1]))
+    data_root = make_keras_dataset(tmp_path, keras_rows([8, 9]), keras_rows([1]))
     for class_name in CLASSES:
         for clip in (1, 2):
-            os.remove(os.path.join(data_root, "train", _name(class_name, 9, clip)))
+            os.remove(os.path.join(data_root, "train", ucf101_name(class_name, 9, clip)))
     message = _error_message(data_root)
     assert "single group" in message and "missing" in message
 
@@ -262,10 +217,10 @@ def test_only_files_that_cannot_be_videos_in_other_groups_is_no_eval_split(tmp_p
 
 
 def test_class_folders_fall_back_to_groups_01_to_07_as_test(tmp_path):
-    video_ids = _make_class_folders(tmp_path, range(1, 26))
-    _touch(tmp_path / "Punch" / "notes.txt")  # not a video
-    _touch(tmp_path / "Punch" / "v_Punch_g30_c01.AVI")  # extensions match in any case
-    _touch(tmp_path / "readme.avi")  # a file in the root is no class folder
+    video_ids = make_class_folders(tmp_path, range(1, 26))
+    touch(tmp_path / "Punch" / "notes.txt")  # not a video
+    touch(tmp_path / "Punch" / "v_Punch_g30_c01.AVI")  # extensions match in any case
+    touch(tmp_path / "readme.avi")  # a file in the root is no class folder
 
     clips = read_manifest(str(tmp_path))
 
@@ -281,14 +236,14 @@ def test_class_folders_fall_back_to_groups_01_to_07_as_test(tmp_path):
 
 @pytest.mark.parametrize("list_folder", ["", "ucfTrainTestlist"])
 def test_class_folders_with_official_split_lists(tmp_path, list_folder):
-    _make_class_folders(tmp_path, range(1, 12), classes=("ApplyEyeMakeup", "Punch"))
+    make_class_folders(tmp_path, range(1, 12), classes=("ApplyEyeMakeup", "Punch"))
     lists_dir = tmp_path / list_folder if list_folder else tmp_path
     # Deliberately unlike the fallback: group 02 trains, group 09 tests.
     train_entries = [f"{cls}/v_{cls}_g{group:02d}_c01.avi {index}" for index, cls in enumerate(("ApplyEyeMakeup", "Punch"), 1) for group in (2, 8, 10, 11)]
     train_entries.append("Punch/v_Punch_g20_c01.avi 2")  # listed but missing: kept
     test_entries = [f"{cls}/v_{cls}_g09_c01.avi" for cls in ("ApplyEyeMakeup", "Punch")]
-    _write(lists_dir / "trainlist01.txt", "\r\n".join(train_entries) + "\r\n\r\n")
-    _write(lists_dir / "testlist01.txt", "\n".join(test_entries) + "\n")
+    write_text(lists_dir / "trainlist01.txt", "\r\n".join(train_entries) + "\r\n\r\n")
+    write_text(lists_dir / "testlist01.txt", "\n".join(test_entries) + "\n")
 
     clips = read_manifest(str(tmp_path))
 
@@ -307,85 +262,85 @@ def test_class_folders_with_official_split_lists(tmp_path, list_folder):
 
 def test_missing_or_non_folder_data_root(tmp_path):
     assert "does not exist" in _error_message(tmp_path / "nowhere")
-    _touch(tmp_path / "file.avi")
+    touch(tmp_path / "file.avi")
     assert "not a folder" in _error_message(tmp_path / "file.avi")
 
 
 def test_no_recognizable_layout(tmp_path):
     (tmp_path / "EmptyClass").mkdir()
-    _touch(tmp_path / "Other" / "notes.txt")
+    touch(tmp_path / "Other" / "notes.txt")
     message = _error_message(tmp_path)
     assert "train.csv" in message and "class folders" in message
 
 
 def test_only_one_csv(tmp_path):
-    _write(tmp_path / "train.csv", "video_name,tag\na.avi,A\n")
+    write_text(tmp_path / "train.csv", "video_name,tag\na.avi,A\n")
     assert "test.csv" in _error_message(tmp_path)
 
 
 def test_csv_without_required_column(tmp_path):
-    _make_keras_dataset(tmp_path, _keras_rows([8, 9]), _keras_rows([1]))
-    _write(tmp_path / "train.csv", "file,label\nv_Punch_g08_c01.avi,Punch\n")
+    make_keras_dataset(tmp_path, keras_rows([8, 9]), keras_rows([1]))
+    write_text(tmp_path / "train.csv", "file,label\nv_Punch_g08_c01.avi,Punch\n")
     message = _error_message(tmp_path)
     assert "train.csv" in message and "'file'" in message and "'label'" in message and "video_name" in message
 
 
 def test_empty_csv_and_csv_without_rows(tmp_path):
-    _make_keras_dataset(tmp_path, _keras_rows([8, 9]), _keras_rows([1]))
-    _write(tmp_path / "test.csv", "video_name,tag\n")
+    make_keras_dataset(tmp_path, keras_rows([8, 9]), keras_rows([1]))
+    write_text(tmp_path / "test.csv", "video_name,tag\n")
     assert "test.csv has no rows" in _error_message(tmp_path)
-    _write(tmp_path / "test.csv", "")
+    write_text(tmp_path / "test.csv", "")
     assert "test.csv is empty" in _error_message(tmp_path)
 
 
 def test_empty_tag(tmp_path):
-    _make_keras_dataset(tmp_path, _keras_rows([8, 9]) + [("v_Punch_g10_c01.avi", " ")], _keras_rows([1]))
+    make_keras_dataset(tmp_path, keras_rows([8, 9]) + [("v_Punch_g10_c01.avi", " ")], keras_rows([1]))
     message = _error_message(tmp_path)
     assert "train.csv line" in message and "empty tag" in message and "v_Punch_g10_c01.avi" in message
 
 
 @pytest.mark.parametrize("video_name", ["/etc/passwd", "../outside.avi", "sub/../../outside.avi", "..\\outside.avi", "C:\\videos\\a.avi"])
 def test_video_name_leaving_its_folder(tmp_path, video_name):
-    _make_keras_dataset(tmp_path, _keras_rows([8, 9]), _keras_rows([1]) + [(video_name, "Punch")], create_files=False)
+    make_keras_dataset(tmp_path, keras_rows([8, 9]), keras_rows([1]) + [(video_name, "Punch")], create_files=False)
     message = _error_message(tmp_path)
     assert "test.csv line" in message and repr(video_name) in message
 
 
 def test_split_list_entry_leaving_its_folder(tmp_path):
-    _make_class_folders(tmp_path, [1, 8, 9])
-    _write(tmp_path / "trainlist01.txt", "Punch/v_Punch_g08_c01.avi 1\nSkiing/v_Skiing_g08_c01.avi 2\n")
-    _write(tmp_path / "testlist01.txt", "Punch/../../secret.avi\n")
+    make_class_folders(tmp_path, [1, 8, 9])
+    write_text(tmp_path / "trainlist01.txt", "Punch/v_Punch_g08_c01.avi 1\nSkiing/v_Skiing_g08_c01.avi 2\n")
+    write_text(tmp_path / "testlist01.txt", "Punch/../../secret.avi\n")
     message = _error_message(tmp_path)
     assert "testlist01.txt line 1" in message and ".." in message
 
 
 def test_split_list_without_its_pair(tmp_path):
-    _make_class_folders(tmp_path, [1, 8, 9])
-    _write(tmp_path / "ucfTrainTestlist" / "trainlist01.txt", "Punch/v_Punch_g08_c01.avi 1\n")
+    make_class_folders(tmp_path, [1, 8, 9])
+    write_text(tmp_path / "ucfTrainTestlist" / "trainlist01.txt", "Punch/v_Punch_g08_c01.avi 1\n")
     assert "testlist01.txt" in _error_message(tmp_path)
 
 
 def test_test_label_missing_from_training(tmp_path):
-    _make_keras_dataset(tmp_path, _keras_rows([8, 9]), _keras_rows([1]) + [("v_Fly_g01_c01.avi", "Fly"), ("v_Zap_g01_c01.avi", "Zap")])
+    make_keras_dataset(tmp_path, keras_rows([8, 9]), keras_rows([1]) + [("v_Fly_g01_c01.avi", "Fly"), ("v_Zap_g01_c01.avi", "Zap")])
     message = _error_message(tmp_path)
     assert "Fly" in message and "Zap" in message and "test.csv" in message
 
 
 def test_test_label_missing_from_training_in_class_folders(tmp_path):
-    _make_class_folders(tmp_path, [1, 8, 9], classes=("Punch", "Skiing"))
-    _make_class_folders(tmp_path, [2], classes=("Fencing",))  # only test groups
+    make_class_folders(tmp_path, [1, 8, 9], classes=("Punch", "Skiing"))
+    make_class_folders(tmp_path, [2], classes=("Fencing",))  # only test groups
     assert "Fencing" in _error_message(tmp_path)
 
 
 def test_fewer_than_two_training_labels(tmp_path):
-    _make_keras_dataset(tmp_path, _keras_rows([8, 9], classes=("Punch",)), _keras_rows([1], classes=("Punch",)))
+    make_keras_dataset(tmp_path, keras_rows([8, 9], classes=("Punch",)), keras_rows([1], classes=("Punch",)))
     message = _error_message(tmp_path)
     assert "at least 2 labels" in message and "Punch" in message
 
 
 def test_duplicate_video_ids(tmp_path):
-    train_rows = _keras_rows([8, 9])
-    _make_keras_dataset(tmp_path, train_rows + [train_rows[0]], _keras_rows([1]))
+    train_rows = keras_rows([8, 9])
+    make_keras_dataset(tmp_path, train_rows + [train_rows[0]], keras_rows([1]))
     message = _error_message(tmp_path)
     assert "listed twice" in message and train_rows[0][0] in message
 

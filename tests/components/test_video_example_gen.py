@@ -13,7 +13,7 @@ import tensorflow as tf
 import pipeline_runner
 from frame_path.backbone import compute_device
 from frame_path.config import ExtractionConfig, resolve_auto_settings, usable_cores
-from tests.frame_path.test_decoder_pool import decode_worker_children
+from tests.helpers import decode_worker_children
 from video_datasets import demo, manifest
 
 MAX_SEQ_LENGTH = 12  # small, so that some demo clips (8-10 frames) are shorter and get padded

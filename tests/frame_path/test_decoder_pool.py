@@ -10,6 +10,7 @@ import pytest
 
 from frame_path import backbone, decoder_pools, encoding, frames
 from tests.conftest import REAL_CLIPS
+from tests.helpers import decode_worker_children
 
 PUNCH = os.path.join(REAL_CLIPS, "v_Punch_g03_c01.avi")
 BIKING = os.path.join(REAL_CLIPS, "v_Biking_g05_c02.avi")
@@ -19,22 +20,6 @@ PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(_
 def _alive(pid):
     """True for a running or zombie (unreaped) process."""
     return os.path.exists(f"/proc/{pid}")
-
-
-def decode_worker_children():
-    """Live children of this process that run frame_path.decode_worker."""
-    children = []
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{entry}/stat") as stat_file:
-                parent = stat_file.read().rsplit(")", 1)[1].split()[1]
-            with open(f"/proc/{entry}/cmdline", "rb") as cmdline_file:
-                command = cmdline_file.read()
-        except OSError:
-            continue
-        if parent == str(os.getpid()) and b"frame_path.decode_worker" in command:
-            children.append(int(entry))
-    return children
 
 
 @pytest.fixture(scope="module")
