@@ -7,7 +7,6 @@ import sys
 
 import pytest
 
-import pipeline_runner
 from tests.conftest import ODD_VALID_CLIPS, SKIPPED_CLIPS
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -46,17 +45,6 @@ def test_bad_dataset_is_one_clear_line(tmp_path, command, case):
     assert "Traceback" not in result.stderr
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and expected_text in line
-
-
-def test_extract_skips_bad_clips_with_reasons_and_keeps_odd_valid_ones(data_root, tmp_path):
-    output_dir = str(tmp_path / "out")
-    assert pipeline_runner.main(["extract", "--data-root", data_root, "--output-dir", output_dir, "--weights", "none", "--max-seq-length", "8", "--image-size", "32"]) == 0
-    with open(os.path.join(output_dir, "run_summary.json")) as summary_file:
-        summary = json.load(summary_file)
-    reasons = {os.path.basename(item["path"]): item["reason"] for item in summary["skipped_videos"]}
-    assert reasons.keys() == SKIPPED_CLIPS.keys()
-    assert all(reasons[name].startswith(reason) for name, reason in SKIPPED_CLIPS.items())
-    assert summary["splits"]["test"] == 8 + len(ODD_VALID_CLIPS)  # 1080p and grayscale clips are used
 
 
 def test_predict_reports_each_bad_video_and_classifies_the_odd_valid_ones(local_runs, data_root):

@@ -18,7 +18,7 @@ def test_first_run_is_blessed_pushed_and_summarized(local_runs):
     assert os.path.dirname(pushed) == os.path.join(output_dir, "serving")
     assert os.path.basename(pushed).isdigit()  # a numbered version folder, as TF Serving expects
     assert os.path.exists(os.path.join(pushed, "saved_model.pb"))
-    assert first["splits"] == {"train": 20, "eval": 4, "test": 10}
+    assert first["splits"] == {"train": 20, "eval": 4, "test": 10}  # test: 8 demo clips + the 1080p and grayscale ODD_VALID_CLIPS
     assert sum(figures["support"] for figures in first["per_class"].values()) == 10
     assert set(first["per_class"]) == set(demo.DEMO_CLASSES)
     counts = np.asarray(first["confusion_matrix"]["counts"])
