@@ -259,6 +259,7 @@ def test_a_second_run_into_a_busy_output_dir_is_refused_with_one_line(long_data_
     finally:
         first.kill()
     assert runner.prepare_output_dir(output_dir, "--output-dir") == output_dir  # free again once its run has gone (even by SIGKILL)
+    assert runner.prepare_output_dir(output_dir, "--output-dir") == output_dir  # and this process's runs follow each other in it
 
 
 @pytest.mark.e2e
