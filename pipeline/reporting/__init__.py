@@ -29,5 +29,8 @@ def publish(summary: dict[str, Any], output_dir: str) -> None:
         from pipeline.reporting.report import write_report
 
         summary["report"] = write_report(summary, os.path.join(os.path.abspath(output_dir), REPORT_DIR))
-    with open(summary_path(output_dir), "w") as summary_file:
+    # Written beside, then renamed: a full disk or an interrupt never leaves a truncated summary that looks complete.
+    partial_path = summary_path(output_dir) + ".partial"
+    with open(partial_path, "w") as summary_file:
         json.dump(summary, summary_file, indent=2)
+    os.replace(partial_path, summary_path(output_dir))
