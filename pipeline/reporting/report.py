@@ -49,12 +49,7 @@ def write_report(summary: dict, report_dir: str) -> dict[str, str]:
         "confusion_matrix": os.path.join(report_dir, CONFUSION_MATRIX_FILE),
         "training_curves": os.path.join(report_dir, TRAINING_CURVES_FILE),
     }
-    plot_confusion_matrix(
-        summary.get("confusion_matrix"),
-        paths["confusion_matrix"],
-        accuracy=summary.get("test_accuracy"),
-        test_examples=summary.get("test_examples"),
-    )
+    plot_confusion_matrix(summary["confusion_matrix"], paths["confusion_matrix"], summary["test_accuracy"], summary["test_examples"])
     history = load_history(summary.get("model_run_uri"))
     plot_training_curves(history, paths["training_curves"], summary.get("kept_epoch"))
     with open(paths["report"], "w", encoding="utf-8") as report_file:
@@ -92,22 +87,12 @@ def _message_figure(path: str, title: str, message: str) -> None:
     _save(figure, path)
 
 
-def plot_confusion_matrix(
-    confusion: Optional[dict], path: str, accuracy: Optional[float] = None, test_examples: Optional[int] = None
-) -> None:
+def plot_confusion_matrix(confusion: dict, path: str, accuracy: float, test_examples: int) -> None:
     """`confusion` = {"labels": [...], "counts": rows of actual class, columns of predicted class}."""
-    labels = list((confusion or {}).get("labels") or [])
-    if not labels:
-        _message_figure(path, "Test split confusion matrix", "No confusion matrix in this run (the Evaluator did not run).")
-        return
+    labels = list(confusion["labels"])
     counts = np.asarray(confusion["counts"], dtype=np.int64).reshape(len(labels), len(labels))
     rates = _row_rates(counts)
     n = len(labels)
-    total = int(counts.sum())
-    if accuracy is None and total:
-        accuracy = float(np.trace(counts)) / total
-    if test_examples is None:
-        test_examples = total
 
     many = n > MAX_CLASSES_WITH_CELL_TEXT  # no count/rate text in the cells, smaller fonts
     # Cell side in inches: roomy for a handful of classes, small for UCF101.
@@ -157,8 +142,7 @@ def plot_confusion_matrix(
     colorbar.ax.tick_params(labelsize=12 if many else 10)
     colorbar.set_label("share of the actual class (row-normalized)", fontsize=14 if many else 11)
 
-    accuracy_text = "accuracy n/a" if accuracy is None else f"accuracy {accuracy:.1%}"
-    subtitle = f"{accuracy_text} on {test_examples} test clips, {n} classes"
+    subtitle = f"accuracy {accuracy:.1%} on {test_examples} test clips, {n} classes"
     if many:
         subtitle += "\n(too many classes for numbers in the cells; colour = row-normalized rate)"
     axes.set_title(f"Test split confusion matrix\n{subtitle}", fontsize=20 if many else 13)
@@ -262,47 +246,43 @@ def _per_class_table(per_class: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def render_markdown(summary: dict, history: Optional[dict[str, list[float]]], paths: dict[str, str]) -> str:
-    """The text of `report.md`."""
-    lines = ["# Video action recognition: pipeline run report", ""]
+    """The text of `report.md` (a run that evaluated a model: publish() writes no report otherwise)."""
+    sections = [
+        ["# Video action recognition: pipeline run report"],
+        _result_section(summary),
+        _decision_section(summary),
+        _features_section(summary),
+        _per_class_section(summary.get("per_class") or {}),
+        _training_section(summary, history),
+        _pictures_section(paths),
+    ]
+    return "\n\n".join("\n".join(section) for section in sections if section) + "\n"
 
-    # Result
-    accuracy = summary.get("test_accuracy")
-    splits = summary.get("splits") or {}
-    lines += ["## Result", ""]
-    if accuracy is not None:
-        lines.append(
-            f"- **Test accuracy: {accuracy:.2%}** ({accuracy:.4f}) on {summary.get('test_examples', splits.get('test', '?'))} test clips"
-        )
-    else:
-        lines.append("- Test accuracy: not evaluated in this run")
+
+def _result_section(summary: dict) -> list[str]:
+    accuracy, splits = summary["test_accuracy"], summary.get("splits") or {}
+    lines = ["## Result", "", f"- **Test accuracy: {accuracy:.2%}** ({accuracy:.4f}) on {summary['test_examples']} test clips"]
     if splits:
-        split_text = ", ".join(f"{name} {splits[name]}" for name in ("train", "eval", "test") if name in splits)
-        others = ", ".join(f"{name} {count}" for name, count in splits.items() if name not in ("train", "eval", "test"))
-        lines.append(f"- Clips per split: {split_text}{', ' + others if others else ''}")
+        lines.append(f"- Clips per split: {', '.join(f'{name} {count}' for name, count in splits.items())}")
     if summary.get("labels_without_eval"):
         lines.append(
             f"- **Classes without eval clips**: {', '.join(_cell(label) for label in summary['labels_without_eval'])} "
             "(early stopping and model selection do not see them)"
         )
     lines += [f"- **Warning**: {_cell(warning)}" for warning in summary.get("data_warnings", [])]
-    per_class = summary.get("per_class") or {}
-    if per_class:
-        lines.append(f"- Classes: {len(per_class)}")
-    lines.append("")
+    if summary.get("per_class"):
+        lines.append(f"- Classes: {len(summary['per_class'])}")
+    return lines
 
-    # Blessing and push
-    lines += ["## Evaluator decision", ""]
-    blessed = summary.get("blessed")
-    if blessed is True:
+
+def _decision_section(summary: dict) -> list[str]:
+    lines = ["## Evaluator decision", ""]
+    blessed = summary["blessed"]
+    if blessed:
         lines.append("- Decision: **BLESSED**: the model passed the Evaluator's checks.")
-    elif blessed is False:
-        reasons = summary.get("not_blessed_because") or summary.get("validation_failures") or [
-            "the Evaluator did not bless the model"
-        ]
-        lines.append("- Decision: **NOT BLESSED**, because:")
-        lines += [f"  - {reason}" for reason in reasons]
     else:
-        lines.append("- Decision: none (the Evaluator did not run)")
+        lines.append("- Decision: **NOT BLESSED**, because:")
+        lines += [f"  - {reason}" for reason in summary["not_blessed_because"]]
     if "gate" in summary:
         lines.append("- The gate required:")
         lines += [f"  - {check}" for check in gate_checks(summary)]
@@ -314,16 +294,14 @@ def render_markdown(summary: dict, history: Optional[dict[str, list[float]]], pa
     else:
         lines.append("- Baseline: none (no earlier blessed model; this model was judged on its own)")
     pushed = summary.get("pushed_model_dir")
-    if pushed:
-        lines.append(f"- Pushed to: {_code(pushed)}")
-    else:
-        lines.append("- Pushed to: nothing was pushed" + (" (model not blessed)" if blessed is False else ""))
+    lines.append(f"- Pushed to: {_code(pushed)}" if pushed else "- Pushed to: nothing was pushed" + ("" if blessed else " (model not blessed)"))
     if summary.get("model_uri"):
         lines.append(f"- Trained model: {_code(summary['model_uri'])}")
-    lines.append("")
+    return lines
 
-    # Features
-    lines += ["## Features", ""]
+
+def _features_section(summary: dict) -> list[str]:
+    lines = ["## Features", ""]
     weights_id = summary.get("weights_id", summary.get("weights", "unknown"))
     if summary.get("weights") == "none":
         lines.append(
@@ -335,47 +313,40 @@ def render_markdown(summary: dict, history: Optional[dict[str, list[float]]], pa
     skipped = summary.get("skipped_videos") or []
     if skipped:
         lines += ["", f"Skipped clips ({len(skipped)}):", "", "| Clip | Split | Reason |", "|---|---|---|"]
-        lines += [
-            f"| {_cell(item.get('path', '?'))} | {_cell(item.get('split', '?'))} | {_cell(item.get('reason', '?'))} |"
-            for item in skipped
-        ]
+        lines += [f"| {_cell(item['path'])} | {_cell(item['split'])} | {_cell(item['reason'])} |" for item in skipped]
     else:
         lines.append("- Skipped clips: none")
-    lines.append("")
+    return lines
 
-    # Per class
-    if per_class:
-        lines += ["## Per-class results (test split)", ""]
-        lines += _per_class_table(per_class)
-        lines.append("")
 
-    # Training
-    lines += ["## Training", ""]
-    if history:
-        epochs_run = max(len(values) for values in history.values())
-        lines.append(f"- Epochs run: {epochs_run}")
-        best = summary.get("kept_epoch")
-        if best is not None and best <= len(history.get("val_loss", [])):
-            warmup = summary.get("warmup_epochs") or 0
-            if warmup >= epochs_run:
-                rule = f"the last epoch: training was no longer than the {warmup}-epoch warm-up"
-            else:
-                rule = f"the lowest after the {warmup}-epoch warm-up" if warmup else "the lowest"
-            lines.append(
-                f"- The Trainer kept the weights of epoch {best}: val_loss {history['val_loss'][best - 1]:.4f}, {rule}"
-            )
-            accuracy_key = _accuracy_key(history)
-            val_accuracy = history.get(f"val_{accuracy_key}") if accuracy_key else None
-            if val_accuracy and best <= len(val_accuracy):
-                lines.append(f"- Eval split accuracy at that epoch: {val_accuracy[best - 1]:.2%}")
-        else:
-            lines.append("- No validation figures were recorded")
+def _per_class_section(per_class: dict[str, dict[str, Any]]) -> list[str]:
+    return ["## Per-class results (test split)", "", *_per_class_table(per_class)] if per_class else []
+
+
+def _training_section(summary: dict, history: Optional[dict[str, list[float]]]) -> list[str]:
+    lines = ["## Training", ""]
+    if not history:
+        return [*lines, "- No training history (history.json) was found"]
+    epochs_run = max(len(values) for values in history.values())
+    lines.append(f"- Epochs run: {epochs_run}")
+    kept = summary.get("kept_epoch")
+    if kept is None or kept > len(history.get("val_loss", [])):
+        return [*lines, "- No validation figures were recorded"]
+    warmup = summary.get("warmup_epochs") or 0
+    if warmup >= epochs_run:
+        rule = f"the last epoch: training was no longer than the {warmup}-epoch warm-up"
     else:
-        lines.append("- No training history (history.json) was found")
-    lines.append("")
+        rule = f"the lowest after the {warmup}-epoch warm-up" if warmup else "the lowest"
+    lines.append(f"- The Trainer kept the weights of epoch {kept}: val_loss {history['val_loss'][kept - 1]:.4f}, {rule}")
+    accuracy_key = _accuracy_key(history)
+    val_accuracy = history.get(f"val_{accuracy_key}") if accuracy_key else None
+    if val_accuracy and kept <= len(val_accuracy):
+        lines.append(f"- Eval split accuracy at that epoch: {val_accuracy[kept - 1]:.2%}")
+    return lines
 
-    # Pictures
-    lines += [
+
+def _pictures_section(paths: dict[str, str]) -> list[str]:
+    return [
         "## Pictures",
         "",
         "![Confusion matrix](confusion_matrix.png)",
@@ -384,6 +355,4 @@ def render_markdown(summary: dict, history: Optional[dict[str, list[float]]], pa
         "",
         f"- Confusion matrix: {_code(paths['confusion_matrix'])}",
         f"- Training curves: {_code(paths['training_curves'])}",
-        "",
     ]
-    return "\n".join(lines)

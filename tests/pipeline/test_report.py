@@ -235,15 +235,12 @@ def test_short_or_partial_history(tmp_path, history):
         assert "No validation figures" in markdown
 
 
-def test_missing_history_and_evaluation_still_write_a_report(tmp_path):
+def test_missing_history_still_writes_a_report(tmp_path):
     summary = _summary(tmp_path, model_run_uri=str(tmp_path / "nowhere"))
-    for key in ("confusion_matrix", "test_accuracy", "test_examples", "per_class", "gate", "blessed"):
-        del summary[key]
     paths = write_report(summary, str(tmp_path / "report"))
-    _check_png(paths["confusion_matrix"], min_bytes=1_000)
     _check_png(paths["training_curves"], min_bytes=1_000)
     markdown = open(paths["report"], encoding="utf-8").read()
-    assert "not evaluated" in markdown and "No training history" in markdown
+    assert "No training history" in markdown and "75.00%" in markdown
 
 
 def test_classes_without_eval_clips_are_named_in_the_report_and_on_the_console(tmp_path):
