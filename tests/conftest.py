@@ -80,10 +80,32 @@ def add_hard_clips(data_root):
 
 
 @pytest.fixture(scope="session")
-def data_root(tmp_path_factory):
+def demo_dataset(tmp_path_factory):
+    """The one demo-data factory of the tests: `demo_dataset(train, test)` is the demo dataset with that many
+    train and test clips per class, generated once per session and shared, so never to be changed;
+    `demo_dataset(train, test, copy=True)` is a fresh copy of it for a test that adds or edits files.
+    """
+    generated: dict[tuple[int, int], str] = {}
+
+    def make(train_clips_per_class: int = demo.TRAIN_CLIPS_PER_CLASS, test_clips_per_class: int = demo.TEST_CLIPS_PER_CLASS, copy: bool = False) -> str:
+        size = (train_clips_per_class, test_clips_per_class)
+        if size not in generated:
+            generated[size] = demo.generate_demo_dataset(
+                str(tmp_path_factory.mktemp(f"demo_{train_clips_per_class}_{test_clips_per_class}")), *size
+            )
+        if not copy:
+            return generated[size]
+        copied = str(tmp_path_factory.mktemp("demo_copy") / "data")
+        shutil.copytree(generated[size], copied)
+        return copied
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def data_root(demo_dataset):
     """The tiny demo dataset (6 train + 2 test clips per class) plus the hard clips."""
-    root = demo.generate_demo_dataset(str(tmp_path_factory.mktemp("data")), train_clips_per_class=6, test_clips_per_class=2)
-    return add_hard_clips(root)
+    return add_hard_clips(demo_dataset(6, 2, copy=True))
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,6 @@ import psutil
 import pytest
 
 from tests.conftest import SMALL
-from video_datasets import demo
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXTRACTION_STARTED = "clips to encode"  # VideoExampleGen's log line once the manifest is read
@@ -28,9 +27,9 @@ DECODE_WORKER = "frame_path.decode_worker"  # in a decode worker process's comma
 
 
 @pytest.fixture(scope="module")
-def long_data_root(tmp_path_factory):
+def long_data_root(demo_dataset):
     """180 clips: extraction takes ~20 s on tiny settings here, long enough to be interrupted."""
-    return demo.generate_demo_dataset(str(tmp_path_factory.mktemp("data")), train_clips_per_class=40, test_clips_per_class=5)
+    return demo_dataset(40, 5)
 
 
 class Run:

@@ -185,8 +185,11 @@ def _clip_spec(rng: np.random.RandomState, index: int, codec_offset: int, scene:
     return _ClipSpec(num_frames, width, height, fourcc, extension)
 
 
+TRAIN_CLIPS_PER_CLASS, TEST_CLIPS_PER_CLASS = 12, 4  # the demo of `make setup`
+
+
 def generate_demo_dataset(
-    output_dir: str, train_clips_per_class: int = 12, test_clips_per_class: int = 4, seed: int = 0
+    output_dir: str, train_clips_per_class: int = TRAIN_CLIPS_PER_CLASS, test_clips_per_class: int = TEST_CLIPS_PER_CLASS, seed: int = 0
 ) -> str:
     """Writes the demo dataset (train.csv, test.csv, train/, test/) to `output_dir`; returns it.
 

@@ -23,8 +23,8 @@ def _extract(data_root, output_dir):
 
 
 @pytest.fixture(scope="module")
-def dangling_links_data(tmp_path_factory):
-    data_root = demo.generate_demo_dataset(str(tmp_path_factory.mktemp("data")), train_clips_per_class=4, test_clips_per_class=1)
+def dangling_links_data(demo_dataset):
+    data_root = demo_dataset(4, 1, copy=True)
     nowhere = os.path.join(data_root, "no-such-target")
     os.symlink(nowhere, os.path.join(data_root, ".#train.csv"))  # an editor's lock file, listed nowhere
     os.symlink(nowhere, os.path.join(data_root, "train", ".#notes"))
@@ -61,13 +61,13 @@ def test_the_input_fingerprint_covers_listed_files_only(dangling_links_data):
 
 
 @pytest.fixture(scope="module")
-def junk_class_folders(tmp_path_factory):
+def junk_class_folders(tmp_path_factory, demo_dataset):
     """The demo as UCF101 class folders (group 1 tests, groups 8-11 train: g11 is every class's eval group) plus junk.
 
     The junk files' groups rank before g11 in the carve-out's sha256 order: were they eligible, each would be
     its class's only eval group.
     """
-    demo_root = demo.generate_demo_dataset(str(tmp_path_factory.mktemp("demo")), train_clips_per_class=4, test_clips_per_class=1)
+    demo_root = demo_dataset(4, 1)
     data_root = str(tmp_path_factory.mktemp("data"))
     for path in glob.glob(os.path.join(demo_root, "t*", "v_*")):
         class_dir = os.path.join(data_root, os.path.basename(path).split("_")[1])

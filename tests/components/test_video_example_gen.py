@@ -14,7 +14,7 @@ import pipeline_runner
 from frame_path.backbone import compute_device
 from frame_path.config import ExtractionConfig, resolve_auto_settings, usable_cores
 from tests.helpers import decode_worker_children
-from video_datasets import demo, manifest
+from video_datasets import manifest
 
 MAX_SEQ_LENGTH = 12  # small, so that some demo clips (8-10 frames) are shorter and get padded
 IMAGE_SIZE = 32
@@ -33,10 +33,8 @@ def _values(example, name):
 
 
 @pytest.fixture(scope="module")
-def extraction(tmp_path_factory):
-    data_root = demo.generate_demo_dataset(
-        str(tmp_path_factory.mktemp("data")), train_clips_per_class=4, test_clips_per_class=1
-    )
+def extraction(tmp_path_factory, demo_dataset):
+    data_root = demo_dataset(4, 1, copy=True)
     with open(os.path.join(data_root, "train.csv"), "a", newline="") as train_csv:
         writer = csv.writer(train_csv)
         writer.writerow(["v_Grow_g20_c01.avi", "Grow"])  # corrupt: text named .avi

@@ -18,7 +18,6 @@ import pytest
 
 from pipeline import beam_engine, beam_plugin
 from tests.conftest import GATE_OFF, SMALL
-from video_datasets import demo
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
@@ -134,12 +133,12 @@ def test_pipelines_built_without_options_run_on_the_local_engine_meanwhile():
 
 
 @pytest.mark.e2e
-def test_a_whole_run_asks_the_network_for_nothing(tmp_path):
+def test_a_whole_run_asks_the_network_for_nothing(tmp_path, demo_dataset):
     """`run` on the Beam DAG runner: its orchestrating pipeline and every component's Beam pipeline, behind the proxy.
 
     (The local DAG runner starts no Beam pipeline of its own; the components' are the same under both.)
     """
-    data_root = demo.generate_demo_dataset(str(tmp_path / "data"), train_clips_per_class=3, test_clips_per_class=1)
+    data_root = demo_dataset(3, 1)
     output_dir = str(tmp_path / "out")
     command = [
         sys.executable, "pipeline_runner.py", "run", "--runner", "beam", "--data-root", data_root, "--output-dir", output_dir,

@@ -19,7 +19,6 @@ import pytest
 from frame_path.config import ExtractionConfig
 from pipeline.configs import GateConfig, PipelineConfig
 from pipeline.kubeflow import compile_pipeline
-from video_datasets import demo
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STEP_TIMEOUT_SECONDS = 600
@@ -162,8 +161,8 @@ def test_topological_order_puts_producers_first():
 
 
 @pytest.mark.e2e
-def test_compiled_spec_runs_step_by_step_to_a_pushed_model(tmp_path):
-    data_root = demo.generate_demo_dataset(str(tmp_path / "data"), train_clips_per_class=3, test_clips_per_class=1)
+def test_compiled_spec_runs_step_by_step_to_a_pushed_model(tmp_path, demo_dataset):
+    data_root = demo_dataset(3, 1)
     pipeline_root, serving_dir = str(tmp_path / "pipeline_root"), str(tmp_path / "serving")
     config = PipelineConfig(
         data_root=data_root,

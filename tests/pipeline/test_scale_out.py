@@ -42,9 +42,9 @@ SERVICE_MAX_SECONDS = 30 * 60
 
 
 @pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
+def tiny_data(demo_dataset):
     """The demo classes with 3 train and 1 test clip each: the smallest set every component accepts."""
-    return demo.generate_demo_dataset(str(tmp_path_factory.mktemp("data")), train_clips_per_class=3, test_clips_per_class=1)
+    return demo_dataset(3, 1)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import sys
 
 import pytest
 
-from video_datasets import demo
 
 pytestmark = pytest.mark.e2e  # whole-pipeline runs
 
@@ -32,12 +31,12 @@ def _tfx(env, cwd, *arguments):
 
 
 @pytest.fixture(scope="module")
-def cli_run(tmp_path_factory):
+def cli_run(tmp_path_factory, demo_dataset):
     assert _tfx_executable() is not None, "no `tfx` executable beside the interpreter or on PATH"
     work_dir = tmp_path_factory.mktemp("tfx_cli")
     output_dir = work_dir / "output"
     tfx_home = work_dir / "tfx_home"
-    data_root = demo.generate_demo_dataset(str(work_dir / "data"), train_clips_per_class=4, test_clips_per_class=1)
+    data_root = demo_dataset(4, 1)
     env = {
         **os.environ,
         "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),

@@ -24,9 +24,9 @@ IMAGE_SIZE = EXTRACTION.image_size
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, demo_dataset):
     work_dir = tmp_path_factory.mktemp("trainer")
-    data_root = demo.generate_demo_dataset(str(work_dir / "data"))
+    data_root = demo_dataset()
     tfx.orchestration.LocalDagRunner().run(
         create_pipeline(
             PipelineConfig(data_root=data_root, extraction=EXTRACTION),
