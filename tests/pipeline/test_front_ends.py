@@ -55,6 +55,13 @@ def test_environment_values_reach_the_config(tmp_path):
         ({"VIDEO_MAX_SEQ_LENGTH": "many"}, "VIDEO_MAX_SEQ_LENGTH must be an integer, got 'many'"),
         ({"VIDEO_SAMPLING": "random"}, "VIDEO_SAMPLING must be one of uniform, first, got 'random'"),
         ({"VIDEO_HPARAMS": "[1]"}, "VIDEO_HPARAMS must be a JSON object"),
+        # Issue 19: hyperparameters named under the variable that set them, unbalanced quotes, NaN.
+        ({"VIDEO_HPARAMS": '{"dropout": 3}'}, "VIDEO_HPARAMS dropout must be at most 0.95, got 3.0"),
+        ({"VIDEO_HPARAMS": '{"max_seq_length": 4}'}, "VIDEO_HPARAMS max_seq_length is not a hyperparameter"),
+        ({"VIDEO_EPOCHS": "0"}, "VIDEO_EPOCHS must be at least 1, got 0"),
+        ({"VIDEO_BEAM_PIPELINE_ARGS": "--job_name='unbalanced"}, "VIDEO_BEAM_PIPELINE_ARGS cannot be split as a shell would: no closing quotation"),
+        ({"VIDEO_IMAGE_SIZE": "nan"}, "VIDEO_IMAGE_SIZE must be an integer, got 'nan'"),
+        ({"VIDEO_EVAL_GROUP_FRACTION": "nan"}, "VIDEO_EVAL_GROUP_FRACTION must be a finite number, got 'nan'"),
     ],
 )
 def test_bad_environment_values_are_named_as_variables(tmp_path, environ, message):
