@@ -36,7 +36,7 @@ _clean_ups: list[Callable[[], None]] = []
 _interrupted = threading.Event()
 
 
-def _running(processes: list[psutil.Process]) -> list[psutil.Process]:
+def still_running(processes: list[psutil.Process]) -> list[psutil.Process]:
     """Those still running; a zombie has ended (its parent, maybe gone already, has only to reap it)."""
     running = []
     for process in processes:
@@ -51,7 +51,7 @@ def _running(processes: list[psutil.Process]) -> list[psutil.Process]:
 def end_descendants(timeout: float = 2.0) -> None:
     """Terminates every descendant process of this one; kills those still there after `timeout` seconds."""
     for _ in range(3):  # again: a child may have started another meanwhile
-        descendants = _running(psutil.Process().children(recursive=True))
+        descendants = still_running(psutil.Process().children(recursive=True))
         if not descendants:
             return
         for end in (psutil.Process.terminate, psutil.Process.kill):
@@ -61,7 +61,7 @@ def end_descendants(timeout: float = 2.0) -> None:
             deadline = time.monotonic() + timeout
             while descendants and time.monotonic() < deadline:
                 time.sleep(0.02)
-                descendants = _running(descendants)
+                descendants = still_running(descendants)
 
 
 @contextlib.contextmanager

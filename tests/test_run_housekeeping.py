@@ -19,6 +19,7 @@ import time
 import psutil
 import pytest
 
+from pipeline.interrupts import still_running
 from tests.conftest import SMALL
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,18 +79,6 @@ class Run:
         self.process.wait(timeout=30)
 
 
-def living(processes):
-    """Those still running (a zombie has ended: it only waits to be reaped by a parent that may be gone)."""
-    alive = []
-    for process in processes:
-        try:
-            if process.status() != psutil.STATUS_ZOMBIE:
-                alive.append(process)
-        except psutil.NoSuchProcess:
-            pass
-    return alive
-
-
 def group_members(group):
     members = []
     for process in psutil.process_iter():
@@ -98,7 +87,7 @@ def group_members(group):
                 members.append(process)
         except (ProcessLookupError, psutil.NoSuchProcess):
             pass
-    return living(members)
+    return still_running(members)
 
 
 def extract_args(data_root, output_dir, *options):
@@ -106,7 +95,7 @@ def extract_args(data_root, output_dir, *options):
 
 
 def decode_workers_running(run):
-    return any(DECODE_WORKER in " ".join(process.cmdline()) for process in living(run.descendants()))
+    return any(DECODE_WORKER in " ".join(process.cmdline()) for process in still_running(run.descendants()))
 
 
 def interrupt_extraction(run, decode_processes):
@@ -115,7 +104,7 @@ def interrupt_extraction(run, decode_processes):
     if decode_processes:
         run.wait_for(lambda: decode_workers_running(run), "decode worker process")
     time.sleep(2)  # clips are being encoded
-    descendants = living(run.descendants())
+    descendants = still_running(run.descendants())
     lines_before = len(run.stderr_lines)
     interrupted = time.monotonic()
     os.killpg(run.group, signal.SIGINT)  # as a terminal's Ctrl-C: to every process of the group
@@ -148,7 +137,7 @@ def test_ctrl_c_in_a_launcher_ends_it_and_its_children_which_ignore_it():
         assert launcher.wait(timeout=30) == 130
         assert time.monotonic() - interrupted < 3
         assert launcher.stderr.read() == "error: interrupted; the unfinished step was not recorded and runs again next time\n"
-        assert not living([child])
+        assert not still_running([child])
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(launcher.pid, signal.SIGKILL)
@@ -177,7 +166,7 @@ def test_ctrl_c_during_extraction_stops_at_once_with_one_line_and_no_process_lef
         [error_line] = [line for line in run.stderr_lines if line.startswith("error:")]
         assert "interrupted" in error_line
         assert len(lines_after) <= 3, lines_after  # the error line, and a log line or two on their way at the signal
-        assert not living(descendants), [process.cmdline() for process in living(descendants)]
+        assert not still_running(descendants), [process.cmdline() for process in still_running(descendants)]
         assert not group_members(run.group), [process.cmdline() for process in group_members(run.group)]
         assert not os.listdir(tmpdir)  # the run's private temp folder went with it
     finally:
