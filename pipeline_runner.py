@@ -173,12 +173,14 @@ def run_command(args: argparse.Namespace) -> int:
         raise UsageError("--demo and --data-root exclude each other")
     if not args.demo and not args.data_root:
         raise UsageError("give --data-root DIR, or --demo for the built-in demo dataset")
-    _pipeline_config(args, data_root="", demo=args.demo)  # bad options fail before the demo data is made
-    output_dir = _output_dir(args)
-    data_root = runner.demo_data_root(output_dir) if args.demo else os.path.abspath(args.data_root)
+    demo_root = runner.demo_data_root(os.path.abspath(args.output_dir), generate=False)
+    pipeline_config = _pipeline_config(args, demo_root if args.demo else os.path.abspath(args.data_root), demo=args.demo)
+    output_dir = _output_dir(args)  # after the options' checks: a bad one leaves no output dir and no demo data
+    if args.demo:
+        runner.demo_data_root(output_dir)
     settings = _settings(
         args,
-        _pipeline_config(args, data_root, demo=args.demo),
+        pipeline_config,
         output_dir,
         serving_dir=os.path.abspath(args.serving_dir) if args.serving_dir else None,
         orchestrator=args.runner,
