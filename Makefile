@@ -25,9 +25,11 @@ $(VENV)/.installed: requirements.txt overrides.txt
 demo: install
 	$(VENV)/bin/python pipeline_runner.py run --demo --output-dir $(DEMO_OUTPUT)
 
+# On both cores (pytest-xdist; tests/conftest.py groups the tests by module).
 # The 15 slowest tests are listed at the end, so that a slow new test shows.
+PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider -n 2 --dist loadgroup
 test: install
-	$(VENV)/bin/python -m pytest -p no:cacheprovider --durations=15 tests
+	$(PYTEST) --durations=15 tests
 
 test-fast: install
-	$(VENV)/bin/python -m pytest -p no:cacheprovider -m "not e2e" tests
+	$(PYTEST) -m "not e2e" tests

@@ -123,10 +123,18 @@ def local_runs(data_root, tmp_path_factory):
 
 
 def pytest_collection_modifyitems(items):
-    """Every test that needs the whole-pipeline runs of `local_runs` is `e2e`, so `-m "not e2e"` stays fast."""
+    """Every test that needs the whole-pipeline runs of `local_runs` is `e2e`, so `-m "not e2e"` stays fast.
+
+    Under pytest-xdist (`make test`: -n 2 --dist loadgroup) the tests of a module
+    share a worker, so that module fixtures run once; the modules that use
+    `local_runs` share one, so that its three runs are made once.
+    """
+    uses_local_runs = {item.module.__name__ for item in items if "local_runs" in item.fixturenames}
     for item in items:
         if "local_runs" in item.fixturenames:
             item.add_marker(pytest.mark.e2e)
+        module = item.module.__name__
+        item.add_marker(pytest.mark.xdist_group("local_runs" if module in uses_local_runs else module))
 
 
 def pytest_sessionfinish(session, exitstatus):
