@@ -4,6 +4,8 @@
     python pipeline_runner.py run --data-root DIR --output-dir DIR       the whole pipeline on your videos
     python pipeline_runner.py extract --data-root DIR --output-dir DIR   videos -> frame-feature Examples only
     python pipeline_runner.py compile --output-file pipeline.json        a Kubeflow Pipelines v2 spec
+    python pipeline_runner.py infer --videos DIR --model-dir SERVING_DIR --output-dir DIR
+                                                                         a pushed model over new videos (Beam)
 
 Without arguments (as `tfx pipeline create` / `tfx run create --engine local`
 run it) it runs the whole pipeline configured by VIDEO_* environment variables
@@ -36,7 +38,7 @@ from typed_config import bounds_text  # noqa: E402
 
 # Loggers of this project that report progress at INFO; everything else (TFX,
 # Beam, TensorFlow) only speaks up for errors: their warnings are mostly deprecations.
-_PROJECT_LOGGERS = ("components", "pipeline", "trainer", "video_datasets", "pipeline_runner")
+_PROJECT_LOGGERS = ("components", "pipeline", "trainer", "inference", "video_datasets", "pipeline_runner")
 
 
 def _add_extraction_options(parser: argparse.ArgumentParser, data_root_required: bool = True) -> None:
@@ -109,6 +111,21 @@ def build_parser() -> argparse.ArgumentParser:
     compile_parser.add_argument("--memory-limit-gb", type=float, help="memory limit of the GPU components in GB, e.g. 32")
     compile_parser.add_argument("--pipeline-spec-2-1", action="store_true", help="write PipelineSpec schema 2.1.0, which recent self-hosted Kubeflow Pipelines 2.x backends need (default: 2.0.0, what Vertex AI runs)")
     compile_parser.set_defaults(handler=compile_command)
+
+    infer = commands.add_parser(
+        "infer",
+        help="apply a pushed model to new, unlabelled videos on Beam (predictions.jsonl)",
+        description="Decodes, samples and encodes each video as VideoExampleGen did for the model's training clips (the "
+        "settings its model_info.json records), classifies it with the model's serving_default signature, and writes "
+        "OUTPUT_DIR/predictions.jsonl (one JSON object a video: video, predictions [{label, probability}] most likely "
+        "first, frames; or error) and OUTPUT_DIR/inference_summary.json. " + _BEAM_OPTIONS_HELP,
+    )
+    infer.add_argument("--videos", nargs="+", required=True, metavar="PATH", help="folders (their video files, recursively), video files or glob patterns")
+    infer.add_argument("--model-dir", required=True, help="a serving directory (its newest version is used) or one version folder")
+    infer.add_argument("--output-dir", required=True, help="where predictions.jsonl and inference_summary.json go")
+    infer.add_argument("--top-k", type=int, default=5, help="how many actions to keep per video (default: %(default)s)")
+    infer.add_argument("--weights", help="backbone weights file, as for run (default: the ones the model was trained with)")
+    infer.set_defaults(handler=infer_command)
     return parser
 
 
@@ -235,6 +252,23 @@ def compile_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def infer_command(args: argparse.Namespace) -> int:
+    if args.top_k < 1:
+        raise UsageError("--top-k must be at least 1")
+    from pipeline import inference
+
+    settings = inference.InferenceSettings(
+        videos=tuple(args.videos),
+        model_dir=os.path.abspath(args.model_dir),
+        output_dir=os.path.abspath(args.output_dir),
+        top_k=args.top_k,
+        weights=args.weights,
+        beam_args=tuple(args.beam_args),
+    )
+    print(inference.console_summary(inference.run_inference(settings)))
+    return 0
+
+
 class UsageError(Exception):
     """A bad option value; the message is shown as it is."""
 
@@ -242,10 +276,12 @@ class UsageError(Exception):
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors whose message is the whole story: printed as one line, no traceback."""
     from frame_path.errors import BackboneWeightsError, ExtractionError
+    from inference.model import ModelDirError
+    from inference.videos import VideoListError
     from trainer.errors import TrainingDiverged
     from video_datasets.manifest import DatasetError
 
-    return (UsageError, options.OptionError, DatasetError, BackboneWeightsError, ExtractionError, TrainingDiverged)
+    return (UsageError, options.OptionError, DatasetError, BackboneWeightsError, ExtractionError, TrainingDiverged, ModelDirError, VideoListError)
 
 
 def _find_user_error(error: BaseException) -> BaseException | None:

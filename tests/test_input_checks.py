@@ -8,7 +8,7 @@ import time
 import pytest
 
 import pipeline_runner
-import predict
+from inference import model as inference_model
 from frame_path import frames
 from tests.helpers import CLASSES, keras_rows, make_keras_dataset, ucf101_name, write_text
 from video_datasets import manifest
@@ -108,13 +108,13 @@ def test_an_unusable_output_dir_is_one_line_before_anything_starts(tmp_path, cap
 def test_model_dir_messages_say_what_is_wrong(tmp_path):
     model_file = tmp_path / "model.txt"
     model_file.write_text("")
-    with pytest.raises(predict.ModelDirError, match="is a file, not a model directory"):
-        predict.resolve_model_dir(str(model_file))
+    with pytest.raises(inference_model.ModelDirError, match="is a file, not a model directory"):
+        inference_model.resolve_model_dir(str(model_file))
     os.makedirs(tmp_path / "serving" / "17" / "variables")
-    with pytest.raises(predict.ModelDirError, match=r"version folder .*17 has no saved_model\.pb"):
-        predict.resolve_model_dir(str(tmp_path / "serving" / "17"))
-    with pytest.raises(predict.ModelDirError, match=r"its version folders \(17\) have no saved_model\.pb"):
-        predict.resolve_model_dir(str(tmp_path / "serving"))
+    with pytest.raises(inference_model.ModelDirError, match=r"version folder .*17 has no saved_model\.pb"):
+        inference_model.resolve_model_dir(str(tmp_path / "serving" / "17"))
+    with pytest.raises(inference_model.ModelDirError, match=r"its version folders \(17\) have no saved_model\.pb"):
+        inference_model.resolve_model_dir(str(tmp_path / "serving"))
 
 
 def test_links_out_of_the_data_root_are_problems_never_eval_and_never_read(tmp_path):

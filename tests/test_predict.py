@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 import predict
+from inference import model as inference_model
 from frame_path.errors import BackboneWeightsError
 from tests.helpers import every_frame
 
@@ -50,7 +51,7 @@ def test_predict_exit_code_zero_when_every_video_is_read(pushed, capsys):
 
 def test_serving_frames_agrees_with_predict(pushed):
     _, version_dir, data_root = pushed
-    classifier = predict.VideoClassifier(version_dir)
+    classifier = inference_model.VideoClassifier(inference_model.PushedModel.open(version_dir))
     serve_frames = tf.saved_model.load(version_dir).signatures["serving_frames"]
     for video in sorted(glob.glob(os.path.join(data_root, "test", "*")))[:3]:
         expected = {item["label"]: item["probability"] for item in classifier.predict(video, top_k=4)}
@@ -65,9 +66,9 @@ def test_serving_frames_agrees_with_predict(pushed):
 def test_model_dir_resolves_to_the_newest_version(pushed):
     serving_dir, _, _ = pushed
     versions = sorted((name for name in os.listdir(serving_dir)), key=int)
-    assert predict.resolve_model_dir(serving_dir) == os.path.join(serving_dir, versions[-1])
-    with pytest.raises(predict.ModelDirError):
-        predict.resolve_model_dir(os.path.join(serving_dir, "missing"))
+    assert inference_model.resolve_model_dir(serving_dir) == os.path.join(serving_dir, versions[-1])
+    with pytest.raises(inference_model.ModelDirError):
+        inference_model.resolve_model_dir(os.path.join(serving_dir, "missing"))
 
 
 def test_model_of_other_backbone_weights_is_refused(pushed, tmp_path):
@@ -75,7 +76,7 @@ def test_model_of_other_backbone_weights_is_refused(pushed, tmp_path):
     other_weights = tmp_path / "other.h5"
     other_weights.write_bytes(b"other weights")
     with pytest.raises(BackboneWeightsError, match="trained on features of backbone weights none"):
-        predict.VideoClassifier(version_dir, weights=str(other_weights))
+        inference_model.PushedModel.open(version_dir, weights=str(other_weights))
 
 
 def _damaged_copy(version_dir, tmp_path, damage):
@@ -84,7 +85,7 @@ def _damaged_copy(version_dir, tmp_path, damage):
 
     copy = tmp_path / "1"
     shutil.copytree(version_dir, copy)
-    info_path = copy / predict.MODEL_INFO_FILE
+    info_path = copy / inference_model.MODEL_INFO_FILE
     info_path.write_text(damage(info_path.read_text()))
     return str(copy)
 

@@ -1,0 +1,53 @@
+"""`PredictVideos`: video paths -> one result per video, on any Beam runner.
+
+Why a DoFn of our own and not TFX's BulkInferrer or Beam's RunInference:
+BulkInferrer reads an Examples artifact, so new videos would first need
+VideoExampleGen, which wants labels and splits; RunInference's TensorFlow
+handlers take tensors or Keras models, while here each element is a video file
+whose decoding can fail on its own (an error line, not a failed bundle) before
+the backbone and the SavedModel's serving_default run. The DoFn loads the
+backbone and the model once per worker (setup) and runs the very code of
+predict.py (inference.model.VideoClassifier), so both give the same numbers.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterator
+
+import apache_beam as beam
+
+from frame_path import frames
+from inference.model import PushedModel, VideoClassifier
+
+logger = logging.getLogger(__name__)
+
+
+class _PredictVideoDoFn(beam.DoFn):
+    def __init__(self, model: PushedModel, top_k: int):
+        self._model = model
+        self._top_k = top_k
+        self._classifier: VideoClassifier | None = None
+
+    def setup(self) -> None:
+        self._classifier = VideoClassifier(self._model)
+
+    def process(self, video: str) -> Iterator[dict[str, Any]]:
+        try:
+            predictions, num_frames = self._classifier.classify(video, self._top_k)
+        except frames.VideoDecodeError as error:
+            logger.warning("%s: %s", video, error)
+            yield {"video": video, "error": str(error)}
+            return
+        best = predictions[0]
+        logger.info("%s: %s (%.3f)", video, best["label"], best["probability"])
+        yield {"video": video, "predictions": predictions, "frames": num_frames}
+
+
+@beam.ptransform_fn
+def PredictVideos(videos: beam.PCollection, model: PushedModel, top_k: int) -> beam.PCollection:  # noqa: N802 (Beam's style)
+    """Paths -> {video, predictions [{label, probability}] most likely first, frames (the video's)} or {video, error}."""
+    return (
+        videos
+        | "Spread" >> beam.Reshuffle()  # one video a work item, so that every worker gets some
+        | "Predict" >> beam.ParDo(_PredictVideoDoFn(model, top_k))
+    )

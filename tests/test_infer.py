@@ -1,0 +1,85 @@
+"""`pipeline_runner.py infer` on the model the tiny local pipeline run pushed: the same numbers as predict.py,
+in process and on 2 Beam worker processes; bad inputs as error lines or one-line refusals."""
+import glob
+import json
+import os
+
+import pytest
+
+import pipeline_runner
+from inference import model as inference_model
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def serving(local_runs, data_root):
+    output_dir, _, _, _ = local_runs
+    return os.path.join(output_dir, "serving"), sorted(glob.glob(os.path.join(data_root, "test", "*")))
+
+
+def _infer(tmp_path, serving_dir, *paths, extra=()):
+    output_dir = tmp_path / "inferred"
+    assert pipeline_runner.main(["infer", "--videos", *paths, "--model-dir", serving_dir, "--output-dir", str(output_dir), "--top-k", "4", *extra]) == 0
+    with open(output_dir / "predictions.jsonl") as predictions_file:
+        results = [json.loads(line) for line in predictions_file]
+    with open(output_dir / "inference_summary.json") as summary_file:
+        return results, json.load(summary_file)
+
+
+def _assert_as_predict_gives(results, serving_dir):
+    classifier = inference_model.VideoClassifier(inference_model.PushedModel.open(serving_dir))
+    for result in results:
+        expected = {item["label"]: item["probability"] for item in classifier.predict(result["video"], top_k=4)}
+        inferred = {item["label"]: item["probability"] for item in result["predictions"]}
+        assert inferred.keys() == expected.keys()
+        assert all(abs(inferred[label] - expected[label]) <= 1e-4 for label in expected), (result, expected)
+
+
+def test_infer_a_folder_and_a_bad_file_in_process(serving, tmp_path):
+    serving_dir, test_videos = serving
+    bad = tmp_path / "broken.avi"
+    bad.write_text("not a video\n" * 50)
+    folder = os.path.dirname(test_videos[0])
+    results, summary = _infer(tmp_path, serving_dir, folder, str(bad))
+    videos = sorted(path for path in test_videos if path.lower().endswith((".avi", ".mp4")))
+    assert [result["video"] for result in results] == videos + [str(bad)]  # in the order listed
+    assert results[-1] == {"video": str(bad), "error": "not a readable video (unknown container or codec)"}
+    _assert_as_predict_gives(results[:-1], serving_dir)
+    for result in results[:-1]:
+        probabilities = [item["probability"] for item in result["predictions"]]
+        assert probabilities == sorted(probabilities, reverse=True) and len(probabilities) == 4
+    assert summary["videos"] == len(videos) + 1 and summary["predicted"] == len(videos)
+    assert summary["failed"] == [{"video": str(bad), "reason": results[-1]["error"]}]
+    assert summary["frames"] == sum(result["frames"] for result in results[:-1]) > 0
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--videos", "{missing}"], "does not exist"),
+        (["--videos", "{empty}"], "holds no video files"),
+        (["--videos", "{empty}/*.avi"], "matches no video files"),
+        (["--top-k", "0"], "--top-k must be at least 1"),
+        (["--model-dir", "{empty}"], "holds no saved model"),
+    ],
+)
+def test_bad_infer_inputs_are_one_line(tmp_path, capsys, argv, message):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "clip.avi").write_bytes(b"x")
+    given = {"--videos": [str(tmp_path / "clip.avi")], "--model-dir": [str(tmp_path / "empty")], "--output-dir": [str(tmp_path / "out")]}
+    names = {"missing": str(tmp_path / "missing"), "empty": str(tmp_path / "empty")}
+    given[argv[0]] = [argv[1].format(**names)]
+    flat = [item for option, values in given.items() for item in (option, *values)]
+    assert pipeline_runner.main(["infer", *flat]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: ") and message in line, line
+
+
+def test_infer_on_two_worker_processes(serving, tmp_path, monkeypatch):
+    serving_dir, test_videos = serving
+    # Workers import this project's code by module path, whatever their working directory.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [PROJECT_ROOT, os.environ.get("PYTHONPATH")])))
+    results, summary = _infer(tmp_path, serving_dir, *test_videos[:3], extra=["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+    assert [result["video"] for result in results] == test_videos[:3]
+    _assert_as_predict_gives(results, serving_dir)
