@@ -163,7 +163,7 @@ def _imported_modules(path):
             yield node.module
 
 
-@pytest.mark.parametrize("package", ["components", "trainer", "video_datasets", "frame_path"])
+@pytest.mark.parametrize("package", ["components", "trainer", "inference", "video_datasets", "frame_path"])
 def test_lower_layers_never_import_the_pipeline_layer(package):
     for path in glob.glob(os.path.join(PROJECT_ROOT, package, "**", "*.py"), recursive=True):
         offending = [module for module in _imported_modules(path) if module == "pipeline" or module.startswith("pipeline.") or module == "pipeline_runner"]
