@@ -32,6 +32,7 @@ if __name__ == "__main__":
     interrupts.stop_on_ctrl_c()  # first, before any thread starts (NumPy's start when it is imported)
 
 from frame_path.config import ExtractionConfig  # noqa: E402
+from inference.timeline import add_timeline_options, timeline_config_of  # noqa: E402
 from pipeline import configs, options, runner  # noqa: E402
 from trainer.hparams import tunable_fields  # noqa: E402
 from typed_config import bounds_text  # noqa: E402
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--output-dir", required=True, help="where predictions.jsonl and inference_summary.json go")
     infer.add_argument("--top-k", type=int, default=5, help="how many actions to keep per video (default: %(default)s)")
     infer.add_argument("--weights", help="backbone weights file, as for run (default: the ones the model was trained with)")
+    add_timeline_options(infer)
     infer.set_defaults(handler=infer_command)
     return parser
 
@@ -255,6 +257,10 @@ def compile_command(args: argparse.Namespace) -> int:
 def infer_command(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise UsageError("--top-k must be at least 1")
+    try:
+        timeline_config = timeline_config_of(args)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     from pipeline import inference
 
     settings = inference.InferenceSettings(
@@ -264,6 +270,7 @@ def infer_command(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         weights=args.weights,
         beam_args=tuple(args.beam_args),
+        timeline=timeline_config,
     )
     print(inference.console_summary(inference.run_inference(settings)))
     return 0

@@ -1,10 +1,14 @@
 """Predicts the actions in video files with a model the pipeline pushed.
 
     python predict.py --model-dir outputs/demo/serving VIDEO [VIDEO ...] [--top-k 5] [--json]
+    python predict.py --model-dir outputs/demo/serving LONG_VIDEO --timeline [--window-seconds 4 --stride-seconds 2]
 
 Each video is decoded, sampled and encoded exactly as in the pipeline (the same
 frames and backbone modules), then classified by the model's serving_default
-signature. One bad video never stops the others; the exit code is 1 if any
+signature. With --timeline, overlapping windows of each video are also
+classified, each sampled as a training clip, and neighbouring windows of one
+label merged into segments (a table, or `windows` and `segments` with --json).
+One bad video never stops the others; the exit code is 1 if any
 video failed, 2 for a bad model directory or mismatched backbone weights.
 """
 from __future__ import annotations
@@ -13,11 +17,12 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Optional
+from typing import Optional
 
-from frame_path import frames
 from frame_path.errors import BackboneWeightsError
 from inference.model import ModelDirError, PushedModel, VideoClassifier
+from inference.results import timeline_table, video_result
+from inference.timeline import add_timeline_options, timeline_config_of
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -27,9 +32,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--top-k", type=int, default=5, help="how many actions to show per video (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="one JSON object per video and line: video, predictions [{label, probability}] or error")
     parser.add_argument("--weights", help="backbone weights, as for the pipeline (default: the ones the model was trained with)")
+    add_timeline_options(parser)
     args = parser.parse_args(argv)
     if args.top_k < 1:
         parser.error("--top-k must be at least 1")
+    try:
+        timeline_config = timeline_config_of(args)
+    except ValueError as error:
+        parser.error(str(error))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         classifier = VideoClassifier(PushedModel.open(args.model_dir, args.weights))
@@ -40,13 +50,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     failures = 0
     for video in args.videos:
         try:
-            result: dict[str, Any] = {"video": video, "predictions": classifier.predict(video, args.top_k)}
-        except frames.VideoDecodeError as error:
-            failures += 1
-            result = {"video": video, "error": str(error)}
+            result = video_result(classifier, video, args.top_k, timeline_config)
         except ModelDirError as error:  # the model, not this video: no other video can succeed
             print(f"error: {error}", file=sys.stderr)
             return 2
+        failures += "error" in result
         if args.json:
             print(json.dumps(result), flush=True)
         elif "error" in result:
@@ -55,6 +63,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(video)
             for prediction in result["predictions"]:
                 print(f"  {prediction['label']:<24} {prediction['probability']:.3f}", flush=True)
+            if "segments" in result:
+                print(timeline_table(result), flush=True)
     return 1 if failures else 0
 
 

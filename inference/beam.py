@@ -12,42 +12,44 @@ predict.py (inference.model.VideoClassifier), so both give the same numbers.
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 import apache_beam as beam
 
-from frame_path import frames
 from inference.model import PushedModel, VideoClassifier
+from inference.results import video_result
+from inference.timeline import TimelineConfig
 
 logger = logging.getLogger(__name__)
 
 
 class _PredictVideoDoFn(beam.DoFn):
-    def __init__(self, model: PushedModel, top_k: int):
+    def __init__(self, model: PushedModel, top_k: int, timeline_config: Optional[TimelineConfig]):
         self._model = model
         self._top_k = top_k
-        self._classifier: VideoClassifier | None = None
+        self._timeline_config = timeline_config
+        self._classifier: Optional[VideoClassifier] = None
 
     def setup(self) -> None:
         self._classifier = VideoClassifier(self._model)
 
     def process(self, video: str) -> Iterator[dict[str, Any]]:
-        try:
-            predictions, num_frames = self._classifier.classify(video, self._top_k)
-        except frames.VideoDecodeError as error:
-            logger.warning("%s: %s", video, error)
-            yield {"video": video, "error": str(error)}
-            return
-        best = predictions[0]
-        logger.info("%s: %s (%.3f)", video, best["label"], best["probability"])
-        yield {"video": video, "predictions": predictions, "frames": num_frames}
+        result = video_result(self._classifier, video, self._top_k, self._timeline_config)
+        if "error" in result:
+            logger.warning("%s: %s", video, result["error"])
+        else:
+            best = result["predictions"][0]
+            logger.info("%s: %s (%.3f)", video, best["label"], best["probability"])
+        yield result
 
 
 @beam.ptransform_fn
-def PredictVideos(videos: beam.PCollection, model: PushedModel, top_k: int) -> beam.PCollection:  # noqa: N802 (Beam's style)
-    """Paths -> {video, predictions [{label, probability}] most likely first, frames (the video's)} or {video, error}."""
+def PredictVideos(  # noqa: N802 (Beam's style)
+    videos: beam.PCollection, model: PushedModel, top_k: int, timeline_config: Optional[TimelineConfig] = None
+) -> beam.PCollection:
+    """Paths -> inference.results.video_result of each: {video, predictions, frames[, windows, segments]} or {video, error}."""
     return (
         videos
         | "Spread" >> beam.Reshuffle()  # one video a work item, so that every worker gets some
-        | "Predict" >> beam.ParDo(_PredictVideoDoFn(model, top_k))
+        | "Predict" >> beam.ParDo(_PredictVideoDoFn(model, top_k, timeline_config))
     )

@@ -93,17 +93,21 @@ class VideoClassifier:
 
     def classify(self, video_path: str, top_k: int) -> tuple[list[dict[str, Any]], int]:
         """(top-k predictions as `predict` gives them, the number of frames the video has)."""
+        extraction = self.model.extraction
+        clip = frames.decode_clip(video_path, extraction.max_seq_length, extraction.image_size, extraction.sampling)
+        return self.classify_frames(clip.frames, top_k, os.path.basename(video_path), clip.num_frames), clip.num_frames
+
+    def classify_frames(self, sampled_frames: Any, top_k: int, clip_id: str = "", num_frames: int = 0) -> list[dict[str, Any]]:
+        """Top-k predictions for one clip's sampled, cropped RGB frames (a window of a timeline, or a whole video)."""
         import tensorflow as tf
 
         from frame_path.records import make_example
 
-        extraction = self.model.extraction
-        max_seq_length = extraction.max_seq_length
-        clip = frames.decode_clip(video_path, max_seq_length, extraction.image_size, extraction.sampling)
-        frame_features = backbone.encode_frames(self._frame_encoder, clip.frames, batch_size=max_seq_length)
+        max_seq_length = self.model.extraction.max_seq_length
+        frame_features = backbone.encode_frames(self._frame_encoder, sampled_frames, batch_size=max_seq_length)
         padded_features, frame_mask = frames.pad_to_length(frame_features, max_seq_length)
         # Label and id are not read by serving_default; they only complete the record.
-        example = make_example(padded_features, frame_mask, "", os.path.basename(video_path), clip.num_frames)
+        example = make_example(padded_features, frame_mask, "", clip_id, num_frames or len(sampled_frames))
         try:
             outputs = self._serve(examples=tf.constant([example.SerializeToString()]))
         except tf.errors.InvalidArgumentError:
@@ -113,5 +117,4 @@ class VideoClassifier:
             ) from None
         probabilities, labels = outputs["probabilities"].numpy()[0], outputs["classes"].numpy()[0]
         ranked = probabilities.argsort()[::-1][:top_k]
-        predictions = [{"label": labels[index].decode(), "probability": round(float(probabilities[index]), 6)} for index in ranked]
-        return predictions, clip.num_frames
+        return [{"label": labels[index].decode(), "probability": round(float(probabilities[index]), 6)} for index in ranked]

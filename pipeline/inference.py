@@ -14,12 +14,14 @@ import time
 from typing import Any, Optional
 
 from inference.model import PushedModel
+from inference.timeline import TimelineConfig
 from inference.videos import list_videos
 from pipeline import runner
 
 logger = logging.getLogger(__name__)
 PREDICTIONS_FILE = "predictions.jsonl"
 SUMMARY_FILE = "inference_summary.json"
+TIMELINES_DIR = "timelines"  # one picture a video: <its position in the list>_<its file name>.png
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +32,7 @@ class InferenceSettings:
     top_k: int = 5
     weights: Optional[str] = None  # backbone weights; default: those the model was trained with
     beam_args: tuple[str, ...] = ()
+    timeline: Optional[TimelineConfig] = None  # windows and segments per video, and a picture of each
 
 
 def _write_atomically(path: str, text: str) -> None:
@@ -57,7 +60,7 @@ def run_inference(settings: InferenceSettings) -> dict[str, Any]:
         _ = (
             pipeline
             | "Videos" >> beam.Create(videos)
-            | "PredictVideos" >> PredictVideos(model, settings.top_k)
+            | "PredictVideos" >> PredictVideos(model, settings.top_k, settings.timeline)
             | "ToJson" >> beam.Map(json.dumps)
             | "Write" >> beam.io.WriteToText(shard_prefix, num_shards=1, shard_name_template="")
         )
@@ -70,6 +73,8 @@ def run_inference(settings: InferenceSettings) -> dict[str, Any]:
     results.sort(key=lambda result: order[result["video"]])
     _write_atomically(os.path.join(output_dir, PREDICTIONS_FILE), "".join(json.dumps(result) + "\n" for result in results))
 
+    if settings.timeline is not None:
+        _draw_timelines(results, os.path.join(output_dir, TIMELINES_DIR), model.info.labels)
     frames = sum(result.get("frames", 0) for result in results)
     summary = {
         "videos": len(videos),
@@ -83,6 +88,16 @@ def run_inference(settings: InferenceSettings) -> dict[str, Any]:
     }
     _write_atomically(os.path.join(output_dir, SUMMARY_FILE), json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _draw_timelines(results: list[dict[str, Any]], folder: str, labels: list[str]) -> None:
+    from inference.timeline import draw_timeline
+
+    os.makedirs(folder, exist_ok=True)
+    for index, result in enumerate(results):
+        if "segments" in result:
+            name = os.path.splitext(os.path.basename(result["video"]))[0]
+            draw_timeline(result, os.path.join(folder, f"{index:05d}_{name}.png"), labels)
 
 
 def console_summary(summary: dict[str, Any]) -> str:

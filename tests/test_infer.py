@@ -41,7 +41,8 @@ def test_infer_a_folder_and_a_bad_file_in_process(serving, tmp_path):
     bad = tmp_path / "broken.avi"
     bad.write_text("not a video\n" * 50)
     folder = os.path.dirname(test_videos[0])
-    results, summary = _infer(tmp_path, serving_dir, folder, str(bad))
+    timeline = ["--timeline", "--window-seconds", "0.2", "--stride-seconds", "0.1"]
+    results, summary = _infer(tmp_path, serving_dir, folder, str(bad), extra=timeline)
     videos = sorted(path for path in test_videos if path.lower().endswith((".avi", ".mp4")))
     assert [result["video"] for result in results] == videos + [str(bad)]  # in the order listed
     assert results[-1] == {"video": str(bad), "error": "not a readable video (unknown container or codec)"}
@@ -52,6 +53,13 @@ def test_infer_a_folder_and_a_bad_file_in_process(serving, tmp_path):
     assert summary["videos"] == len(videos) + 1 and summary["predicted"] == len(videos)
     assert summary["failed"] == [{"video": str(bad), "reason": results[-1]["error"]}]
     assert summary["frames"] == sum(result["frames"] for result in results[:-1]) > 0
+    for result in results[:-1]:  # the timeline: windows of 0.2 s, segments tiling them without overlap
+        windows, segments = result["windows"], result["segments"]
+        assert len(windows) >= 2 and all(len(window["predictions"]) == 4 for window in windows)
+        assert segments[0]["start_s"] == 0 and segments[-1]["end_s"] == windows[-1]["end_s"]
+        assert all(before["end_s"] == after["start_s"] for before, after in zip(segments, segments[1:]))
+    pictures = sorted(os.listdir(tmp_path / "inferred" / "timelines"))
+    assert len(pictures) == len(videos) and all(name.endswith(".png") for name in pictures)
 
 
 @pytest.mark.parametrize(

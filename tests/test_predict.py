@@ -49,6 +49,23 @@ def test_predict_exit_code_zero_when_every_video_is_read(pushed, capsys):
     assert video in capsys.readouterr().out
 
 
+def test_predict_timeline_json_and_table(pushed, capsys):
+    serving_dir, _, data_root = pushed
+    video = sorted(glob.glob(os.path.join(data_root, "test", "*.avi")))[0]
+    timeline = ["--timeline", "--window-seconds", "0.2", "--stride-seconds", "0.1", "--top-k", "2"]
+    assert predict.main(["--model-dir", serving_dir, video, *timeline, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [window["start_s"] for window in result["windows"]][:2] == [0.0, 0.1]
+    assert all(window["end_s"] - window["start_s"] == pytest.approx(0.2) for window in result["windows"][:-1])
+    assert {"start_s", "end_s", "label", "probability"} == set(result["segments"][0])
+    assert predict.main(["--model-dir", serving_dir, video, *timeline]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == 1 + 2 + len(result["segments"])  # the video, its top 2, one line a segment
+    with pytest.raises(SystemExit, match="2"):
+        predict.main(["--model-dir", serving_dir, video, "--timeline", "--window-seconds", "0"])
+    assert "--window-seconds and --stride-seconds must be above 0" in capsys.readouterr().err
+
+
 def test_serving_frames_agrees_with_predict(pushed):
     _, version_dir, data_root = pushed
     classifier = inference_model.VideoClassifier(inference_model.PushedModel.open(version_dir))

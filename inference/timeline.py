@@ -1,0 +1,108 @@
+"""Timelines of a long video: which action when, from overlapping windows each classified as a training clip."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Optional
+
+from frame_path.windows import decode_windows, open_windows
+from inference.model import VideoClassifier
+
+NO_ACTION = "no action"
+
+
+@dataclasses.dataclass(frozen=True)
+class TimelineConfig:
+    window_seconds: float = 4.0  # UCF101 clips last ~7 s, the demo's ~2-4 s: a window about one clip long
+    stride_seconds: float = 2.0
+    min_probability: float = 0.5  # a window whose best label is below this is "no action"
+
+    def __post_init__(self) -> None:
+        if not (self.window_seconds > 0 and self.stride_seconds > 0):
+            raise ValueError(f"--window-seconds and --stride-seconds must be above 0, got {self.window_seconds} and {self.stride_seconds}")
+        if not 0 <= self.min_probability <= 1:
+            raise ValueError(f"--min-probability must be within [0, 1], got {self.min_probability}")
+
+
+def add_timeline_options(parser: Any) -> None:
+    """--timeline and its settings, for predict.py and `infer` alike."""
+    defaults = TimelineConfig()
+    parser.add_argument("--timeline", action="store_true", help="also classify overlapping windows of each video: windows and segments (which action when)")
+    parser.add_argument("--window-seconds", type=float, default=defaults.window_seconds, help="timeline window length (default: %(default)s)")
+    parser.add_argument("--stride-seconds", type=float, default=defaults.stride_seconds, help="time between window starts (default: %(default)s)")
+    parser.add_argument("--min-probability", type=float, default=defaults.min_probability, help=f"windows whose best label is less likely are '{NO_ACTION}' (default: %(default)s)")
+
+
+def timeline_config_of(args: Any) -> Optional[TimelineConfig]:
+    """The TimelineConfig of parsed options, None without --timeline; ValueError for bad values."""
+    if not args.timeline:
+        return None
+    return TimelineConfig(args.window_seconds, args.stride_seconds, args.min_probability)
+
+
+def segments(windows: list[dict[str, Any]], min_probability: float) -> list[dict[str, Any]]:
+    """Neighbouring windows of one best label merged; a window below `min_probability` is NO_ACTION.
+
+    Windows overlap: a segment ends where the next one's first window starts,
+    so segments tile the video without overlapping. Its probability is the mean
+    best probability of its windows (0 for NO_ACTION).
+    """
+    merged: list[dict[str, Any]] = []
+    for window in windows:
+        best = window["predictions"][0]
+        label = best["label"] if best["probability"] >= min_probability else NO_ACTION
+        probability = best["probability"] if label != NO_ACTION else 0.0
+        if merged and merged[-1]["label"] == label:
+            segment = merged[-1]
+            segment["end_s"], segment["_probabilities"] = window["end_s"], segment["_probabilities"] + [probability]
+            continue
+        if merged:
+            merged[-1]["end_s"] = window["start_s"]
+        merged.append({"start_s": window["start_s"], "end_s": window["end_s"], "label": label, "_probabilities": [probability]})
+    for segment in merged:
+        probabilities = segment.pop("_probabilities")
+        segment["probability"] = round(sum(probabilities) / len(probabilities), 6)
+    return merged
+
+
+def timeline(classifier: VideoClassifier, video_path: str, config: TimelineConfig, top_k: int) -> dict[str, Any]:
+    """{windows: [{start_s, end_s, predictions}], segments: [...], frames}; VideoDecodeError for an unreadable video."""
+    extraction = classifier.model.extraction
+    video = open_windows(video_path, config.window_seconds, config.stride_seconds, extraction.max_seq_length, extraction.sampling)
+    windows = []
+    for window, sampled_frames in decode_windows(video_path, video, extraction.image_size):
+        windows.append(
+            {
+                "start_s": round(window.start_frame / video.fps, 3),
+                "end_s": round(window.end_frame / video.fps, 3),
+                "predictions": classifier.classify_frames(sampled_frames, top_k, video_path, window.end_frame - window.start_frame),
+            }
+        )
+    return {"windows": windows, "segments": segments(windows, config.min_probability), "frames": video.declared_frames}
+
+
+def draw_timeline(result: dict[str, Any], path: str, labels: Optional[list[str]] = None) -> None:
+    """A picture of the segments (labels over time) and of each label's probability per window."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = labels or sorted({p["label"] for w in result["windows"] for p in w["predictions"]})
+    figure, (bars, curves) = plt.subplots(2, 1, figsize=(10, 4), sharex=True, gridspec_kw={"height_ratios": [1, 3]})
+    colours = {label: plt.cm.tab10(index % 10) for index, label in enumerate(labels)}
+    for segment in result["segments"]:
+        colour = colours.get(segment["label"], (0.85, 0.85, 0.85, 1))
+        bars.barh(0, segment["end_s"] - segment["start_s"], left=segment["start_s"], color=colour)
+        bars.text((segment["start_s"] + segment["end_s"]) / 2, 0, segment["label"], ha="center", va="center", fontsize=8)
+    bars.set_yticks([])
+    centres = [(w["start_s"] + w["end_s"]) / 2 for w in result["windows"]]
+    for label in labels:
+        values = [next((p["probability"] for p in w["predictions"] if p["label"] == label), 0.0) for w in result["windows"]]
+        curves.plot(centres, values, label=label, color=colours[label])
+    curves.set_xlabel("seconds")
+    curves.set_ylabel("probability")
+    curves.set_ylim(0, 1)
+    curves.legend(fontsize=7, loc="upper right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
