@@ -25,9 +25,9 @@ $(VENV)/.installed: requirements.txt overrides.txt
 demo: install
 	$(VENV)/bin/python pipeline_runner.py run --demo --output-dir $(DEMO_OUTPUT)
 
-# On both cores (pytest-xdist; tests/conftest.py groups the tests by module).
+# On both cores (pytest-xdist; tests/conftest.py keeps each module's tests on one worker).
 # The 15 slowest tests are listed at the end, so that a slow new test shows.
-PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider -n 2 --dist loadgroup
+PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider -n 2
 test: install
 	$(PYTEST) --durations=15 tests
 

@@ -122,19 +122,32 @@ def local_runs(data_root, tmp_path_factory):
     return output_dir, first, second, unreachable
 
 
-def pytest_collection_modifyitems(items):
-    """Every test that needs the whole-pipeline runs of `local_runs` is `e2e`, so `-m "not e2e"` stays fast.
+# The test modules that use `local_runs` (checked at collection): under pytest-xdist they share a worker, so
+# that its three runs are made once.
+LOCAL_RUNS_MODULES = {"tests/pipeline/test_pipeline_runs.py", "tests/test_hardening.py", "tests/test_predict.py", "tests/test_infer.py"}
 
-    Under pytest-xdist (`make test`: -n 2 --dist loadgroup) the tests of a module
-    share a worker, so that module fixtures run once; the modules that use
-    `local_runs` share one, so that its three runs are made once.
-    """
-    uses_local_runs = {item.module.__name__ for item in items if "local_runs" in item.fixturenames}
+
+def pytest_collection_modifyitems(items):
+    """Every test that needs the whole-pipeline runs of `local_runs` is `e2e`, so `-m "not e2e"` stays fast."""
     for item in items:
         if "local_runs" in item.fixturenames:
             item.add_marker(pytest.mark.e2e)
-        module = item.module.__name__
-        item.add_marker(pytest.mark.xdist_group("local_runs" if module in uses_local_runs else module))
+            module = item.nodeid.split("::", 1)[0]
+            assert module in LOCAL_RUNS_MODULES, f"{module} uses local_runs: add it to LOCAL_RUNS_MODULES"
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`make test` runs on both cores (-n 2): a module's tests on one worker, so that module fixtures run once,
+    and the LOCAL_RUNS_MODULES on one. (xdist_group marks would say it, but pytest 9.2 ignores the node ids
+    pytest-xdist 3.8 rewrites for them: measured, every module split over both workers.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "local_runs" if module in LOCAL_RUNS_MODULES else module
+
+    return ByModule(config, log)
 
 
 def pytest_sessionfinish(session, exitstatus):
