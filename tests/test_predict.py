@@ -52,10 +52,11 @@ def test_predict_exit_code_zero_when_every_video_is_read(pushed, capsys):
 def test_predict_timeline_json_and_table(pushed, capsys):
     serving_dir, _, data_root = pushed
     video = sorted(glob.glob(os.path.join(data_root, "test", "*.avi")))[0]
-    timeline = ["--timeline", "--window-seconds", "0.2", "--stride-seconds", "0.1", "--top-k", "2"]
+    # The demo clips have 25 frames/s: windows of 5 frames, one every 2 frames.
+    timeline = ["--timeline", "--window-seconds", "0.2", "--stride-seconds", "0.08", "--top-k", "2"]
     assert predict.main(["--model-dir", serving_dir, video, *timeline, "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert [window["start_s"] for window in result["windows"]][:2] == [0.0, 0.1]
+    assert [window["start_s"] for window in result["windows"]][:2] == [0.0, 0.08]
     assert all(window["end_s"] - window["start_s"] == pytest.approx(0.2) for window in result["windows"][:-1])
     assert {"start_s", "end_s", "label", "probability"} == set(result["segments"][0])
     assert predict.main(["--model-dir", serving_dir, video, *timeline]) == 0
