@@ -7,7 +7,7 @@ handlers take tensors or Keras models, while here each element is a video file
 whose decoding can fail on its own (an error line, not a failed bundle) before
 the backbone and the SavedModel's serving_default run. The DoFn loads the
 backbone and the model once per worker (setup) and runs the very code of
-predict.py (inference.model.VideoClassifier), so both give the same numbers.
+predict.py (inference.results.video_result), so both give the same numbers.
 """
 from __future__ import annotations
 

@@ -18,8 +18,7 @@ def video_result(classifier: VideoClassifier, video: str, top_k: int, timeline_c
         predictions, num_frames = classifier.classify(video, top_k)
         result: dict[str, Any] = {"video": video, "predictions": predictions, "frames": num_frames}
         if timeline_config is not None:
-            timed = timeline(classifier, video, timeline_config, top_k)
-            result.update(windows=timed["windows"], segments=timed["segments"])
+            result.update(timeline(classifier, video, timeline_config, top_k))
     except frames.VideoDecodeError as error:
         return {"video": video, "error": str(error)}
     return result

@@ -65,7 +65,7 @@ def segments(windows: list[dict[str, Any]], min_probability: float) -> list[dict
 
 
 def timeline(classifier: VideoClassifier, video_path: str, config: TimelineConfig, top_k: int) -> dict[str, Any]:
-    """{windows: [{start_s, end_s, predictions}], segments: [...], frames}; VideoDecodeError for an unreadable video."""
+    """{windows: [{start_s, end_s, predictions}], segments: [...]}; VideoDecodeError for an unreadable video."""
     extraction = classifier.model.extraction
     video = open_windows(video_path, config.window_seconds, config.stride_seconds, extraction.max_seq_length, extraction.sampling)
     windows = []
@@ -77,7 +77,7 @@ def timeline(classifier: VideoClassifier, video_path: str, config: TimelineConfi
                 "predictions": classifier.classify_frames(sampled_frames, top_k, video_path, window.end_frame - window.start_frame),
             }
         )
-    return {"windows": windows, "segments": segments(windows, config.min_probability), "frames": video.declared_frames}
+    return {"windows": windows, "segments": segments(windows, config.min_probability)}
 
 
 def draw_timeline(result: dict[str, Any], path: str, labels: Optional[list[str]] = None) -> None:

@@ -35,12 +35,6 @@ class InferenceSettings:
     timeline: Optional[TimelineConfig] = None  # windows and segments per video, and a picture of each
 
 
-def _write_atomically(path: str, text: str) -> None:
-    with open(path + ".partial", "w", encoding="utf-8") as partial:
-        partial.write(text)
-    os.replace(path + ".partial", path)
-
-
 def run_inference(settings: InferenceSettings) -> dict[str, Any]:
     """Runs the Beam pipeline and returns the summary it wrote; bad inputs fail before Beam starts."""
     videos = list_videos(list(settings.videos))
@@ -71,7 +65,7 @@ def run_inference(settings: InferenceSettings) -> dict[str, Any]:
     os.remove(shard_prefix)
     order = {video: index for index, video in enumerate(videos)}
     results.sort(key=lambda result: order[result["video"]])
-    _write_atomically(os.path.join(output_dir, PREDICTIONS_FILE), "".join(json.dumps(result) + "\n" for result in results))
+    runner.write_atomically(os.path.join(output_dir, PREDICTIONS_FILE), "".join(json.dumps(result) + "\n" for result in results))
 
     if settings.timeline is not None:
         _draw_timelines(results, os.path.join(output_dir, TIMELINES_DIR), model.info.labels)
@@ -86,7 +80,7 @@ def run_inference(settings: InferenceSettings) -> dict[str, Any]:
         "model_dir": model.version_dir,
         "predictions_file": os.path.join(output_dir, PREDICTIONS_FILE),
     }
-    _write_atomically(os.path.join(output_dir, SUMMARY_FILE), json.dumps(summary, indent=2) + "\n")
+    runner.write_atomically(os.path.join(output_dir, SUMMARY_FILE), json.dumps(summary, indent=2) + "\n")
     return summary
 
 

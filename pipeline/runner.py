@@ -92,6 +92,14 @@ def lock_holder(path: str) -> str:
         return "?"
 
 
+def write_atomically(path: str, text: str) -> None:
+    """Writes `text` beside `path`, then renames: a full disk or an interrupt never leaves a truncated file that looks complete."""
+    partial_path = path + ".partial"
+    with open(partial_path, "w", encoding="utf-8") as partial:
+        partial.write(text)
+    os.replace(partial_path, path)
+
+
 def prepare_output_dir(output_dir: str, option_name: str) -> str:
     """Creates `output_dir`, checks that it can be written and locks it for this process's run, before any work starts.
 

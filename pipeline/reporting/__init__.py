@@ -10,6 +10,7 @@ import json
 import os
 from typing import Any
 
+from pipeline import runner
 from pipeline.reporting.console import console_summary
 from pipeline.reporting.summary import summarize_run
 
@@ -29,8 +30,4 @@ def publish(summary: dict[str, Any], output_dir: str) -> None:
         from pipeline.reporting.report import write_report
 
         summary["report"] = write_report(summary, os.path.join(os.path.abspath(output_dir), REPORT_DIR))
-    # Written beside, then renamed: a full disk or an interrupt never leaves a truncated summary that looks complete.
-    partial_path = summary_path(output_dir) + ".partial"
-    with open(partial_path, "w") as summary_file:
-        json.dump(summary, summary_file, indent=2)
-    os.replace(partial_path, summary_path(output_dir))
+    runner.write_atomically(summary_path(output_dir), json.dumps(summary, indent=2))
