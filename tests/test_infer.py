@@ -14,7 +14,7 @@ PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture(scope="module")
 def serving(local_runs, data_root):
-    output_dir, _, _, _ = local_runs
+    output_dir, _, _ = local_runs
     return os.path.join(output_dir, "serving"), sorted(glob.glob(os.path.join(data_root, "test", "*")))
 
 

@@ -19,7 +19,7 @@ PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture(scope="module")
 def pushed(local_runs, data_root):
-    output_dir, first, _, _ = local_runs
+    output_dir, first, _ = local_runs
     return os.path.join(output_dir, "serving"), first["pushed_model_dir"], data_root
 
 
