@@ -7,9 +7,8 @@
     python pipeline_runner.py infer --videos DIR --model-dir SERVING_DIR --output-dir DIR
                                                                          a pushed model over new videos (Beam)
 
-Without arguments (as `tfx pipeline create` / `tfx run create --engine local`
-run it) it runs the whole pipeline configured by VIDEO_* environment variables
-(see pipeline/tfx_cli.py).
+The `tfx` command line's pipeline file is tfx_pipeline.py (VIDEO_* variables,
+see pipeline/tfx_cli.py).
 
 Run a command with --help for its options.
 """
@@ -94,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         "compile",
         help="write a Kubeflow Pipelines v2 spec (KubeflowV2DagRunner) of the whole pipeline",
         description="Compiles the pipeline for Kubeflow Pipelines v2 / Vertex AI Pipelines. Nothing is read or run "
-        "here: URIs are used by the cluster. Build the image from the Dockerfile first.",
+        "here: URIs are used by the cluster. Build the image from the Dockerfile first. Beam options "
+        "(--beam_runner=DataflowRunner --project=..., --beam_runner=PortableRunner --job_endpoint=...) go to the "
+        "Beam components, as with run; without them each Beam step runs inside its own container.",
     )
     compile_parser.add_argument("--output-file", required=True, help="where to write the pipeline JSON")
     compile_parser.add_argument("--image", default="video-action-recognition:latest", help="container image with this project (default: %(default)s)")
@@ -249,6 +250,7 @@ def compile_command(args: argparse.Namespace) -> int:
         cpu_limit=args.cpu_limit,
         memory_limit_gb=args.memory_limit_gb,
         pipeline_spec_2_1=args.pipeline_spec_2_1,
+        beam_pipeline_args=args.beam_args,
     )
     print(f"Kubeflow Pipelines v2 spec: {path} (image {args.image}, Trainer GPUs {args.gpus})")
     return 0
@@ -412,14 +414,17 @@ def _tfx_cli_run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    if argv is None and len(sys.argv) == 1:
-        # `tfx pipeline create|update` and `tfx run create --engine local` run this file without arguments.
-        args, unknown = argparse.Namespace(handler=_tfx_cli_run), []
-    else:
-        args, unknown = parser.parse_known_args(argv)
-        if unknown and args.command == "compile":
-            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args, unknown = build_parser().parse_known_args(argv)
+    return _run_command(args, unknown)
+
+
+def tfx_cli_main() -> int:
+    """The whole pipeline of the VIDEO_* variables (tfx_pipeline.py, for the `tfx` CLI), with main's error handling."""
+    return _run_command(argparse.Namespace(handler=_tfx_cli_run), [])
+
+
+def _run_command(args: argparse.Namespace, unknown: list[str]) -> int:
+    """Runs the command's handler; a user error, or a full disk, is one line on stderr and exit code 2."""
     _configure_logging()
     try:
         args.beam_args = _split_beam_args(unknown)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Optional
+from typing import Optional, Sequence
 
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
@@ -73,6 +73,7 @@ def compile_pipeline(
     cpu_limit: float | None = None,
     memory_limit_gb: float | None = None,
     pipeline_spec_2_1: bool = False,
+    beam_pipeline_args: Sequence[str] = (),
 ) -> str:
     """Writes the whole pipeline as a KFP v2 PipelineJob JSON file and returns its path.
 
@@ -88,6 +89,10 @@ def compile_pipeline(
     runs); `pipeline_spec_2_1` writes schema 2.1.0 instead, whose constant
     parameters (`constant` rather than the deprecated `constantValue`) are the
     only ones recent self-hosted KFP 2.x backends read.
+
+    `beam_pipeline_args` go to the Beam components as with `run` (e.g. to
+    Dataflow or a Flink job service); without them each Beam step runs on the
+    local engine inside its container.
     """
     if gpus < 0:
         raise ValueError(f"gpus must not be negative, got {gpus}")
@@ -99,6 +104,7 @@ def compile_pipeline(
         pipeline_root=pipeline_root,
         serving_model_dir=serving_model_dir,
         metadata_connection_config=None,
+        beam_pipeline_args=list(beam_pipeline_args),
     )
     if gpus > 0:
         gpu_ids = {TRAINER_ID, EXAMPLE_GEN_ID} if extraction_gpus else {TRAINER_ID}

@@ -1,7 +1,11 @@
 """Helpers shared by the tests: plain functions, no fixtures (those live in conftest.py)."""
 from __future__ import annotations
 
+import contextlib
 import os
+import socketserver
+import subprocess
+import threading
 
 import cv2
 import numpy as np
@@ -91,3 +95,56 @@ def make_class_folders(root, groups, classes=CLASSES) -> list[str]:
                 touch(root / video_id)
                 video_ids.append(video_id)
     return video_ids
+
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# A recording proxy on 127.0.0.1 stands in for the network. Each process under test gets it as its
+# HTTP(S) proxy, NO_PROXY only for localhost (as README says to set it: Beam's worker processes talk
+# gRPC to localhost, which gRPC would send to the proxy too), and a fresh HOME (so no Prism binary
+# cached from before); the proxy records the first line of every request (for HTTPS, the CONNECT
+# host) and answers 403, never forwarding anything.
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
+
+
+class _Refuse(socketserver.BaseRequestHandler):
+    def handle(self):
+        self.request.settimeout(5)
+        with contextlib.suppress(OSError):
+            self.server.requests.append(self.request.recv(4096).split(b"\r\n", 1)[0].decode("latin-1"))
+            self.request.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+
+class _RecordingProxy(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+
+    def __init__(self):
+        self.requests = []
+        super().__init__(("127.0.0.1", 0), _Refuse)
+
+
+@contextlib.contextmanager
+def recording_proxy(home):
+    """Yields (the environment of a process behind the proxy, the list of requests it made); stops the proxy."""
+    proxy = _RecordingProxy()
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{proxy.server_address[1]}"
+    environment = {name: value for name, value in os.environ.items() if name.lower() != "no_proxy"}
+    environment.update({name: url for name in PROXY_VARIABLES}, NO_PROXY="localhost,127.0.0.1", no_proxy="localhost,127.0.0.1", HOME=str(home))
+    try:
+        yield environment, proxy.requests
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def run_behind_proxy(command, home, log_path, timeout):
+    """Runs `command` in the project root behind a recording proxy; returns (exit code, requests, log tail, its pid)."""
+    with recording_proxy(home) as (environment, requests), open(log_path, "w") as log:
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            exit_code = process.wait(timeout=timeout)
+        finally:
+            process.kill()
+            process.wait()
+    with open(log_path) as log:
+        return exit_code, list(requests), log.read()[-3000:], process.pid

@@ -1,26 +1,15 @@
 """The local Beam engine: every Beam pipeline of a run on Beam's FnApiRunner, none on Prism, nothing downloaded.
 
-A recording proxy on 127.0.0.1 stands in for the network. Each process under test gets it as
-its HTTP(S) proxy (NO_PROXY unset) and a fresh HOME (so no Prism binary cached from before);
-the proxy records the first line of every request (for HTTPS, the CONNECT host) and answers
-403, never forwarding anything.
+tests/helpers.py's recording proxy stands in for the network. (A whole run behind it:
+tests/pipeline/test_scale_out.py.)
 """
-import contextlib
 import glob
-import json
 import os
-import socketserver
-import subprocess
 import sys
-import threading
-
-import pytest
 
 from pipeline import beam_engine, beam_plugin
-from tests.conftest import GATE_OFF, SMALL
+from tests.helpers import PROJECT_ROOT, run_behind_proxy
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
 # A two-element Beam pipeline on the Beam arguments given after `-c`, or the pipeline's defaults if none.
 TINY_PIPELINE = (
     "import sys\n"
@@ -32,45 +21,6 @@ TINY_PIPELINE = (
     "with beam.Pipeline(argv=args) as p:\n"
     "    p | beam.Create([1, -2]) | beam.Map(abs)\n"
 )
-
-
-class _Refuse(socketserver.BaseRequestHandler):
-    def handle(self):
-        self.request.settimeout(5)
-        with contextlib.suppress(OSError):
-            self.server.requests.append(self.request.recv(4096).split(b"\r\n", 1)[0].decode("latin-1"))
-            self.request.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-
-
-class _RecordingProxy(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-
-    def __init__(self):
-        self.requests = []
-        super().__init__(("127.0.0.1", 0), _Refuse)
-
-
-@contextlib.contextmanager
-def recording_proxy(home):
-    """Yields (the environment of a process behind the proxy, the list of requests it made); stops the proxy."""
-    proxy = _RecordingProxy()
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{proxy.server_address[1]}"
-    environment = {name: value for name, value in os.environ.items() if name.lower() != "no_proxy"}
-    environment.update({name: url for name in PROXY_VARIABLES}, HOME=str(home))
-    try:
-        yield environment, proxy.requests
-    finally:
-        proxy.shutdown()
-        proxy.server_close()
-
-
-def _run_behind_proxy(command, home, log_path, timeout):
-    """Runs `command` in the project root behind a recording proxy; returns (exit code, requests, log tail)."""
-    with recording_proxy(home) as (environment, requests), open(log_path, "w") as log:
-        exit_code = subprocess.run(command, cwd=PROJECT_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, timeout=timeout).returncode
-    with open(log_path) as log:
-        return exit_code, list(requests), log.read()[-3000:]
 
 
 def test_default_beam_args_pin_the_local_engine_keep_the_plugin_and_yield_to_a_users_runner():
@@ -92,14 +42,14 @@ def test_default_beam_args_pin_the_local_engine_keep_the_plugin_and_yield_to_a_u
 def test_the_proxy_sees_the_direct_runner_ask_github_for_prism(tmp_path):
     """The positive control: Beam's DirectRunner tries to download Prism, and the proxy records it."""
     command = [sys.executable, "-c", TINY_PIPELINE, "--runner=DirectRunner"]
-    exit_code, requests, log = _run_behind_proxy(command, tmp_path / "home", tmp_path / "log.txt", timeout=300)
+    exit_code, requests, log, _ = run_behind_proxy(command, tmp_path / "home", tmp_path / "log.txt", timeout=300)
     assert exit_code == 0, log  # it falls back to the FnApiRunner when the download fails
     assert any("github.com" in request for request in requests), requests
 
 
 def test_the_default_engine_asks_for_nothing(tmp_path):
     command = [sys.executable, "-c", TINY_PIPELINE]
-    exit_code, requests, log = _run_behind_proxy(command, tmp_path / "home", tmp_path / "log.txt", timeout=300)
+    exit_code, requests, log, _ = run_behind_proxy(command, tmp_path / "home", tmp_path / "log.txt", timeout=300)
     assert exit_code == 0, log
     assert requests == []
 
@@ -130,26 +80,3 @@ def test_pipelines_built_without_options_run_on_the_local_engine_meanwhile():
     with beam_engine.local_default_runner():
         assert isinstance(beam.Pipeline().runner, beam_engine.LocalRunner)
     assert StandardOptions.DEFAULT_RUNNER == default
-
-
-@pytest.mark.e2e
-def test_a_whole_run_asks_the_network_for_nothing(tmp_path, demo_dataset):
-    """`run` on the Beam DAG runner: its orchestrating pipeline and every component's Beam pipeline, behind the proxy.
-
-    (The local DAG runner starts no Beam pipeline of its own; the components' are the same under both.)
-    """
-    data_root = demo_dataset(3, 1)
-    output_dir = str(tmp_path / "out")
-    command = [
-        sys.executable, "pipeline_runner.py", "run", "--runner", "beam", "--data-root", data_root, "--output-dir", output_dir,
-        *SMALL, "--epochs", "1", *GATE_OFF,
-    ]
-    exit_code, requests, log = _run_behind_proxy(command, tmp_path / "home", tmp_path / "run.log", timeout=1800)
-    assert exit_code == 0, log
-    assert requests == []
-    with open(os.path.join(output_dir, "run_summary.json")) as summary_file:
-        summary = json.load(summary_file)
-    # The Beam DAG runner ran the whole pipeline to a pushed model.
-    assert {"VideoExampleGen", "StatisticsGen", "Transform", "Trainer", "Evaluator", "Pusher"} <= set(summary["seconds"]["components"])
-    assert summary["splits"] == {"train": 8, "eval": 4, "test": 4}
-    assert summary["blessed"] is True and os.path.exists(os.path.join(summary["pushed_model_dir"], "saved_model.pb"))

@@ -100,6 +100,18 @@ def test_compile_passes_every_setting_and_the_schema_version(tmp_path):
     assert "Tuner" in tasks and "Tuner" in tasks["Trainer"]["dependentTasks"]
 
 
+def test_compile_gives_beam_options_to_the_beam_components(tmp_path):
+    output_file = str(tmp_path / "pipeline.json")
+    beam_options = ["--beam_runner=DataflowRunner", "--project=my-project", "--region=us-central1"]
+    assert pipeline_runner.main(["compile", "--output-file", output_file, *beam_options]) == 0
+    with open(output_file) as spec_file:
+        executors = json.load(spec_file)["pipelineSpec"]["deploymentSpec"]["executors"]
+    for component in ("VideoExampleGen", "StatisticsGen", "Transform", "Evaluator"):
+        args = executors[f"{component}_executor"]["container"]["args"]
+        assert {"--runner=DataflowRunner", "--project=my-project", "--region=us-central1"} <= set(args), (component, args)
+        assert "--runner=pipeline.beam_engine.LocalRunner" not in args  # the user's runner, not the local engine
+
+
 @pytest.mark.parametrize("command", ["run", "compile"])
 def test_every_command_that_evaluates_has_every_gate_setting(command):
     assert {options.flag(field.name) for field in dataclasses.fields(configs.GateConfig)} <= _subcommand_flags(command)
@@ -129,8 +141,11 @@ def test_compile_writes_the_gate_into_the_evaluators_config(tmp_path):
 # A bound outside [0, 1] or not a number is refused by every front end with one line, before TensorFlow or TFX is imported.
 _HEAVY_MODULES = ("tensorflow", "keras", "tfx", "tensorflow_model_analysis", "apache_beam")
 _CHECK_IMPORTS = (
-    "import sys, pipeline_runner\n"
-    "code = pipeline_runner.main(sys.argv[1:] or None)\n"
+    "import runpy, sys\n"
+    "try:  # pipeline_runner.py ARGV, or the tfx CLI's tfx_pipeline.py without arguments\n"
+    "    code = __import__('pipeline_runner').main(sys.argv[1:]) if sys.argv[1:] else runpy.run_path('tfx_pipeline.py', run_name='__main__')\n"
+    "except SystemExit as exit:\n"
+    "    code = exit.code\n"
     f"print(code, [name for name in {_HEAVY_MODULES!r} if name in sys.modules])"
 )
 
@@ -142,7 +157,7 @@ def test_a_gate_bound_out_of_range_is_one_line_before_heavy_imports(tmp_path, fr
     argv = {
         "run": ["run", "--demo", "--output-dir", str(tmp_path / "out"), "--min-test-accuracy", value],
         "compile": ["compile", "--output-file", str(tmp_path / "pipeline.json"), "--min-test-accuracy", value],
-        "tfx": [],  # as the tfx CLI runs pipeline_runner.py: no arguments, VIDEO_* variables
+        "tfx": [],  # as the tfx CLI runs tfx_pipeline.py: no arguments, VIDEO_* variables
     }[front_end]
     if front_end == "tfx":
         environ["VIDEO_MIN_TEST_ACCURACY"] = value

@@ -8,17 +8,24 @@ upstream tasks' ExecutorOutput as the launcher builds it. The environment is
 the image's (Dockerfile): `python` is the pinned stack, the project is on
 PYTHONPATH, the working directory is elsewhere. Paths are local; the resolver
 finds no blessed model (a first run), so the Evaluator has no baseline.
+
+The spec is compiled with Beam options for a portable job service, as on a
+cluster whose Beam steps run on Flink or Spark: tests/beam_workers.py's job
+service and worker pool, whose worker processes are traced and matched with
+the steps' times.
 """
 import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
 from frame_path.config import ExtractionConfig
 from pipeline.configs import GateConfig, PipelineConfig
 from pipeline.kubeflow import compile_pipeline
+from tests.beam_workers import assert_beam_components_ran_in_workers, job_service_and_worker_pool
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STEP_TIMEOUT_SECONDS = 600
@@ -61,6 +68,8 @@ class LocalLauncher:
         self.log_dir = log_dir
         self.outputs = {}  # task name -> output key -> [RuntimeArtifact as JSON]
         self.executed = []  # (task name, entry point module) in execution order
+        self.windows = []  # (task name, started ms, finished ms) of each executor
+        self.pids = set()  # of every container process
         self._artifact_count = 0
 
     def run(self):
@@ -116,14 +125,21 @@ class LocalLauncher:
         serialized = json.dumps(executor_input)
         command = container["command"] + [serialized if arg == "{{$}}" else arg for arg in container["args"]]
         log_path = os.path.join(self.log_dir, f"{task_name}.{step}.log")
+        started_ms = int(time.time() * 1000)
         with open(log_path, "w") as log:
-            result = subprocess.run(
-                command, cwd=self.log_dir, env=self.environment, stdout=log, stderr=subprocess.STDOUT, timeout=STEP_TIMEOUT_SECONDS
-            )
-        if result.returncode != 0:
+            process = subprocess.Popen(command, cwd=self.log_dir, env=self.environment, stdout=log, stderr=subprocess.STDOUT)
+            self.pids.add(process.pid)
+            try:
+                returncode = process.wait(timeout=STEP_TIMEOUT_SECONDS)
+            finally:
+                process.kill()
+                process.wait()
+        if returncode != 0:
             with open(log_path) as log:
-                pytest.fail(f"{task_name} {step} exited with {result.returncode}:\n{log.read()[-4000:]}")
+                pytest.fail(f"{task_name} {step} exited with {returncode}:\n{log.read()[-4000:]}")
         self.executed.append((task_name, container["command"][-1]))
+        if step == "executor":
+            self.windows.append((task_name, started_ms, int(time.time() * 1000)))
 
     def _apply_driver_output(self, executor_input, component):
         """What the launcher does with a driver's ExecutorOutput: its parameters and artifacts become the executor's."""
@@ -161,7 +177,9 @@ def test_topological_order_puts_producers_first():
 
 
 @pytest.mark.e2e
-def test_compiled_spec_runs_step_by_step_to_a_pushed_model(tmp_path, demo_dataset):
+def test_compiled_spec_runs_step_by_step_to_a_pushed_model_with_beam_on_a_job_service(tmp_path, demo_dataset, worker_trace):
+    """The spec compiled with Beam options for a portable job service (as for Flink or Spark): its Beam steps
+    send their work to a job service and an external SDK worker pool, started and stopped here."""
     data_root = demo_dataset(3, 1)
     pipeline_root, serving_dir = str(tmp_path / "pipeline_root"), str(tmp_path / "serving")
     config = PipelineConfig(
@@ -170,21 +188,24 @@ def test_compiled_spec_runs_step_by_step_to_a_pushed_model(tmp_path, demo_datase
         hparams={"epochs": 1},
         gate=GateConfig(min_test_accuracy=0.0, min_lift_over_majority=-1.0),  # a 1-epoch model may be at chance
     )
-    spec_path = compile_pipeline(
-        str(tmp_path / "pipeline.json"), config, image="video-pipeline:test", pipeline_root=pipeline_root, serving_model_dir=serving_dir
-    )
-    with open(spec_path) as spec_file:
-        job = json.load(spec_file)
-    # The image's environment: its python (the pinned stack) and the project on PYTHONPATH (Dockerfile).
-    environment = {
-        **os.environ,
-        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
-        "PYTHONPATH": PROJECT_ROOT,
-    }
     log_dir = tmp_path / "logs"
     log_dir.mkdir()
-    launcher = LocalLauncher(job, os.path.join(job["runtimeConfig"]["gcsOutputDirectory"], "run-1"), environment, str(log_dir))
-    outputs = launcher.run()
+    with job_service_and_worker_pool(str(log_dir)) as (job_port, pool_port):
+        beam_args = ["--runner=PortableRunner", f"--job_endpoint=localhost:{job_port}", "--environment_type=EXTERNAL", f"--environment_config=localhost:{pool_port}"]
+        spec_path = compile_pipeline(
+            str(tmp_path / "pipeline.json"), config, image="video-pipeline:test", pipeline_root=pipeline_root, serving_model_dir=serving_dir,
+            beam_pipeline_args=beam_args,
+        )
+        with open(spec_path) as spec_file:
+            job = json.load(spec_file)
+        # The image's environment: its python (the pinned stack) and the project on PYTHONPATH (Dockerfile).
+        environment = {
+            **os.environ,
+            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+            "PYTHONPATH": PROJECT_ROOT,
+        }
+        launcher = LocalLauncher(job, os.path.join(job["runtimeConfig"]["gcsOutputDirectory"], "run-1"), environment, str(log_dir))
+        outputs = launcher.run()
 
     executed = [task for task, _ in launcher.executed]
     assert executed[:2] == ["VideoExampleGen", "VideoExampleGen"]  # the driver, then the executor
@@ -206,3 +227,4 @@ def test_compiled_spec_runs_step_by_step_to_a_pushed_model(tmp_path, demo_datase
     assert pushed["metadata"]["pushed"] == 1
     versions = os.listdir(serving_dir)
     assert len(versions) == 1 and os.path.exists(os.path.join(serving_dir, versions[0], "saved_model.pb"))
+    assert_beam_components_ran_in_workers(worker_trace, launcher.windows, launcher.pids)
