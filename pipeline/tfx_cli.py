@@ -1,15 +1,14 @@
 """The pipeline as the `tfx` command line (local engine) wants it: configured by environment variables.
 
-    tfx pipeline create --engine local --pipeline_path pipeline_runner.py
+    tfx pipeline create --engine local --pipeline_path tfx_pipeline.py
     tfx run create --engine local --pipeline_name video-action-recognition
 
-Both commands execute `pipeline_runner.py` with no arguments: `pipeline create`
-imports it inside the `tfx` process with a patched `LocalDagRunner.run()` that
-only records the pipeline name and root; `run create` starts
-`python pipeline_runner.py` again, and that run is real. There are no flags
-then, so, as in TFX's templates, the settings come from these environment
-variables (read when the file runs, i.e. at `run create` time, not remembered
-from `pipeline create`):
+Both commands execute tfx_pipeline.py: `pipeline create` inside the `tfx`
+process with a patched `LocalDagRunner.run()` that only records the pipeline
+name and root; `run create` starts `python tfx_pipeline.py`, and that run is
+real. There are no flags then, so, as in TFX's templates, the settings come
+from these environment variables (read when the file runs, i.e. at
+`run create` time, not remembered from `pipeline create`):
 
     VIDEO_OUTPUT_DIR         pipeline root, metadata.sqlite and serving/ go under it (default: outputs/tfx_cli)
     VIDEO_DATA_ROOT          folder of videos (default: the demo dataset, generated into VIDEO_OUTPUT_DIR/demo_data)
@@ -126,7 +125,7 @@ def run_with_local_dag_runner() -> None:
 
     Under `tfx pipeline create/update/compile` the run() call is patched by the
     CLI and does nothing but record the pipeline; under `tfx run create` (or
-    plain `python pipeline_runner.py`) it runs the pipeline.
+    plain `python tfx_pipeline.py`) it runs the pipeline.
     """
     settings = settings_from_environment()  # bad variables fail here, before TFX is imported
     from tfx import v1 as tfx

@@ -12,9 +12,9 @@ from pipeline.options import OptionError
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# Runs pipeline_runner.main(ARGV) in a fresh interpreter and then says whether TensorFlow or TFX were imported.
+# Runs pipeline_runner.main(ARGV) (no ARGV: tfx_pipeline.py's tfx_cli_main) in a fresh interpreter and then says whether TensorFlow or TFX were imported.
 _MAIN_THEN_IMPORTS = (
-    "import sys, pipeline_runner; code = pipeline_runner.main(sys.argv[1:] or None); "
+    "import sys, pipeline_runner; code = pipeline_runner.main(sys.argv[1:]) if sys.argv[1:] else pipeline_runner.tfx_cli_main(); "
     "print('imported:', sorted(name for name in ('tensorflow', 'tfx', 'keras') if name in sys.modules)); sys.exit(code)"
 )
 
@@ -92,5 +92,5 @@ def test_an_unknown_flag_value_is_an_error(tmp_path, variable, text):
 
 
 def test_the_tfx_cli_entry_refuses_bad_variables_before_tfx_is_imported(tmp_path):
-    # `tfx run create` runs pipeline_runner.py without arguments.
+    # `tfx run create` runs tfx_pipeline.py, i.e. tfx_cli_main().
     assert "VIDEO_TUNE must be one of" in _refusal(env=_environment(tmp_path, VIDEO_TUNE="maybe"))

@@ -1,4 +1,4 @@
-"""`tfx pipeline create` + `tfx run create` (local engine) on pipeline_runner.py, tiny demo data, for real."""
+"""`tfx pipeline create` + `tfx run create` (local engine) on tfx_pipeline.py, tiny demo data, for real."""
 import glob
 import json
 import os
@@ -12,7 +12,7 @@ import pytest
 pytestmark = pytest.mark.e2e  # whole-pipeline runs
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PIPELINE_PATH = os.path.join(PROJECT_DIR, "pipeline_runner.py")
+PIPELINE_PATH = os.path.join(PROJECT_DIR, "tfx_pipeline.py")
 PIPELINE_NAME = "tfx-cli-test"
 CLI_TIMEOUT_S = 600
 
