@@ -51,7 +51,6 @@ import contextlib
 import logging
 import math
 import os
-import shutil
 import sys
 import time
 from typing import Any, Callable, NamedTuple, Optional
@@ -63,6 +62,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import common  # noqa: E402
+from benchmarks.clip_sources import clip_paths  # noqa: E402
+from benchmarks.seed_baseline import seed_extract, seed_load_video  # noqa: E402
 from frame_path import backbone, decode_worker, decoder_pools, encoding, frames  # noqa: E402
 from frame_path.config import ExtractionConfig, resolve_auto_settings  # noqa: E402
 from pipeline import options  # noqa: E402
@@ -84,120 +85,6 @@ TARGETS = {
     "end_to_end_vs_bound": Target(0.8, note="GPU"),
 }
 DECODE_PROCESSES = {"auto": None, "always": True, "never": False}
-
-
-# --- the clips -----------------------------------------------------------------------------------
-
-
-def clip_paths_of(data_root: str) -> list[str]:
-    """Every clip of a dataset (Keras or UCF101 layout, all splits), in video id order."""
-    from video_datasets import manifest
-
-    try:
-        clips = manifest.read_manifest(data_root)
-    except manifest.DatasetError as error:
-        raise common.fail(str(error)) from None
-    return [clip.path for clip in sorted(clips, key=lambda clip: clip.video_id)]
-
-
-def ucf101_like_clip_paths(output_dir: str, num_clips: int, seed: int = 0) -> list[str]:
-    """Synthetic clips shaped like UCF101's: 320x240, 25 fps, 150-210 frames, XVID .avi.
-
-    A smooth texture panning under per-frame noise, so that the codec has real
-    work (about 3 MB a clip: more bits than UCF101's ~0.5 MB, i.e. decoding is
-    on the expensive side). Decoding every frame of such clips costs a large
-    share of the model's time, unlike the demo's 6-40 small frames.
-    """
-    rng = np.random.RandomState(seed)
-    os.makedirs(output_dir, exist_ok=True)
-    paths = []
-    for index in range(num_clips):
-        path = os.path.join(output_dir, f"v_Synthetic_g{index // 4 + 1:02d}_c{index % 4 + 1:02d}.avi")
-        scene = cv2.resize(rng.uniform(0, 255, (60, 80, 3)).astype(np.float32), (640, 480), interpolation=cv2.INTER_CUBIC)
-        writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"XVID"), 25.0, (320, 240))
-        try:
-            for frame_index in range(rng.randint(150, 211)):
-                left, top = (2 * frame_index) % 320, frame_index % 240
-                frame = scene[top : top + 240, left : left + 320] + rng.normal(0, 6, (240, 320, 1))
-                writer.write(np.clip(frame, 0, 255).astype(np.uint8))
-        finally:
-            writer.release()
-        paths.append(path)
-    return paths
-
-
-def copied_clip_paths(source_dir: str, output_dir: str, num_clips: int) -> list[str]:
-    """`num_clips` copies of the videos in `source_dir`, cycled: real footage when only a few clips exist."""
-    from video_datasets.ucf101_layout import VIDEO_EXTENSIONS
-
-    sources = sorted(name for name in os.listdir(source_dir) if name.lower().endswith(VIDEO_EXTENSIONS)) if os.path.isdir(source_dir) else []
-    if not sources:
-        raise common.fail(f"--copies-of: no video files in {source_dir}")
-    os.makedirs(output_dir, exist_ok=True)
-    paths = []
-    for index in range(num_clips):
-        name = sources[index % len(sources)]
-        paths.append(os.path.join(output_dir, f"{index:04d}_{name}"))
-        shutil.copyfile(os.path.join(source_dir, name), paths[-1])
-    return paths
-
-
-def clip_paths(args: argparse.Namespace, workdir: str) -> tuple[list[str], str]:
-    """The --clips clips to measure on and what they are (the JSON's clip_style)."""
-    if args.data_root:
-        return clip_paths_of(args.data_root)[: args.clips], "data-root"
-    if args.copies_of:
-        return copied_clip_paths(args.copies_of, os.path.join(workdir, "copies"), args.clips), f"copies-of {args.copies_of}"
-    logger.info("generating %d %s clips in %s", args.clips, args.clip_style, workdir)
-    if args.clip_style == "ucf101-like":
-        return ucf101_like_clip_paths(os.path.join(workdir, "ucf101_like"), args.clips), args.clip_style
-    common.demo_dataset(os.path.join(workdir, "demo"), args.clips)
-    return clip_paths_of(os.path.join(workdir, "demo"))[: args.clips], args.clip_style
-
-
-# --- (c) the seed: the Keras example's load_video + per-frame predict -------------------------
-
-
-def _seed_crop_center_square(frame: np.ndarray) -> np.ndarray:
-    y, x = frame.shape[0:2]
-    min_dim = min(y, x)
-    start_x = (x // 2) - (min_dim // 2)
-    start_y = (y // 2) - (min_dim // 2)
-    return frame[start_y : start_y + min_dim, start_x : start_x + min_dim]
-
-
-def seed_load_video(path: str, image_size: int, max_frames: int = 0) -> np.ndarray:
-    """The Keras example's load_video: every frame (max_frames=0), cropped, resized, BGR->RGB."""
-    cap = cv2.VideoCapture(path)
-    video_frames = []
-    try:
-        while True:
-            ret, frame = cap.read()
-            if not ret:
-                break
-            frame = _seed_crop_center_square(frame)
-            frame = cv2.resize(frame, (image_size, image_size))
-            frame = frame[:, :, [2, 1, 0]]
-            video_frames.append(frame)
-            if len(video_frames) == max_frames:
-                break
-    finally:
-        cap.release()
-    return np.array(video_frames)
-
-
-def seed_extract(model: Any, paths: list[str], image_size: int, max_seq_length: int) -> int:
-    """The Keras example's prepare_all_videos loop; returns the frames that went through the model."""
-    frames_encoded = 0
-    for path in paths:
-        batch = seed_load_video(path, image_size)
-        features = np.zeros((max_seq_length, int(model.outputs[0].shape[-1])), dtype="float32")
-        for j in range(min(max_seq_length, batch.shape[0])):
-            if np.mean(batch[j, :, :]) > 0.0:
-                # verbose=0: the example prints a progress bar per frame; stdout is the JSON here.
-                features[j, :] = model.predict(batch[None, j, :].astype("float32"), verbose=0)
-                frames_encoded += 1
-    return frames_encoded
 
 
 # --- timing helpers ------------------------------------------------------------------------------

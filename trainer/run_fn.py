@@ -63,7 +63,11 @@ def dataset(
 
 
 def _extraction_report(fn_args: tfx.components.FnArgs) -> dict[str, Any]:
-    """The VideoExampleGen report of the Examples being trained on (it names the backbone weights)."""
+    """The VideoExampleGen report of the Examples being trained on (it names the backbone weights).
+
+    FnArgs carries file patterns, not artifacts, so the report is found by TFX's split layout
+    (<examples uri>/Split-<name>/, as artifact_utils.get_split_uri builds it).
+    """
     split_dir = os.path.dirname(fn_args.train_files[0])  # <examples uri>/Split-train/* -> Split-train
     with tf.io.gfile.GFile(os.path.join(os.path.dirname(split_dir), EXTRACTION_REPORT_FILE)) as report_file:
         return json.load(report_file)
