@@ -5,7 +5,8 @@ A timeline classifies overlapping windows (`window_frames` long, one every
 decode a frame once per window that holds it; here one pass over the video
 keeps only the frames some window samples, and hands each window out as soon
 as its last frame is read, so memory holds the frames of the open windows
-only, whatever the video's length.
+only, whatever the video's length. The same pass gives the whole video's
+sample (the one label of the video), as frames.decode_clip samples it.
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ class WindowedVideo:
     fps: float
     declared_frames: int
     windows: list[Window]
+    whole: Window  # the whole video, sampled as a clip
 
 
 def open_windows(path: str, window_seconds: float, stride_seconds: float, max_seq_length: int, sampling: str) -> WindowedVideo:
@@ -66,28 +68,37 @@ def open_windows(path: str, window_seconds: float, stride_seconds: float, max_se
         raise VideoDecodeError("declares no frame count: a timeline cannot be planned")
     window_frames = max(1, round(window_seconds * fps))
     stride_frames = max(1, round(stride_seconds * fps))
-    return WindowedVideo(fps, declared_frames, plan_windows(declared_frames, window_frames, stride_frames, max_seq_length, sampling))
+    whole = Window(0, declared_frames, sample_frame_indices(declared_frames, max_seq_length, sampling))
+    return WindowedVideo(fps, declared_frames, plan_windows(declared_frames, window_frames, stride_frames, max_seq_length, sampling), whole)
 
 
 def decode_windows(path: str, video: WindowedVideo, image_size: int) -> Iterator[tuple[Window, np.ndarray]]:
-    """(window, its sampled frames: uint8 RGB [n, image_size, image_size, 3]) in order, each frame decoded once.
+    """(window, its sampled frames: uint8 RGB [n, image_size, image_size, 3]) in order, each frame decoded once;
+    then (video.whole, the whole video's sample) if the file has exactly the frames its container declares.
 
-    Windows past the frames the file really has (a container that overcounts)
-    are not given; VideoDecodeError if no window could be.
+    Where the count differs, the whole video's sample is not given: frames.decode_clip samples the frames it
+    decodes, so the caller reads it again there (as decode_clip itself would). Windows past the frames the
+    file really has (a container that overcounts) are not given; VideoDecodeError if no window could be.
     """
-    wanted = set(np.concatenate([window.frame_indices for window in video.windows]).tolist())
+    window_frames = set(np.concatenate([window.frame_indices for window in video.windows]).tolist())
+    whole_frames = set(video.whole.frame_indices.tolist())
     pending = list(video.windows)
     kept: dict[int, np.ndarray] = {}
+    kept_for_whole: dict[int, np.ndarray] = {}
     given = 0
     capture = cv2.VideoCapture(path, cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, 1])
     try:
         index = 0
-        while pending and capture.grab():
-            if index in wanted:
+        while capture.grab():  # to the end: the real frame count decides the whole video's sample
+            if index in window_frames or index in whole_frames:
                 ok, frame = capture.retrieve()
                 if not ok:
                     break
-                kept[index] = crop_and_resize(frame, image_size)
+                resized = crop_and_resize(frame, image_size)
+                if index in window_frames:
+                    kept[index] = resized
+                if index in whole_frames:
+                    kept_for_whole[index] = resized
             while pending and pending[0].end_frame - 1 <= index:
                 window = pending.pop(0)
                 yield window, np.stack([kept[i] for i in window.frame_indices.tolist()])
@@ -100,3 +111,5 @@ def decode_windows(path: str, video: WindowedVideo, image_size: int) -> Iterator
         capture.release()
     if not given:
         raise VideoDecodeError("no decodable frames")
+    if index == video.declared_frames and len(kept_for_whole) == len(whole_frames):
+        yield video.whole, np.stack([kept_for_whole[i] for i in video.whole.frame_indices.tolist()])

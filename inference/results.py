@@ -15,13 +15,12 @@ def video_result(classifier: VideoClassifier, video: str, top_k: int, timeline_c
     model's own errors (ModelDirError) are raised: no other video could succeed.
     """
     try:
-        predictions, num_frames = classifier.classify(video, top_k)
-        result: dict[str, Any] = {"video": video, "predictions": predictions, "frames": num_frames}
         if timeline_config is not None:
-            result.update(timeline(classifier, video, timeline_config, top_k))
+            return {"video": video, **timeline(classifier, video, timeline_config, top_k)}
+        predictions, num_frames = classifier.classify(video, top_k)
     except frames.VideoDecodeError as error:
         return {"video": video, "error": str(error)}
-    return result
+    return {"video": video, "predictions": predictions, "frames": num_frames}
 
 
 def timeline_table(result: dict[str, Any]) -> str:

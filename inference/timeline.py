@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Optional
 
 from frame_path.windows import decode_windows, open_windows
@@ -65,11 +66,16 @@ def segments(windows: list[dict[str, Any]], min_probability: float) -> list[dict
 
 
 def timeline(classifier: VideoClassifier, video_path: str, config: TimelineConfig, top_k: int) -> dict[str, Any]:
-    """{windows: [{start_s, end_s, predictions}], segments: [...]}; VideoDecodeError for an unreadable video."""
+    """{predictions, frames, windows: [{start_s, end_s, predictions}], segments: [...]}: the whole video, as
+    VideoClassifier.classify gives it, and its windows, from one pass over its frames (a second read only for a
+    container that miscounts its frames); VideoDecodeError for an unreadable video."""
     extraction = classifier.model.extraction
     video = open_windows(video_path, config.window_seconds, config.stride_seconds, extraction.max_seq_length, extraction.sampling)
-    windows = []
+    windows, whole = [], None
     for window, sampled_frames in decode_windows(video_path, video, extraction.image_size):
+        if window is video.whole:
+            whole = classifier.classify_frames(sampled_frames, top_k, os.path.basename(video_path), video.declared_frames), video.declared_frames
+            continue
         windows.append(
             {
                 "start_s": round(window.start_frame / video.fps, 3),
@@ -77,7 +83,8 @@ def timeline(classifier: VideoClassifier, video_path: str, config: TimelineConfi
                 "predictions": classifier.classify_frames(sampled_frames, top_k, video_path, window.end_frame - window.start_frame),
             }
         )
-    return {"windows": windows, "segments": segments(windows, config.min_probability)}
+    predictions, num_frames = whole if whole is not None else classifier.classify(video_path, top_k)
+    return {"predictions": predictions, "frames": num_frames, "windows": windows, "segments": segments(windows, config.min_probability)}
 
 
 def draw_timeline(result: dict[str, Any], path: str, labels: Optional[list[str]] = None) -> None:

@@ -1,4 +1,4 @@
-"""Timeline windows: planned as training clips, every frame of the video decoded once."""
+"""Timeline windows: planned as training clips, every frame of the video decoded once (for the windows and the whole video)."""
 import cv2
 import numpy as np
 import pytest
@@ -44,15 +44,20 @@ def test_each_window_is_sampled_as_its_clip_and_each_frame_decoded_once(tmp_path
             return getattr(self._capture, name)
 
         def grab(self):
-            grabs.append(1)
-            return self._capture.grab()
+            decoded_a_frame = self._capture.grab()
+            grabs.extend([1] * decoded_a_frame)
+            return decoded_a_frame
 
     video = windows.open_windows(path, window_seconds=3.0, stride_seconds=2.0, max_seq_length=6, sampling="uniform")
     assert video.fps == 10 and video.declared_frames == 95
     monkeypatch.setattr(windows.cv2, "VideoCapture", CountingCapture)
     given = list(windows.decode_windows(path, video, image_size=32))
-    assert len(grabs) == 95  # one pass: the last window ends at the last frame
+    assert len(grabs) == 95  # one pass for the windows and the whole video
     decoded = every_frame(path)
+    *given, (whole, whole_frames) = given
+    # Last, the whole video, sampled as decode_clip samples it (what predict.py classifies).
+    assert whole is video.whole and (whole.start_frame, whole.end_frame) == (0, 95)
+    assert np.array_equal(whole_frames, frames.decode_clip(path, 6, 32, "uniform").frames)
     assert [(w.start_frame, w.end_frame) for w, _ in given] == [(0, 30), (20, 50), (40, 70), (60, 90), (65, 95)]
     for window, sampled in given:
         expected = np.stack([frames.crop_and_resize(decoded[index], 32) for index in window.frame_indices.tolist()])
