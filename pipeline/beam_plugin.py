@@ -34,12 +34,13 @@ from pipeline import beam_engine
 PLUGIN_MODULE = "pipeline.beam_plugin"
 WORKER_TRACE_ENV = "VIDEO_PIPELINE_WORKER_TRACE"
 # The code of the Beam components: this project's extractor, TFDV (StatisticsGen),
-# TFT (Transform), TFMA (Evaluator). A worker imports them when it unpickles their DoFns.
+# TFT (Transform), TFMA (Evaluator); and infer's. A worker imports them when it unpickles their DoFns.
 TRACED_MODULES = (
     "components.video_example_gen.executor",
     "tensorflow_data_validation",
     "tensorflow_transform",
     "tensorflow_model_analysis",
+    "inference.beam",
 )
 # Set in an SDK worker's environment by every runner (sdk_worker_main reads it), never in the launching process.
 _WORKER_ENV = "CONTROL_API_SERVICE_DESCRIPTOR"

@@ -1,5 +1,6 @@
 """`pipeline_runner.py infer` on the model the tiny local pipeline run pushed: the same numbers as predict.py,
-in process and on 2 Beam worker processes; bad inputs as error lines or one-line refusals."""
+in process, on 2 Beam worker processes and through a job service's worker pool; bad inputs as error lines or
+one-line refusals."""
 import glob
 import json
 import os
@@ -8,6 +9,7 @@ import pytest
 
 import pipeline_runner
 from inference import model as inference_model
+from tests.beam_workers import job_service_and_worker_pool
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -91,3 +93,18 @@ def test_infer_on_two_worker_processes(serving, tmp_path, monkeypatch):
     results, summary = _infer(tmp_path, serving_dir, *test_videos[:3], extra=["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
     assert [result["video"] for result in results] == test_videos[:3]
     _assert_as_predict_gives(results, serving_dir)
+
+
+def test_infer_through_a_job_service_and_its_worker_pool(serving, tmp_path, worker_trace):
+    serving_dir, test_videos = serving
+    (tmp_path / "services").mkdir()
+    with job_service_and_worker_pool(str(tmp_path / "services")) as (job_port, pool_port):
+        portable = ["--beam_runner=PortableRunner", f"--job_endpoint=localhost:{job_port}", "--environment_type=EXTERNAL", f"--environment_config=localhost:{pool_port}"]
+        results, summary = _infer(tmp_path, serving_dir, *test_videos[:2], extra=portable)
+    assert [result["video"] for result in results] == test_videos[:2] and summary["predicted"] == 2
+    _assert_as_predict_gives(results, serving_dir)
+    traces = {}
+    for name in os.listdir(worker_trace):  # the pool's workers, never this process, ran the model
+        with open(os.path.join(worker_trace, name)) as trace_file:
+            traces[int(name.split(".")[0])] = trace_file.read().splitlines()[1:]
+    assert os.getpid() not in traces and any("inference.beam" in modules for modules in traces.values()), traces
