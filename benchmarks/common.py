@@ -1,4 +1,4 @@
-"""What the three benchmarks share: the machine, the command line, the output, work folders, the pipeline's commands.
+"""What the benchmarks share: the machine, the command line, the output, work folders, the pipeline's commands.
 
 Standard library only at import time: extract_throughput.py must load neither
 TensorFlow nor Keras before it is asked to (tests/frame_path/test_decoder_pool.py).
