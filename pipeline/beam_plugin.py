@@ -18,7 +18,7 @@ DIR/PID.txt: "pipeline.beam_plugin MILLISECONDS" when the plugin loads (the
 Unix time: tests match it with the component executions in the metadata
 store), then one line per library of TRACED_MODULES it imports, i.e. whose
 DoFns it unpickled and ran. That is the evidence of which component's work
-ran in which worker process (tests/pipeline/test_scale_out.py reads it).
+ran in which worker process (tests/beam_workers.py reads it).
 """
 from __future__ import annotations
 
