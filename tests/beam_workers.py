@@ -48,18 +48,26 @@ def component_windows(metadata_path):
     return windows
 
 
-def workers_by_component(trace_dir, windows):
-    """{component id: [(pid, modules)]}: each worker process under the component window (id, start ms, end ms)
-    during which it started."""
-    workers = {}
+def worker_traces(trace_dir):
+    """{pid: (started ms, [traced modules it imported])} of every worker process that wrote a trace."""
+    traces = {}
     for name in os.listdir(trace_dir):
         with open(os.path.join(trace_dir, name)) as trace_file:
             first, *modules = trace_file.read().splitlines()
         plugin, started_ms = first.split()
         assert plugin == beam_plugin.PLUGIN_MODULE  # loaded before any component code
-        during = [component for component, start, end in windows if start <= int(started_ms) <= end]
-        assert len(during) == 1, (name, first, windows)
-        workers.setdefault(during[0], []).append((int(name.split(".")[0]), modules))
+        traces[int(name.split(".")[0])] = (int(started_ms), modules)
+    return traces
+
+
+def workers_by_component(trace_dir, windows):
+    """{component id: [(pid, modules)]}: each worker process under the component window (id, start ms, end ms)
+    during which it started."""
+    workers = {}
+    for pid, (started_ms, modules) in worker_traces(trace_dir).items():
+        during = [component for component, start, end in windows if start <= started_ms <= end]
+        assert len(during) == 1, (pid, started_ms, windows)
+        workers.setdefault(during[0], []).append((pid, modules))
     return workers
 
 

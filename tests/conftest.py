@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 # Imported after sys.path and TMPDIR are set.
 import pipeline_runner  # noqa: E402
+from tests.helpers import PROJECT_ROOT  # noqa: E402
 from video_datasets import demo  # noqa: E402
 
 SMALL = ["--max-seq-length", "8", "--image-size", "32", "--weights", "none"]
@@ -35,7 +36,6 @@ def run_pipeline(data_root, output_dir, *options):
         return json.load(summary_file)
 
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REAL_CLIPS = os.path.join(os.path.dirname(PROJECT_ROOT), "shared", "data", "real_clips")
 
 # Clips every command must survive: skipped with these reasons (train split) ...
@@ -113,7 +113,7 @@ def data_root(demo_dataset):
 def local_runs(data_root, tmp_path_factory):
     """Two runs in one output dir: a first one and a retrained second one, with the first's blessed model as baseline.
 
-    (A run that is not blessed, and the Tuner, are tests/pipeline/test_gate.py's black-clips run.)
+    (A run that is not blessed, and the Tuner, are tests/pipeline/test_not_blessed.py's black-clips run.)
     """
     output_dir = str(tmp_path_factory.mktemp("local"))
     first = run_pipeline(data_root, output_dir, "--epochs", "3", *GATE_OFF)

@@ -9,9 +9,8 @@ import pytest
 
 import pipeline_runner
 from inference import model as inference_model
-from tests.beam_workers import job_service_and_worker_pool
-
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.beam_workers import job_service_and_worker_pool, worker_traces
+from tests.helpers import PROJECT_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +102,5 @@ def test_infer_through_a_job_service_and_its_worker_pool(serving, tmp_path, work
         results, summary = _infer(tmp_path, serving_dir, *test_videos[:2], extra=portable)
     assert [result["video"] for result in results] == test_videos[:2] and summary["predicted"] == 2
     _assert_as_predict_gives(results, serving_dir)
-    traces = {}
-    for name in os.listdir(worker_trace):  # the pool's workers, never this process, ran the model
-        with open(os.path.join(worker_trace, name)) as trace_file:
-            traces[int(name.split(".")[0])] = trace_file.read().splitlines()[1:]
-    assert os.getpid() not in traces and any("inference.beam" in modules for modules in traces.values()), traces
+    traces = worker_traces(worker_trace)  # the pool's workers, never this process, ran the model
+    assert os.getpid() not in traces and any("inference.beam" in modules for _, modules in traces.values()), traces

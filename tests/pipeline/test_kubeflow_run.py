@@ -26,8 +26,8 @@ from frame_path.config import ExtractionConfig
 from pipeline.configs import GateConfig, PipelineConfig
 from pipeline.kubeflow import compile_pipeline
 from tests.beam_workers import assert_beam_components_ran_in_workers, job_service_and_worker_pool
+from tests.helpers import PROJECT_ROOT
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STEP_TIMEOUT_SECONDS = 600
 # Vertex AI's artifact names; the TFX entry points hash them into MLMD ids.
 ARTIFACT_NAME = "projects/local/locations/local/metadataStores/default/artifacts/{}"
