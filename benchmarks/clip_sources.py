@@ -5,6 +5,7 @@ import argparse
 import logging
 import os
 import shutil
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -12,6 +13,7 @@ import numpy as np
 from benchmarks import common
 
 logger = logging.getLogger("benchmarks")
+FPS = 25.0
 
 
 def clip_paths_of(data_root: str) -> list[str]:
@@ -37,18 +39,26 @@ def ucf101_like_clip_paths(output_dir: str, num_clips: int, seed: int = 0) -> li
     os.makedirs(output_dir, exist_ok=True)
     paths = []
     for index in range(num_clips):
-        path = os.path.join(output_dir, f"v_Synthetic_g{index // 4 + 1:02d}_c{index % 4 + 1:02d}.avi")
-        scene = cv2.resize(rng.uniform(0, 255, (60, 80, 3)).astype(np.float32), (640, 480), interpolation=cv2.INTER_CUBIC)
-        writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"XVID"), 25.0, (320, 240))
-        try:
-            for frame_index in range(rng.randint(150, 211)):
-                left, top = (2 * frame_index) % 320, frame_index % 240
-                frame = scene[top : top + 240, left : left + 320] + rng.normal(0, 6, (240, 320, 1))
-                writer.write(np.clip(frame, 0, 255).astype(np.uint8))
-        finally:
-            writer.release()
-        paths.append(path)
+        paths.append(os.path.join(output_dir, f"v_Synthetic_g{index // 4 + 1:02d}_c{index % 4 + 1:02d}.avi"))
+        scene = texture_scene(rng)
+        write_panning_texture(paths[-1], scene, rng.randint(150, 211), lambda _: rng.normal(0, 6, (240, 320, 1)))
     return paths
+
+
+def texture_scene(rng: np.random.RandomState) -> np.ndarray:
+    """A smooth random texture of 640x480, twice a frame's size, for write_panning_texture to pan over."""
+    return cv2.resize(rng.uniform(0, 255, (60, 80, 3)).astype(np.float32), (640, 480), interpolation=cv2.INTER_CUBIC)
+
+
+def write_panning_texture(path: str, scene: np.ndarray, num_frames: int, noise: Callable[[int], np.ndarray]) -> None:
+    """A 320x240 XVID video at 25 frames/s of `num_frames` frames: a window panning over `scene`, plus `noise(frame index)`."""
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"XVID"), FPS, (320, 240))
+    try:
+        for frame_index in range(num_frames):
+            left, top = (2 * frame_index) % 320, frame_index % 240
+            writer.write(np.clip(scene[top : top + 240, left : left + 320] + noise(frame_index), 0, 255).astype(np.uint8))
+    finally:
+        writer.release()
 
 
 def copied_clip_paths(source_dir: str, output_dir: str, num_clips: int) -> list[str]:

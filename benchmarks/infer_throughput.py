@@ -30,16 +30,14 @@ from typing import Any, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import common  # noqa: E402
-from benchmarks.clip_sources import ucf101_like_clip_paths  # noqa: E402
+from benchmarks.clip_sources import FPS, texture_scene, ucf101_like_clip_paths, write_panning_texture  # noqa: E402
 
 logger = logging.getLogger("benchmarks")
 TARGET_INFER_VS_EXTRACTION = 0.9
 CLASSES = ("Synthetic", "Texture")
-FPS = 25.0
 
 
 def trained_model(work_dir: str) -> str:
@@ -51,32 +49,30 @@ def trained_model(work_dir: str) -> str:
 
 
 def class_folder_dataset(data_root: str, num_clips: int) -> list[str]:
-    """UCF101 class folders of UCF101-like clips (two classes, groups of four clips from group 5: groups 1-7
-    are UCF101's first test split, the rest train); the clip paths."""
+    """UCF101 class folders of UCF101-like clips (two classes, groups of two clips), half of each class in
+    groups 7, 6, ... (UCF101's first test split is groups 1-7) and half in groups 8, 9, ... (at least two
+    training groups, so that an eval split can be held out); the clip paths."""
     paths = []
     for class_index, class_name in enumerate(CLASSES):
         folder = os.path.join(data_root, class_name)
         generated = ucf101_like_clip_paths(os.path.join(data_root, "generated"), num_clips // len(CLASSES), seed=class_index)
         os.makedirs(folder)
+        test_clips = len(generated) // 2
         for index, path in enumerate(generated):
-            paths.append(os.path.join(folder, f"v_{class_name}_g{index // 4 + 5:02d}_c{index % 4 + 1:02d}.avi"))
+            group = 7 - index // 2 if index < test_clips else 8 + (index - test_clips) // 2
+            paths.append(os.path.join(folder, f"v_{class_name}_g{group:02d}_c{index % 2 + 1:02d}.avi"))
             os.replace(path, paths[-1])
         os.rmdir(os.path.dirname(generated[0]))
     return paths
 
 
 def long_video(path: str, minutes: float) -> str:
-    """A 320x240 XVID video of `minutes`, a texture panning under noise, as ucf101_like_clip_paths's clips."""
+    """A 320x240 XVID video of `minutes`, a texture panning under noise, as ucf101_like_clip_paths's clips
+    (16 noise frames in turn: fresh noise for each of 15,000 frames would add ~14 s of drawing)."""
     rng = np.random.RandomState(0)
-    scene = cv2.resize(rng.uniform(0, 255, (60, 80, 3)).astype(np.float32), (640, 480), interpolation=cv2.INTER_CUBIC)
+    scene = texture_scene(rng)
     noise = [rng.normal(0, 6, (240, 320, 1)) for _ in range(16)]
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"XVID"), FPS, (320, 240))
-    try:
-        for index in range(round(minutes * 60 * FPS)):
-            left, top = (2 * index) % 320, index % 240
-            writer.write(np.clip(scene[top : top + 240, left : left + 320] + noise[index % len(noise)], 0, 255).astype(np.uint8))
-    finally:
-        writer.release()
+    write_panning_texture(path, scene, round(minutes * 60 * FPS), lambda index: noise[index % len(noise)])
     return path
 
 
@@ -144,7 +140,7 @@ def benchmark(args: argparse.Namespace, work_dir: str) -> dict[str, Any]:
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clips", type=common.at_least(8), default=48, help="UCF101-like clips for extract and infer (default: %(default)s)")
+    parser.add_argument("--clips", type=common.at_least(16), default=48, help="UCF101-like clips for extract and infer, at least 16 (two training groups a class; default: %(default)s)")
     parser.add_argument("--long-video-minutes", type=float, default=10.0, help="length of the timeline's video (default: %(default)s)")
     parser.add_argument("--model-dir", help="a pushed model (serving dir or version); default: one trained on the demo data here")
     parser.add_argument("--work-dir", help="keep the clips, models and logs here (default: a temporary folder, removed)")
