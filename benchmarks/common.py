@@ -88,6 +88,21 @@ def at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def name_value() -> Callable[[str], tuple[str, Any]]:
+    """argparse type of NAME=VALUE, VALUE read as JSON where it parses (0.5, true), else kept as text."""
+
+    def parse(text: str) -> tuple[str, Any]:
+        name, separator, value = text.partition("=")
+        if not separator or not name:
+            raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+        try:
+            return name, json.loads(value)
+        except ValueError:
+            return name, value
+
+    return parse
+
+
 def int_list(minimum: int = 0) -> Callable[[str], list[int]]:
     """An argparse type: comma-separated integers of at least `minimum`, e.g. 60,240 (one at least)."""
     one = at_least(minimum)

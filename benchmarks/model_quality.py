@@ -1,4 +1,4 @@
-"""Test accuracy on the hard benchmark: the Keras example's configuration, the previous default, the new default.
+"""Test accuracy on the hard benchmark and its shifted test set: the Keras example's configuration, the previous default, the new default.
 
     .venv/bin/python benchmarks/model_quality.py                       # data and features under /tmp/model_quality
     .venv/bin/python benchmarks/model_quality.py --work-dir DIR --seeds 0,1,2
@@ -16,7 +16,13 @@
    trainer/run_fn.py does: `fit` with the eval split as validation data and
    trainer/training.py training_callbacks() (the Trainer's and the Tuner's callbacks:
    EarlyStopping on val_loss after `warmup_epochs`, best weights kept), then
-   test accuracy.
+   test accuracy: on the test split (`test_accuracy`, in distribution) and on
+   the shifted test set (`shifted_accuracy`: the same unseen scenes, the action
+   filling the whole clip, 40-100% of its course, 8-600 frames; hard_benchmark.SHIFTED, generated into
+   WORK_DIR/data_shifted) and, for `uniform` sampling, on the windows centred in
+   each action of 12 videos of three actions in a row (`sequences_accuracy`:
+   hard_benchmark.write_action_sequence, test scenes; windows as long as the
+   median training clip, as a timeline's default).
 
 One JSON object goes to stdout; progress to stderr.
 """
@@ -35,11 +41,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 from benchmarks import common  # noqa: E402
-from frame_path.records import FRAME_FEATURES_KEY, FRAME_MASK_KEY, LABEL_KEY, VIDEO_ID_KEY  # noqa: E402
+from frame_path.records import FRAME_FEATURES_KEY, FRAME_MASK_KEY, LABEL_KEY, NUM_FRAMES_KEY, VIDEO_ID_KEY  # noqa: E402
 from trainer.hparams import DEFAULT_HPARAMS, SEED_HPARAMS, HParams  # noqa: E402
 from video_datasets import hard_benchmark  # noqa: E402
 
 SPLITS = ("train", "eval", "test")
+# What a model is tested on: the test split, the shifted test set, the windows centred in the actions of three-action videos.
+EVALUATED_SPLITS = ("test", "shifted", "sequences")
 # The z-score of trainer/preprocessing.py, in NumPy: Transform's mean and variance are tf.Transform
 # analyzers, computed only by a Beam pass, while this benchmark trains many models from arrays in memory;
 # tests/test_benchmarks.py checks that both give the same features.
@@ -58,10 +66,10 @@ CONFIGURATIONS: dict[str, tuple[str, dict[str, Any]]] = {
 logger = logging.getLogger("model_quality")
 
 
-def extract_features(data_root: str, features_dir: str, sampling: str) -> str:
+def extract_features(data_root: str, features_dir: str, sampling: str, *options: str) -> str:
     """Runs the pipeline's extract command unless `features_dir` has its output; returns the Examples folder."""
     if not os.path.exists(os.path.join(features_dir, "run_summary.json")):
-        command = common.runner_command("extract", data_root, features_dir, "--sampling", sampling)
+        command = common.runner_command("extract", data_root, features_dir, "--sampling", sampling, *options)
         common.run_subprocess(command, f"{features_dir}.log")
     return common.read_summary(features_dir)["examples_uri"]
 
@@ -71,11 +79,12 @@ def load_split(split_dir: str) -> dict[str, np.ndarray]:
     import tensorflow as tf
 
     files = sorted(glob.glob(os.path.join(split_dir, "*.gz")))
-    features, masks, labels, video_ids = [], [], [], []
+    features, masks, labels, video_ids, num_frames = [], [], [], [], []
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
         example = tf.train.Example.FromString(record.numpy()).features.feature
         mask = np.array(example[FRAME_MASK_KEY].int64_list.value, dtype=np.int64)
         masks.append(mask)
+        num_frames.append(example[NUM_FRAMES_KEY].int64_list.value[0])
         features.append(np.array(example[FRAME_FEATURES_KEY].float_list.value, dtype=np.float32).reshape(len(mask), -1))
         labels.append(example[LABEL_KEY].bytes_list.value[0].decode())
         video_ids.append(example[VIDEO_ID_KEY].bytes_list.value[0].decode())
@@ -85,11 +94,61 @@ def load_split(split_dir: str) -> dict[str, np.ndarray]:
         FRAME_MASK_KEY: np.stack(masks)[order],
         LABEL_KEY: np.array(labels)[order],
         VIDEO_ID_KEY: np.array(video_ids)[order],
+        NUM_FRAMES_KEY: np.array(num_frames)[order],
     }
 
 
-def load_examples(examples: str) -> dict[str, dict[str, np.ndarray]]:
-    return {split: load_split(os.path.join(examples, f"Split-{split}")) for split in SPLITS}
+def load_examples(examples: str, shifted_examples: Optional[str] = None) -> dict[str, dict[str, np.ndarray]]:
+    """train, eval, test and, given the shifted set's Examples, its test split as `shifted`."""
+    splits = {split: load_split(os.path.join(examples, f"Split-{split}")) for split in SPLITS}
+    if shifted_examples:
+        splits["shifted"] = load_split(os.path.join(shifted_examples, "Split-test"))
+    return splits
+
+
+SEQUENCES = 12  # three-action videos, each in an unseen (test) scene
+
+
+def sequence_windows(work_dir: str, window_frames: int, max_seq_length: int) -> dict[str, np.ndarray]:
+    """The window centred in each action of SEQUENCES videos of three actions in a row
+    (hard_benchmark.write_action_sequence), `window_frames` long, sampled and encoded as `extract --weights none`
+    encodes a clip (the frame path's sampling, crop and random-init DenseNet121): {frame_features, frame_mask, label}.
+    Cached in WORK_DIR/sequences/windows_<window_frames>.npz."""
+    import cv2
+
+    from frame_path import backbone, frames
+    from frame_path.config import ExtractionConfig
+
+    folder = os.path.join(work_dir, "sequences")
+    cache = os.path.join(folder, f"windows_{window_frames}.npz")
+    if os.path.exists(cache):
+        with np.load(cache) as cached:
+            return {key: cached[key] for key in (FRAME_FEATURES_KEY, FRAME_MASK_KEY, LABEL_KEY)}
+    os.makedirs(folder, exist_ok=True)
+    settings = ExtractionConfig(weights="none")
+    encoder = backbone.build_backbone(settings.weights, settings.image_size, settings.random_init_seed)
+    rng = np.random.default_rng(5)
+    features, masks, labels = [], [], []
+    for index in range(SEQUENCES):
+        classes = tuple(str(name) for name in rng.choice(hard_benchmark.CLASSES, size=3, replace=False))
+        path = os.path.join(folder, f"sequence_{index:02d}.avi")
+        actions = hard_benchmark.write_action_sequence(path, classes, group=1 + index % 4)
+        capture = cv2.VideoCapture(path)
+        video = []
+        while (frame := capture.read()[1]) is not None:
+            video.append(frame)
+        capture.release()
+        for action in actions:
+            first = max(0, (action["start_frame"] + action["end_frame"]) // 2 - window_frames // 2)
+            window = video[first : first + window_frames]
+            sampled = np.stack([frames.crop_and_resize(window[i], settings.image_size) for i in frames.sample_frame_indices(len(window), max_seq_length, "uniform")])
+            padded, mask = frames.pad_to_length(backbone.encode_frames(encoder, sampled, 32), max_seq_length)
+            features.append(padded)
+            masks.append(mask)
+            labels.append(action["label"])
+    windows = {FRAME_FEATURES_KEY: np.stack(features), FRAME_MASK_KEY: np.stack(masks), LABEL_KEY: np.array(labels)}
+    np.savez(cache, **windows)
+    return windows
 
 
 def normalize(splits: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, np.ndarray]]:
@@ -127,27 +186,37 @@ def train_and_test(splits: dict[str, dict[str, np.ndarray]], hparams_config: dic
         callbacks=training_callbacks(hparams),
     )
     seconds = time.perf_counter() - started
-    probabilities = keras.ops.convert_to_numpy(classifier.predict(inputs["test"], batch_size=256, verbose=0))
+    accuracies = {}
+    for split in EVALUATED_SPLITS:
+        if split in inputs:
+            probabilities = keras.ops.convert_to_numpy(classifier.predict(inputs[split], batch_size=256, verbose=0))
+            accuracies[f"{split}_accuracy"] = float(np.mean(probabilities.argmax(axis=1) == label_ids[split]))
     return {
-        "test_accuracy": float(np.mean(probabilities.argmax(axis=1) == label_ids["test"])),
+        **accuracies,
         "epochs_run": len(history.history["loss"]),
         "train_seconds": round(seconds, 1),
     }
 
 
-def configuration_result(name: str, splits: dict[str, dict[str, np.ndarray]], seeds: list[int]) -> dict[str, Any]:
-    """One configuration trained once per seed: test accuracies (mean, min) and epochs."""
+def configuration_result(name: str, splits: dict[str, dict[str, np.ndarray]], seeds: list[int], overlay: dict[str, Any]) -> dict[str, Any]:
+    """One configuration (with `overlay`) trained once per seed: test accuracies (mean, min) and epochs."""
     sampling, hparams_config = CONFIGURATIONS[name]
     runs = []
     for seed in seeds:
-        runs.append(train_and_test(splits, hparams_config, seed))
+        runs.append(train_and_test(splits, {**hparams_config, **overlay}, seed))
         logger.info("%s seed %d: %s", name, seed, runs[-1])
-    accuracies = [run["test_accuracy"] for run in runs]
+    figures: dict[str, Any] = {}
+    for split in EVALUATED_SPLITS:
+        accuracies = [run[f"{split}_accuracy"] for run in runs if f"{split}_accuracy" in run]
+        if accuracies:
+            figures.update({
+                f"{split}_accuracy_mean": round(float(np.mean(accuracies)), 4),
+                f"{split}_accuracy_min": round(float(np.min(accuracies)), 4),
+                f"{split}_accuracies": accuracies,
+            })
     return {
         "sampling": sampling,
-        "test_accuracy_mean": round(float(np.mean(accuracies)), 4),
-        "test_accuracy_min": round(float(np.min(accuracies)), 4),
-        "test_accuracies": accuracies,
+        **figures,
         "epochs_run": [run["epochs_run"] for run in runs],
         "train_seconds": [run["train_seconds"] for run in runs],
     }
@@ -161,6 +230,10 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
         "--configs", type=common.name_list(tuple(CONFIGURATIONS)), default=list(CONFIGURATIONS), metavar="NAME,NAME",
         help=f"which configurations (default: {','.join(CONFIGURATIONS)})",
     )
+    parser.add_argument(
+        "--hparam", action="append", default=[], type=common.name_value(), metavar="NAME=VALUE",
+        help="overlay on every configuration (VALUE read as JSON), e.g. temporal_crops=0; repeatable",
+    )
     return parser.parse_args(argv)
 
 
@@ -170,24 +243,34 @@ def main(argv: Optional[list[str]] = None) -> int:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     machine = common.machine_info()
 
-    data_root = os.path.join(args.work_dir, "data")
+    data_root, shifted_root = os.path.join(args.work_dir, "data"), os.path.join(args.work_dir, "data_shifted")
     started = time.perf_counter()
     hard_benchmark.ensure_hard_benchmark(data_root)
+    hard_benchmark.ensure_hard_benchmark(shifted_root, hard_benchmark.SHIFTED)
     generation_seconds = time.perf_counter() - started
     splits_by_sampling: dict[str, Any] = {}
     extraction_seconds: dict[str, float] = {}
     for sampling in sorted({CONFIGURATIONS[name][0] for name in args.configs}):
         started = time.perf_counter()
         examples = extract_features(data_root, os.path.join(args.work_dir, f"features_{sampling}"), sampling)
+        shifted = extract_features(shifted_root, os.path.join(args.work_dir, f"features_{sampling}_shifted"), sampling)
+        splits = load_examples(examples, shifted)
+        if sampling == "uniform":  # a timeline samples its windows uniformly
+            # Windows as long as the median training clip, as a timeline's default (inference/timeline.py).
+            window_frames = int(np.median(splits["train"][NUM_FRAMES_KEY]))
+            max_seq_length = splits["train"][FRAME_FEATURES_KEY].shape[1]
+            splits["sequences"] = sequence_windows(args.work_dir, window_frames, max_seq_length)
         extraction_seconds[sampling] = round(time.perf_counter() - started, 1)
-        splits_by_sampling[sampling] = normalize(load_examples(examples))
+        splits_by_sampling[sampling] = normalize(splits)
 
-    results = {name: configuration_result(name, splits_by_sampling[CONFIGURATIONS[name][0]], args.seeds) for name in args.configs}
+    overlay = dict(args.hparam)
+    results = {name: configuration_result(name, splits_by_sampling[CONFIGURATIONS[name][0]], args.seeds, overlay) for name in args.configs}
     first = splits_by_sampling[CONFIGURATIONS[args.configs[0]][0]]
     common.print_json({
         "benchmark": "hard_benchmark (video_datasets/hard_benchmark.py, seed 0), --weights none",
         "clips": {split: int(len(data[LABEL_KEY])) for split, data in first.items()},
         "seeds": args.seeds,
+        "hparam_overlay": overlay,
         "results": results,
         "generation_seconds": round(generation_seconds, 1),
         "extraction_seconds": extraction_seconds,

@@ -164,3 +164,35 @@ def test_config_rejects_bad_sizes():
         BenchmarkConfig(train_clips_per_group=0)
     with pytest.raises(ValueError):
         BenchmarkConfig(test_clips_per_group=0)
+
+
+def test_the_shifted_set_fills_whole_clips_with_part_of_an_action(tmp_path):
+    """hard_benchmark.SHIFTED: no static stretch at either end (the action fills the clip), and only part of its course."""
+    import dataclasses
+
+    config = dataclasses.replace(hard_benchmark.SHIFTED, seed=3, test_groups=1, test_clips_per_group=3, num_frames_range=(30, 60))
+    hard_benchmark.generate_hard_benchmark(str(tmp_path), config)
+    changes = []
+    for row in _rows(tmp_path, "test"):
+        if row["tag"] not in ("Brighten", "Darken"):
+            continue
+        brightness = np.array([frame.mean() for frame in every_frame(tmp_path / "test" / row["video_name"])])
+        whole_change = abs(brightness[-1] - brightness[0])
+        tenth = max(1, len(brightness) // 10)
+        assert abs(brightness[tenth] - brightness[0]) > 0.01 * whole_change, row  # moving from the first frame
+        assert abs(brightness[-1] - brightness[-1 - tenth]) > 0.01 * whole_change, row  # to the last
+        changes.append(whole_change / brightness.max())
+    assert len(changes) == 6 and min(changes) < 0.69  # a full course goes from 15-30% to 100% brightness: 0.7-0.85
+    with pytest.raises(ValueError):
+        dataclasses.replace(hard_benchmark.SHIFTED, course_fraction_range=(0.0, 1.0))
+
+
+def test_an_action_sequence_holds_its_actions_in_a_row(tmp_path):
+    path = tmp_path / "sequence.avi"
+    actions = hard_benchmark.write_action_sequence(str(path), ("Brighten", "Grow", "Darken"), group=2, frames_per_action=(30, 40))
+    assert [action["label"] for action in actions] == ["Brighten", "Grow", "Darken"]
+    assert actions[0]["start_frame"] == 0 and all(before["end_frame"] == after["start_frame"] for before, after in zip(actions, actions[1:]))
+    video = every_frame(path)
+    assert len(video) == actions[-1]["end_frame"] and all(30 <= action["end_frame"] - action["start_frame"] <= 40 for action in actions)
+    brighten, _, darken = ([frame.mean() for frame in video[action["start_frame"] : action["end_frame"]]] for action in actions)
+    assert brighten[-1] - brighten[0] > 30 and darken[-1] - darken[0] < -30

@@ -26,7 +26,10 @@ What makes it hard, as in UCF101:
 Every clip is drawn from its own random stream, keyed by (seed, class, group,
 clip), so the same seed gives the same dataset whatever is generated first.
 
-    python -m video_datasets.hard_benchmark OUTPUT_DIR [--seed N]
+The shifted test set (`--shifted`, `SHIFTED`) shows the same test scenes with
+the action filling the whole clip (40-100% of its course), in clips of 8 to 600 frames.
+
+    python -m video_datasets.hard_benchmark OUTPUT_DIR [--seed N] [--shifted]
 """
 from __future__ import annotations
 
@@ -71,10 +74,29 @@ class BenchmarkConfig:
     train_clips_per_group: int = 2
     test_clips_per_group: int = 4
     corrupt_files: bool = True  # 2 in train, 1 in test, listed in the CSVs
+    action_fraction_range: tuple[float, float] = ACTION_FRACTION_RANGE
+    num_frames_range: tuple[int, int] = (MIN_FRAMES, MAX_FRAMES)
+    # Share of the action's course a clip shows: below 1, a random stretch of it (a window inside a longer action).
+    course_fraction_range: tuple[float, float] = (1.0, 1.0)
 
     def __post_init__(self) -> None:
         if min(self.train_groups, self.train_clips_per_group, self.test_clips_per_group) < 1 or not 1 <= self.test_groups < FIRST_TRAIN_GROUP:
             raise ValueError(f"train_groups and clips per group must be >= 1 and test_groups in 1..7: {self}")
+        low, high = self.action_fraction_range
+        course_low, course_high = self.course_fraction_range
+        if not 0 < low <= high <= 1 or not 0 < course_low <= course_high <= 1 or not 2 <= self.num_frames_range[0] <= self.num_frames_range[1]:
+            raise ValueError(f"need 0 < action and course fractions <= 1 and at least 2 frames a clip: {self}")
+
+
+# The shifted test set of issue 21: the same unseen test scenes, but the action fills the WHOLE clip
+# (training clips show it over 25-90%, static before and after), the clip shows a random 40-100% stretch
+# of the action's course (a window inside a longer action: less change than any training clip shows)
+# and clips run 8-600 frames (training: 8-170). Only its test split is meant to be used; train is a stub
+# of two groups of one clip a class.
+SHIFTED = BenchmarkConfig(
+    train_groups=2, train_clips_per_group=1, corrupt_files=False,
+    action_fraction_range=(1.0, 1.0), num_frames_range=(8, 600), course_fraction_range=(0.4, 1.0),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,14 +166,19 @@ def _draw_object(frame: np.ndarray, scene: _Scene, center: tuple[int, int], size
     frame[inside] = scene.object_color + 0.5 * texture[inside]
 
 
-def _clip_frames(scene: _Scene, class_name: str, num_frames: int, rng: np.random.Generator, noise_bank: np.ndarray) -> list[np.ndarray]:
+def _clip_frames(
+    scene: _Scene, class_name: str, num_frames: int, rng: np.random.Generator, noise_bank: np.ndarray, config: BenchmarkConfig
+) -> list[np.ndarray]:
     """The frames of one clip: static, then the action over a random stretch, then static."""
     pair_index = next(index for index, pair in enumerate(CLASS_PAIRS) if class_name in pair)
     forward = class_name == CLASS_PAIRS[pair_index][0]
-    action_frames = max(2, int(round(rng.uniform(*ACTION_FRACTION_RANGE) * num_frames)))
+    action_frames = max(2, int(round(rng.uniform(*config.action_fraction_range) * num_frames)))
     action_frames = min(action_frames, num_frames)
     start = int(rng.integers(0, num_frames - action_frames + 1))
     t = np.clip((np.arange(num_frames) - start) / max(1, action_frames - 1), 0.0, 1.0)
+    if config.course_fraction_range != (1.0, 1.0):  # drawn only then: the default benchmark's clips stay the same
+        course = rng.uniform(*config.course_fraction_range)
+        t = rng.uniform(0.0, 1.0 - course) + course * t
     progress = _smoothstep(t)
     if not forward:
         progress = 1.0 - progress
@@ -190,9 +217,10 @@ def _clip_frames(scene: _Scene, class_name: str, num_frames: int, rng: np.random
     return frames
 
 
-def _num_frames(rng: np.random.Generator) -> int:
+def _num_frames(rng: np.random.Generator, num_frames_range: tuple[int, int]) -> int:
     # Log-uniform: as many clips of 8-37 frames as of 37-170.
-    return int(round(np.exp(rng.uniform(np.log(MIN_FRAMES), np.log(MAX_FRAMES)))))
+    low, high = num_frames_range
+    return int(round(np.exp(rng.uniform(np.log(low), np.log(high)))))
 
 
 def _write_corrupt_files(output_dir: str, config: BenchmarkConfig, rows: dict[str, list[tuple[str, str]]]) -> None:
@@ -234,13 +262,33 @@ def generate_hard_benchmark(output_dir: str, config: BenchmarkConfig = Benchmark
                     rng = np.random.default_rng([config.seed, 0, class_index, group, clip])
                     fourcc, extension = CODECS[(class_index + group + clip) % len(CODECS)]
                     name = clip_name(class_name, group, clip, extension)
-                    frames = _clip_frames(scene, class_name, _num_frames(rng), rng, noise_bank)
+                    frames = _clip_frames(scene, class_name, _num_frames(rng, config.num_frames_range), rng, noise_bank, config)
                     write_clip(os.path.join(output_dir, split, name), frames, fourcc)
                     rows[split].append((name, class_name))
     if config.corrupt_files:
         _write_corrupt_files(output_dir, config, rows)
     write_csvs(output_dir, rows)
     return output_dir
+
+
+def write_action_sequence(path: str, classes: tuple[str, ...], group: int, seed: int = 0, frames_per_action: tuple[int, int] = (60, 120)) -> list[dict[str, int | str]]:
+    """A video of the actions of `classes` in a row, each filling its stretch, in the scene of test group `group`.
+
+    The timeline check of issue 21: a window centred in each action must name it. Returns each action's
+    {label, start_frame, end_frame (exclusive)}; 25 frames/s, MJPG.
+    """
+    noise_bank = np.random.default_rng([seed, 2]).normal(0.0, 1.0, size=(2, HEIGHT_RANGE[1] + 16, WIDTH_RANGE[1] + 16, 1)).astype(np.float32)
+    rng = np.random.default_rng([seed, 4, group, *(CLASSES.index(name) for name in classes)])
+    scene = _scene(seed, CLASSES.index(classes[0]), group)
+    whole_clip = dataclasses.replace(BenchmarkConfig(), action_fraction_range=(1.0, 1.0))
+    frames: list[np.ndarray] = []
+    actions: list[dict[str, int | str]] = []
+    for name in classes:
+        num_frames = int(rng.integers(frames_per_action[0], frames_per_action[1] + 1))
+        actions.append({"label": name, "start_frame": len(frames), "end_frame": len(frames) + num_frames})
+        frames += _clip_frames(scene, name, num_frames, rng, noise_bank, whole_clip)
+    write_clip(path, frames, "MJPG")
+    return actions
 
 
 def ensure_hard_benchmark(output_dir: str, config: BenchmarkConfig = BenchmarkConfig()) -> str:
@@ -258,9 +306,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-groups", type=int, default=BenchmarkConfig.test_groups, help="test groups per class, 1-7 (default: %(default)s)")
     parser.add_argument("--train-clips-per-group", type=int, default=BenchmarkConfig.train_clips_per_group, help="(default: %(default)s)")
     parser.add_argument("--test-clips-per-group", type=int, default=BenchmarkConfig.test_clips_per_group, help="(default: %(default)s)")
+    parser.add_argument("--shifted", action="store_true", help="the shifted test set: actions filling the whole clip, 40-100%% of their course, 8-600 frames (its train split is a stub)")
     args = parser.parse_args(argv)
     try:
-        config = BenchmarkConfig(args.seed, args.train_groups, args.test_groups, args.train_clips_per_group, args.test_clips_per_group)
+        if args.shifted:
+            config = dataclasses.replace(SHIFTED, seed=args.seed, test_groups=args.test_groups, test_clips_per_group=args.test_clips_per_group)
+        else:
+            config = BenchmarkConfig(args.seed, args.train_groups, args.test_groups, args.train_clips_per_group, args.test_clips_per_group)
     except ValueError as error:
         parser.error(str(error))
     started = time.perf_counter()
