@@ -49,6 +49,8 @@ class HParams:
     appearance_stream: bool = option(False, "the z-scored frame features themselves")
     clip_centering: bool = option(True, "each frame minus the clip's mean over its valid frames")
     motion_stream: bool = option(True, "each valid frame's difference to the next valid frame")
+    temporal_crops: float = option(0.0, "share of training clips replaced by a random stretch of them, resampled to the clip's length; 0 = off", minimum=0.0, maximum=1.0)
+    min_crop_fraction: float = option(0.3, "shortest stretch a temporal crop keeps, as a share of the clip", minimum=0.05, maximum=1.0)
     feature_noise: float = option(0.0, "std of Gaussian noise on the z-scored features in training; 0 = off", minimum=0.0, maximum=10.0)
     label_smoothing: float = option(0.0, "label smoothing of the cross-entropy; 0 = off", minimum=0.0, maximum=0.9)
     weight_decay: float = option(0.0, "decoupled weight decay (AdamW); 0 = Adam", minimum=0.0, maximum=1.0)

@@ -124,6 +124,57 @@ class FrameStreams(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_SERIALIZATION_PACKAGE)
+class TemporalCrops(layers.Layer):
+    """Training only: a share of the clips replaced by a random stretch of themselves, stretched to their length.
+
+    Training clips show an action over part of the clip; a clip whose action fills it all (or a window
+    inside one action of a long video) then looks unlike anything seen in training. A crop keeps a random
+    `min_fraction`..100% stretch of a clip's valid frames and resamples it, by linear interpolation
+    between neighbouring frame features, to the clip's own number of frames (a slower, zoomed-in clip);
+    the mask is unchanged, padding stays zero. At inference the layer passes the features through.
+    """
+
+    def __init__(self, probability: float, min_fraction: float, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.probability = probability
+        self.min_fraction = min_fraction
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, frame_features, frame_mask, training=None):
+        if not training or not self.probability:
+            return frame_features
+        valid = _valid_frames(frame_mask)
+        batch, seq_length = ops.shape(frame_features)[0], frame_features.shape[1]
+        frames = ops.sum(ops.cast(valid, "float32"), axis=1)  # valid frames are a prefix (frames.pad_to_length)
+        last = ops.maximum(frames - 1.0, 0.0)
+        cropped = keras.random.uniform((batch,), seed=self.seed_generator) < self.probability
+        fraction = keras.random.uniform((batch,), minval=self.min_fraction, maxval=1.0, seed=self.seed_generator)
+        span = ops.where(cropped, last * fraction, last)  # in frame steps: the stretch covers frames [start, start + span]
+        start = keras.random.uniform((batch,), seed=self.seed_generator) * (last - span)
+        steps = ops.expand_dims(ops.arange(seq_length, dtype="float32"), axis=0)
+        positions = ops.clip(
+            ops.expand_dims(start, 1) + steps * ops.expand_dims(span / ops.maximum(last, 1.0), 1), 0.0, ops.expand_dims(last, 1)
+        )
+        below = ops.floor(positions)
+        weight = ops.expand_dims(positions - below, axis=-1)
+        below = ops.cast(below, "int32")
+        above = ops.minimum(below + 1, ops.expand_dims(ops.cast(last, "int32"), 1))
+        feature_shape = ops.shape(frame_features)
+
+        def gather(indices):
+            return ops.take_along_axis(frame_features, ops.broadcast_to(ops.expand_dims(indices, -1), feature_shape), axis=1)
+
+        resampled = (1.0 - weight) * gather(below) + weight * gather(above)
+        return _zero_padded_frames(resampled, frame_mask)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(probability=self.probability, min_fraction=self.min_fraction, seed=self.seed)
+        return config
+
+
+@keras.saving.register_keras_serializable(package=_SERIALIZATION_PACKAGE)
 class SmoothedSparseCategoricalCrossentropy(keras.losses.Loss):
     """Cross-entropy of integer labels with label smoothing (Keras' sparse loss has none)."""
 
@@ -258,6 +309,8 @@ def build_model(num_classes: int, hparams: HParams) -> keras.Model:
     frame_mask = keras.Input(shape=(hparams.max_seq_length,), dtype="int64", name="frame_mask")
 
     frame_vectors = ZeroPaddedFrames(name="zero_padded_frames")(frame_features, frame_mask)
+    if hparams.temporal_crops:
+        frame_vectors = TemporalCrops(hparams.temporal_crops, hparams.min_crop_fraction, name="temporal_crops")(frame_vectors, frame_mask)
     if hparams.feature_noise:
         # Training only; noise on padded frames is zeroed by every later layer.
         frame_vectors = layers.GaussianNoise(hparams.feature_noise, name="feature_noise")(frame_vectors)

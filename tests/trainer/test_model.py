@@ -281,3 +281,33 @@ def test_regularisation_options_reach_the_compiled_model():
     probabilities = np.array([[0.7, 0.1, 0.1, 0.1], [0.2, 0.2, 0.5, 0.1]], dtype="float32")
     expected = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(np.eye(NUM_CLASSES)[labels], probabilities)
     np.testing.assert_allclose(float(model.loss(labels, probabilities)), float(expected), rtol=1e-6)
+
+
+def test_temporal_crops_resample_a_stretch_of_each_clip_in_training_only():
+    lengths = [6, 4, 1, 0]
+    frame_mask = (np.arange(MAX_SEQ_LENGTH)[None, :] < np.array(lengths)[:, None]).astype("int64")
+    # Each feature is the frame's index: a resampled stretch is an increasing run of indices within the clip.
+    frame_features = np.repeat((np.arange(MAX_SEQ_LENGTH, dtype="float32")[None, :, None] * frame_mask[..., None]), FEATURE_DIM, axis=2)
+    layer = model_lib.TemporalCrops(1.0, 0.3, seed=3)
+
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(frame_features, frame_mask, training=False)), frame_features)
+    cropped = keras.ops.convert_to_numpy(layer(frame_features, frame_mask, training=True))
+    assert not np.allclose(cropped, frame_features)
+    for clip, length in enumerate(lengths):
+        values = cropped[clip, :, 0]
+        assert np.all(values[length:] == 0)  # padding stays zero, the mask is unchanged
+        if length == 0:
+            continue
+        assert np.all(np.diff(values[:length]) >= 0) and 0 <= values[:length].min() and values[:length].max() <= length - 1
+        if length > 1:  # a stretch of at least 30% of the clip, at most all of it
+            assert 0.3 * (length - 1) - 1e-5 <= values[length - 1] - values[0] <= length - 1 + 1e-5
+    np.testing.assert_allclose(cropped[:, :, 0:1].repeat(FEATURE_DIM, axis=2), cropped)  # every feature moved alike
+
+
+def test_temporal_crops_are_off_unless_asked_and_reach_the_model():
+    assert "temporal_crops" not in [layer.name for layer in build_model(NUM_CLASSES, tiny_hparams(temporal_crops=0.0)).layers]
+    model = build_model(NUM_CLASSES, tiny_hparams(temporal_crops=0.5))
+    assert "temporal_crops" in [layer.name for layer in model.layers]
+    clips = random_clips(np.random.default_rng(8), [6, 3, 1])
+    model.fit(clips, np.array([0, 1, 2]), epochs=1, verbose=0)
+    np.testing.assert_allclose(predict(model, clips), predict(model, clips))  # no randomness at inference
