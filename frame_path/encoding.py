@@ -33,6 +33,7 @@ class EncodedClip:
     frame_mask: np.ndarray  # int64 [max_seq_length]
     num_frames: int  # frames decoded from the file
     frames_encoded: int  # frames that went through the backbone
+    seconds: float  # the clip's duration (frames.DecodedClip.seconds)
 
 
 class ClipEncoder:
@@ -139,7 +140,7 @@ class ClipEncoder:
             clip_length = len(decoded.frames)
             padded, frame_mask = frames.pad_to_length(np.stack(encoded_features[:clip_length]), self._max_seq_length)
             del encoded_features[:clip_length]
-            yield key, EncodedClip(padded, frame_mask, decoded.num_frames, clip_length)
+            yield key, EncodedClip(padded, frame_mask, decoded.num_frames, clip_length, decoded.seconds)
 
     def _decoded(self, keyed_paths: Iterable[tuple[Any, str]]) -> Iterator[tuple[Any, DecodeResult]]:
         """Decoded clips in input order, with up to `decode_ahead` clips decoding meanwhile.

@@ -16,6 +16,7 @@ import numpy as np
 SAMPLING_MODES = ("uniform", "first")
 # Fewer bytes than the headers of any container OpenCV reads (an AVI's RIFF and main headers alone are 88).
 MIN_VIDEO_FILE_BYTES = 32
+DEFAULT_FPS = 25.0  # for containers that declare no frame rate
 
 
 class VideoDecodeError(Exception):
@@ -26,6 +27,7 @@ class VideoDecodeError(Exception):
 class DecodedClip:
     frames: np.ndarray  # uint8 RGB [num_sampled, image_size, image_size, 3]
     num_frames: int  # frames decoded from the file (the whole clip for 'uniform')
+    seconds: float = 0.0  # the clip's duration: its frames (as declared where only the first were read) at its frame rate
 
 
 def sample_frame_indices(num_frames: int, max_seq_length: int, sampling: str) -> np.ndarray:
@@ -89,8 +91,8 @@ def _is_truncated(decoded_frames: int, expected_frames: int) -> bool:
 
 def _read_frames(
     path: str, plan: Callable[[int], Optional[np.ndarray]], image_size: int, max_frames: Optional[int]
-) -> tuple[int, dict[int, np.ndarray], int]:
-    """Decodes a clip's frames in order: (declared frame count, {index: cropped RGB frame}, frames decoded).
+) -> tuple[int, dict[int, np.ndarray], int, float]:
+    """Decodes a clip's frames in order: (declared frame count, {index: cropped RGB frame}, frames decoded, frame rate).
 
     `plan` maps the frame count the container declares to the indices to keep
     (None: every frame). Every frame is decoded (`grab`), so the count is the
@@ -106,6 +108,7 @@ def _read_frames(
         if not capture.isOpened():
             raise VideoDecodeError("not a readable video (unknown container or codec)")
         declared_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        fps = capture.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS
         wanted = plan(declared_frames)
         wanted_set = None if wanted is None else set(wanted.tolist())
         kept: dict[int, np.ndarray] = {}
@@ -121,7 +124,7 @@ def _read_frames(
             num_frames += 1
     finally:
         capture.release()
-    return declared_frames, kept, num_frames
+    return declared_frames, kept, num_frames, fps
 
 
 def file_problem(path: str, data_root: Optional[str] = None) -> Optional[str]:
@@ -176,7 +179,7 @@ def decode_clip(path: str, max_seq_length: int, image_size: int, sampling: str) 
 
     # 'first' never needs more than max_seq_length frames.
     max_frames = max_seq_length if sampling == "first" else None
-    declared_frames, kept, num_frames = _read_frames(path, planned_sample, image_size, max_frames)
+    declared_frames, kept, num_frames, fps = _read_frames(path, planned_sample, image_size, max_frames)
     if num_frames == 0:
         raise VideoDecodeError("no decodable frames")
     expected_frames = declared_frames if sampling != "first" else min(declared_frames, max_seq_length)
@@ -185,7 +188,8 @@ def decode_clip(path: str, max_seq_length: int, image_size: int, sampling: str) 
     indices = sample_frame_indices(num_frames, max_seq_length, sampling)
     if not all(index in kept for index in indices.tolist()):
         # The container miscounted: read again for the frames the real count calls for.
-        _, kept, recount = _read_frames(path, lambda _declared_frames: indices, image_size, max_frames)
+        _, kept, recount, _ = _read_frames(path, lambda _declared_frames: indices, image_size, max_frames)
         if recount != num_frames:
             raise VideoDecodeError(f"unstable decoding: {num_frames} frames, then {recount} when read again")
-    return DecodedClip(frames=np.stack([kept[index] for index in indices.tolist()]), num_frames=num_frames)
+    seconds = (declared_frames if sampling == "first" and declared_frames > num_frames else num_frames) / fps
+    return DecodedClip(frames=np.stack([kept[index] for index in indices.tolist()]), num_frames=num_frames, seconds=round(seconds, 3))

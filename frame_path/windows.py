@@ -16,9 +16,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from frame_path.frames import VideoDecodeError, crop_and_resize, file_problem, sample_frame_indices
-
-DEFAULT_FPS = 25.0  # for containers that declare none
+from frame_path.frames import DEFAULT_FPS, VideoDecodeError, crop_and_resize, file_problem, sample_frame_indices
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,29 +7,44 @@ from typing import Any, Optional
 
 from frame_path.windows import decode_windows, open_windows
 from inference.model import VideoClassifier
+from trainer.model_files import ModelInfo
 
 NO_ACTION = "no action"
 
 
+# For a model that records no training clip durations (one trained before they were recorded).
+FALLBACK_WINDOW_SECONDS = 4.0
+
+
 @dataclasses.dataclass(frozen=True)
 class TimelineConfig:
-    window_seconds: float = 4.0  # UCF101 clips last ~7 s, the demo's ~2-4 s: a window about one clip long
-    stride_seconds: float = 2.0
+    # None: from the model. A window is as long as the median training clip (UCF101's ~7 s, the demo's ~1 s):
+    # each window is then sampled like a training clip; windows overlap by half.
+    window_seconds: Optional[float] = None
+    stride_seconds: Optional[float] = None  # None: half the window
     min_probability: float = 0.5  # a window whose best label is below this is "no action"
 
     def __post_init__(self) -> None:
-        if not (self.window_seconds > 0 and self.stride_seconds > 0):
+        if any(value is not None and not value > 0 for value in (self.window_seconds, self.stride_seconds)):
             raise ValueError(f"--window-seconds and --stride-seconds must be above 0, got {self.window_seconds} and {self.stride_seconds}")
         if not 0 <= self.min_probability <= 1:
             raise ValueError(f"--min-probability must be within [0, 1], got {self.min_probability}")
+
+    def for_model(self, info: ModelInfo) -> "TimelineConfig":
+        """Window and stride as given, or derived from the durations of the model's training clips."""
+        recorded = (info.train_clip_seconds or {}).get("median") or FALLBACK_WINDOW_SECONDS
+        window_seconds = self.window_seconds or recorded
+        return dataclasses.replace(self, window_seconds=window_seconds, stride_seconds=self.stride_seconds or window_seconds / 2)
 
 
 def add_timeline_options(parser: Any) -> None:
     """--timeline and its settings, for predict.py and `infer` alike."""
     defaults = TimelineConfig()
     parser.add_argument("--timeline", action="store_true", help="also classify overlapping windows of each video: windows and segments (which action when)")
-    parser.add_argument("--window-seconds", type=float, default=defaults.window_seconds, help="timeline window length (default: %(default)s)")
-    parser.add_argument("--stride-seconds", type=float, default=defaults.stride_seconds, help="time between window starts (default: %(default)s)")
+    parser.add_argument(
+        "--window-seconds", type=float, help="timeline window length (default: the median duration of the model's training clips)"
+    )
+    parser.add_argument("--stride-seconds", type=float, help="time between window starts (default: half the window)")
     parser.add_argument("--min-probability", type=float, default=defaults.min_probability, help=f"windows whose best label is less likely are '{NO_ACTION}' (default: %(default)s)")
 
 
@@ -70,6 +85,7 @@ def timeline(classifier: VideoClassifier, video_path: str, config: TimelineConfi
     VideoClassifier.classify gives it, and its windows, from one pass over its frames (a second read only for a
     container that miscounts its frames); VideoDecodeError for an unreadable video."""
     extraction = classifier.model.extraction
+    config = config.for_model(classifier.model.info)
     video = open_windows(video_path, config.window_seconds, config.stride_seconds, extraction.max_seq_length, extraction.sampling)
     windows, whole = [], None
     for window, sampled_frames in decode_windows(video_path, video, extraction.image_size):
@@ -87,8 +103,8 @@ def timeline(classifier: VideoClassifier, video_path: str, config: TimelineConfi
     return {"predictions": predictions, "frames": num_frames, "windows": windows, "segments": segments(windows, config.min_probability)}
 
 
-def draw_timeline(result: dict[str, Any], path: str, labels: Optional[list[str]] = None) -> None:
-    """A picture of the segments (labels over time) and of each label's probability per window."""
+def draw_timeline(result: dict[str, Any], target: Any, labels: Optional[list[str]] = None) -> None:
+    """A PNG picture of the segments (labels over time) and of each label's probability per window, to a path or a binary file."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -111,5 +127,5 @@ def draw_timeline(result: dict[str, Any], path: str, labels: Optional[list[str]]
     curves.set_ylim(0, 1)
     curves.legend(fontsize=7, loc="upper right")
     figure.tight_layout()
-    figure.savefig(path, dpi=80)
+    figure.savefig(target, dpi=80, format="png")
     plt.close(figure)

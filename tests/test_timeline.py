@@ -28,3 +28,20 @@ def test_neighbouring_windows_of_one_label_merge_and_segments_tile_the_video():
 def test_bad_timeline_settings_are_refused(values):
     with pytest.raises(ValueError):
         TimelineConfig(*values)
+
+
+def test_default_window_is_the_median_training_clip_and_the_stride_half_of_it():
+    import dataclasses
+
+    from frame_path.config import ExtractionConfig
+    from inference.timeline import FALLBACK_WINDOW_SECONDS
+    from trainer.model_files import ModelInfo
+
+    durations = {"min": 0.5, "quartile_1": 2.0, "median": 3.0, "quartile_3": 5.0, "max": 9.0}
+    info = ModelInfo(["Grow"], ExtractionConfig(), "weights", {}, durations)
+    assert TimelineConfig().for_model(info) == TimelineConfig(3.0, 1.5)
+    assert TimelineConfig(2.0).for_model(info) == TimelineConfig(2.0, 1.0)
+    assert TimelineConfig(2.0, 0.5, 0.7).for_model(info) == TimelineConfig(2.0, 0.5, 0.7)
+    older = dataclasses.replace(info, train_clip_seconds=None)  # a model from before durations were recorded
+    assert TimelineConfig().for_model(older).window_seconds == FALLBACK_WINDOW_SECONDS
+    assert ModelInfo.from_dict({key: value for key, value in info.as_dict().items() if key != "train_clip_seconds"}) == older

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 from frame_path.config import ExtractionConfig
 
@@ -26,6 +26,8 @@ class ModelInfo:
     extraction: ExtractionConfig
     backbone_weights_id: str
     hparams: dict[str, Any]
+    # min, quartiles, max of the training clips' durations (VideoExampleGen's report); None in older models
+    train_clip_seconds: Optional[dict[str, float]] = None
 
     def as_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "extraction": self.extraction.as_dict()}
@@ -35,7 +37,7 @@ class ModelInfo:
         """ValueError saying what is missing or wrong (a damaged or older model_info.json)."""
         if not isinstance(values, Mapping):
             raise ValueError("is not a JSON object")
-        missing = [field.name for field in dataclasses.fields(cls) if field.name not in values]
+        missing = [field.name for field in dataclasses.fields(cls) if field.name not in values and field.default is dataclasses.MISSING]
         if missing:
             raise ValueError(f"lacks {', '.join(missing)}")
         labels, extraction = values["labels"], values["extraction"]
@@ -49,4 +51,4 @@ class ModelInfo:
             raise ValueError(f"lacks the extraction setting {error.args[0]}") from None
         except ValueError as error:  # typed_config.InvalidOption
             raise ValueError(f"has an unusable extraction setting: {error}") from None
-        return cls(labels, config, str(values["backbone_weights_id"]), dict(values["hparams"]))
+        return cls(labels, config, str(values["backbone_weights_id"]), dict(values["hparams"]), values.get("train_clip_seconds"))

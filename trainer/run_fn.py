@@ -189,7 +189,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             "transform_features": serving_module.transform_features,
         },
     )
-    model_info = ModelInfo(labels, extraction, weights_id, dataclasses.asdict(hparams))
+    model_info = ModelInfo(labels, extraction, weights_id, dataclasses.asdict(hparams), extraction_report.get("train_clip_seconds"))
     model_info_path = os.path.join(fn_args.serving_model_dir, MODEL_INFO_FILE)
     tf.io.gfile.makedirs(os.path.dirname(model_info_path))
     with tf.io.gfile.GFile(model_info_path, "w") as info_file:

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import time
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Optional
 
 import apache_beam as beam
 import tensorflow as tf
@@ -73,7 +73,7 @@ class _EncodeClipsDoFn(beam.DoFn):
             self._clips_done.inc()
             self._frames_encoded.inc(encoded.frames_encoded)
             yield clip.split, example
-            yield beam.pvalue.TaggedOutput(self.CLIP_LOG, {**_outcome(clip), "frames_encoded": encoded.frames_encoded})
+            yield beam.pvalue.TaggedOutput(self.CLIP_LOG, {**_outcome(clip), "frames_encoded": encoded.frames_encoded, "seconds": encoded.seconds})
             self._log_progress()
 
     def _skipped(self, clip: manifest.Clip, reason: str) -> beam.pvalue.TaggedOutput:
@@ -241,6 +241,7 @@ def _fold_clip_log(outcomes: Iterable[dict[str, Any]]) -> dict[str, Any]:
     written: dict[str, dict[str, int]] = {split: {} for split in manifest.SPLIT_NAMES}
     skipped = []
     frames_encoded = 0
+    train_seconds = []
     for outcome in outcomes:
         per_label = written[outcome["split"]]
         per_label.setdefault(outcome["label"], 0)
@@ -249,6 +250,8 @@ def _fold_clip_log(outcomes: Iterable[dict[str, Any]]) -> dict[str, Any]:
         else:
             per_label[outcome["label"]] += 1
             frames_encoded += outcome["frames_encoded"]
+            if outcome["split"] == "train":
+                train_seconds.append(outcome["seconds"])
     labels = sorted(set().union(*written.values()))
     clips_per_label = {split: {label: per_label.get(label, 0) for label in labels} for split, per_label in written.items()}
     return {
@@ -257,4 +260,15 @@ def _fold_clip_log(outcomes: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "labels_without_eval": [label for label in labels if clips_per_label["train"][label] and not clips_per_label["eval"][label]],
         "skipped_videos": sorted(skipped, key=lambda item: item["path"]),
         "frames_encoded": frames_encoded,
+        # How long the training clips last: a timeline's default window (inference/timeline.py).
+        "train_clip_seconds": _quartiles(train_seconds),
     }
+
+
+def _quartiles(values: list[float]) -> Optional[dict[str, float]]:
+    """min, quartiles and max of `values` (seconds); None for none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    shares = {"min": 0.0, "quartile_1": 0.25, "median": 0.5, "quartile_3": 0.75}
+    return {**{name: ordered[int(share * len(ordered))] for name, share in shares.items()}, "max": ordered[-1]}
