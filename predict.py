@@ -17,11 +17,11 @@ import argparse
 import json
 import os
 import sys
-from typing import Optional
+from typing import Any, Optional
 
 from frame_path.errors import BackboneWeightsError
 from inference.model import ModelDirError, PushedModel, VideoClassifier
-from inference.results import timeline_table, video_result
+from inference.results import timeline_table, video_results
 from inference.timeline import add_timeline_options, timeline_config_of
 
 
@@ -48,24 +48,29 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
 
     failures = 0
-    for video in args.videos:
+    with classifier:
         try:
-            result = video_result(classifier, video, args.top_k, timeline_config)
-        except ModelDirError as error:  # the model, not this video: no other video can succeed
+            for result in video_results(classifier, args.videos, args.top_k, timeline_config):
+                failures += "error" in result
+                _print_result(result, args.json)
+        except ModelDirError as error:  # the model, not a video: no other video can succeed
             print(f"error: {error}", file=sys.stderr)
             return 2
-        failures += "error" in result
-        if args.json:
-            print(json.dumps(result), flush=True)
-        elif "error" in result:
-            print(f"{video}: error: {result['error']}", flush=True)
-        else:
-            print(video)
-            for prediction in result["predictions"]:
-                print(f"  {prediction['label']:<24} {prediction['probability']:.3f}", flush=True)
-            if "segments" in result:
-                print(timeline_table(result), flush=True)
     return 1 if failures else 0
+
+
+def _print_result(result: dict[str, Any], as_json: bool) -> None:
+    video = result["video"]
+    if as_json:
+        print(json.dumps(result), flush=True)
+    elif "error" in result:
+        print(f"{video}: error: {result['error']}", flush=True)
+    else:
+        print(video)
+        for prediction in result["predictions"]:
+            print(f"  {prediction['label']:<24} {prediction['probability']:.3f}", flush=True)
+        if "segments" in result:
+            print(timeline_table(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ handlers take tensors or Keras models, while here each element is a video file
 whose decoding can fail on its own (an error line, not a failed bundle) before
 the backbone and the SavedModel's serving_default run. The DoFn loads the
 backbone and the model once per worker (setup) and runs the very code of
-predict.py (inference.results.video_result), so both give the same numbers.
+predict.py (inference.results.video_results), so both give the same numbers.
+Videos come in batches, so that VideoExampleGen's ClipEncoder decodes ahead
+of the backbone and fills its forward passes across videos.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import Any, Iterator, Optional
 import apache_beam as beam
 
 from inference.model import PushedModel, VideoClassifier
-from inference.results import video_result
+from inference.results import video_results
 from inference.timeline import TimelineConfig
 
 logger = logging.getLogger(__name__)
@@ -33,23 +35,29 @@ class _PredictVideoDoFn(beam.DoFn):
     def setup(self) -> None:
         self._classifier = VideoClassifier(self._model)
 
-    def process(self, video: str) -> Iterator[dict[str, Any]]:
-        result = video_result(self._classifier, video, self._top_k, self._timeline_config)
-        if "error" in result:
-            logger.warning("%s: %s", video, result["error"])
-        else:
-            best = result["predictions"][0]
-            logger.info("%s: %s (%.3f)", video, best["label"], best["probability"])
-        yield result
+    def teardown(self) -> None:
+        if self._classifier is not None:
+            self._classifier.close()
+
+    def process(self, videos: list[str]) -> Iterator[dict[str, Any]]:
+        for result in video_results(self._classifier, videos, self._top_k, self._timeline_config):
+            if "error" in result:
+                logger.warning("%s: %s", result["video"], result["error"])
+            else:
+                best = result["predictions"][0]
+                logger.info("%s: %s (%.3f)", result["video"], best["label"], best["probability"])
+            yield result
 
 
 @beam.ptransform_fn
 def PredictVideos(  # noqa: N802 (Beam's style)
     videos: beam.PCollection, model: PushedModel, top_k: int, timeline_config: Optional[TimelineConfig] = None
 ) -> beam.PCollection:
-    """Paths -> inference.results.video_result of each: {video, predictions, frames[, windows, segments]} or {video, error}."""
+    """Paths -> inference.results.video_results of each: {video, predictions, frames[, windows, segments]} or {video, error}."""
     return (
         videos
-        | "Spread" >> beam.Reshuffle()  # one video a work item, so that every worker gets some
+        | "Spread" >> beam.Reshuffle()  # before batching, so that every worker gets some
+        # Batches of up to 32 videos, as VideoExampleGen's BatchClips on a CPU: decoders stay ahead across videos.
+        | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=32)
         | "Predict" >> beam.ParDo(_PredictVideoDoFn(model, top_k, timeline_config))
     )

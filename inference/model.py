@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any, Optional
+from typing import Any, Iterable, Iterator, Optional, Union
 
 from frame_path import backbone, frames
-from frame_path.config import ExtractionConfig
+from frame_path.config import AUTO_NUMBER, ExtractionConfig, resolve_auto_settings
 from frame_path.errors import BackboneWeightsError
 from trainer.model_files import MODEL_INFO_FILE, ModelInfo
 
@@ -76,16 +76,37 @@ class PushedModel:
 
 
 class VideoClassifier:
-    """A pushed model plus the backbone that made its training features."""
+    """A pushed model plus the backbone that made its training features, with extraction's ClipEncoder in front.
+
+    Several videos are decoded ahead of the backbone by the decode workers and their frames share forward
+    passes, exactly as in VideoExampleGen. Close it (or use it as a context manager) to stop the decode workers.
+    """
 
     def __init__(self, model: PushedModel):
         # TensorFlow starts only now, so that PushedModel.open's errors come as one clean line.
         import tensorflow as tf
 
+        from frame_path.encoding import ClipEncoder
+
         self.model = model
-        extraction = model.extraction
+        # The recorded settings shape the features (weights, size, sampling, precision); the pass size and the
+        # decode workers are this machine's to choose.
+        machine_settings = dataclasses.replace(model.extraction, frame_batch_size=AUTO_NUMBER, decode_workers=AUTO_NUMBER)
+        extraction = resolve_auto_settings(machine_settings)
         self._frame_encoder = backbone.build_backbone(extraction.weights, extraction.image_size, extraction.random_init_seed, extraction.precision)
+        self._clip_encoder = ClipEncoder.for_config(self._frame_encoder, extraction)
+        # ~7 s on 2 cores (the transform, the classifier and serving_frames' DenseNet121): infer's one fixed
+        # cost beyond extraction's. Loading it on a thread beside the backbone gained nothing (the GIL).
         self._serve = tf.saved_model.load(model.version_dir).signatures["serving_default"]
+
+    def close(self) -> None:
+        self._clip_encoder.close()
+
+    def __enter__(self) -> "VideoClassifier":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
 
     def predict(self, video_path: str, top_k: int) -> list[dict[str, Any]]:
         """Top-k {label, probability}, most likely first; raises frames.VideoDecodeError for an unreadable video."""
@@ -93,14 +114,33 @@ class VideoClassifier:
 
     def classify(self, video_path: str, top_k: int) -> tuple[list[dict[str, Any]], int]:
         """(top-k predictions as `predict` gives them, the number of frames the video has)."""
-        extraction = self.model.extraction
-        clip = frames.decode_clip(video_path, extraction.max_seq_length, extraction.image_size, extraction.sampling)
-        return self.classify_frames(clip.frames, top_k, os.path.basename(video_path), clip.num_frames), clip.num_frames
+        ((_, outcome, num_frames),) = self.classify_videos([video_path], top_k)
+        if isinstance(outcome, frames.VideoDecodeError):
+            raise outcome
+        return outcome, num_frames
+
+    def classify_videos(self, video_paths: Iterable[str], top_k: int) -> Iterator[tuple[str, Union[list[dict[str, Any]], frames.VideoDecodeError], int]]:
+        """(path, its top-k predictions or the VideoDecodeError that made it unreadable, its frame count) in input order.
+
+        Each clip goes to serving_default as soon as its features are in: one call a clip costs ~1% of its
+        backbone passes (benchmarks/README.md, section 4), and results come out while the rest decode.
+        """
+        from frame_path.records import make_example
+
+        done: dict[int, tuple[str, Any, int]] = {}  # the encoder reports unreadable files at once, ahead of earlier clips
+        next_index = 0
+        for (index, path), encoded in self._clip_encoder.encode(((index, path), path) for index, path in enumerate(video_paths)):
+            if isinstance(encoded, frames.VideoDecodeError):
+                done[index] = (path, encoded, 0)
+            else:
+                example = make_example(encoded.frame_features, encoded.frame_mask, "", os.path.basename(path), encoded.num_frames)
+                done[index] = (path, self._serve_clip(example, top_k), encoded.num_frames)
+            while next_index in done:
+                yield done.pop(next_index)
+                next_index += 1
 
     def classify_frames(self, sampled_frames: Any, top_k: int, clip_id: str = "", num_frames: int = 0) -> list[dict[str, Any]]:
-        """Top-k predictions for one clip's sampled, cropped RGB frames (a window of a timeline, or a whole video)."""
-        import tensorflow as tf
-
+        """Top-k predictions for one clip's sampled, cropped RGB frames (a window of a timeline)."""
         from frame_path.records import make_example
 
         max_seq_length = self.model.extraction.max_seq_length
@@ -108,11 +148,17 @@ class VideoClassifier:
         padded_features, frame_mask = frames.pad_to_length(frame_features, max_seq_length)
         # Label and id are not read by serving_default; they only complete the record.
         example = make_example(padded_features, frame_mask, "", clip_id, num_frames or len(sampled_frames))
+        return self._serve_clip(example, top_k)
+
+    def _serve_clip(self, example: Any, top_k: int) -> list[dict[str, Any]]:
+        """serving_default on one clip's tf.Example: its top-k {label, probability}, most likely first."""
+        import tensorflow as tf
+
         try:
             outputs = self._serve(examples=tf.constant([example.SerializeToString()]))
         except tf.errors.InvalidArgumentError:
             raise ModelDirError(
-                f"the model in {self.model.version_dir} does not take clips of {max_seq_length} frames, as its "
+                f"the model in {self.model.version_dir} does not take clips of {self.model.extraction.max_seq_length} frames, as its "
                 f"{MODEL_INFO_FILE} says: a damaged model"
             ) from None
         probabilities, labels = outputs["probabilities"].numpy()[0], outputs["classes"].numpy()[0]

@@ -67,9 +67,10 @@ def test_predict_timeline_json_and_table(pushed, capsys):
     assert "--window-seconds and --stride-seconds must be above 0" in capsys.readouterr().err
 
 
-def test_serving_frames_agrees_with_predict(pushed):
+def test_serving_frames_agrees_with_predict(pushed, request):
     _, version_dir, data_root = pushed
     classifier = inference_model.VideoClassifier(inference_model.PushedModel.open(version_dir))
+    request.addfinalizer(classifier.close)
     serve_frames = tf.saved_model.load(version_dir).signatures["serving_frames"]
     for video in sorted(glob.glob(os.path.join(data_root, "test", "*")))[:3]:
         expected = {item["label"]: item["probability"] for item in classifier.predict(video, top_k=4)}
@@ -79,6 +80,31 @@ def test_serving_frames_agrees_with_predict(pushed):
         assert served.keys() == expected.keys()
         for label, probability in expected.items():
             assert served[label] == pytest.approx(probability, abs=1e-4), video
+
+
+def test_videos_classified_together_get_the_numbers_each_gets_alone(pushed, tmp_path):
+    _, version_dir, data_root = pushed
+    bad = tmp_path / "broken.avi"
+    bad.write_text("not a video\n" * 50)
+    videos = sorted(glob.glob(os.path.join(data_root, "test", "*")))[:5]
+    videos.insert(2, str(bad))
+    with inference_model.VideoClassifier(inference_model.PushedModel.open(version_dir)) as classifier:
+        together = list(classifier.classify_videos(videos, top_k=4))  # frames of several videos share forward passes
+        alone = [next(classifier.classify_videos([video], top_k=4)) for video in videos]
+    assert [path for path, _, _ in together] == videos
+    for (_, batched, frames_batched), (_, single, frames_single) in zip(together, alone):
+        if isinstance(single, Exception):
+            assert str(batched) == str(single) == "not a readable video (unknown container or codec)"
+            continue
+        assert frames_batched == frames_single > 0 and [item["label"] for item in batched] == [item["label"] for item in single]
+        assert [item["probability"] for item in batched] == pytest.approx([item["probability"] for item in single], abs=1e-4)
+
+
+def test_the_model_records_how_long_its_training_clips_last(pushed):
+    _, version_dir, _ = pushed
+    durations = inference_model.PushedModel.open(version_dir).info.train_clip_seconds
+    # The demo's clips: 6-40 frames at 25 frames/s.
+    assert 6 / 25 <= durations["min"] <= durations["quartile_1"] <= durations["median"] <= durations["quartile_3"] <= durations["max"] <= 40 / 25
 
 
 def test_model_dir_resolves_to_the_newest_version(pushed):
