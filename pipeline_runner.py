@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import errno
 import json
 import logging
@@ -98,8 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Beam components, as with run; without them each Beam step runs inside its own container.",
     )
     compile_parser.add_argument("--output-file", required=True, help="where to write the pipeline JSON")
-    compile_parser.add_argument("--image", default="video-action-recognition:latest", help="container image with this project (default: %(default)s)")
-    compile_parser.add_argument("--pipeline-root", default="gs://YOUR_BUCKET/pipeline_root", help="artifact root URI (default: %(default)s)")
+    _add_spec_options(compile_parser)
     compile_parser.add_argument("--data-root", default="gs://YOUR_BUCKET/ucf101", help="videos URI, as for run (default: %(default)s)")
     compile_parser.add_argument("--serving-dir", help="where blessed models are pushed (default: PIPELINE_ROOT/serving)")
     options.add_arguments(compile_parser, ExtractionConfig)
@@ -111,7 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
     compile_parser.add_argument("--extraction-gpus", action="store_true", help="give VideoExampleGen the same GPUs as the Trainer")
     compile_parser.add_argument("--cpu-limit", type=float, help="CPU limit of the GPU components, e.g. 8")
     compile_parser.add_argument("--memory-limit-gb", type=float, help="memory limit of the GPU components in GB, e.g. 32")
-    compile_parser.add_argument("--pipeline-spec-2-1", action="store_true", help="write PipelineSpec schema 2.1.0, which recent self-hosted Kubeflow Pipelines 2.x backends need (default: 2.0.0, what Vertex AI runs)")
     compile_parser.set_defaults(handler=compile_command)
 
     infer = commands.add_parser(
@@ -122,14 +121,38 @@ def build_parser() -> argparse.ArgumentParser:
         "OUTPUT_DIR/predictions.jsonl (one JSON object a video: video, predictions [{label, probability}] most likely "
         "first, frames; or error) and OUTPUT_DIR/inference_summary.json. " + _BEAM_OPTIONS_HELP,
     )
-    infer.add_argument("--videos", nargs="+", required=True, metavar="PATH", help="folders (their video files, recursively), video files or glob patterns")
-    infer.add_argument("--model-dir", required=True, help="a serving directory (its newest version is used) or one version folder")
+    _add_inference_options(infer)
     infer.add_argument("--output-dir", required=True, help="where predictions.jsonl and inference_summary.json go")
-    infer.add_argument("--top-k", type=int, default=5, help="how many actions to keep per video (default: %(default)s)")
-    infer.add_argument("--weights", help="backbone weights file, as for run (default: the ones the model was trained with)")
-    add_timeline_options(infer)
     infer.set_defaults(handler=infer_command)
+
+    compile_inference = commands.add_parser(
+        "compile-inference",
+        help="write a Kubeflow Pipelines v2 spec of infer (one VideoInference step)",
+        description="Compiles infer as a one-step TFX pipeline (the VideoInference component) for Kubeflow Pipelines v2 / "
+        "Vertex AI Pipelines; its InferenceResult artifact holds predictions.jsonl and inference_summary.json. Nothing is "
+        "read here: paths are the cluster's. Beam options go to the step, as with compile.",
+    )
+    compile_inference.add_argument("--output-file", required=True, help="where to write the pipeline JSON")
+    _add_inference_options(compile_inference)
+    _add_spec_options(compile_inference)
+    compile_inference.set_defaults(handler=compile_inference_command)
     return parser
+
+
+def _add_inference_options(parser: argparse.ArgumentParser) -> None:
+    """What infer and compile-inference take alike: inference.batch.InferenceRequest's fields."""
+    parser.add_argument("--videos", nargs="+", required=True, metavar="PATH", help="folders (their video files, recursively), video files or glob patterns")
+    parser.add_argument("--model-dir", required=True, help="a serving directory (its newest version is used) or one version folder")
+    parser.add_argument("--top-k", type=int, default=5, help="how many actions to keep per video (default: %(default)s)")
+    parser.add_argument("--weights", help="backbone weights file, as for run (default: the ones the model was trained with)")
+    add_timeline_options(parser)
+
+
+def _add_spec_options(parser: argparse.ArgumentParser) -> None:
+    """The image, the artifact root and the schema of a compiled spec, for compile and compile-inference."""
+    parser.add_argument("--image", default="video-action-recognition:latest", help="container image with this project (default: %(default)s)")
+    parser.add_argument("--pipeline-root", default="gs://YOUR_BUCKET/pipeline_root", help="artifact root URI (default: %(default)s)")
+    parser.add_argument("--pipeline-spec-2-1", action="store_true", help="write PipelineSpec schema 2.1.0, which recent self-hosted Kubeflow Pipelines 2.x backends need (default: 2.0.0, what Vertex AI runs)")
 
 
 def _configure_logging() -> None:
@@ -256,25 +279,35 @@ def compile_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def infer_command(args: argparse.Namespace) -> int:
-    if args.top_k < 1:
-        raise UsageError("--top-k must be at least 1")
+def _inference_request(args: argparse.Namespace) -> Any:
+    """The InferenceRequest of infer's and compile-inference's options; UsageError for a bad value."""
+    from inference.batch import InferenceRequest
+
     try:
-        timeline_config = timeline_config_of(args)
+        return InferenceRequest(tuple(args.videos), args.model_dir, args.top_k, args.weights, timeline_config_of(args))
     except ValueError as error:
         raise UsageError(str(error)) from None
+
+
+def infer_command(args: argparse.Namespace) -> int:
+    request = _inference_request(args)
     from pipeline import inference
 
-    settings = inference.InferenceSettings(
-        videos=tuple(args.videos),
-        model_dir=os.path.abspath(args.model_dir),
-        output_dir=os.path.abspath(args.output_dir),
-        top_k=args.top_k,
-        weights=args.weights,
-        beam_args=tuple(args.beam_args),
-        timeline=timeline_config,
-    )
+    request = dataclasses.replace(request, model_dir=os.path.abspath(request.model_dir))
+    settings = inference.InferenceSettings(request, os.path.abspath(args.output_dir), tuple(args.beam_args))
     print(inference.console_summary(inference.run_inference(settings)))
+    return 0
+
+
+def compile_inference_command(args: argparse.Namespace) -> int:
+    request = _inference_request(args)
+    from pipeline.kubeflow import compile_inference_pipeline
+
+    path = compile_inference_pipeline(
+        args.output_file, request, image=args.image, pipeline_root=args.pipeline_root,
+        pipeline_spec_2_1=args.pipeline_spec_2_1, beam_pipeline_args=args.beam_args,
+    )
+    print(f"Kubeflow Pipelines v2 spec of the inference: {path} (image {args.image})")
     return 0
 
 

@@ -10,14 +10,16 @@ Compiling needs neither data nor network: paths are only written into the spec.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
-from typing import Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
+from inference.batch import InferenceRequest
 from pipeline import configs
 from pipeline.pipeline import create_pipeline
 
@@ -117,6 +119,33 @@ def compile_pipeline(
                 gpu_resource_spec(gpus, gpu_type, cpu_limit, memory_limit_gb)
             )
 
+    edit = functools.partial(_add_example_gen_resources, resources=gpu_resource_spec(gpus, gpu_type, cpu_limit, memory_limit_gb)) if extraction_gpus else None
+    return _write_spec(pipeline, output_file, image, pipeline_spec_2_1, edit)
+
+
+def compile_inference_pipeline(
+    output_file: str,
+    request: InferenceRequest,
+    *,
+    image: str,
+    pipeline_root: str,
+    pipeline_spec_2_1: bool = False,
+    beam_pipeline_args: Sequence[str] = (),
+) -> str:
+    """Writes `infer` as a KFP v2 PipelineJob of one VideoInference step (pipeline/inference.py) and returns its path.
+
+    The request's paths (videos, model) are the cluster's: nothing is read here.
+    `beam_pipeline_args` as for compile_pipeline.
+    """
+    from pipeline.inference import create_inference_pipeline
+
+    return _write_spec(create_inference_pipeline(request, pipeline_root, beam_pipeline_args), output_file, image, pipeline_spec_2_1)
+
+
+def _write_spec(pipeline: Any, output_file: str, image: str, pipeline_spec_2_1: bool, edit: Optional[Callable[[str], None]] = None) -> str:
+    """KubeflowV2DagRunner's JSON of `pipeline` (every component in `image`), `edit`ed, at `output_file`."""
+    from tfx.dsl.io import fileio
+
     output_file = os.path.abspath(output_file) if "://" not in output_file else output_file
     # Written under a temporary name and renamed when complete: an interrupted compile leaves no spec that looks whole.
     partial_file = output_file + ".partial"
@@ -128,10 +157,8 @@ def compile_pipeline(
         output_filename=os.path.basename(partial_file),
     )
     runner.run(pipeline, write_out=True)
-    if extraction_gpus:
-        _add_example_gen_resources(partial_file, gpu_resource_spec(gpus, gpu_type, cpu_limit, memory_limit_gb))
-    from tfx.dsl.io import fileio
-
+    if edit is not None:
+        edit(partial_file)
     fileio.rename(partial_file, output_file, overwrite=True)
     return output_file
 

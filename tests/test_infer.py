@@ -11,6 +11,7 @@ import pipeline_runner
 from inference import model as inference_model
 from tests.beam_workers import job_service_and_worker_pool, worker_traces
 from tests.helpers import PROJECT_ROOT
+from tests.kfp_launcher import run_spec
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +30,10 @@ def _infer(tmp_path, serving_dir, *paths, extra=()):
 
 
 def _assert_as_predict_gives(results, serving_dir):
-    classifier = inference_model.VideoClassifier(inference_model.PushedModel.open(serving_dir))
+    with inference_model.VideoClassifier(inference_model.PushedModel.open(serving_dir)) as classifier:
+        expected_by_video = {result["video"]: classifier.predict(result["video"], top_k=4) for result in results}  # one video at a time
     for result in results:
-        expected = {item["label"]: item["probability"] for item in classifier.predict(result["video"], top_k=4)}
+        expected = {item["label"]: item["probability"] for item in expected_by_video[result["video"]]}
         inferred = {item["label"]: item["probability"] for item in result["predictions"]}
         assert inferred.keys() == expected.keys()
         assert all(abs(inferred[label] - expected[label]) <= 1e-4 for label in expected), (result, expected)
@@ -104,3 +106,24 @@ def test_infer_through_a_job_service_and_its_worker_pool(serving, tmp_path, work
     _assert_as_predict_gives(results, serving_dir)
     traces = worker_traces(worker_trace)  # the pool's workers, never this process, ran the model
     assert os.getpid() not in traces and any("inference.beam" in modules for _, modules in traces.values()), traces
+
+
+def test_compiled_inference_spec_runs_step_by_step(serving, tmp_path):
+    """compile-inference's Kubeflow v2 spec, its VideoInference container run as the KFP launcher runs it: the numbers of predict.py."""
+    serving_dir, test_videos = serving
+    spec_path = tmp_path / "inference.json"
+    videos = test_videos[:2]
+    command = ["compile-inference", "--output-file", str(spec_path), "--videos", *videos, "--model-dir", serving_dir, "--top-k", "4", "--pipeline-root", str(tmp_path / "root")]
+    assert pipeline_runner.main(command) == 0
+    (tmp_path / "logs").mkdir()
+    launcher = run_spec(spec_path, tmp_path / "logs")
+    assert launcher.executed == [("VideoInference", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor")]
+    [result_artifact] = launcher.outputs["VideoInference"]["inference_result"]
+    assert "InferenceResult" in json.dumps(result_artifact["type"])  # the schema names TFX's type
+    with open(os.path.join(result_artifact["uri"], "predictions.jsonl")) as predictions_file:
+        results = [json.loads(line) for line in predictions_file]
+    assert [result["video"] for result in results] == videos
+    _assert_as_predict_gives(results, serving_dir)
+    with open(os.path.join(result_artifact["uri"], "inference_summary.json")) as summary_file:
+        assert json.load(summary_file)["predicted"] == 2
+    assert {key: value for key, value in result_artifact["metadata"].items() if key in ("videos", "predicted", "failed")} == {"videos": 2, "predicted": 2, "failed": 0}

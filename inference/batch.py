@@ -1,0 +1,125 @@
+"""The batch inference job: a pushed model over a list of videos on Beam, its results written to a folder.
+
+What `pipeline_runner.py infer` runs, and the VideoInference component's
+executor on Kubeflow: OUTPUT_DIR/predictions.jsonl (one JSON object a video,
+in the order the videos were listed), OUTPUT_DIR/inference_summary.json
+(counts, the videos that could not be read and why, frames/s) and, with a
+timeline, one picture a video in OUTPUT_DIR/timelines/. Files are written
+through Beam's FileSystems, so OUTPUT_DIR may be a bucket's URI.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+import time
+from typing import Any, Optional, Sequence
+
+from inference.model import PushedModel
+from inference.timeline import TimelineConfig
+from inference.videos import list_videos
+
+logger = logging.getLogger(__name__)
+PREDICTIONS_FILE = "predictions.jsonl"
+SUMMARY_FILE = "inference_summary.json"
+TIMELINES_DIR = "timelines"  # one picture a video: <its position in the list>_<its file name>.png
+
+
+@dataclasses.dataclass(frozen=True)
+class InferenceRequest:
+    """What to infer: the same for `infer` and the VideoInference component (which gets it as JSON)."""
+
+    videos: tuple[str, ...]  # folders, files, glob patterns
+    model_dir: str  # a serving directory (its newest version) or one version folder
+    top_k: int = 5
+    weights: Optional[str] = None  # backbone weights; default: those the model was trained with
+    timeline: Optional[TimelineConfig] = None  # windows and segments per video, and a picture of each
+
+    def __post_init__(self) -> None:
+        if self.top_k < 1:
+            raise ValueError("--top-k must be at least 1")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "InferenceRequest":
+        values = json.loads(text)
+        timeline = values.pop("timeline")
+        return cls(**{**values, "videos": tuple(values["videos"])}, timeline=TimelineConfig(**timeline) if timeline else None)
+
+
+def open_request(request: InferenceRequest) -> tuple[list[str], PushedModel]:
+    """The videos listed and the model opened and checked: VideoListError, ModelDirError or BackboneWeightsError, before Beam starts."""
+    return list_videos(list(request.videos)), PushedModel.open(request.model_dir, request.weights)
+
+
+def infer_videos(videos: list[str], model: PushedModel, request: InferenceRequest, output_dir: str, beam_args: Sequence[str]) -> dict[str, Any]:
+    """Runs the Beam pipeline over `videos` and writes the results into `output_dir`; returns the summary written."""
+    import apache_beam as beam
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from inference.beam import PredictVideos
+
+    logger.info("Inference: %d videos, model %s (%d labels)", len(videos), model.version_dir, len(model.info.labels))
+    shard_prefix = FileSystems.join(output_dir, PREDICTIONS_FILE + ".beam")
+    started = time.monotonic()
+    with beam.Pipeline(options=PipelineOptions(list(beam_args))) as pipeline:
+        _ = (
+            pipeline
+            | "Videos" >> beam.Create(videos)
+            | "PredictVideos" >> PredictVideos(model, request.top_k, request.timeline)
+            | "ToJson" >> beam.Map(json.dumps)
+            | "Write" >> beam.io.WriteToText(shard_prefix, num_shards=1, shard_name_template="")
+        )
+    seconds = time.monotonic() - started
+
+    with FileSystems.open(shard_prefix) as shard:
+        results = [json.loads(line) for line in io.TextIOWrapper(shard, encoding="utf-8")]
+    FileSystems.delete([shard_prefix])
+    order = {video: index for index, video in enumerate(videos)}
+    results.sort(key=lambda result: order[result["video"]])
+    _write(FileSystems.join(output_dir, PREDICTIONS_FILE), "".join(json.dumps(result) + "\n" for result in results).encode())
+
+    if request.timeline is not None:
+        _draw_timelines(results, FileSystems.join(output_dir, TIMELINES_DIR), model.info.labels)
+    frames = sum(result.get("frames", 0) for result in results)
+    summary = {
+        "videos": len(videos),
+        "predicted": sum("predictions" in result for result in results),
+        "failed": [{"video": result["video"], "reason": result["error"]} for result in results if "error" in result],
+        "frames": frames,
+        "seconds": round(seconds, 2),
+        "frames_per_second": round(frames / seconds, 2) if seconds else None,
+        "model_dir": model.version_dir,
+        "predictions_file": FileSystems.join(output_dir, PREDICTIONS_FILE),
+    }
+    _write(FileSystems.join(output_dir, SUMMARY_FILE), (json.dumps(summary, indent=2) + "\n").encode())
+    return summary
+
+
+def _write(path: str, data: bytes) -> None:
+    """Written beside `path`, then renamed: an interrupt never leaves a truncated file that looks complete."""
+    from apache_beam.io.filesystems import FileSystems
+
+    partial_path = path + ".partial"
+    with FileSystems.create(partial_path) as partial:
+        partial.write(data)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+    FileSystems.rename([partial_path], [path])
+
+
+def _draw_timelines(results: list[dict[str, Any]], folder: str, labels: list[str]) -> None:
+    import os
+
+    from inference.timeline import draw_timeline
+
+    for index, result in enumerate(results):
+        if "segments" in result:
+            picture = io.BytesIO()
+            draw_timeline(result, picture, labels)
+            name = os.path.splitext(os.path.basename(result["video"]))[0]
+            _write(f"{folder}/{index:05d}_{name}.png", picture.getvalue())
