@@ -10,7 +10,7 @@ from typing import Any, Iterable, Iterator, Optional, Union
 from frame_path import backbone, frames
 from frame_path.config import AUTO_NUMBER, ExtractionConfig, resolve_auto_settings
 from frame_path.errors import BackboneWeightsError
-from trainer.model_files import MODEL_INFO_FILE, ModelInfo
+from trainer.model_files import EXAMPLES_MODEL_DIR, EXAMPLES_MODEL_GRAPH, MODEL_INFO_FILE, ModelInfo
 
 
 class ModelDirError(Exception):
@@ -75,6 +75,30 @@ class PushedModel:
         return cls(version_dir, info, extraction)
 
 
+def _load_serving_default(version_dir: str) -> Any:
+    """The model's serving_default: from its lone copy where the Trainer wrote one (~1 s, where the whole model with
+    serving_frames' DenseNet121 takes 7 s on 2 cores: infer was 0.86x the extraction's clips/s), else the whole model.
+
+    The lone copy's graph is stored under another name (trainer/run_fn.py says why): a local folder gets it back
+    as saved_model.pb beside the copy's variables and assets, which are read in full by the load.
+    """
+    import tempfile
+
+    import tensorflow as tf
+
+    lone_model = os.path.join(version_dir, EXAMPLES_MODEL_DIR)
+    if not tf.io.gfile.exists(os.path.join(lone_model, EXAMPLES_MODEL_GRAPH)):
+        return tf.saved_model.load(version_dir).signatures["serving_default"]
+    with tempfile.TemporaryDirectory(prefix="serving_default-") as local_model:
+        for folder, _, names in tf.io.gfile.walk(lone_model):
+            target_folder = os.path.join(local_model, os.path.relpath(folder, lone_model))
+            os.makedirs(target_folder, exist_ok=True)
+            for name in names:
+                target = os.path.join(target_folder, "saved_model.pb" if name == EXAMPLES_MODEL_GRAPH else name)
+                tf.io.gfile.copy(os.path.join(folder, name), target, overwrite=True)
+        return tf.saved_model.load(local_model).signatures["serving_default"]
+
+
 class VideoClassifier:
     """A pushed model plus the backbone that made its training features, with extraction's ClipEncoder in front.
 
@@ -83,9 +107,7 @@ class VideoClassifier:
     """
 
     def __init__(self, model: PushedModel):
-        # TensorFlow starts only now, so that PushedModel.open's errors come as one clean line.
-        import tensorflow as tf
-
+        # TensorFlow starts only here (the backbone, the model), so that PushedModel.open's errors come as one clean line.
         from frame_path.encoding import ClipEncoder
 
         self.model = model
@@ -95,9 +117,7 @@ class VideoClassifier:
         extraction = resolve_auto_settings(machine_settings)
         self._frame_encoder = backbone.build_backbone(extraction.weights, extraction.image_size, extraction.random_init_seed, extraction.precision)
         self._clip_encoder = ClipEncoder.for_config(self._frame_encoder, extraction)
-        # ~7 s on 2 cores (the transform, the classifier and serving_frames' DenseNet121): infer's one fixed
-        # cost beyond extraction's. Loading it on a thread beside the backbone gained nothing (the GIL).
-        self._serve = tf.saved_model.load(model.version_dir).signatures["serving_default"]
+        self._serve = _load_serving_default(model.version_dir)
 
     def close(self) -> None:
         self._clip_encoder.close()

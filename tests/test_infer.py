@@ -108,6 +108,17 @@ def test_infer_through_a_job_service_and_its_worker_pool(serving, tmp_path, work
     assert os.getpid() not in traces and any("inference.beam" in modules for _, modules in traces.values()), traces
 
 
+def test_an_inference_request_travels_whole_as_json():
+    from inference.batch import InferenceRequest
+    from inference.timeline import TimelineConfig
+
+    request = InferenceRequest(("clips/", "more/*.mp4"), "serving", 3, None, TimelineConfig(2.0, None, 0.6))
+    assert InferenceRequest.from_json(request.to_json()) == request
+    assert InferenceRequest.from_json(InferenceRequest(("one.avi",), "serving").to_json()).timeline is None
+    with pytest.raises(ValueError, match="--top-k must be at least 1"):
+        InferenceRequest(("one.avi",), "serving", top_k=0)
+
+
 def test_compiled_inference_spec_runs_step_by_step(serving, tmp_path):
     """compile-inference's Kubeflow v2 spec, its VideoInference container run as the KFP launcher runs it: the numbers of predict.py."""
     serving_dir, test_videos = serving

@@ -100,6 +100,25 @@ def test_videos_classified_together_get_the_numbers_each_gets_alone(pushed, tmp_
         assert [item["probability"] for item in batched] == pytest.approx([item["probability"] for item in single], abs=1e-4)
 
 
+def test_the_lone_serving_default_gives_the_whole_models_numbers(pushed):
+    from frame_path.records import make_example
+
+    _, version_dir, _ = pushed
+    # Through the Pusher's copy (which drops nested files named saved_model.pb), loaded as VideoClassifier loads it.
+    assert os.path.exists(os.path.join(version_dir, inference_model.EXAMPLES_MODEL_DIR, inference_model.EXAMPLES_MODEL_GRAPH))
+    lone = inference_model._load_serving_default(version_dir)
+    whole = tf.saved_model.load(version_dir).signatures["serving_default"]
+    max_seq_length = inference_model.PushedModel.open(version_dir).extraction.max_seq_length
+    rng = np.random.default_rng(0)
+    examples = []
+    for valid in (max_seq_length, 3):
+        features = rng.normal(size=(max_seq_length, 1024)).astype(np.float32) * (np.arange(max_seq_length) < valid)[:, None]
+        examples.append(make_example(features, (np.arange(max_seq_length) < valid).astype(np.int64), "", "clip", valid).SerializeToString())
+    lone_outputs, whole_outputs = lone(examples=tf.constant(examples)), whole(examples=tf.constant(examples))
+    np.testing.assert_allclose(lone_outputs["probabilities"].numpy(), whole_outputs["probabilities"].numpy(), atol=1e-6)
+    assert lone_outputs["classes"].numpy().tolist() == whole_outputs["classes"].numpy().tolist()
+
+
 def test_the_model_records_how_long_its_training_clips_last(pushed):
     _, version_dir, _ = pushed
     durations = inference_model.PushedModel.open(version_dir).info.train_clip_seconds

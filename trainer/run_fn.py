@@ -28,7 +28,7 @@ from frame_path.records import EXTRACTION_REPORT_FILE
 from trainer import model as video_model
 from trainer import serving_frames
 from trainer.training import kept_epoch, training_callbacks
-from trainer.model_files import HISTORY_FILE, MODEL_INFO_FILE, ModelInfo
+from trainer.model_files import EXAMPLES_MODEL_DIR, EXAMPLES_MODEL_GRAPH, HISTORY_FILE, MODEL_INFO_FILE, ModelInfo
 from trainer.preprocessing import FEATURE_KEYS, LABEL_ID_KEY, LABEL_VOCABULARY
 TRAINING_SEED = 0  # same Examples and hyperparameters -> the same model
 # TFX datasets have no known length, so Keras warns at the end of every epoch.
@@ -114,6 +114,19 @@ class _ServingModule(tf.Module):
         return self.tft_layer(raw_features)
 
 
+def _save_examples_model(serving_module: _ServingModule, path: str) -> None:
+    """serving_default on its own (trainer/model_files.py's EXAMPLES_MODEL_DIR), its saved_model.pb renamed.
+
+    Renamed, because TFX's Pusher copies a model without any file whose name contains "saved_model.pb"
+    and then adds the top one only (so that TF Serving sees a version once it is whole): a nested
+    SavedModel would arrive without its graph. inference/model.py puts the name back in a local copy.
+    """
+    examples_model = tf.Module()  # the classifier and the transform, tracked so that their variables are saved
+    examples_model.classifier, examples_model.tft_layer = serving_module.classifier, serving_module.tft_layer
+    tf.saved_model.save(examples_model, path, signatures={"serving_default": serving_module.serve_examples})
+    tf.io.gfile.rename(os.path.join(path, "saved_model.pb"), os.path.join(path, EXAMPLES_MODEL_GRAPH))
+
+
 def _frame_encoder(extraction: ExtractionConfig, features_weights_id: str) -> keras.Model:
     """The DenseNet121 that produced the training features, for the serving_frames signature."""
     weights_id = frame_backbone.weights_id(extraction.weights, extraction.random_init_seed)
@@ -189,6 +202,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             "transform_features": serving_module.transform_features,
         },
     )
+    _save_examples_model(serving_module, os.path.join(fn_args.serving_model_dir, EXAMPLES_MODEL_DIR))
     model_info = ModelInfo(labels, extraction, weights_id, dataclasses.asdict(hparams), extraction_report.get("train_clip_seconds"))
     model_info_path = os.path.join(fn_args.serving_model_dir, MODEL_INFO_FILE)
     tf.io.gfile.makedirs(os.path.dirname(model_info_path))
