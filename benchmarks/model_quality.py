@@ -114,10 +114,9 @@ def sequence_windows(work_dir: str, window_frames: int, max_seq_length: int) -> 
     (hard_benchmark.write_action_sequence), `window_frames` long, sampled and encoded as `extract --weights none`
     encodes a clip (the frame path's sampling, crop and random-init DenseNet121): {frame_features, frame_mask, label}.
     Cached in WORK_DIR/sequences/windows_<window_frames>.npz."""
-    import cv2
-
     from frame_path import backbone, frames
     from frame_path.config import ExtractionConfig
+    from frame_path.windows import Window, WindowedVideo, decode_windows
 
     folder = os.path.join(work_dir, "sequences")
     cache = os.path.join(folder, f"windows_{window_frames}.npz")
@@ -133,19 +132,18 @@ def sequence_windows(work_dir: str, window_frames: int, max_seq_length: int) -> 
         classes = tuple(str(name) for name in rng.choice(hard_benchmark.CLASSES, size=3, replace=False))
         path = os.path.join(folder, f"sequence_{index:02d}.avi")
         actions = hard_benchmark.write_action_sequence(path, classes, group=1 + index % 4)
-        capture = cv2.VideoCapture(path)
-        video = []
-        while (frame := capture.read()[1]) is not None:
-            video.append(frame)
-        capture.release()
-        for action in actions:
-            first = max(0, (action["start_frame"] + action["end_frame"]) // 2 - window_frames // 2)
-            window = video[first : first + window_frames]
-            sampled = np.stack([frames.crop_and_resize(window[i], settings.image_size) for i in frames.sample_frame_indices(len(window), max_seq_length, "uniform")])
-            padded, mask = frames.pad_to_length(backbone.encode_frames(encoder, sampled, 32), max_seq_length)
-            features.append(padded)
-            masks.append(mask)
-            labels.append(action["label"])
+        # The timeline's own one-pass decoder (frame_path/windows.py), given the centred windows.
+        offsets = frames.sample_frame_indices(window_frames, max_seq_length, "uniform")
+        firsts = [max(0, (action["start_frame"] + action["end_frame"]) // 2 - window_frames // 2) for action in actions]
+        num_frames = actions[-1]["end_frame"]
+        whole = Window(0, num_frames, frames.sample_frame_indices(num_frames, max_seq_length, "uniform"))
+        video = WindowedVideo(frames.DEFAULT_FPS, num_frames, [Window(first, first + window_frames, first + offsets) for first in firsts], whole)
+        for window, sampled in decode_windows(path, video, settings.image_size):
+            if window is not whole:
+                padded, mask = frames.pad_to_length(backbone.encode_frames(encoder, sampled, 32), max_seq_length)
+                features.append(padded)
+                masks.append(mask)
+        labels += [action["label"] for action in actions]
     windows = {FRAME_FEATURES_KEY: np.stack(features), FRAME_MASK_KEY: np.stack(masks), LABEL_KEY: np.array(labels)}
     np.savez(cache, **windows)
     return windows
