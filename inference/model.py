@@ -3,6 +3,7 @@ the same frame path as VideoExampleGen (predict.py, `pipeline_runner.py infer`'s
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from typing import Any, Iterable, Iterator, Optional, Union
@@ -108,19 +109,24 @@ class VideoClassifier:
 
     def __init__(self, model: PushedModel):
         # TensorFlow starts only here (the backbone, the model), so that PushedModel.open's errors come as one clean line.
-        from frame_path.encoding import ClipEncoder
-
         self.model = model
         # The recorded settings shape the features (weights, size, sampling, precision); the pass size and the
         # decode workers are this machine's to choose.
         machine_settings = dataclasses.replace(model.extraction, frame_batch_size=AUTO_NUMBER, decode_workers=AUTO_NUMBER)
-        extraction = resolve_auto_settings(machine_settings)
+        extraction = self._extraction = resolve_auto_settings(machine_settings)
         self._frame_encoder = backbone.build_backbone(extraction.weights, extraction.image_size, extraction.random_init_seed, extraction.precision)
-        self._clip_encoder = ClipEncoder.for_config(self._frame_encoder, extraction)
         self._serve = _load_serving_default(model.version_dir)
 
+    @functools.cached_property
+    def _clip_encoder(self) -> Any:
+        """Started at the first whole video: a timeline decodes its windows itself and never needs the decode workers."""
+        from frame_path.encoding import ClipEncoder
+
+        return ClipEncoder.for_config(self._frame_encoder, self._extraction)
+
     def close(self) -> None:
-        self._clip_encoder.close()
+        if "_clip_encoder" in self.__dict__:  # started
+            self._clip_encoder.close()
 
     def __enter__(self) -> "VideoClassifier":
         return self
