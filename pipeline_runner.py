@@ -32,6 +32,7 @@ if __name__ == "__main__":
     interrupts.stop_on_ctrl_c()  # first, before any thread starts (NumPy's start when it is imported)
 
 from frame_path.config import ExtractionConfig  # noqa: E402
+from inference.model import add_views_option  # noqa: E402
 from inference.timeline import add_timeline_options, timeline_config_of  # noqa: E402
 from pipeline import configs, options, runner  # noqa: E402
 from trainer.hparams import tunable_fields  # noqa: E402
@@ -145,6 +146,7 @@ def _add_inference_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-dir", required=True, help="a serving directory (its newest version is used) or one version folder")
     parser.add_argument("--top-k", type=int, default=5, help="how many actions to keep per video (default: %(default)s)")
     parser.add_argument("--weights", help="backbone weights file, as for run (default: the ones the model was trained with)")
+    add_views_option(parser)
     add_timeline_options(parser)
 
 
@@ -284,7 +286,7 @@ def _inference_request(args: argparse.Namespace) -> Any:
     from inference.batch import InferenceRequest
 
     try:
-        return InferenceRequest(tuple(args.videos), args.model_dir, args.top_k, args.weights, timeline_config_of(args))
+        return InferenceRequest(tuple(args.videos), args.model_dir, args.top_k, args.weights, timeline_config_of(args), args.views)
     except ValueError as error:
         raise UsageError(str(error)) from None
 

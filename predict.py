@@ -2,12 +2,14 @@
 
     python predict.py --model-dir outputs/demo/serving VIDEO [VIDEO ...] [--top-k 5] [--json]
     python predict.py --model-dir outputs/demo/serving LONG_VIDEO --timeline [--window-seconds 4 --stride-seconds 2]
+    python predict.py --model-dir outputs/demo/serving VIDEO --views 3
 
 Each video is decoded, sampled and encoded exactly as in the pipeline (the same
 frames and backbone modules), then classified by the model's serving_default
 signature. With --timeline, overlapping windows of each video are also
 classified, each sampled as a training clip, and neighbouring windows of one
-label merged into segments (a table, or `windows` and `segments` with --json).
+label merged into segments (a table, or `windows` and `segments` with --json). With --views N, each clip
+(and window) is sampled N times at interleaved frames and the probabilities averaged.
 One bad video never stops the others; the exit code is 1 if any
 video failed, 2 for a bad model directory or mismatched backbone weights.
 """
@@ -20,7 +22,7 @@ import sys
 from typing import Any, Optional
 
 from frame_path.errors import BackboneWeightsError
-from inference.model import ModelDirError, PushedModel, VideoClassifier
+from inference.model import ModelDirError, PushedModel, VideoClassifier, add_views_option, check_views
 from inference.results import timeline_table, video_results
 from inference.timeline import add_timeline_options, timeline_config_of
 
@@ -32,17 +34,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--top-k", type=int, default=5, help="how many actions to show per video (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="one JSON object per video and line: video, predictions [{label, probability}] or error")
     parser.add_argument("--weights", help="backbone weights, as for the pipeline (default: the ones the model was trained with)")
+    add_views_option(parser)
     add_timeline_options(parser)
     args = parser.parse_args(argv)
     if args.top_k < 1:
         parser.error("--top-k must be at least 1")
     try:
+        check_views(args.views)
         timeline_config = timeline_config_of(args)
     except ValueError as error:
         parser.error(str(error))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        classifier = VideoClassifier(PushedModel.open(args.model_dir, args.weights))
+        classifier = VideoClassifier(PushedModel.open(args.model_dir, args.weights, args.views), args.views)
     except (ModelDirError, BackboneWeightsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

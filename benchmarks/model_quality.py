@@ -22,7 +22,11 @@
    WORK_DIR/data_shifted) and, for `uniform` sampling, on the windows centred in
    each action of 12 videos of three actions in a row (`sequences_accuracy`:
    hard_benchmark.write_action_sequence, test scenes; windows as long as the
-   median training clip, as a timeline's default).
+   median training clip, as a timeline's default). With `--views N` (N > 1), the test
+   split and the shifted set are also tested with multi-view testing as predict.py's
+   `--views N` does it (`test_views_accuracy`, `shifted_views_accuracy`): features of
+   N x max_seq_length frames a clip (extracted into WORK_DIR/features_uniform_views<N>[_shifted]),
+   N interleaved samplings of them (frames.view_positions), the probabilities averaged.
 
 One JSON object goes to stdout; progress to stderr.
 """
@@ -48,6 +52,8 @@ from video_datasets import hard_benchmark  # noqa: E402
 SPLITS = ("train", "eval", "test")
 # What a model is tested on: the test split, the shifted test set, the windows centred in the actions of three-action videos.
 EVALUATED_SPLITS = ("test", "shifted", "sequences")
+# The same clips with multi-view testing: split -> the split of dense features (frames.view_positions) its views come from.
+VIEW_SPLITS = {"test_views": "test_dense", "shifted_views": "shifted_dense"}
 # The z-score of trainer/preprocessing.py, in NumPy: Transform's mean and variance are tf.Transform
 # analyzers, computed only by a Beam pass, while this benchmark trains many models from arrays in memory;
 # tests/test_benchmarks.py checks that both give the same features.
@@ -162,7 +168,27 @@ def normalize(splits: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, n
     return normalized
 
 
-def train_and_test(splits: dict[str, dict[str, np.ndarray]], hparams_config: dict[str, Any], seed: int) -> dict[str, Any]:
+def view_probabilities(classifier: Any, dense: dict[str, np.ndarray], max_seq_length: int, views: int) -> np.ndarray:
+    """Each clip's probabilities averaged over its views, as inference/model.py's VideoClassifier averages them."""
+    import keras
+
+    from frame_path.frames import pad_to_length, view_positions
+
+    features, masks, owners = [], [], []
+    for clip, (clip_features, clip_mask) in enumerate(zip(dense[FRAME_FEATURES_KEY], dense[FRAME_MASK_KEY])):
+        real_features = clip_features[: int(clip_mask.sum())]
+        for positions in view_positions(len(real_features), max_seq_length, views):
+            padded, mask = pad_to_length(real_features[positions], max_seq_length)
+            features.append(padded)
+            masks.append(mask)
+            owners.append(clip)
+    inputs = {FRAME_FEATURES_KEY: np.stack(features), FRAME_MASK_KEY: np.stack(masks)}
+    probabilities = keras.ops.convert_to_numpy(classifier.predict(inputs, batch_size=256, verbose=0))
+    owners_array = np.array(owners)
+    return np.stack([probabilities[owners_array == clip].mean(axis=0) for clip in range(len(dense[LABEL_KEY]))])
+
+
+def train_and_test(splits: dict[str, dict[str, np.ndarray]], hparams_config: dict[str, Any], seed: int, views: int = 1) -> dict[str, Any]:
     """Trains as trainer/run_fn.py does (eval split as validation, its callbacks) and tests."""
     import keras
 
@@ -189,6 +215,10 @@ def train_and_test(splits: dict[str, dict[str, np.ndarray]], hparams_config: dic
         if split in inputs:
             probabilities = keras.ops.convert_to_numpy(classifier.predict(inputs[split], batch_size=256, verbose=0))
             accuracies[f"{split}_accuracy"] = float(np.mean(probabilities.argmax(axis=1) == label_ids[split]))
+    for split, dense_split in VIEW_SPLITS.items():
+        if dense_split in splits:
+            probabilities = view_probabilities(classifier, splits[dense_split], int(max_seq_length), views)
+            accuracies[f"{split}_accuracy"] = float(np.mean(probabilities.argmax(axis=1) == label_ids[dense_split]))
     return {
         **accuracies,
         "epochs_run": len(history.history["loss"]),
@@ -196,15 +226,17 @@ def train_and_test(splits: dict[str, dict[str, np.ndarray]], hparams_config: dic
     }
 
 
-def configuration_result(name: str, splits: dict[str, dict[str, np.ndarray]], seeds: list[int], overlay: dict[str, Any]) -> dict[str, Any]:
+def configuration_result(
+    name: str, splits: dict[str, dict[str, np.ndarray]], seeds: list[int], overlay: dict[str, Any], views: int = 1
+) -> dict[str, Any]:
     """One configuration (with `overlay`) trained once per seed: test accuracies (mean, min) and epochs."""
     sampling, hparams_config = CONFIGURATIONS[name]
     runs = []
     for seed in seeds:
-        runs.append(train_and_test(splits, {**hparams_config, **overlay}, seed))
+        runs.append(train_and_test(splits, {**hparams_config, **overlay}, seed, views))
         logger.info("%s seed %d: %s", name, seed, runs[-1])
     figures: dict[str, Any] = {}
-    for split in EVALUATED_SPLITS:
+    for split in (*EVALUATED_SPLITS, *VIEW_SPLITS):
         accuracies = [run[f"{split}_accuracy"] for run in runs if f"{split}_accuracy" in run]
         if accuracies:
             figures.update({
@@ -232,7 +264,11 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
         "--hparam", action="append", default=[], type=common.name_value(), metavar="NAME=VALUE",
         help="overlay on every configuration (VALUE read as JSON), e.g. temporal_crops=0; repeatable",
     )
-    return parser.parse_args(argv)
+    parser.add_argument("--views", type=int, default=1, help="also test with multi-view testing of N views, for uniform sampling (default: 1, off)")
+    args = parser.parse_args(argv)
+    if args.views < 1:
+        parser.error("--views must be at least 1")
+    return args
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -258,17 +294,24 @@ def main(argv: Optional[list[str]] = None) -> int:
             window_frames = int(np.median(splits["train"][NUM_FRAMES_KEY]))
             max_seq_length = splits["train"][FRAME_FEATURES_KEY].shape[1]
             splits["sequences"] = sequence_windows(args.work_dir, window_frames, max_seq_length)
+            if args.views > 1:
+                dense_options = ("--max-seq-length", str(max_seq_length * args.views))
+                dense_dir = os.path.join(args.work_dir, f"features_uniform_views{args.views}")
+                splits["test_dense"] = load_split(os.path.join(extract_features(data_root, dense_dir, sampling, *dense_options), "Split-test"))
+                dense_shifted = extract_features(shifted_root, f"{dense_dir}_shifted", sampling, *dense_options)
+                splits["shifted_dense"] = load_split(os.path.join(dense_shifted, "Split-test"))
         extraction_seconds[sampling] = round(time.perf_counter() - started, 1)
         splits_by_sampling[sampling] = normalize(splits)
 
     overlay = dict(args.hparam)
-    results = {name: configuration_result(name, splits_by_sampling[CONFIGURATIONS[name][0]], args.seeds, overlay) for name in args.configs}
+    results = {name: configuration_result(name, splits_by_sampling[CONFIGURATIONS[name][0]], args.seeds, overlay, args.views) for name in args.configs}
     first = splits_by_sampling[CONFIGURATIONS[args.configs[0]][0]]
     common.print_json({
         "benchmark": "hard_benchmark (video_datasets/hard_benchmark.py, seed 0), --weights none",
         "clips": {split: int(len(data[LABEL_KEY])) for split, data in first.items()},
         "seeds": args.seeds,
         "hparam_overlay": overlay,
+        "views": args.views,
         "results": results,
         "generation_seconds": round(generation_seconds, 1),
         "extraction_seconds": extraction_seconds,

@@ -50,6 +50,25 @@ def sample_frame_indices(num_frames: int, max_seq_length: int, sampling: str) ->
     return (2 * steps * (num_frames - 1) + (max_seq_length - 1)) // (2 * (max_seq_length - 1))
 
 
+def view_positions(num_sampled: int, max_seq_length: int, views: int) -> np.ndarray:
+    """Multi-view testing: `views` temporally offset samplings of a clip, as positions into its dense sample.
+
+    The dense sample is `sample_frame_indices(num_frames, max_seq_length * views, 'uniform')`, `num_sampled` frames;
+    view k takes `max_seq_length` of them, spread as a training clip's sample but shifted by (k - (views - 1) / 2)
+    / views of the spacing between its frames, so the views interleave and each still covers the whole clip.
+    Returns int64 [distinct views, min(num_sampled, max_seq_length)]: a clip of at most `max_seq_length` frames
+    has one view, all its frames; `views` 1 gives exactly the training clip's sample.
+    """
+    if views < 1:
+        raise ValueError(f"views must be at least 1, got {views}")
+    if num_sampled <= max_seq_length or views == 1:
+        return sample_frame_indices(num_sampled, max_seq_length, "uniform")[None]
+    spacing = (num_sampled - 1) / max(1, max_seq_length - 1)
+    offsets = (np.arange(views) - (views - 1) / 2) * spacing / views
+    positions = np.floor(np.arange(max_seq_length) * spacing + offsets[:, None] + 0.5)
+    return np.unique(np.clip(positions, 0, num_sampled - 1).astype(np.int64), axis=0)
+
+
 def center_crop_square(frame: np.ndarray) -> np.ndarray:
     """The largest centered square of a [height, width, ...] frame."""
     height, width = frame.shape[:2]

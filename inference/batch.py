@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Any, Optional, Sequence
 
-from inference.model import PushedModel
+from inference.model import PushedModel, check_views
 from inference.timeline import TimelineConfig
 from inference.videos import list_videos
 
@@ -35,10 +35,12 @@ class InferenceRequest:
     top_k: int = 5
     weights: Optional[str] = None  # backbone weights; default: those the model was trained with
     timeline: Optional[TimelineConfig] = None  # windows and segments per video, and a picture of each
+    views: int = 1  # VideoClassifier's multi-view testing
 
     def __post_init__(self) -> None:
         if self.top_k < 1:
             raise ValueError("--top-k must be at least 1")
+        check_views(self.views)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -52,7 +54,7 @@ class InferenceRequest:
 
 def open_request(request: InferenceRequest) -> tuple[list[str], PushedModel]:
     """The videos listed and the model opened and checked: VideoListError, ModelDirError or BackboneWeightsError, before Beam starts."""
-    return list_videos(list(request.videos)), PushedModel.open(request.model_dir, request.weights)
+    return list_videos(list(request.videos)), PushedModel.open(request.model_dir, request.weights, request.views)
 
 
 def infer_videos(videos: list[str], model: PushedModel, request: InferenceRequest, output_dir: str, beam_args: Sequence[str]) -> dict[str, Any]:
@@ -70,7 +72,7 @@ def infer_videos(videos: list[str], model: PushedModel, request: InferenceReques
         _ = (
             pipeline
             | "Videos" >> beam.Create(videos)
-            | "PredictVideos" >> PredictVideos(model, request.top_k, request.timeline)
+            | "PredictVideos" >> PredictVideos(model, request.top_k, request.timeline, request.views)
             | "ToJson" >> beam.Map(json.dumps)
             | "Write" >> beam.io.WriteToText(shard_prefix, num_shards=1, shard_name_template="")
         )

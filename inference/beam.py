@@ -26,14 +26,15 @@ logger = logging.getLogger(__name__)
 
 
 class _PredictVideoDoFn(beam.DoFn):
-    def __init__(self, model: PushedModel, top_k: int, timeline_config: Optional[TimelineConfig]):
+    def __init__(self, model: PushedModel, top_k: int, timeline_config: Optional[TimelineConfig], views: int):
         self._model = model
+        self._views = views
         self._top_k = top_k
         self._timeline_config = timeline_config
         self._classifier: Optional[VideoClassifier] = None
 
     def setup(self) -> None:
-        self._classifier = VideoClassifier(self._model)
+        self._classifier = VideoClassifier(self._model, self._views)
 
     def teardown(self) -> None:
         if self._classifier is not None:
@@ -51,7 +52,7 @@ class _PredictVideoDoFn(beam.DoFn):
 
 @beam.ptransform_fn
 def PredictVideos(  # noqa: N802 (Beam's style)
-    videos: beam.PCollection, model: PushedModel, top_k: int, timeline_config: Optional[TimelineConfig] = None
+    videos: beam.PCollection, model: PushedModel, top_k: int, timeline_config: Optional[TimelineConfig] = None, views: int = 1
 ) -> beam.PCollection:
     """Paths -> inference.results.video_results of each: {video, predictions, frames[, windows, segments]} or {video, error}."""
     return (
@@ -59,5 +60,5 @@ def PredictVideos(  # noqa: N802 (Beam's style)
         | "Spread" >> beam.Reshuffle()  # before batching, so that every worker gets some
         # Batches of up to 32 videos, as VideoExampleGen's BatchClips on a CPU: decoders stay ahead across videos.
         | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=32)
-        | "Predict" >> beam.ParDo(_PredictVideoDoFn(model, top_k, timeline_config))
+        | "Predict" >> beam.ParDo(_PredictVideoDoFn(model, top_k, timeline_config, views))
     )

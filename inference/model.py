@@ -62,10 +62,13 @@ class PushedModel:
     extraction: ExtractionConfig  # the training features' settings; `weights` replaced where the user gave others
 
     @classmethod
-    def open(cls, model_dir: str, weights: Optional[str] = None) -> "PushedModel":
-        """ModelDirError for a directory without a usable model, BackboneWeightsError for weights unlike the training ones."""
+    def open(cls, model_dir: str, weights: Optional[str] = None, views: int = 1) -> "PushedModel":
+        """ModelDirError for a directory without a usable model (or one that takes no `views`, VideoClassifier's),
+        BackboneWeightsError for weights unlike the training ones."""
         version_dir = resolve_model_dir(model_dir)
         info = read_model_info(version_dir)
+        if views > 1 and info.extraction.sampling != "uniform":
+            raise ModelDirError(f"--views needs a model trained on 'uniform' samples; this one samples '{info.extraction.sampling}'")
         extraction = dataclasses.replace(info.extraction, weights=weights) if weights else info.extraction
         weights_id = backbone.weights_id(extraction.weights, extraction.random_init_seed)
         if weights_id != info.backbone_weights_id:
@@ -100,6 +103,25 @@ def _load_serving_default(version_dir: str) -> Any:
         return tf.saved_model.load(local_model).signatures["serving_default"]
 
 
+# 16 views of a 20-frame model sample 320 frames a clip: more would only repeat frames of a UCF101 clip (~180).
+MAX_VIEWS = 16
+
+
+def check_views(views: int) -> None:
+    """ValueError unless `views` is a number of views VideoClassifier takes."""
+    if not 1 <= views <= MAX_VIEWS:
+        raise ValueError(f"--views must be within [1, {MAX_VIEWS}], got {views}")
+
+
+def add_views_option(parser: Any) -> None:
+    """--views, for predict.py and `infer` alike."""
+    parser.add_argument(
+        "--views", type=int, default=1,
+        help="multi-view testing: average the probabilities of N temporally offset samplings of each video (and window); "
+        "N times the backbone work (default: %(default)s)",
+    )
+
+
 class VideoClassifier:
     """A pushed model plus the backbone that made its training features, with extraction's ClipEncoder in front.
 
@@ -107,12 +129,19 @@ class VideoClassifier:
     passes, exactly as in VideoExampleGen. Close it (or use it as a context manager) to stop the decode workers.
     """
 
-    def __init__(self, model: PushedModel):
+    def __init__(self, model: PushedModel, views: int = 1):
+        """`views`: multi-view testing, the probabilities of that many temporally offset samplings of each clip (or
+        window) averaged (frames.view_positions); each costs a clip's backbone passes. `model` opened for them."""
+        check_views(views)
         # TensorFlow starts only here (the backbone, the model), so that PushedModel.open's errors come as one clean line.
         self.model = model
-        # The recorded settings shape the features (weights, size, sampling, precision); the pass size and the
-        # decode workers are this machine's to choose.
-        machine_settings = dataclasses.replace(model.extraction, frame_batch_size=AUTO_NUMBER, decode_workers=AUTO_NUMBER)
+        self.views = views
+        # Frames sampled per clip: every view's. The recorded settings shape the features (weights, size, sampling,
+        # precision); the pass size and the decode workers are this machine's to choose.
+        self.sampled_frames = model.extraction.max_seq_length * views
+        machine_settings = dataclasses.replace(
+            model.extraction, max_seq_length=self.sampled_frames, frame_batch_size=AUTO_NUMBER, decode_workers=AUTO_NUMBER
+        )
         extraction = self._extraction = resolve_auto_settings(machine_settings)
         self._frame_encoder = backbone.build_backbone(extraction.weights, extraction.image_size, extraction.random_init_seed, extraction.precision)
         self._serve = _load_serving_default(model.version_dir)
@@ -151,42 +180,43 @@ class VideoClassifier:
         Each clip goes to serving_default as soon as its features are in: one call a clip costs ~1% of its
         backbone passes (benchmarks/README.md, section 4), and results come out while the rest decode.
         """
-        from frame_path.records import make_example
-
         done: dict[int, tuple[str, Any, int]] = {}  # the encoder reports unreadable files at once, ahead of earlier clips
         next_index = 0
         for (index, path), encoded in self._clip_encoder.encode(((index, path), path) for index, path in enumerate(video_paths)):
             if isinstance(encoded, frames.VideoDecodeError):
                 done[index] = (path, encoded, 0)
             else:
-                example = make_example(encoded.frame_features, encoded.frame_mask, "", os.path.basename(path), encoded.num_frames)
-                done[index] = (path, self._serve_clip(example, top_k), encoded.num_frames)
+                frame_features = encoded.frame_features[: encoded.frames_encoded]
+                done[index] = (path, self._serve_clip(frame_features, top_k, os.path.basename(path), encoded.num_frames), encoded.num_frames)
             while next_index in done:
                 yield done.pop(next_index)
                 next_index += 1
 
     def classify_frames(self, sampled_frames: Any, top_k: int, clip_id: str = "", num_frames: int = 0) -> list[dict[str, Any]]:
-        """Top-k predictions for one clip's sampled, cropped RGB frames (a window of a timeline)."""
+        """Top-k predictions for one clip's sampled, cropped RGB frames (a window of a timeline), `sampled_frames` a clip."""
+        frame_features = backbone.encode_frames(self._frame_encoder, sampled_frames, batch_size=self.sampled_frames)
+        return self._serve_clip(frame_features, top_k, clip_id, num_frames or len(sampled_frames))
+
+    def _serve_clip(self, frame_features: Any, top_k: int, clip_id: str, num_frames: int) -> list[dict[str, Any]]:
+        """serving_default on a clip's views (its [sampled frames, feature_dim] features): top-k {label, probability},
+        most likely first, of the views' mean probabilities."""
+        import tensorflow as tf
+
         from frame_path.records import make_example
 
         max_seq_length = self.model.extraction.max_seq_length
-        frame_features = backbone.encode_frames(self._frame_encoder, sampled_frames, batch_size=max_seq_length)
-        padded_features, frame_mask = frames.pad_to_length(frame_features, max_seq_length)
-        # Label and id are not read by serving_default; they only complete the record.
-        example = make_example(padded_features, frame_mask, "", clip_id, num_frames or len(sampled_frames))
-        return self._serve_clip(example, top_k)
-
-    def _serve_clip(self, example: Any, top_k: int) -> list[dict[str, Any]]:
-        """serving_default on one clip's tf.Example: its top-k {label, probability}, most likely first."""
-        import tensorflow as tf
-
+        examples = []
+        for positions in frames.view_positions(len(frame_features), max_seq_length, self.views):
+            padded_features, frame_mask = frames.pad_to_length(frame_features[positions], max_seq_length)
+            # Label and id are not read by serving_default; they only complete the record.
+            examples.append(make_example(padded_features, frame_mask, "", clip_id, num_frames).SerializeToString())
         try:
-            outputs = self._serve(examples=tf.constant([example.SerializeToString()]))
+            outputs = self._serve(examples=tf.constant(examples))
         except tf.errors.InvalidArgumentError:
             raise ModelDirError(
-                f"the model in {self.model.version_dir} does not take clips of {self.model.extraction.max_seq_length} frames, as its "
+                f"the model in {self.model.version_dir} does not take clips of {max_seq_length} frames, as its "
                 f"{MODEL_INFO_FILE} says: a damaged model"
             ) from None
-        probabilities, labels = outputs["probabilities"].numpy()[0], outputs["classes"].numpy()[0]
+        probabilities, labels = outputs["probabilities"].numpy().mean(axis=0), outputs["classes"].numpy()[0]
         ranked = probabilities.argsort()[::-1][:top_k]
         return [{"label": labels[index].decode(), "probability": round(float(probabilities[index]), 6)} for index in ranked]

@@ -86,7 +86,8 @@ def timeline(classifier: VideoClassifier, video_path: str, config: TimelineConfi
     container that miscounts its frames); VideoDecodeError for an unreadable video."""
     extraction = classifier.model.extraction
     config = config.for_model(classifier.model.info)
-    video = open_windows(video_path, config.window_seconds, config.stride_seconds, extraction.max_seq_length, extraction.sampling)
+    # Each window is sampled for all the classifier's views, as a whole clip is.
+    video = open_windows(video_path, config.window_seconds, config.stride_seconds, classifier.sampled_frames, extraction.sampling)
     windows, whole = [], None
     for window, sampled_frames in decode_windows(video_path, video, extraction.image_size):
         if window is video.whole:

@@ -29,8 +29,8 @@ def _infer(tmp_path, serving_dir, *paths, extra=()):
         return results, json.load(summary_file)
 
 
-def _assert_as_predict_gives(results, serving_dir):
-    with inference_model.VideoClassifier(inference_model.PushedModel.open(serving_dir)) as classifier:
+def _assert_as_predict_gives(results, serving_dir, views=1):
+    with inference_model.VideoClassifier(inference_model.PushedModel.open(serving_dir), views) as classifier:
         expected_by_video = {result["video"]: classifier.predict(result["video"], top_k=4) for result in results}  # one video at a time
     for result in results:
         expected = {item["label"]: item["probability"] for item in expected_by_video[result["video"]]}
@@ -72,6 +72,7 @@ def test_infer_a_folder_and_a_bad_file_in_process(serving, tmp_path):
         (["--videos", "{empty}"], "holds no video files"),
         (["--videos", "{empty}/*.avi"], "matches no video files"),
         (["--top-k", "0"], "--top-k must be at least 1"),
+        (["--views", "17"], "--views must be within [1, 16], got 17"),
         (["--model-dir", "{empty}"], "holds no saved model"),
     ],
 )
@@ -87,13 +88,14 @@ def test_bad_infer_inputs_are_one_line(tmp_path, capsys, argv, message):
     assert line.startswith("error: ") and message in line, line
 
 
-def test_infer_on_two_worker_processes(serving, tmp_path, monkeypatch):
+def test_infer_with_views_on_two_worker_processes(serving, tmp_path, monkeypatch):
     serving_dir, test_videos = serving
     # Workers import this project's code by module path, whatever their working directory.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [PROJECT_ROOT, os.environ.get("PYTHONPATH")])))
-    results, summary = _infer(tmp_path, serving_dir, *test_videos[:3], extra=["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+    two_workers = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+    results, summary = _infer(tmp_path, serving_dir, *test_videos[:3], extra=["--views", "2", *two_workers])
     assert [result["video"] for result in results] == test_videos[:3]
-    _assert_as_predict_gives(results, serving_dir)
+    _assert_as_predict_gives(results, serving_dir, views=2)
 
 
 def test_infer_through_a_job_service_and_its_worker_pool(serving, tmp_path, worker_trace):
@@ -112,7 +114,7 @@ def test_an_inference_request_travels_whole_as_json():
     from inference.batch import InferenceRequest
     from inference.timeline import TimelineConfig
 
-    request = InferenceRequest(("clips/", "more/*.mp4"), "serving", 3, None, TimelineConfig(2.0, None, 0.6))
+    request = InferenceRequest(("clips/", "more/*.mp4"), "serving", 3, None, TimelineConfig(2.0, None, 0.6), views=2)
     assert InferenceRequest.from_json(request.to_json()) == request
     assert InferenceRequest.from_json(InferenceRequest(("one.avi",), "serving").to_json()).timeline is None
     with pytest.raises(ValueError, match="--top-k must be at least 1"):

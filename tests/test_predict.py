@@ -12,7 +12,7 @@ import tensorflow as tf
 import predict
 from inference import model as inference_model
 from frame_path.errors import BackboneWeightsError
-from tests.helpers import every_frame
+from tests.helpers import declared_frame_count, every_frame
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -62,6 +62,13 @@ def test_predict_timeline_json_and_table(pushed, capsys):
     assert predict.main(["--model-dir", serving_dir, video, *timeline]) == 0
     table = capsys.readouterr().out.splitlines()
     assert len(table) == 1 + 2 + len(result["segments"])  # the video, its top 2, one line a segment
+    # With views, the timeline's pass samples the whole video as classify_videos does.
+    longest = max(glob.glob(os.path.join(data_root, "test", "*.avi")), key=declared_frame_count)
+    for extra in (timeline, ["--top-k", "2"]):
+        assert predict.main(["--model-dir", serving_dir, longest, *extra, "--json", "--views", "2"]) == 0
+    with_timeline, alone = (json.loads(line)["predictions"] for line in capsys.readouterr().out.splitlines())
+    assert [item["label"] for item in with_timeline] == [item["label"] for item in alone]
+    assert [item["probability"] for item in with_timeline] == pytest.approx([item["probability"] for item in alone], abs=1e-4)
     with pytest.raises(SystemExit, match="2"):
         predict.main(["--model-dir", serving_dir, video, "--timeline", "--window-seconds", "0"])
     assert "--window-seconds and --stride-seconds must be above 0" in capsys.readouterr().err
@@ -98,6 +105,41 @@ def test_videos_classified_together_get_the_numbers_each_gets_alone(pushed, tmp_
             continue
         assert frames_batched == frames_single > 0 and [item["label"] for item in batched] == [item["label"] for item in single]
         assert [item["probability"] for item in batched] == pytest.approx([item["probability"] for item in single], abs=1e-4)
+
+
+def test_multi_view_testing_averages_interleaved_samplings(pushed):
+    from frame_path import frames
+
+    _, version_dir, data_root = pushed
+    model = inference_model.PushedModel.open(version_dir, views=3)
+    max_seq_length, image_size = model.extraction.max_seq_length, model.extraction.image_size
+    videos = sorted(glob.glob(os.path.join(data_root, "test", "*.avi")), key=declared_frame_count)
+    short_video, long_video = videos[0], videos[-1]
+    assert declared_frame_count(short_video) <= max_seq_length < declared_frame_count(long_video)
+    with inference_model.VideoClassifier(model) as single, inference_model.VideoClassifier(model, views=3) as multi:
+        dense = frames.decode_clip(long_video, 3 * max_seq_length, image_size, "uniform").frames
+        positions = frames.view_positions(len(dense), max_seq_length, 3)
+        assert len(positions) == 3
+        expected: dict = {}
+        for view in positions:  # each view classified alone, as a clip
+            for item in single.classify_frames(dense[view], top_k=4):
+                expected[item["label"]] = expected.get(item["label"], 0.0) + item["probability"] / 3
+        averaged = {item["label"]: item["probability"] for item in multi.predict(long_video, top_k=4)}
+        assert averaged == pytest.approx(expected, abs=1e-4)
+        # A clip of at most max_seq_length frames has one view: all its frames, as without views.
+        as_dict = lambda predictions: {item["label"]: item["probability"] for item in predictions}  # noqa: E731
+        assert as_dict(multi.predict(short_video, top_k=4)) == pytest.approx(as_dict(single.predict(short_video, top_k=4)), abs=1e-6)
+
+
+def test_bad_views_are_one_line(pushed, tmp_path, capsys):
+    serving_dir, version_dir, data_root = pushed
+    video = sorted(glob.glob(os.path.join(data_root, "test", "*")))[0]
+    with pytest.raises(SystemExit, match="2"):
+        predict.main(["--model-dir", serving_dir, video, "--views", "0"])
+    assert "--views must be within [1, 16], got 0" in capsys.readouterr().err
+    first_sampling = _damaged_copy(version_dir, tmp_path, lambda text: json.dumps({**json.loads(text), "extraction": {**json.loads(text)["extraction"], "sampling": "first"}}))
+    assert predict.main(["--model-dir", first_sampling, video, "--views", "2"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --views needs a model trained on 'uniform' samples; this one samples 'first'"
 
 
 def test_the_lone_serving_default_gives_the_whole_models_numbers(pushed):

@@ -22,6 +22,28 @@ def test_uniform_sampling_gives_distinct_increasing_indices():
         assert len(indices) == 20 and np.all(np.diff(indices) > 0) and indices[-1] == num_frames - 1
 
 
+def test_one_view_is_the_training_sample():
+    dense = frames.sample_frame_indices(100, 20, "uniform")
+    assert frames.view_positions(len(dense), 20, 1).tolist() == [list(range(20))]
+
+
+@pytest.mark.parametrize("num_sampled, views", [(60, 3), (40, 3), (25, 2), (80, 4)])
+def test_views_interleave_and_each_covers_the_clip(num_sampled, views):
+    positions = frames.view_positions(num_sampled, 20, views)
+    assert positions.shape == (views, 20)
+    assert np.all(np.diff(positions, axis=1) > 0)  # each view a clip's sample: distinct frames in order
+    assert positions[:, 0].max() <= num_sampled / 20 and positions[:, -1].min() >= num_sampled - 1 - num_sampled / 20
+    spacing = (num_sampled - 1) / 19
+    assert np.all(np.abs(positions - positions.mean(axis=0)) <= spacing / 2 + 0.5)  # offset by less than half a step
+    assert len({frame for view in positions.tolist() for frame in view}) > 20  # the views see frames the others miss
+
+
+def test_a_clip_no_longer_than_the_sample_has_one_view():
+    assert frames.view_positions(15, 20, 3).tolist() == [list(range(15))]
+    with pytest.raises(ValueError, match="at least 1"):
+        frames.view_positions(15, 20, 0)
+
+
 def test_first_sampling_keeps_the_first_frames():
     assert frames.sample_frame_indices(100, 4, "first").tolist() == [0, 1, 2, 3]
 
