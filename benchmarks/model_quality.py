@@ -172,13 +172,11 @@ def view_probabilities(classifier: Any, dense: dict[str, np.ndarray], max_seq_le
     """Each clip's probabilities averaged over its views, as inference/model.py's VideoClassifier averages them."""
     import keras
 
-    from frame_path.frames import pad_to_length, view_positions
+    from frame_path.frames import clip_views
 
     features, masks, owners = [], [], []
     for clip, (clip_features, clip_mask) in enumerate(zip(dense[FRAME_FEATURES_KEY], dense[FRAME_MASK_KEY])):
-        real_features = clip_features[: int(clip_mask.sum())]
-        for positions in view_positions(len(real_features), max_seq_length, views):
-            padded, mask = pad_to_length(real_features[positions], max_seq_length)
+        for padded, mask in clip_views(clip_features[: int(clip_mask.sum())], max_seq_length, views):
             features.append(padded)
             masks.append(mask)
             owners.append(clip)

@@ -69,6 +69,11 @@ def view_positions(num_sampled: int, max_seq_length: int, views: int) -> np.ndar
     return np.unique(np.clip(positions, 0, num_sampled - 1).astype(np.int64), axis=0)
 
 
+def clip_views(frame_features: np.ndarray, max_seq_length: int, views: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The views (view_positions) of a clip's dense [num_sampled, dim] features, each padded as pad_to_length pads a clip."""
+    return [pad_to_length(frame_features[positions], max_seq_length) for positions in view_positions(len(frame_features), max_seq_length, views)]
+
+
 def center_crop_square(frame: np.ndarray) -> np.ndarray:
     """The largest centered square of a [height, width, ...] frame."""
     height, width = frame.shape[:2]

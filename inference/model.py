@@ -206,8 +206,7 @@ class VideoClassifier:
 
         max_seq_length = self.model.extraction.max_seq_length
         examples = []
-        for positions in frames.view_positions(len(frame_features), max_seq_length, self.views):
-            padded_features, frame_mask = frames.pad_to_length(frame_features[positions], max_seq_length)
+        for padded_features, frame_mask in frames.clip_views(frame_features, max_seq_length, self.views):
             # Label and id are not read by serving_default; they only complete the record.
             examples.append(make_example(padded_features, frame_mask, "", clip_id, num_frames).SerializeToString())
         try:
