@@ -1,22 +1,27 @@
-"""Test accuracy on the hard benchmark and its shifted test set: the Keras example's configuration, the previous default, the new default.
+"""Test accuracy on the hard benchmark (order) and the appearance benchmark (what is in view), per configuration.
 
     .venv/bin/python benchmarks/model_quality.py                       # data and features under /tmp/model_quality
-    .venv/bin/python benchmarks/model_quality.py --work-dir DIR --seeds 0,1,2
+    .venv/bin/python benchmarks/model_quality.py --work-dir DIR --seeds 0,1,2 --benchmarks appearance --configs new_default
 
-1. Generates the hard benchmark (video_datasets/hard_benchmark.py) into
-   WORK_DIR/data unless it is there.
+Configurations: the Keras example's, the previous default (appearance only), the change streams (the default of
+issues 13-21) and today's default (`frame_streams=auto`: the Trainer's choice on the eval split).
+
+1. Generates each benchmark unless it is there: the hard one (video_datasets/hard_benchmark.py: only frame order
+   tells its class pairs apart) into WORK_DIR/data, the appearance one (video_datasets/appearance_benchmark.py:
+   only the look of the object in view, identical motion) into WORK_DIR/appearance/data.
 2. Extracts the frame features once per sampling mode with the real pipeline,
-   `pipeline_runner.py extract --data-root WORK_DIR/data --output-dir
-   WORK_DIR/features_<sampling> --weights none --sampling <sampling>` (log:
-   WORK_DIR/features_<sampling>.log; a fresh TMPDIR), unless that folder
+   `pipeline_runner.py extract --data-root .../data --output-dir
+   .../features_<sampling> --weights none --sampling <sampling>` (log:
+   .../features_<sampling>.log; a fresh TMPDIR), unless that folder
    already holds the command's run_summary.json.
 3. Loads the Examples (train, eval, test), z-scores the features with the
    train split's statistics over real frames (as trainer/preprocessing.py)
    and trains trainer/model.py's model per configuration and seed the way
-   trainer/run_fn.py does: `fit` with the eval split as validation data and
-   trainer/training.py training_callbacks() (the Trainer's and the Tuner's callbacks:
-   EarlyStopping on val_loss after `warmup_epochs`, best weights kept), then
-   test accuracy: on the test split (`test_accuracy`, in distribution) and on
+   trainer/run_fn.py does: `fit` with the eval split as validation data,
+   trainer/training.py's callbacks (EarlyStopping on val_loss after `warmup_epochs`,
+   best weights kept) and trainer/stream_selection.py's choice of frame streams (each
+   candidate's eval and test accuracy in `stream_selection`), then test accuracy: on the
+   test split (`test_accuracy`, unseen scenes). For the hard benchmark also on
    the shifted test set (`shifted_accuracy`: the same unseen scenes, the action
    filling the whole clip, 40-100% of its course, 8-600 frames; hard_benchmark.SHIFTED, generated into
    WORK_DIR/data_shifted) and, for `uniform` sampling, on the windows centred in
@@ -47,7 +52,7 @@ import numpy as np  # noqa: E402
 from benchmarks import common  # noqa: E402
 from frame_path.records import FRAME_FEATURES_KEY, FRAME_MASK_KEY, LABEL_KEY, NUM_FRAMES_KEY, VIDEO_ID_KEY  # noqa: E402
 from trainer.hparams import DEFAULT_HPARAMS, SEED_HPARAMS, HParams  # noqa: E402
-from video_datasets import hard_benchmark  # noqa: E402
+from video_datasets import appearance_benchmark, hard_benchmark  # noqa: E402
 
 SPLITS = ("train", "eval", "test")
 # What a model is tested on: the test split, the shifted test set, the windows centred in the actions of three-action videos.
@@ -59,14 +64,20 @@ VIEW_SPLITS = {"test_views": "test_dense", "shifted_views": "shifted_dense"}
 # tests/test_benchmarks.py checks that both give the same features.
 _VARIANCE_EPSILON = 1e-6
 # The default before issue 13, as an overlay of today's: the appearance stream alone, no warm-up.
-PREVIOUS_DEFAULT_HPARAMS: dict[str, Any] = {
-    "warmup_epochs": 0, "appearance_stream": True, "clip_centering": False, "motion_stream": False,
-}
+PREVIOUS_DEFAULT_HPARAMS: dict[str, Any] = {"warmup_epochs": 0, "frame_streams": "appearance"}
 # name -> (sampling, hyperparameters)
 CONFIGURATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "keras_example": ("first", SEED_HPARAMS),
     "previous_default": ("uniform", {**DEFAULT_HPARAMS, **PREVIOUS_DEFAULT_HPARAMS}),
+    # The default of issues 13-21: the change streams, whatever the data.
+    "change_streams": ("uniform", {**DEFAULT_HPARAMS, "frame_streams": "change"}),
+    # Today's: the Trainer chooses the streams on the eval split (trainer/stream_selection.py).
     "new_default": ("uniform", DEFAULT_HPARAMS),
+}
+# name -> (generator of the data into a folder, whether the shifted set, the sequences and the views belong to it)
+BENCHMARKS: dict[str, tuple[Any, bool]] = {
+    "hard": (hard_benchmark.ensure_hard_benchmark, True),
+    "appearance": (appearance_benchmark.ensure_appearance_benchmark, False),
 }
 
 logger = logging.getLogger("model_quality")
@@ -187,40 +198,56 @@ def view_probabilities(classifier: Any, dense: dict[str, np.ndarray], max_seq_le
 
 
 def train_and_test(splits: dict[str, dict[str, np.ndarray]], hparams_config: dict[str, Any], seed: int, views: int = 1) -> dict[str, Any]:
-    """Trains as trainer/run_fn.py does (eval split as validation, its callbacks) and tests."""
+    """Trains as trainer/run_fn.py does (eval split as validation, its callbacks, its choice of frame streams) and tests.
+
+    Beside the kept model's figures, `stream_selection` holds every candidate's eval and test accuracy, so
+    that the choice can be judged against the candidate that was best on test.
+    """
     import keras
 
     from trainer import model
-    from trainer.training import training_callbacks  # the Trainer's and the Tuner's: the benchmark trains as they do
+    from trainer.stream_selection import select_streams
+    from trainer.training import TrainedModel, fit_and_keep  # the Trainer's: the benchmark trains as it does
 
     labels = sorted(set(splits["train"][LABEL_KEY]))
     label_ids = {split: np.array([labels.index(label) for label in data[LABEL_KEY]]) for split, data in splits.items()}
     inputs = {split: {key: data[key] for key in (FRAME_FEATURES_KEY, FRAME_MASK_KEY)} for split, data in splits.items()}
     max_seq_length, feature_dim = splits["train"][FRAME_FEATURES_KEY].shape[1:]
     hparams = HParams.from_config({**hparams_config, "max_seq_length": int(max_seq_length), "feature_dim": int(feature_dim)})
-    keras.utils.set_random_seed(seed)
-    classifier = model.build_model(len(labels), hparams)
-    started = time.perf_counter()
-    history = classifier.fit(
-        inputs["train"], label_ids["train"],
-        validation_data=(inputs["eval"], label_ids["eval"]),
-        epochs=hparams.epochs, batch_size=hparams.batch_size, verbose=0,
-        callbacks=training_callbacks(hparams),
-    )
-    seconds = time.perf_counter() - started
-    accuracies = {}
-    for split in EVALUATED_SPLITS:
-        if split in inputs:
-            probabilities = keras.ops.convert_to_numpy(classifier.predict(inputs[split], batch_size=256, verbose=0))
-            accuracies[f"{split}_accuracy"] = float(np.mean(probabilities.argmax(axis=1) == label_ids[split]))
+    test_accuracies: dict[str, float] = {}
+
+    def accuracy(classifier: keras.Model, split: str) -> float:
+        probabilities = keras.ops.convert_to_numpy(classifier.predict(inputs[split], batch_size=256, verbose=0))
+        return float(np.mean(probabilities.argmax(axis=1) == label_ids[split]))
+
+    def train(candidate: HParams) -> TrainedModel:
+        keras.utils.set_random_seed(seed)
+        classifier = model.build_model(len(labels), candidate)
+
+        def fit(classifier: keras.Model, callbacks: list[keras.callbacks.Callback]) -> keras.callbacks.History:
+            return classifier.fit(
+                inputs["train"], label_ids["train"], validation_data=(inputs["eval"], label_ids["eval"]),
+                epochs=candidate.epochs, batch_size=candidate.batch_size, verbose=0, callbacks=callbacks,
+            )
+
+        trained = fit_and_keep(classifier, candidate, fit)
+        test_accuracies[candidate.frame_streams] = accuracy(trained.model, "test")
+        return trained
+
+    trained, selection = select_streams(hparams, train)
+    for name, figures in selection["candidates"].items():
+        figures["test_accuracy"] = round(test_accuracies[name], 4)
+    accuracies = {f"{split}_accuracy": accuracy(trained.model, split) for split in EVALUATED_SPLITS if split in inputs}
     for split, dense_split in VIEW_SPLITS.items():
         if dense_split in splits:
-            probabilities = view_probabilities(classifier, splits[dense_split], int(max_seq_length), views)
+            probabilities = view_probabilities(trained.model, splits[dense_split], int(max_seq_length), views)
             accuracies[f"{split}_accuracy"] = float(np.mean(probabilities.argmax(axis=1) == label_ids[dense_split]))
     return {
         **accuracies,
-        "epochs_run": len(history.history["loss"]),
-        "train_seconds": round(seconds, 1),
+        "frame_streams": selection["chosen"],
+        "stream_selection": selection["candidates"],
+        "epochs_run": len(trained.history["loss"]),
+        "train_seconds": round(sum(figures["train_seconds"] for figures in selection["candidates"].values()), 1),
     }
 
 
@@ -232,7 +259,7 @@ def configuration_result(
     runs = []
     for seed in seeds:
         runs.append(train_and_test(splits, {**hparams_config, **overlay}, seed, views))
-        logger.info("%s seed %d: %s", name, seed, runs[-1])
+        logger.info("%s seed %d: %s", name, seed, {key: value for key, value in runs[-1].items() if key != "stream_selection"})
     figures: dict[str, Any] = {}
     for split in (*EVALUATED_SPLITS, *VIEW_SPLITS):
         accuracies = [run[f"{split}_accuracy"] for run in runs if f"{split}_accuracy" in run]
@@ -245,8 +272,10 @@ def configuration_result(
     return {
         "sampling": sampling,
         **figures,
+        "frame_streams": [run["frame_streams"] for run in runs],
         "epochs_run": [run["epochs_run"] for run in runs],
         "train_seconds": [run["train_seconds"] for run in runs],
+        **({"stream_selection": [run["stream_selection"] for run in runs]} if len(runs[0]["stream_selection"]) > 1 else {}),
     }
 
 
@@ -262,6 +291,10 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
         "--hparam", action="append", default=[], type=common.name_value(), metavar="NAME=VALUE",
         help="overlay on every configuration (VALUE read as JSON), e.g. temporal_crops=0; repeatable",
     )
+    parser.add_argument(
+        "--benchmarks", type=common.name_list(tuple(BENCHMARKS)), default=list(BENCHMARKS), metavar="NAME,NAME",
+        help=f"which benchmarks (default: {','.join(BENCHMARKS)})",
+    )
     parser.add_argument("--views", type=int, default=1, help="also test with multi-view testing of N views, for uniform sampling (default: 1, off)")
     args = parser.parse_args(argv)
     if args.views < 1:
@@ -269,50 +302,64 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     return args
 
 
+def benchmark_splits(name: str, work_dir: str, samplings: set[str], views: int) -> tuple[dict[str, Any], dict[str, float]]:
+    """Generates one benchmark under `work_dir` (WORK_DIR/data for the hard one, WORK_DIR/<name>/data for others),
+    extracts its features per sampling mode and loads them normalized: ({sampling: splits}, seconds)."""
+    generate, issue_21_sets = BENCHMARKS[name]
+    folder = work_dir if name == "hard" else os.path.join(work_dir, name)  # the hard benchmark's features stay where they were
+    data_root, shifted_root = os.path.join(folder, "data"), os.path.join(folder, "data_shifted")
+    started = time.perf_counter()
+    generate(data_root)
+    if issue_21_sets:
+        hard_benchmark.ensure_hard_benchmark(shifted_root, hard_benchmark.SHIFTED)
+    seconds = {"generation": round(time.perf_counter() - started, 1)}
+    splits_by_sampling: dict[str, Any] = {}
+    for sampling in sorted(samplings):
+        started = time.perf_counter()
+        examples = extract_features(data_root, os.path.join(folder, f"features_{sampling}"), sampling)
+        shifted = extract_features(shifted_root, os.path.join(folder, f"features_{sampling}_shifted"), sampling) if issue_21_sets else None
+        splits = load_examples(examples, shifted)
+        if sampling == "uniform" and issue_21_sets:  # a timeline samples its windows uniformly
+            # Windows as long as the median training clip, as a timeline's default (inference/timeline.py).
+            window_frames = int(np.median(splits["train"][NUM_FRAMES_KEY]))
+            max_seq_length = splits["train"][FRAME_FEATURES_KEY].shape[1]
+            splits["sequences"] = sequence_windows(folder, window_frames, max_seq_length)
+            if views > 1:
+                dense_options = ("--max-seq-length", str(max_seq_length * views))
+                dense_dir = os.path.join(folder, f"features_uniform_views{views}")
+                splits["test_dense"] = load_split(os.path.join(extract_features(data_root, dense_dir, sampling, *dense_options), "Split-test"))
+                dense_shifted = extract_features(shifted_root, f"{dense_dir}_shifted", sampling, *dense_options)
+                splits["shifted_dense"] = load_split(os.path.join(dense_shifted, "Split-test"))
+        seconds[f"extraction_{sampling}"] = round(time.perf_counter() - started, 1)
+        splits_by_sampling[sampling] = normalize(splits)
+    return splits_by_sampling, seconds
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     common.setup_logging()
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     machine = common.machine_info()
-
-    data_root, shifted_root = os.path.join(args.work_dir, "data"), os.path.join(args.work_dir, "data_shifted")
-    started = time.perf_counter()
-    hard_benchmark.ensure_hard_benchmark(data_root)
-    hard_benchmark.ensure_hard_benchmark(shifted_root, hard_benchmark.SHIFTED)
-    generation_seconds = time.perf_counter() - started
-    splits_by_sampling: dict[str, Any] = {}
-    extraction_seconds: dict[str, float] = {}
-    for sampling in sorted({CONFIGURATIONS[name][0] for name in args.configs}):
-        started = time.perf_counter()
-        examples = extract_features(data_root, os.path.join(args.work_dir, f"features_{sampling}"), sampling)
-        shifted = extract_features(shifted_root, os.path.join(args.work_dir, f"features_{sampling}_shifted"), sampling)
-        splits = load_examples(examples, shifted)
-        if sampling == "uniform":  # a timeline samples its windows uniformly
-            # Windows as long as the median training clip, as a timeline's default (inference/timeline.py).
-            window_frames = int(np.median(splits["train"][NUM_FRAMES_KEY]))
-            max_seq_length = splits["train"][FRAME_FEATURES_KEY].shape[1]
-            splits["sequences"] = sequence_windows(args.work_dir, window_frames, max_seq_length)
-            if args.views > 1:
-                dense_options = ("--max-seq-length", str(max_seq_length * args.views))
-                dense_dir = os.path.join(args.work_dir, f"features_uniform_views{args.views}")
-                splits["test_dense"] = load_split(os.path.join(extract_features(data_root, dense_dir, sampling, *dense_options), "Split-test"))
-                dense_shifted = extract_features(shifted_root, f"{dense_dir}_shifted", sampling, *dense_options)
-                splits["shifted_dense"] = load_split(os.path.join(dense_shifted, "Split-test"))
-        extraction_seconds[sampling] = round(time.perf_counter() - started, 1)
-        splits_by_sampling[sampling] = normalize(splits)
-
     overlay = dict(args.hparam)
-    results = {name: configuration_result(name, splits_by_sampling[CONFIGURATIONS[name][0]], args.seeds, overlay, args.views) for name in args.configs}
-    first = splits_by_sampling[CONFIGURATIONS[args.configs[0]][0]]
+    samplings = {CONFIGURATIONS[name][0] for name in args.configs}
+    benchmarks = {}
+    for benchmark in args.benchmarks:
+        splits_by_sampling, seconds = benchmark_splits(benchmark, args.work_dir, samplings, args.views)
+        first = splits_by_sampling[CONFIGURATIONS[args.configs[0]][0]]
+        benchmarks[benchmark] = {
+            "clips": {split: int(len(data[LABEL_KEY])) for split, data in first.items()},
+            "seconds": seconds,
+            "results": {
+                name: configuration_result(name, splits_by_sampling[CONFIGURATIONS[name][0]], args.seeds, overlay, args.views)
+                for name in args.configs
+            },
+        }
     common.print_json({
-        "benchmark": "hard_benchmark (video_datasets/hard_benchmark.py, seed 0), --weights none",
-        "clips": {split: int(len(data[LABEL_KEY])) for split, data in first.items()},
+        "benchmarks": "hard (video_datasets/hard_benchmark.py), appearance (video_datasets/appearance_benchmark.py); seed 0, --weights none",
         "seeds": args.seeds,
         "hparam_overlay": overlay,
         "views": args.views,
-        "results": results,
-        "generation_seconds": round(generation_seconds, 1),
-        "extraction_seconds": extraction_seconds,
+        **benchmarks,
         "machine": {**machine, "load_average_at_end": common.load_average()},
     })
     return 0

@@ -15,6 +15,12 @@ from typed_config import InvalidOption, check_fields, defaults, option
 # Shape of the data, not a modelling choice: the extraction settings (max_seq_length) and the
 # backbone (feature_dim) fix them, so the pipeline passes them and a user may not set them.
 SHAPE_FIELDS = ("max_seq_length", "feature_dim")
+# frame_streams value -> the streams of trainer/model.py's FrameStreams, in the order `auto` tries them.
+STREAM_CANDIDATES: dict[str, tuple[str, ...]] = {
+    "change": ("clip_centering", "motion"),
+    "appearance": ("appearance",),
+    "all": ("appearance", "clip_centering", "motion"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,10 +28,10 @@ class HParams:
     """Hyperparameters of the video transformer and its training loop.
 
     The defaults: transformer sizes, batch 8 and the long patience were chosen
-    on the demo data; the frame streams (centring + motion, appearance off) on
-    the hard benchmark (video_datasets/hard_benchmark.py: unseen scenes,
-    order-only class pairs, random-init DenseNet121 features; figures in
-    benchmarks/README.md section 3).
+    on the demo data and the hard benchmark (video_datasets/hard_benchmark.py:
+    unseen scenes, order-only class pairs, random-init DenseNet121 features;
+    figures in benchmarks/README.md section 3); the frame streams are chosen
+    per dataset by the Trainer (`frame_streams=auto`).
     """
 
     max_seq_length: int = option(help="frames per clip (the extraction's max_seq_length)", minimum=1, maximum=512)
@@ -43,12 +49,19 @@ class HParams:
     # of everything, and rises as it grows confident even when it gets more clips right: on the demo
     # (8 eval clips) the first epoch was picked every time (test accuracy 0.83 vs 0.92 with 10 warm-up epochs).
     warmup_epochs: int = option(10, "epochs before the eval loss may stop training or pick the weights", minimum=0, maximum=10000)
-    # With random-init features the appearance stream lets the model memorise the training scenes
-    # (hard benchmark 0.40 with it alone, 0.61 beside the change streams, 0.98 without it). With
-    # ImageNet features the scene can be informative: try it on.
-    appearance_stream: bool = option(False, "the z-scored frame features themselves")
-    clip_centering: bool = option(True, "each frame minus the clip's mean over its valid frames")
-    motion_stream: bool = option(True, "each valid frame's difference to the next valid frame")
+    # Which per-frame vectors the transformer sees (trainer/model.py's FrameStreams). No single choice fits
+    # both kinds of data: on random-init features of order-only classes the appearance stream lets the
+    # model memorise the training scenes (hard benchmark 0.48 alone, 0.61 beside the change streams, 0.98
+    # without it), while classes told apart by what is in view need it (appearance benchmark: see
+    # benchmarks/README.md section 3), and with ImageNet features what is in view is the main cue (the Keras
+    # example reaches 83-88% on UCF101's 5 classes with appearance alone). So by default ("auto") the
+    # Trainer trains every one of STREAM_CANDIDATES and keeps the one best on the eval split, whose groups
+    # (scenes) training never saw (trainer/stream_selection.py): the data decides, for ImageNet weights too.
+    frame_streams: str = option(
+        "auto", "which frame vectors the model sees: change (clip centring + motion), appearance (the features "
+        "themselves, the Keras example's), all (the three), or auto (the Trainer trains each and keeps the one best "
+        "on the eval split)", choices=("auto", *STREAM_CANDIDATES), search=list(STREAM_CANDIDATES),
+    )
     temporal_crops: float = option(0.0, "share of training clips replaced by a random stretch of them, resampled to the clip's length; 0 = off", minimum=0.0, maximum=1.0)
     min_crop_fraction: float = option(0.3, "shortest stretch a temporal crop keeps, as a share of the clip", minimum=0.05, maximum=1.0)
     feature_noise: float = option(0.0, "std of Gaussian noise on the z-scored features in training; 0 = off", minimum=0.0, maximum=10.0)
@@ -57,13 +70,18 @@ class HParams:
 
     def __post_init__(self) -> None:
         check_fields(self)
-        if not (self.appearance_stream or self.clip_centering or self.motion_stream):
-            raise InvalidOption("appearance_stream", "or clip_centering or motion_stream must be on: all three are off")
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        """The streams of a chosen `frame_streams` (trainer/model.py's FrameStreams); ValueError for 'auto'."""
+        if self.frame_streams not in STREAM_CANDIDATES:
+            raise ValueError(f"frame_streams={self.frame_streams!r} is chosen by the Trainer (trainer/stream_selection.py) before a model is built")
+        return STREAM_CANDIDATES[self.frame_streams]
 
     @property
     def num_streams(self) -> int:
-        """Feature vectors per frame: the appearance plus the enabled change streams."""
-        return int(self.appearance_stream) + int(self.clip_centering) + int(self.motion_stream)
+        """Feature vectors per frame: the appearance and the change streams that are on."""
+        return len(self.streams)
 
     @property
     def embed_dim(self) -> int:
@@ -102,9 +120,7 @@ KERAS_EXAMPLE_HPARAMS: dict[str, Any] = {
     "batch_size": 32,
     "early_stopping_patience": 5,
     "warmup_epochs": 0,
-    "appearance_stream": True,
-    "clip_centering": False,
-    "motion_stream": False,
+    "frame_streams": "appearance",
 }
 SEED_HPARAMS: dict[str, Any] = {**DEFAULT_HPARAMS, **KERAS_EXAMPLE_HPARAMS}
 

@@ -4,8 +4,8 @@ A re-implementation of the Keras example "Video Classification with
 Transformers": every clip arrives as `frame_features` (one DenseNet121 vector
 per sampled frame, zero-padded to `max_seq_length`) plus `frame_mask` (1 for a
 real frame, 0 for padding). The model turns each frame into its streams
-(`FrameStreams`: by default the frame minus its clip's mean and the change to
-the next frame; the raw appearance only with `appearance_stream`), adds a
+(`FrameStreams`: the features themselves, the frame minus its clip's mean and
+the change to the next frame, as `frame_streams` says), adds a
 learned position embedding, runs transformer encoder blocks over the frames,
 averages the valid frames and classifies the clip.
 
@@ -314,9 +314,10 @@ def build_model(num_classes: int, hparams: HParams) -> keras.Model:
     if hparams.feature_noise:
         # Training only; noise on padded frames is zeroed by every later layer.
         frame_vectors = layers.GaussianNoise(hparams.feature_noise, name="feature_noise")(frame_vectors)
-    if hparams.clip_centering or hparams.motion_stream or not hparams.appearance_stream:
+    streams = hparams.streams
+    if streams != ("appearance",):
         frame_vectors = FrameStreams(
-            hparams.clip_centering, hparams.motion_stream, hparams.appearance_stream, name="frame_streams"
+            "clip_centering" in streams, "motion" in streams, "appearance" in streams, name="frame_streams"
         )(frame_vectors, frame_mask)
     if hparams.projection_dim:
         frame_vectors = layers.Dense(hparams.projection_dim, name="frame_projection")(frame_vectors)

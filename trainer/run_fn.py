@@ -27,7 +27,8 @@ from frame_path.config import ExtractionConfig
 from frame_path.records import EXTRACTION_REPORT_FILE
 from trainer import model as video_model
 from trainer import serving_frames
-from trainer.training import kept_epoch, training_callbacks
+from trainer.stream_selection import select_streams
+from trainer.training import TrainedModel, fit_and_keep
 from trainer.model_files import EXAMPLES_MODEL_DIR, EXAMPLES_MODEL_GRAPH, HISTORY_FILE, MODEL_INFO_FILE, ModelInfo
 from trainer.preprocessing import FEATURE_KEYS, LABEL_ID_KEY, LABEL_VOCABULARY
 TRAINING_SEED = 0  # same Examples and hyperparameters -> the same model
@@ -150,7 +151,7 @@ def _tuned_values(fn_args: tfx.components.FnArgs) -> dict[str, Any]:
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
-    """Trains on `train`, early-stops and picks weights on `eval`; `test` is left to the Evaluator."""
+    """Trains on `train`, early-stops and picks weights (and, for frame_streams=auto, the streams) on `eval`; `test` is left to the Evaluator."""
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     labels = [label.decode() for label in tf_transform_output.vocabulary_by_name(LABEL_VOCABULARY)]
     hparams = video_model.HParams.from_config({**fn_args.custom_config, **_tuned_values(fn_args)})
@@ -166,27 +167,34 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     logger.info("Training on %d replica(s), global batch %d, %d classes %s", strategy.num_replicas_in_sync, global_batch_size, len(labels), labels)
     train_dataset = dataset(fn_args, fn_args.train_files, tf_transform_output, global_batch_size, shuffle=True)
     eval_dataset = dataset(fn_args, fn_args.eval_files, tf_transform_output, global_batch_size, shuffle=False)
-    keras.utils.set_random_seed(TRAINING_SEED)
-    with strategy.scope():
-        classifier = video_model.build_model(len(labels), hparams)
 
-    callbacks = training_callbacks(hparams)
-    history = classifier.fit(
-        train_dataset,
-        validation_data=eval_dataset,
-        epochs=hparams.epochs,
-        shuffle=False,  # the TFX dataset is shuffled already
-        verbose=2,
-        callbacks=[*callbacks, keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)],
-    )
-    epochs_run = len(history.epoch)
-    kept = kept_epoch(callbacks, epochs_run)
-    logger.info("Trained %d epochs; kept the weights of epoch %d (warm-up %d)", epochs_run, kept, hparams.warmup_epochs)
+    def train(candidate: video_model.HParams) -> TrainedModel:
+        keras.utils.set_random_seed(TRAINING_SEED)  # every candidate from the same start
+        with strategy.scope():
+            classifier = video_model.build_model(len(labels), candidate)
+        log_dir = os.path.join(fn_args.model_run_dir, candidate.frame_streams) if hparams.frame_streams == "auto" else fn_args.model_run_dir
+
+        def fit(model: keras.Model, callbacks: list[keras.callbacks.Callback]) -> keras.callbacks.History:
+            return model.fit(
+                train_dataset,
+                validation_data=eval_dataset,
+                epochs=candidate.epochs,
+                shuffle=False,  # the TFX dataset is shuffled already
+                verbose=2,
+                callbacks=[*callbacks, keras.callbacks.TensorBoard(log_dir=log_dir)],
+            )
+
+        return fit_and_keep(classifier, candidate, fit)
+
+    trained, stream_selection = select_streams(hparams, train)
+    classifier, hparams = trained.model, trained.hparams
+    logger.info("Trained %d epochs; kept the weights of epoch %d (warm-up %d)", len(trained.history["loss"]), trained.kept_epoch, hparams.warmup_epochs)
     training_record = {
-        **{name: [float(value) for value in values] for name, values in history.history.items()},
-        # The Trainer's own choice, which reports read rather than re-derive (1-based).
-        "kept_epoch": kept,
+        **trained.history,
+        # The Trainer's own choices, which reports read rather than re-derive (the epoch 1-based).
+        "kept_epoch": trained.kept_epoch,
         "warmup_epochs": hparams.warmup_epochs,
+        "stream_selection": stream_selection,
     }
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as history_file:
         json.dump(training_record, history_file, indent=2)

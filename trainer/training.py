@@ -3,12 +3,15 @@
 `training_callbacks()` gives the model selection (the eval loss picks the
 weights, but only after `warmup_epochs`) and the stop on a non-finite loss.
 `kept_epoch()` says which epoch's weights the model ended with; the Tuner
-scores a trial by the same rule (`SELECTION_METRIC`).
+scores a trial by the same rule (`SELECTION_METRIC`). `fit_and_keep()` trains
+with them and records what was kept.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Any, Optional
+import time
+from typing import Any, Callable, Optional
 
 import keras
 
@@ -78,3 +81,29 @@ def kept_epoch(callbacks: list[keras.callbacks.Callback], epochs_run: int) -> in
     [selection] = [callback for callback in callbacks if isinstance(callback, keras.callbacks.EarlyStopping)]
     # No eligible epoch (a warm-up as long as training): nothing was restored, the last weights stay.
     return selection.best_epoch + 1 if selection.best_weights is not None else epochs_run
+
+
+@dataclasses.dataclass
+class TrainedModel:
+    """A model trained by `fit_and_keep`: its hyperparameters, history and the epoch whose weights it kept."""
+
+    hparams: HParams
+    model: keras.Model
+    history: dict[str, list[float]]
+    kept_epoch: int  # 1-based
+    seconds: float
+
+    def kept(self, metric: str) -> float:
+        """`metric` (e.g. val_loss) of the kept epoch."""
+        return float(self.history[metric][self.kept_epoch - 1])
+
+
+def fit_and_keep(
+    classifier: keras.Model, hparams: HParams, fit: Callable[[keras.Model, list[keras.callbacks.Callback]], keras.callbacks.History]
+) -> TrainedModel:
+    """`fit(classifier, callbacks)` with training_callbacks(hparams); the model keeps its selected epoch's weights."""
+    callbacks = training_callbacks(hparams)
+    started = time.perf_counter()
+    history = fit(classifier, callbacks)
+    kept = kept_epoch(callbacks, len(history.epoch))
+    return TrainedModel(hparams, classifier, {name: [float(value) for value in values] for name, values in history.history.items()}, kept, time.perf_counter() - started)

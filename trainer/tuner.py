@@ -5,7 +5,9 @@ is enabled, and its best hyperparameters override the Trainer's. The search is
 kept small enough for a 2-core machine: a random search of TRIALS points of
 SEARCH_SPACE, each trained like the Trainer trains (same datasets, same early
 stopping, same choice of the epoch kept), selected on that epoch's eval
-loss, which moves less than accuracy on a few dozen eval clips.
+loss, which moves less than accuracy on a few dozen eval clips. The frame
+streams are one of its dimensions (change, appearance, all), so a tuned
+Trainer trains the streams the Tuner chose rather than choosing again.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The run summary as a few lines for the console."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 
 def gate_checks(summary: dict[str, Any]) -> list[str]:
@@ -21,6 +21,20 @@ def gate_checks(summary: dict[str, Any]) -> list[str]:
         f"at most {required['max_accuracy_regression']:g} below the last blessed model: "
         + ("no baseline" if change is None else f"{change:+.4f}, {verdict('max_accuracy_regression')}"),
     ]
+
+
+def stream_selection_lines(selection: Optional[dict[str, Any]]) -> list[str]:
+    """The Trainer's choice of frame streams (history.json's stream_selection) and each candidate's eval figures."""
+    if not selection or len(selection["candidates"]) < 2:
+        return [f"frame streams {selection['chosen']} (configured)"] if selection else []
+    lines = [f"frame streams {selection['chosen']}, chosen from {len(selection['candidates'])} by {selection['criterion']}:"]
+    for name, figures in selection["candidates"].items():
+        mark = "  <- kept" if name == selection["chosen"] else ""
+        lines.append(
+            f"  {name:<10} eval accuracy {figures['eval_accuracy']:.3f}, eval loss {figures['eval_loss']:.3f} "
+            f"(epoch {figures['kept_epoch']} of {figures['epochs_run']}, {figures['train_seconds']:.0f} s){mark}"
+        )
+    return lines
 
 
 def console_summary(summary: dict[str, Any], path: str) -> str:
@@ -44,6 +58,7 @@ def console_summary(summary: dict[str, Any], path: str) -> str:
     lines.append(f"  examples     {summary['examples_uri']}")
     if "kept_epoch" in summary:
         lines.append(f"  trainer      kept the weights of epoch {summary['kept_epoch']} (warm-up {summary['warmup_epochs']} epochs)")
+        lines += [f"  {'':<12} {line}" for line in stream_selection_lines(summary.get("stream_selection"))]
     if "test_accuracy" in summary:
         lines.append(f"  test         accuracy {summary['test_accuracy']:.3f} on {summary['test_examples']} clips")
         lines += [

@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator, PercentFormatter  # noqa: E402
 
-from pipeline.reporting.console import gate_checks  # noqa: E402
+from pipeline.reporting.console import gate_checks, stream_selection_lines  # noqa: E402
 from trainer.model_files import HISTORY_FILE  # noqa: E402
 
 REPORT_MARKDOWN_FILE = "report.md"
@@ -342,7 +342,7 @@ def _training_section(summary: dict, history: Optional[dict[str, list[float]]]) 
     val_accuracy = history.get(f"val_{accuracy_key}") if accuracy_key else None
     if val_accuracy and kept <= len(val_accuracy):
         lines.append(f"- Eval split accuracy at that epoch: {val_accuracy[kept - 1]:.2%}")
-    return lines
+    return [*lines, *(f"- {line}" for line in stream_selection_lines(summary.get("stream_selection")))]
 
 
 def _pictures_section(paths: dict[str, str]) -> list[str]:

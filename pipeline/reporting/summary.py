@@ -188,6 +188,7 @@ def summarize_run(metadata_path: str, pipeline_name: str, since_ms: int) -> dict
         # The Trainer's own record of its choice (1-based), never re-derived from the curves.
         summary["kept_epoch"] = training_record["kept_epoch"]
         summary["warmup_epochs"] = training_record["warmup_epochs"]
+        summary["stream_selection"] = training_record.get("stream_selection")
     if "Tuner" in runs:
         [best] = runs["Tuner"]["outputs"]["best_hyperparameters"]
         with open(os.path.join(best.uri, _BEST_HYPERPARAMETERS_FILE)) as best_file:

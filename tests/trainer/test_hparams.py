@@ -14,7 +14,7 @@ def test_defaults_and_overrides():
     for key, value in DEFAULT_HPARAMS.items():
         assert getattr(hparams, key) == value
     assert hparams.embed_dim == DEFAULT_HPARAMS["projection_dim"]
-    overridden = HParams.from_config({"max_seq_length": 10, "feature_dim": 64, "num_heads": 8, "projection_dim": 0})
+    overridden = HParams.from_config({"max_seq_length": 10, "feature_dim": 64, "num_heads": 8, "projection_dim": 0, "frame_streams": "change"})
     assert (overridden.max_seq_length, overridden.num_heads) == (10, 8)
     # No projection: the features and their change streams are used as they are.
     assert overridden.embed_dim == 64 * overridden.num_streams
@@ -27,6 +27,7 @@ def test_keras_example_values_are_one_overlay_of_the_defaults():
     assert SEED_HPARAMS == {**DEFAULT_HPARAMS, **KERAS_EXAMPLE_HPARAMS}
     assert set(KERAS_EXAMPLE_HPARAMS) < set(DEFAULT_HPARAMS)
     seed = HParams.from_config({**SEED_HPARAMS, **SHAPE})
+    assert seed.streams == ("appearance",)
     assert (seed.embed_dim, seed.dense_dim, seed.num_heads, seed.num_streams) == (1024, 4, 1, 1)
 
 
@@ -50,7 +51,8 @@ def test_unknown_and_missing_keys_are_refused():
         # Types and bounds of every kind.
         ("epochs", 2.5, "must be an integer"),
         ("epochs", True, "must be an integer"),
-        ("motion_stream", 1, "must be true or false"),
+        ("frame_streams", "motion", "must be one of auto, change, appearance, all"),
+        ("frame_streams", True, "must be a string"),
         ("learning_rate", 0.0, "must be at least"),
         ("dropout", 1.5, "must be at most 0.95"),
         ("label_smoothing", 1.0, "must be at most 0.9"),
@@ -66,17 +68,25 @@ def test_bad_values_are_refused_with_the_field_name(name, value, requirement):
     assert raised.value.option == name
 
 
-def test_at_least_one_frame_stream():
-    with pytest.raises(InvalidOption, match="must be on"):
-        HParams.from_config({**SHAPE, "appearance_stream": False, "clip_centering": False, "motion_stream": False})
+def test_frame_streams_name_the_streams_and_auto_is_left_to_the_trainer():
+    from trainer.hparams import STREAM_CANDIDATES
+
+    assert DEFAULT_HPARAMS["frame_streams"] == "auto"
+    for name, streams in STREAM_CANDIDATES.items():
+        hparams = HParams.from_config({**SHAPE, "frame_streams": name})
+        assert hparams.streams == streams and hparams.num_streams == len(streams)
+    with pytest.raises(ValueError, match="chosen by the Trainer"):
+        HParams.from_config(SHAPE).streams
 
 
 def test_the_tuners_space_comes_from_the_fields_and_every_value_is_valid():
     from trainer.hparams import search_space
 
     space = search_space()
-    assert set(space) == {"projection_dim", "dropout", "learning_rate"}
+    assert set(space) == {"projection_dim", "dropout", "learning_rate", "frame_streams"}
+    # The Tuner tries each stream configuration itself (the Keras example's among them), in place of `auto`.
+    assert space["frame_streams"] == ["change", "appearance", "all"] and KERAS_EXAMPLE_HPARAMS["frame_streams"] in space["frame_streams"]
     for name, values in space.items():
-        assert len(values) >= 2 and DEFAULT_HPARAMS[name] in values
+        assert len(values) >= 2 and (DEFAULT_HPARAMS[name] in values or name == "frame_streams")
         for value in values:
             assert getattr(HParams.from_config({**SHAPE, name: value}), name) == value

@@ -1,0 +1,73 @@
+"""frame_streams=auto: the Trainer's choice follows the data (tiny real Keras training, seconds)."""
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from trainer.hparams import DEFAULT_HPARAMS, STREAM_CANDIDATES, HParams  # noqa: E402
+from trainer.model import build_model  # noqa: E402
+from trainer.stream_selection import candidates, select_streams  # noqa: E402
+from trainer.training import TrainedModel, fit_and_keep  # noqa: E402
+
+FRAMES, DIM, CLIPS_A_CLASS = 8, 16, 24
+_CLASSES = np.random.default_rng(7)
+PATTERNS = _CLASSES.normal(size=(2, DIM)).astype("float32")  # `look`: each class's static pattern
+DIRECTION = _CLASSES.normal(size=DIM).astype("float32")  # `order`: rising or falling along it
+
+
+def _clips(kind: str, rng: np.random.Generator, scenes: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Two classes in the given scenes (one per clip, a strong static offset). `look`: a class's own static
+    pattern, no change over time; `order`: the same direction rising or falling through the clip."""
+    features, labels = [], []
+    for index in range(2 * CLIPS_A_CLASS):
+        label = index % 2
+        frame_noise = 0.3 * rng.normal(size=(FRAMES, DIM))
+        if kind == "look":
+            clip = 1.5 * PATTERNS[label] + frame_noise
+        else:
+            ramp = np.linspace(-1.0, 1.0, FRAMES)[:, None] * (1 if label else -1)
+            clip = 1.5 * ramp * DIRECTION + frame_noise
+        features.append(clip + scenes[index % len(scenes)])
+        labels.append(label)
+    return {"frame_features": np.array(features, "float32"), "frame_mask": np.ones((2 * CLIPS_A_CLASS, FRAMES), "int64")}, np.array(labels)
+
+
+def _select(kind: str) -> dict:
+    rng = np.random.default_rng(3 if kind == "look" else 4)
+    train_x, train_y = _clips(kind, rng, 3.0 * rng.normal(size=(12, DIM)))  # training scenes ...
+    eval_x, eval_y = _clips(kind, rng, 3.0 * rng.normal(size=(12, DIM)))  # ... and unseen ones
+    hparams = HParams.from_config({**DEFAULT_HPARAMS, "max_seq_length": FRAMES, "feature_dim": DIM, "projection_dim": 8,
+                                   "dense_dim": 8, "epochs": 12, "warmup_epochs": 4, "early_stopping_patience": 12})
+
+    def train(candidate: HParams) -> TrainedModel:
+        keras.utils.set_random_seed(0)
+
+        def fit(model, callbacks):
+            return model.fit(train_x, train_y, validation_data=(eval_x, eval_y), epochs=candidate.epochs, batch_size=8, verbose=0, callbacks=callbacks)
+
+        return fit_and_keep(build_model(2, candidate), candidate, fit)
+
+    kept, record = select_streams(hparams, train)
+    assert kept.hparams.frame_streams == record["chosen"]
+    return record
+
+
+def test_auto_tries_every_candidate_and_a_fixed_choice_only_itself():
+    shape = {"max_seq_length": FRAMES, "feature_dim": DIM}
+    assert [hparams.frame_streams for hparams in candidates(HParams.from_config(shape))] == list(STREAM_CANDIDATES)
+    assert [hparams.frame_streams for hparams in candidates(HParams.from_config({**shape, "frame_streams": "all"}))] == ["all"]
+
+
+@pytest.mark.parametrize("kind, wrong_choice", [("look", "change"), ("order", "appearance")])
+def test_the_streams_kept_are_the_best_on_unseen_scenes(kind, wrong_choice):
+    """Classes told apart by their look need the appearance stream (the change streams see nothing); classes
+    told apart by order in varying scenes need the change streams (appearance memorises the scenes)."""
+    record = _select(kind)
+    figures = record["candidates"]
+    assert list(figures) == list(STREAM_CANDIDATES) and record["configured"] == "auto"
+    assert record["chosen"] != wrong_choice
+    assert figures[record["chosen"]]["eval_accuracy"] == max(candidate["eval_accuracy"] for candidate in figures.values())
+    assert figures[record["chosen"]]["eval_accuracy"] > figures[wrong_choice]["eval_accuracy"]
