@@ -78,6 +78,7 @@ CONFIGURATIONS: dict[str, tuple[str, dict[str, Any]]] = {
 BENCHMARKS: dict[str, tuple[Any, bool]] = {
     "hard": (hard_benchmark.ensure_hard_benchmark, True),
     "appearance": (appearance_benchmark.ensure_appearance_benchmark, False),
+    "mixed": (lambda folder: appearance_benchmark.ensure_appearance_benchmark(folder, classes=appearance_benchmark.MIXED_CLASSES), False),
 }
 
 logger = logging.getLogger("model_quality")

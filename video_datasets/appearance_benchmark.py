@@ -18,7 +18,12 @@ groups (8 and up) and test groups (1-7) are disjoint, as in the hard
 benchmark, and clips have 8 to 170 frames. Every clip is drawn from its own
 random stream keyed by (seed, class, group, clip).
 
-    python -m video_datasets.appearance_benchmark OUTPUT_DIR [--seed N]
+The mixed set (`--mixed`, MIXED_CLASSES) rebuilds issue 22's outside data: three
+of those classes and a time-reversed pair (PopIn/PopOut: a grey square comes
+into view part-way through the clip, or leaves it), so that a model must use
+both what is in view and the order.
+
+    python -m video_datasets.appearance_benchmark OUTPUT_DIR [--seed N] [--mixed]
 """
 from __future__ import annotations
 
@@ -43,6 +48,10 @@ OBJECTS: dict[str, tuple[str, str, int]] = {
     "Star": ("star", "dots", 150),
 }
 CLASSES: tuple[str, ...] = tuple(OBJECTS)
+# The mixed set (issue 22's outside data, rebuilt): three of the look-defined classes and one time-reversed
+# pair, a grey square that pops into view part-way through the clip (PopIn) or out of it (PopOut).
+POP_CLASSES: dict[str, bool] = {"PopIn": True, "PopOut": False}  # class -> whether the object comes into view
+MIXED_CLASSES: tuple[str, ...] = ("Disc", "Bar", "Ring", *POP_CLASSES)
 HUE_JITTER = 8  # +- around the class's hue, per clip
 SWAY_PIXELS_PER_FRAME = 2.0
 PAN_PIXELS_PER_FRAME = 0.4
@@ -59,6 +68,8 @@ def _object_mask(shape: str, size: int, angle: float) -> np.ndarray:
     elif shape == "ring":
         cv2.circle(mask, centre, radius, 1, thickness=-1)
         cv2.circle(mask, centre, int(radius * 0.55), 0, thickness=-1)
+    elif shape == "square":
+        cv2.rectangle(mask, (size // 5, size // 5), (size - size // 5, size - size // 5), 1, thickness=-1)
     elif shape == "bar":
         cv2.rectangle(mask, (1, size // 2 - size // 7), (size - 2, size // 2 + size // 7), 1, thickness=-1)
     elif shape == "cross":
@@ -78,11 +89,13 @@ def _object_mask(shape: str, size: int, angle: float) -> np.ndarray:
 
 def _object_image(class_name: str, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The object of one clip: (BGR float32 [size, size, 3], mask bool [size, size])."""
-    shape, pattern, hue = OBJECTS[class_name]
+    shape, pattern, hue = OBJECTS.get(class_name, ("bar", "plain", 0))
+    if class_name in POP_CLASSES:
+        shape = "square"
     mask = _object_mask(shape, size, float(rng.uniform(-20, 20))).astype(bool)
     hsv = np.zeros((size, size, 3), dtype=np.uint8)
     hsv[..., 0] = (hue + int(rng.integers(-HUE_JITTER, HUE_JITTER + 1))) % 180
-    hsv[..., 1] = int(rng.uniform(150, 255))
+    hsv[..., 1] = int(rng.uniform(150, 255)) if class_name not in POP_CLASSES else int(rng.uniform(0, 40))
     hsv[..., 2] = int(rng.uniform(170, 255))
     colour = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR).astype(np.float32)
     rows, columns = np.mgrid[0:size, 0:size]
@@ -109,6 +122,8 @@ def _clip_frames(class_name: str, canvas: np.ndarray, width: int, height: int, n
     pan = np.array([np.sin(pan_angle), np.cos(pan_angle)]) * PAN_PIXELS_PER_FRAME
     origin = np.array([margin_y / 2, margin_x / 2]) - pan * num_frames / 2
     phase, amplitude = rng.uniform(0, 2 * np.pi), width * 0.12
+    # PopIn/PopOut: the object is in view only after (before) a random 30-70% of the clip.
+    switch = int(rng.uniform(0.3, 0.7) * num_frames)
     frames = []
     for index in range(num_frames):
         y, x = np.clip(origin + pan * index, 0, [margin_y, margin_x]).astype(int)
@@ -116,14 +131,15 @@ def _clip_frames(class_name: str, canvas: np.ndarray, width: int, height: int, n
         offset = int(amplitude * np.sin(phase + index * SWAY_PIXELS_PER_FRAME / amplitude))
         top, left = height // 2 - size // 2, width // 2 - size // 2 + offset
         region = frame[top : top + size, left : left + size]
-        region[mask] = colour[mask]
+        if class_name not in POP_CLASSES or (index >= switch) == POP_CLASSES[class_name]:
+            region[mask] = colour[mask]
         frame += noise_sigma * rng.standard_normal((height, width, 1)).astype(np.float32)
         frames.append(np.clip(frame, 0, 255).astype(np.uint8))
     return frames
 
 
-def generate_appearance_benchmark(output_dir: str, config: BenchmarkConfig = CONFIG) -> str:
-    """Writes the benchmark (train.csv, test.csv, train/, test/) to `output_dir`; returns it."""
+def generate_appearance_benchmark(output_dir: str, config: BenchmarkConfig = CONFIG, classes: tuple[str, ...] = CLASSES) -> str:
+    """Writes the benchmark of `classes` (CLASSES, or MIXED_CLASSES) (train.csv, test.csv, train/, test/) to `output_dir`; returns it."""
     rows: dict[str, list[tuple[str, str]]] = {"train": [], "test": []}
     groups = {
         "train": (range(FIRST_TRAIN_GROUP, FIRST_TRAIN_GROUP + config.train_groups), config.train_clips_per_group),
@@ -131,7 +147,8 @@ def generate_appearance_benchmark(output_dir: str, config: BenchmarkConfig = CON
     }
     for split, (split_groups, clips_per_group) in groups.items():
         os.makedirs(os.path.join(output_dir, split), exist_ok=True)
-        for class_index, class_name in enumerate(CLASSES):
+        for class_name in classes:
+            class_index = (*OBJECTS, *POP_CLASSES).index(class_name)  # a class's clips are the same in either set
             for group in split_groups:
                 scene_rng = np.random.default_rng([config.seed, 11, class_index, group])
                 width = int(scene_rng.integers(WIDTH_RANGE[0] // 16, WIDTH_RANGE[1] // 16 + 1)) * 16
@@ -150,10 +167,10 @@ def generate_appearance_benchmark(output_dir: str, config: BenchmarkConfig = CON
     return output_dir
 
 
-def ensure_appearance_benchmark(output_dir: str, config: BenchmarkConfig = CONFIG) -> str:
+def ensure_appearance_benchmark(output_dir: str, config: BenchmarkConfig = CONFIG, classes: tuple[str, ...] = CLASSES) -> str:
     """Generates the benchmark into `output_dir` unless it is already there (both CSVs written last)."""
     if not all(os.path.exists(os.path.join(output_dir, name)) for name in KERAS_CSV_FILES.values()):
-        generate_appearance_benchmark(output_dir, config)
+        generate_appearance_benchmark(output_dir, config, classes)
     return output_dir
 
 
@@ -161,11 +178,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m video_datasets.appearance_benchmark", description=__doc__.split("\n\n")[0])
     parser.add_argument("output_dir", metavar="OUTPUT_DIR", help="folder for train.csv, test.csv, train/ and test/")
     parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same dataset (default: %(default)s)")
+    parser.add_argument("--mixed", action="store_true", help="the mixed set: three look-defined classes and the PopIn/PopOut pair")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     config = BenchmarkConfig(seed=args.seed, corrupt_files=False)
-    generate_appearance_benchmark(args.output_dir, config)
-    clips = len(CLASSES) * (config.train_groups * config.train_clips_per_group + config.test_groups * config.test_clips_per_group)
+    classes = MIXED_CLASSES if args.mixed else CLASSES
+    generate_appearance_benchmark(args.output_dir, config, classes)
+    clips = len(classes) * (config.train_groups * config.train_clips_per_group + config.test_groups * config.test_clips_per_group)
     print(f"Appearance benchmark: {clips} clips in {os.path.abspath(args.output_dir)} ({time.perf_counter() - started:.0f} s)")
     return 0
 
