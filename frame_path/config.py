@@ -64,6 +64,13 @@ class ExtractionConfig:
         EVAL_GROUP_FRACTION, "share of the training clips' groups held out as the eval split", minimum=0.0, maximum=0.9
     )
     random_init_seed: int = option(0, "seed of the random DenseNet121 weights of --weights none (the same on every worker)", minimum=0)
+    # Where, not how: no feature depends on it (frame_path/feature_store.py).
+    feature_store: str = option(
+        "",
+        "folder or URI (gs://...) of the per-clip feature store that extractions share, so that a clip is decoded once "
+        "for all runs with the same feature settings; '': none. `run` and `extract` use OUTPUT_DIR/feature_store "
+        "unless --no-cache",
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -3,7 +3,9 @@
 Clips are decoded (every frame read, the sampled ones cropped and resized) by
 a pool of decode workers a few clips ahead of the backbone, and the frames of
 consecutive clips fill forward passes of exactly `frame_batch_size` frames, so
-the model never waits for a decoder and never runs on one frame at a time.
+the model never waits for a decoder and never runs on one frame at a time
+(or, with `clip_aligned_passes`, each clip's frames make passes of their own,
+for features that do not depend on the clips beside it).
 Used by the Beam executor and the benchmarks; the decode workers are
 frame_path/decoder_pools.py's.
 """
@@ -53,6 +55,7 @@ class ClipEncoder:
         decode_ahead: Optional[int] = None,
         decode_processes: Optional[bool] = None,
         pad_last_pass: Optional[bool] = None,
+        clip_aligned_passes: bool = False,
     ):
         self._frame_encoder = frame_encoder
         self._max_seq_length = max_seq_length
@@ -69,6 +72,12 @@ class ClipEncoder:
         # to log2(frame_batch_size) + 2. TensorFlow generalizes shapes itself, and on a
         # CPU the padding would cost up to a pass of compute per call.
         self._pad_last_pass = _compiles_per_batch_shape() if pad_last_pass is None else pad_last_pass
+        # On a CPU a frame's features change in the last bits with its row in the pass and
+        # the pass's size (up to 5e-8 at 32 px, tests/frame_path/test_encoding.py): passes of
+        # each clip's own frames make its features a function of the clip alone, which the
+        # feature store needs (stored and fresh features bitwise equal). On 2 cores a
+        # 20-frame pass runs as fast per frame as a 32-frame one (39 vs 34 frames/s, 128 px).
+        self._clip_aligned_passes = clip_aligned_passes
         # A caller that never closes (a Beam runner skipping DoFn.teardown) still stops the
         # workers when the encoder is collected or the interpreter exits.
         self._finalizer = weakref.finalize(self, self._decoder_pool.close)
@@ -106,7 +115,8 @@ class ClipEncoder:
         passes of `frame_batch_size` (only the last pass is partial): a clip's
         frames may share a pass with the next clip's, and the clip is yielded
         once all its features are in. Small remainder passes would cost ~20%
-        more per frame on a CPU.
+        more per frame on a CPU. With `clip_aligned_passes`, every clip's frames
+        go through passes of their own instead, the first at row 0.
         """
         waiting: collections.deque = collections.deque()  # (key, DecodedClip) whose features are not all in
         queued_frames: list[np.ndarray] = []  # frames not through the backbone yet
@@ -114,6 +124,11 @@ class ClipEncoder:
         for key, decoded in self._decoded(keyed_paths):
             if isinstance(decoded, frames.VideoDecodeError):
                 yield key, decoded
+                continue
+            if self._clip_aligned_passes:
+                encoded_features.extend(self._forward(decoded.frames))
+                waiting.append((key, decoded))
+                yield from self._complete_clips(waiting, encoded_features)
                 continue
             waiting.append((key, decoded))
             queued_frames.extend(decoded.frames)
@@ -126,10 +141,12 @@ class ClipEncoder:
         yield from self._complete_clips(waiting, encoded_features)
 
     def _forward(self, batch_frames: list[np.ndarray]) -> np.ndarray:
+        """Features of `batch_frames` in passes of `frame_batch_size`; the last one padded where shapes compile."""
         batch = np.stack(batch_frames)
-        if self._pad_last_pass and len(batch) < self._frame_batch_size:
-            padded_length = min(self._frame_batch_size, 1 << (len(batch) - 1).bit_length())
-            padding = np.zeros((padded_length - len(batch), *batch.shape[1:]), dtype=batch.dtype)
+        remainder = len(batch) % self._frame_batch_size
+        if self._pad_last_pass and remainder:
+            padded_length = min(self._frame_batch_size, 1 << (remainder - 1).bit_length())
+            padding = np.zeros((padded_length - remainder, *batch.shape[1:]), dtype=batch.dtype)
             return backbone.encode_frames(self._frame_encoder, np.concatenate([batch, padding]), self._frame_batch_size)[: len(batch)]
         return backbone.encode_frames(self._frame_encoder, batch, self._frame_batch_size)
 

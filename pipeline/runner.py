@@ -17,6 +17,8 @@ import time
 from typing import IO, Any, Optional
 
 from frame_path import backbone
+from frame_path.config import ExtractionConfig
+from frame_path.feature_store import STORE_DIR as FEATURE_STORE_DIR
 from pipeline import configs
 from pipeline.options import OptionError
 from video_datasets import keras_layout, manifest
@@ -54,6 +56,14 @@ class RunSettings:
     @property
     def serving_model_dir(self) -> str:
         return self.serving_dir or os.path.join(self.output_dir, "serving")
+
+    @property
+    def extraction(self) -> ExtractionConfig:
+        """The pipeline's extraction settings with the feature store this run uses: the one given, else
+        OUTPUT_DIR/feature_store; none without the cache (`--no-cache` decodes every clip)."""
+        extraction = self.pipeline.extraction
+        store = (extraction.feature_store or os.path.join(self.output_dir, FEATURE_STORE_DIR)) if self.enable_cache else ""
+        return dataclasses.replace(extraction, feature_store=store)
 
 
 def absolute(path: str) -> str:
@@ -157,7 +167,7 @@ def build_pipeline(settings: RunSettings, last_component: Optional[str] = None):
 
     os.makedirs(settings.output_dir, exist_ok=True)
     return create_pipeline(
-        settings.pipeline,
+        dataclasses.replace(settings.pipeline, extraction=settings.extraction),
         pipeline_name=settings.pipeline_name,
         pipeline_root=settings.pipeline_root,
         serving_model_dir=settings.serving_model_dir,

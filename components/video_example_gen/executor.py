@@ -24,7 +24,7 @@ from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 
-from frame_path import backbone, encoding, frames
+from frame_path import backbone, encoding, feature_store, frames
 from frame_path.config import ExtractionConfig, resolve_auto_settings
 from frame_path.errors import ExtractionError
 from frame_path.records import EXTRACTION_REPORT_FILE, make_example
@@ -42,8 +42,9 @@ class _EncodeClipsDoFn(beam.DoFn):
 
     CLIP_LOG = "clip_log"
 
-    def __init__(self, config: ExtractionConfig):
+    def __init__(self, config: ExtractionConfig, weights_id: str):
         self._config = config
+        self._weights_id = weights_id
         self._clips_done = beam.metrics.Metrics.counter(_METRICS_NAMESPACE, "clips_encoded")
         self._clips_skipped = beam.metrics.Metrics.counter(_METRICS_NAMESPACE, "clips_skipped")
         self._frames_encoded = beam.metrics.Metrics.counter(_METRICS_NAMESPACE, "frames_encoded")
@@ -51,8 +52,11 @@ class _EncodeClipsDoFn(beam.DoFn):
     def setup(self) -> None:
         config = self._config
         self._encoder = encoding.ClipEncoder.for_config(
-            backbone.build_backbone(config.weights, config.image_size, config.random_init_seed, config.precision), config
+            backbone.build_backbone(config.weights, config.image_size, config.random_init_seed, config.precision),
+            config,
+            clip_aligned_passes=True,  # a clip's features must not depend on the clips beside it: the store mixes runs
         )
+        self._store = feature_store.FeatureStore(config.feature_store, config, self._weights_id) if config.feature_store else None
         self._started = time.monotonic()
         self._last_progress = self._started
         self._clip_count = 0
@@ -62,19 +66,33 @@ class _EncodeClipsDoFn(beam.DoFn):
 
     def process(self, clips: list[manifest.Clip]) -> Iterator[Any]:
         # Files the manifest found to be no videos (a link out of the data root among them) are never opened.
+        to_decode = []
         for clip in clips:
+            stored = self._store.get(clip.path) if self._store and clip.problem is None else None
             if clip.problem is not None:
                 yield self._skipped(clip, clip.problem)
-        for clip, encoded in self._encoder.encode((clip, clip.path) for clip in clips if clip.problem is None):
+            elif stored is not None:  # features of this very file with these settings: no decoding
+                yield from self._written(clip, stored, from_store=True)
+            else:
+                to_decode.append(clip)
+        for clip, encoded in self._encoder.encode((clip, clip.path) for clip in to_decode):
             if isinstance(encoded, frames.VideoDecodeError):
                 yield self._skipped(clip, str(encoded))
                 continue
-            example = make_example(encoded.frame_features, encoded.frame_mask, clip.label, clip.video_id, encoded.num_frames)
-            self._clips_done.inc()
+            stored = feature_store.StoredClip(encoded.frame_features, encoded.frame_mask, encoded.num_frames, encoded.frames_encoded, encoded.seconds)
+            if self._store:
+                self._store.put(clip.path, stored)
             self._frames_encoded.inc(encoded.frames_encoded)
-            yield clip.split, example
-            yield beam.pvalue.TaggedOutput(self.CLIP_LOG, {**_outcome(clip), "frames_encoded": encoded.frames_encoded, "seconds": encoded.seconds})
-            self._log_progress()
+            yield from self._written(clip, stored, from_store=False)
+
+    def _written(self, clip: manifest.Clip, stored: feature_store.StoredClip, from_store: bool) -> Iterator[Any]:
+        """The clip's (split, Example) and its outcome; the label, id and split are the manifest's, never stored."""
+        self._clips_done.inc()
+        yield clip.split, make_example(stored.frame_features, stored.frame_mask, clip.label, clip.video_id, stored.num_frames)
+        frames_encoded = 0 if from_store else stored.frames_encoded
+        outcome = {**_outcome(clip), "frames_encoded": frames_encoded, "seconds": stored.seconds, "from_store": from_store}
+        yield beam.pvalue.TaggedOutput(self.CLIP_LOG, outcome)
+        self._log_progress()
 
     def _skipped(self, clip: manifest.Clip, reason: str) -> beam.pvalue.TaggedOutput:
         logger.warning("Skipping %s: %s", clip.path, reason)
@@ -103,7 +121,7 @@ def _split_index(split_and_example: tuple[str, tf.train.Example], num_splits: in
 
 
 @beam.ptransform_fn
-def EncodeClips(root: beam.pvalue.PBegin, clips: list[manifest.Clip], config: ExtractionConfig) -> beam.pvalue.DoOutputsTuple:
+def EncodeClips(root: beam.pvalue.PBegin, clips: list[manifest.Clip], config: ExtractionConfig, weights_id: str) -> beam.pvalue.DoOutputsTuple:
     """The component's one transform: manifest clips -> (split, Example) pairs (`.examples`) and one outcome per clip (CLIP_LOG)."""
     return (
         root
@@ -113,7 +131,7 @@ def EncodeClips(root: beam.pvalue.PBegin, clips: list[manifest.Clip], config: Ex
         # Batches of clips keep the decoders ahead of the backbone across clips; at
         # least 4 full forward passes a batch (a GPU's 1024-frame passes: 205 clips).
         | "BatchClips" >> beam.BatchElements(min_batch_size=1, max_batch_size=max(32, -(-4 * config.frame_batch_size // config.max_seq_length)))
-        | "EncodeClips" >> beam.ParDo(_EncodeClipsDoFn(config)).with_outputs(_EncodeClipsDoFn.CLIP_LOG, main="examples")
+        | "EncodeClips" >> beam.ParDo(_EncodeClipsDoFn(config, weights_id)).with_outputs(_EncodeClipsDoFn.CLIP_LOG, main="examples")
     )
 
 
@@ -163,7 +181,7 @@ class Executor(BaseExampleGenExecutor):
         clip_log_dir = os.path.join(examples_artifact.uri, _CLIP_LOG_DIR)
         started = time.monotonic()
         with self._make_beam_pipeline() as pipeline:
-            encoded = pipeline | "EncodeClips" >> EncodeClips(clips, config)
+            encoded = pipeline | "EncodeClips" >> EncodeClips(clips, config, backbone.weights_id(config.weights, config.random_init_seed))
             _write_splits(encoded.examples, examples_artifact)
             (
                 encoded[_EncodeClipsDoFn.CLIP_LOG]
@@ -176,7 +194,10 @@ class Executor(BaseExampleGenExecutor):
 
         report = _fold_clip_log(_read_clip_log(clip_log_dir))
         fileio.rmtree(clip_log_dir)
+        hits, misses = report.pop("feature_store_hits"), report.pop("feature_store_misses")
         report.update(
+            # The settings above keep the store's uri under "feature_store"; this says what it served.
+            feature_store_use={"hits": hits, "misses": misses, **feature_store.store_size(config.feature_store)} if config.feature_store else None,
             groups_in_train_and_test=manifest.groups_in_train_and_test(clips),
             data_warnings=warnings,
             **_settings_report(requested, config, device),
@@ -241,6 +262,7 @@ def _fold_clip_log(outcomes: Iterable[dict[str, Any]]) -> dict[str, Any]:
     written: dict[str, dict[str, int]] = {split: {} for split in manifest.SPLIT_NAMES}
     skipped = []
     frames_encoded = 0
+    from_store = {True: 0, False: 0}
     train_seconds = []
     for outcome in outcomes:
         per_label = written[outcome["split"]]
@@ -250,6 +272,7 @@ def _fold_clip_log(outcomes: Iterable[dict[str, Any]]) -> dict[str, Any]:
         else:
             per_label[outcome["label"]] += 1
             frames_encoded += outcome["frames_encoded"]
+            from_store[outcome["from_store"]] += 1
             if outcome["split"] == "train":
                 train_seconds.append(outcome["seconds"])
     labels = sorted(set().union(*written.values()))
@@ -260,6 +283,8 @@ def _fold_clip_log(outcomes: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "labels_without_eval": [label for label in labels if clips_per_label["train"][label] and not clips_per_label["eval"][label]],
         "skipped_videos": sorted(skipped, key=lambda item: item["path"]),
         "frames_encoded": frames_encoded,
+        "feature_store_hits": from_store[True],
+        "feature_store_misses": from_store[False],
         # How long the training clips last: a timeline's default window (inference/timeline.py).
         "train_clip_seconds": _quartiles(train_seconds),
     }

@@ -16,8 +16,8 @@ from video_datasets import demo
 SMALL = ["--weights", "none", "--max-seq-length", "8", "--image-size", "32"]
 
 
-def _extract(data_root, output_dir):
-    assert pipeline_runner.main(["extract", "--data-root", data_root, "--output-dir", output_dir, *SMALL]) == 0
+def _extract(data_root, output_dir, *options):
+    assert pipeline_runner.main(["extract", "--data-root", data_root, "--output-dir", output_dir, *SMALL, *options]) == 0
     with open(os.path.join(output_dir, "run_summary.json")) as summary_file:
         return json.load(summary_file)
 
@@ -48,6 +48,46 @@ def test_dangling_links_and_a_clip_replaced_in_place(dangling_links_data, tmp_pa
     os.replace(replacement, clip)  # what `rsync -t` and `cp -p` leave: same size, same modification time
     second = _extract(dangling_links_data, output_dir)
     assert second["cached_components"] == [] and second["examples_uri"] != first["examples_uri"]
+    # Only the replaced clip is decoded again; the feature store serves the others.
+    assert (second["feature_store_use"]["misses"], second["feature_store_use"]["hits"]) == (1, first["feature_store_use"]["misses"] - 1)
+
+
+def _features_by_video(examples_uri: str) -> dict[str, tuple[str, str, bytes]]:
+    """video_id -> (split, label, the frame features' bytes) over every split."""
+    written = {}
+    for split in ("train", "eval", "test"):
+        records = tf.data.TFRecordDataset(glob.glob(os.path.join(examples_uri, f"Split-{split}", "*.gz")), compression_type="GZIP")
+        for record in records:
+            feature = tf.train.Example.FromString(record.numpy()).features.feature
+            features = np.array(feature["frame_features"].float_list.value, dtype=np.float32).tobytes()
+            written[feature["video_id"].bytes_list.value[0].decode()] = (split, feature["label"].bytes_list.value[0].decode(), features)
+    return written
+
+
+def test_after_relabelling_and_new_clips_only_the_new_clips_are_decoded_and_the_examples_match_a_full_extraction(demo_dataset, tmp_path):
+    data_root = demo_dataset(4, 1, copy=True)
+    output_dir = str(tmp_path / "out")
+    first = _extract(data_root, output_dir)
+    assert first["feature_store_use"]["hits"] == 0 and first["feature_store_use"]["entries"] == first["feature_store_use"]["misses"]
+    with open(os.path.join(data_root, "train.csv")) as train_csv:
+        rows = train_csv.read().splitlines()
+    name, label = rows[1].split(",")
+    other_label = next(row.split(",")[1] for row in rows[1:] if row.split(",")[1] != label)
+    rows[1] = f"{name},{other_label}"  # one clip relabelled
+    new_name = "v_" + label + "_g30_c01" + os.path.splitext(name)[1]
+    shutil.copy(os.path.join(data_root, "train", name), os.path.join(data_root, "train", new_name))  # one new clip
+    rows.append(f"{new_name},{label}")
+    with open(os.path.join(data_root, "train.csv"), "w") as train_csv:
+        train_csv.write("\n".join(rows) + "\n")
+
+    rerun = _extract(data_root, output_dir)
+    assert (rerun["feature_store_use"]["hits"], rerun["feature_store_use"]["misses"]) == (first["feature_store_use"]["misses"], 1)
+    assert rerun["feature_extraction"]["frames"] < first["feature_extraction"]["frames"] / 4
+    full = _extract(data_root, str(tmp_path / "full"), "--no-cache")
+    assert full["feature_store_use"] is None
+    reused, extracted = _features_by_video(rerun["examples_uri"]), _features_by_video(full["examples_uri"])
+    assert reused == extracted  # splits, labels and bitwise features
+    assert reused[f"train/{name}"][1] == other_label
 
 
 def test_the_input_fingerprint_covers_listed_files_only(dangling_links_data):

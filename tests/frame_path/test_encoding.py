@@ -1,4 +1,4 @@
-"""ClipEncoder: clips sharing forward passes get the same features as clips encoded one by one."""
+"""ClipEncoder: clips sharing forward passes get the same features as clips encoded one by one; bitwise with clip-aligned passes."""
 import os
 
 import numpy as np
@@ -26,3 +26,21 @@ def test_batched_encoding_matches_clip_by_clip_and_reports_errors(tmp_path):
         expected = backbone.encode_frames(frame_encoder, decoded.frames, batch_size=6)
         assert outcomes[key].frame_mask.tolist() == [1] * 6 and outcomes[key].num_frames == decoded.num_frames
         np.testing.assert_allclose(outcomes[key].frame_features, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_clip_aligned_passes_make_a_clips_features_independent_of_the_clips_beside_it():
+    frame_encoder = backbone.build_backbone("none", 32, seed=0)
+    punch, biking = (os.path.join(REAL_CLIPS, name) for name in ("v_Punch_g03_c01.avi", "v_Biking_g05_c02.avi"))
+
+    def features(paths, clip_aligned_passes):
+        with encoding.ClipEncoder(
+            frame_encoder, max_seq_length=6, image_size=32, sampling="uniform", frame_batch_size=8, clip_aligned_passes=clip_aligned_passes
+        ) as encoder:
+            return [encoded.frame_features for _, encoded in encoder.encode(enumerate(paths))]
+
+    alone = features([biking], clip_aligned_passes=True)[0]
+    after_another = features([punch, biking], clip_aligned_passes=True)[1]
+    assert np.array_equal(alone, after_another)  # bitwise: a store's entry equals a fresh extraction
+    # What the store could not rely on: packed, Biking's frames sit at other rows of other passes.
+    packed = features([punch, biking], clip_aligned_passes=False)[1]
+    np.testing.assert_allclose(packed, alone, rtol=1e-4, atol=1e-5)

@@ -1,0 +1,132 @@
+"""Each clip's frame features, stored once and reused by every later extraction of the same clip with the same settings.
+
+A clip's features depend only on the clip and on the settings that shape them
+(FEATURE_SETTINGS and the backbone's weights id), never on its label, split or
+group, nor on the other clips. So VideoExampleGen looks every clip up here and
+decodes only the ones the store lacks: after adding clips, relabelling or
+re-splitting, a rerun costs the change only.
+
+Layout: `<store uri>/<settings key>/<clip key[:2]>/<clip key>.npz`, through
+tf.io.gfile (a local folder, or gs://... for Dataflow workers).
+
+Invalidation rules:
+- the clip key hashes the clip's absolute path, size, modification time and
+  change time (the same identity as VideoExampleGen's cache key): a clip
+  replaced in place, even by `cp -p` (which keeps size and mtime but not the
+  ctime), is a new key and is extracted again; the old entry is never read;
+- the settings key hashes FEATURE_SETTINGS, the weights id and
+  STORE_FORMAT_VERSION: other settings are another folder;
+- an entry is written to a unique temporary name and renamed into place, so a
+  reader never sees half an entry, and workers that extract the same clip at
+  once each write a whole, identical entry; an entry that cannot be read (a
+  file damaged later) is a miss, extracted and written again.
+
+Entries are never deleted by the pipeline: remove the store folder (or one
+settings folder) to reclaim the space.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import os
+import uuid
+from typing import Any, Optional
+
+import numpy as np
+
+from frame_path.config import ExtractionConfig
+
+# The settings that shape a clip's features. The rest (batch size, decode workers, eval fraction) only say how
+# fast, or which split; frame_batch_size changes no feature (tests/frame_path/test_feature_store.py).
+FEATURE_SETTINGS = ("max_seq_length", "image_size", "sampling", "precision")
+STORE_DIR = "feature_store"  # under OUTPUT_DIR, where `run` and `extract` keep it unless told otherwise
+# Bumped when the features of the same clip and settings change (a new crop, a new sampler).
+STORE_FORMAT_VERSION = 1
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredClip:
+    """What an Example of a clip needs besides its label and id, as ClipEncoder made it."""
+
+    frame_features: np.ndarray  # float32 [max_seq_length, feature_dim], zero-padded
+    frame_mask: np.ndarray  # int64 [max_seq_length]
+    num_frames: int
+    frames_encoded: int
+    seconds: float
+
+
+def clip_identity(path: str) -> str:
+    """A clip's absolute path, size, modification and change time (ns): what makes it the same file."""
+    stat = os.stat(path)
+    return f"{os.path.abspath(path)}\t{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}"
+
+
+def settings_key(config: ExtractionConfig, weights_id: str) -> str:
+    """The folder of one combination of feature-shaping settings (a resolved config: no 'auto' precision)."""
+    shaping = {name: getattr(config, name) for name in FEATURE_SETTINGS}
+    # The weights id, not the weights setting: it names the weights themselves (a file's hash, the random-init seed).
+    shaping.update(weights_id=weights_id, version=STORE_FORMAT_VERSION)
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class FeatureStore:
+    """The store of one settings key under `uri`."""
+
+    def __init__(self, uri: str, config: ExtractionConfig, weights_id: str):
+        self.uri = uri
+        self.folder = os.path.join(uri, settings_key(config, weights_id))
+
+    def _entry(self, path: str) -> str:
+        key = hashlib.sha256(clip_identity(path).encode()).hexdigest()
+        return os.path.join(self.folder, key[:2], f"{key}.npz")
+
+    def get(self, path: str) -> Optional[StoredClip]:
+        """The stored features of the clip at `path`, or None (never stored, changed since, or unreadable)."""
+        import tensorflow as tf
+
+        entry = self._entry(path)
+        try:
+            with tf.io.gfile.GFile(entry, "rb") as entry_file:
+                payload = entry_file.read()
+        except tf.errors.NotFoundError:
+            return None
+        try:
+            with np.load(io.BytesIO(payload)) as arrays:
+                meta = json.loads(str(arrays["meta"]))
+                return StoredClip(arrays["frame_features"], arrays["frame_mask"], **meta)
+        except Exception as error:  # a damaged entry is only a miss: the clip is extracted again
+            logger.warning("Feature store entry %s for %s cannot be read (%s): extracting the clip again", entry, path, error)
+            return None
+
+    def put(self, path: str, clip: StoredClip) -> None:
+        """Stores `clip` as the features of the clip at `path`: written whole under a unique name, then renamed."""
+        import tensorflow as tf
+
+        entry = self._entry(path)
+        buffer = io.BytesIO()
+        meta = {"num_frames": int(clip.num_frames), "frames_encoded": int(clip.frames_encoded), "seconds": float(clip.seconds)}
+        np.savez(buffer, frame_features=clip.frame_features, frame_mask=clip.frame_mask, meta=json.dumps(meta))
+        tf.io.gfile.makedirs(os.path.dirname(entry))
+        temporary = f"{entry}.{uuid.uuid4().hex}.tmp"
+        with tf.io.gfile.GFile(temporary, "wb") as entry_file:
+            entry_file.write(buffer.getvalue())
+        tf.io.gfile.rename(temporary, entry, overwrite=True)
+
+
+def store_size(uri: str) -> dict[str, Any]:
+    """Entries and bytes under a store `uri`, over every settings key (for the extraction report)."""
+    import tensorflow as tf
+
+    entries, size = 0, 0
+    if tf.io.gfile.exists(uri):
+        for folder, _, files in tf.io.gfile.walk(uri):
+            for name in files:
+                if name.endswith(".npz"):
+                    entries += 1
+                    size += tf.io.gfile.stat(os.path.join(folder, name)).length
+    return {"entries": entries, "bytes": size}

@@ -1,0 +1,97 @@
+"""The per-clip feature store: keys, invalidation, damaged entries and concurrent writers (real files, no Beam)."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import threading
+
+import numpy as np
+import pytest
+
+from frame_path.config import ExtractionConfig, resolve_auto_settings
+from frame_path.feature_store import FeatureStore, StoredClip, settings_key, store_size
+
+CONFIG = resolve_auto_settings(ExtractionConfig(weights="none", max_seq_length=4), device="cpu", cores=1)
+WEIGHTS_ID = "none(random-init,seed=0)"
+
+
+def _clip(seed: int = 0) -> StoredClip:
+    rng = np.random.default_rng(seed)
+    return StoredClip(rng.normal(size=(4, 3)).astype(np.float32), np.array([1, 1, 1, 0]), 3, 3, 0.12)
+
+
+@pytest.fixture
+def video(tmp_path) -> str:
+    path = tmp_path / "data" / "v_A_g01_c01.avi"
+    path.parent.mkdir()
+    path.write_bytes(b"a video's bytes" * 100)
+    return str(path)
+
+
+def test_a_stored_clip_comes_back_bitwise(tmp_path, video):
+    store = FeatureStore(str(tmp_path / "store"), CONFIG, WEIGHTS_ID)
+    assert store.get(video) is None
+    store.put(video, _clip())
+    stored = store.get(video)
+    np.testing.assert_array_equal(stored.frame_features, _clip().frame_features)
+    assert stored.frame_features.dtype == np.float32 and stored.frame_mask.tolist() == [1, 1, 1, 0]
+    assert (stored.num_frames, stored.frames_encoded, stored.seconds) == (3, 3, 0.12)
+    assert store_size(str(tmp_path / "store"))["entries"] == 1
+    assert not [name for _, _, files in os.walk(tmp_path / "store") for name in files if name.endswith(".tmp")]
+
+
+def test_a_clip_replaced_in_place_or_moved_is_a_miss(tmp_path, video):
+    store = FeatureStore(str(tmp_path / "store"), CONFIG, WEIGHTS_ID)
+    store.put(video, _clip())
+    replacement = video + ".new"
+    shutil.copy2(video, replacement)  # same bytes, size and modification time (`cp -p`): only the ctime differs
+    os.replace(replacement, video)
+    assert store.get(video) is None
+    store.put(video, _clip(1))
+    moved = os.path.join(os.path.dirname(video), "v_A_g01_c02.avi")
+    os.rename(video, moved)
+    assert store.get(moved) is None
+
+
+def test_only_the_feature_settings_and_the_weights_choose_the_folder():
+    key = settings_key(CONFIG, WEIGHTS_ID)
+    # How fast, or which split: the same features.
+    for change in ({"frame_batch_size": 64}, {"decode_workers": 3}, {"eval_group_fraction": 0.3}, {"feature_store": "/elsewhere"}):
+        assert settings_key(dataclasses.replace(CONFIG, **change), WEIGHTS_ID) == key
+    for change in ({"max_seq_length": 5}, {"image_size": 64}, {"sampling": "first"}, {"precision": "bfloat16"}):
+        assert settings_key(dataclasses.replace(CONFIG, **change), WEIGHTS_ID) != key
+    assert settings_key(CONFIG, "none(random-init,seed=1)") != key
+
+
+def test_a_damaged_entry_is_a_miss_and_is_written_again(tmp_path, video):
+    store = FeatureStore(str(tmp_path / "store"), CONFIG, WEIGHTS_ID)
+    store.put(video, _clip())
+    [entry] = [os.path.join(folder, name) for folder, _, files in os.walk(tmp_path / "store") for name in files]
+    with open(entry, "r+b") as entry_file:
+        entry_file.truncate(os.path.getsize(entry) // 2)
+    assert store.get(video) is None
+    store.put(video, _clip())
+    np.testing.assert_array_equal(store.get(video).frame_features, _clip().frame_features)
+
+
+def test_concurrent_writers_of_one_clip_leave_one_whole_entry(tmp_path, video):
+    store = FeatureStore(str(tmp_path / "store"), CONFIG, WEIGHTS_ID)
+    errors = []
+
+    def write() -> None:
+        try:
+            for _ in range(20):
+                store.put(video, _clip())
+                assert store.get(video) is not None  # never half an entry
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=write) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert store_size(str(tmp_path / "store"))["entries"] == 1
+    np.testing.assert_array_equal(store.get(video).frame_features, _clip().frame_features)
