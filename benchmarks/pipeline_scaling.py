@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/pipeline_scaling.py                    # 60 and 240 demo clips, 20 epochs
     .venv/bin/python benchmarks/pipeline_scaling.py --sizes 24,96 --epochs 5
     .venv/bin/python benchmarks/pipeline_scaling.py --skip-run --skip-extract-rss --worker-processes 120
+    .venv/bin/python benchmarks/pipeline_scaling.py --skip-run --skip-extract-rss --feature-reuse 240
 
 For each size it generates a demo dataset (4 classes; train/test clips per
 class chosen to give the size), then, as subprocesses of this script:
@@ -23,12 +24,19 @@ the default) and on 1 and 2 SDK worker processes (extract's Beam options
 loads pipeline/beam_plugin.py): seconds and frames/s of the extraction, wall
 seconds and peak RSS of the command's process tree.
 
+With --feature-reuse SIZE it runs `pipeline_runner.py extract` three times
+into one output folder (so on one feature store): on SIZE demo clips, after
+adding 10 % new clips, and after relabelling 5 % of them; wall seconds of each
+command, the store's hits and misses, and the two reruns' time as a share of
+the first (issue 23's targets: <= 0.2 and <= 0.1).
+
 Every subprocess gets a fresh TMPDIR (Beam leaves ~50 MB there per run),
 removed afterwards. One JSON object goes to stdout; progress to stderr.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import logging
 import os
 import shutil
@@ -150,6 +158,67 @@ def worker_processes_comparison(size: int, workdir: str) -> dict[str, Any]:
     return result
 
 
+# --- feature reuse: reruns after new and relabelled clips -----------------------------------------
+
+NEW_CLIP_SHARE, RELABELLED_SHARE = 0.10, 0.05
+
+
+def _write_train_csv(data_root: str, rows: list[list[str]]) -> None:
+    with open(os.path.join(data_root, "train.csv"), "w", newline="") as train_csv:
+        csv.writer(train_csv).writerows(rows)
+
+
+def _timed_extract(data_root: str, output_dir: str, log_path: str) -> dict[str, Any]:
+    process = run_subprocess(runner_command("extract", data_root, output_dir), log_path)
+    summary = read_summary(output_dir)
+    return {
+        "extract_wall_seconds": process["wall_seconds"],
+        "video_example_gen_seconds": summary["seconds"]["components"]["VideoExampleGen"],
+        "splits": summary["splits"],
+        "frames_encoded": summary["feature_extraction"]["frames"],
+        "feature_store": summary["feature_store_use"],
+    }
+
+
+def feature_reuse(size: int, workdir: str) -> dict[str, Any]:
+    """`extract` into one output folder three times: on `size` clips, after 10 % more, after relabelling 5 %.
+
+    The new clips are generated with the others and left out of train.csv for
+    the first run (the manifest lists only what the CSVs name); the relabelled
+    ones get their time-reversed partner class.
+    """
+    from video_datasets import demo
+
+    data_root = os.path.join(workdir, "reuse_data")
+    clips = common.demo_dataset(data_root, round(size * (1 + NEW_CLIP_SHARE)))["clips"]
+    with open(os.path.join(data_root, "train.csv"), newline="") as train_csv:
+        header, *train_rows = list(csv.reader(train_csv))
+    new_clips = round(clips * NEW_CLIP_SHARE / (1 + NEW_CLIP_SHARE))
+    output_dir = os.path.join(workdir, "reuse_output")
+    runs = {}
+    _write_train_csv(data_root, [header, *train_rows[: len(train_rows) - new_clips]])
+    runs["first"] = _timed_extract(data_root, output_dir, os.path.join(workdir, "reuse_first.log"))
+    _write_train_csv(data_root, [header, *train_rows])
+    runs["new_clips"] = {"clips_added": new_clips, **_timed_extract(data_root, output_dir, os.path.join(workdir, "reuse_new.log"))}
+    partner = {name: other for pair in demo.CLASS_PAIRS for name, other in (pair, pair[::-1])}
+    relabelled = round(clips * RELABELLED_SHARE)
+    step = len(train_rows) // relabelled
+    for row in train_rows[::step][:relabelled]:
+        row[1] = partner[row[1]]
+    _write_train_csv(data_root, [header, *train_rows])
+    runs["relabelled"] = {"clips_relabelled": relabelled, **_timed_extract(data_root, output_dir, os.path.join(workdir, "reuse_relabel.log"))}
+    shutil.rmtree(data_root, ignore_errors=True)
+    shutil.rmtree(output_dir, ignore_errors=True)
+    first = runs["first"]["extract_wall_seconds"]
+    return {
+        "clips": clips,
+        **runs,
+        # Targets (issue 23): <= 0.2 after +10 % new clips, <= 0.1 after relabelling 5 %.
+        "new_clips_vs_first": _ratio(runs["new_clips"]["extract_wall_seconds"], first),
+        "relabelled_vs_first": _ratio(runs["relabelled"]["extract_wall_seconds"], first),
+    }
+
+
 # --- memory probe: the real extract command with a DenseNet-free backbone ------------------------
 
 
@@ -246,6 +315,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "how extraction memory grows with clips, without DenseNet's cost",
     )
     parser.add_argument(
+        "--feature-reuse",
+        type=common.at_least(40),
+        metavar="SIZE",
+        help="also extract SIZE demo clips, then again into the same output folder after 10%% more clips and "
+        "after relabelling 5%%: wall seconds of each `extract`, feature store hits and misses",
+    )
+    parser.add_argument(
         "--worker-processes",
         type=common.at_least(8),
         metavar="SIZE",
@@ -264,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         sizes = [] if args.skip_run and args.skip_extract_rss else [measure_size(size, args, workdir) for size in args.sizes]
         if args.memory_probe:
             result["memory_probe_fake_backbone"] = memory_probe(args.memory_probe, workdir)
+        if args.feature_reuse:
+            result["feature_reuse"] = feature_reuse(args.feature_reuse, workdir)
         if args.worker_processes:
             result["extraction_worker_processes"] = worker_processes_comparison(args.worker_processes, workdir)
     from frame_path.backbone import FEATURE_DIM

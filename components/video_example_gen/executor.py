@@ -2,11 +2,13 @@
 
 As TFX's avro_executor: one Beam transform (`EncodeClips`) from the dataset
 manifest's clips to (split, Example) pairs; `Do` keeps the artifact's
-bookkeeping, the writes and the report. Each worker builds DenseNet121 once
-(`DoFn.setup`), decodes clips on a pool of decode workers while the backbone encodes the
-previous clip's frames, and tags every clip with its split. The splits are
-written as clips stream through, with `extraction_report.json` (split counts,
-skipped clips with their reasons, throughput) beside them.
+bookkeeping, the writes and the report. Each worker takes what it can from
+the feature store (frame_path/feature_store.py), builds DenseNet121 once, at
+the first clip the store lacks, decodes those clips on a pool of decode
+workers while the backbone encodes the previous clip's frames, and tags every
+clip with its split. The splits are written as clips stream through, with
+`extraction_report.json` (split counts, skipped clips with their reasons,
+throughput, the store's hits and misses) beside them.
 """
 from __future__ import annotations
 
@@ -51,18 +53,25 @@ class _EncodeClipsDoFn(beam.DoFn):
 
     def setup(self) -> None:
         config = self._config
-        self._encoder = encoding.ClipEncoder.for_config(
-            backbone.build_backbone(config.weights, config.image_size, config.random_init_seed, config.precision),
-            config,
-            clip_aligned_passes=True,  # a clip's features must not depend on the clips beside it: the store mixes runs
-        )
+        self._encoder: Optional[encoding.ClipEncoder] = None  # built at the first clip the store lacks
         self._store = feature_store.FeatureStore(config.feature_store, config, self._weights_id) if config.feature_store else None
         self._started = time.monotonic()
         self._last_progress = self._started
         self._clip_count = 0
 
     def teardown(self) -> None:
-        self._encoder.close()
+        if self._encoder is not None:
+            self._encoder.close()
+
+    def _clip_encoder(self) -> encoding.ClipEncoder:
+        if self._encoder is None:
+            config = self._config
+            self._encoder = encoding.ClipEncoder.for_config(
+                backbone.build_backbone(config.weights, config.image_size, config.random_init_seed, config.precision),
+                config,
+                clip_aligned_passes=True,  # a clip's features must not depend on the clips beside it: the store mixes runs
+            )
+        return self._encoder
 
     def process(self, clips: list[manifest.Clip]) -> Iterator[Any]:
         # Files the manifest found to be no videos (a link out of the data root among them) are never opened.
@@ -75,7 +84,7 @@ class _EncodeClipsDoFn(beam.DoFn):
                 yield from self._written(clip, stored, from_store=True)
             else:
                 to_decode.append(clip)
-        for clip, encoded in self._encoder.encode((clip, clip.path) for clip in to_decode):
+        for clip, encoded in self._clip_encoder().encode((clip, clip.path) for clip in to_decode) if to_decode else ():
             if isinstance(encoded, frames.VideoDecodeError):
                 yield self._skipped(clip, str(encoded))
                 continue

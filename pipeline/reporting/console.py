@@ -37,6 +37,15 @@ def stream_selection_lines(selection: Optional[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def feature_store_lines(summary: dict[str, Any]) -> list[str]:
+    """How many clips the feature store served and how big it is, or that there is none (--no-cache)."""
+    use = summary.get("feature_store_use")
+    if use is None:
+        return ["feature store: none (every clip decoded)"] if "feature_store_use" in summary else []
+    served = f"{use['hits']} clips from the feature store, {use['misses']} decoded"
+    return [f"{served}; store {use['entries']} clips, {use['bytes'] / 2**20:.1f} MiB at {summary['feature_store']}"]
+
+
 def console_summary(summary: dict[str, Any], path: str) -> str:
     """What a person reads at the end of a run; the whole story is in run_summary.json at `path`."""
     splits, extraction = summary["splits"], summary["feature_extraction"]
@@ -55,6 +64,7 @@ def console_summary(summary: dict[str, Any], path: str) -> str:
     pretrained = "" if summary["weights"] != "none" else "  (NOT pretrained: random init)"
     lines.append(f"  backbone     DenseNet121, weights {summary['weights_id']}{pretrained}")
     lines.append(f"  extraction   {extraction['frames']} frames in {extraction['seconds']} s ({extraction['frames_per_second']} frames/s)")
+    lines += [f"  {'':<12} {line}" for line in feature_store_lines(summary)]
     lines.append(f"  examples     {summary['examples_uri']}")
     if "kept_epoch" in summary:
         lines.append(f"  trainer      kept the weights of epoch {summary['kept_epoch']} (warm-up {summary['warmup_epochs']} epochs)")

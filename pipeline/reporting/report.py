@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator, PercentFormatter  # noqa: E402
 
-from pipeline.reporting.console import gate_checks, stream_selection_lines  # noqa: E402
+from pipeline.reporting.console import feature_store_lines, gate_checks, stream_selection_lines  # noqa: E402
 from trainer.model_files import HISTORY_FILE  # noqa: E402
 
 REPORT_MARKDOWN_FILE = "report.md"
@@ -310,6 +310,7 @@ def _features_section(summary: dict) -> list[str]:
         )
     else:
         lines.append(f"- Backbone weights: {_code(weights_id)} (DenseNet121)")
+    lines += [f"- {line[0].upper()}{line[1:]}" for line in feature_store_lines(summary)]
     skipped = summary.get("skipped_videos") or []
     if skipped:
         lines += ["", f"Skipped clips ({len(skipped)}):", "", "| Clip | Split | Reason |", "|---|---|---|"]
