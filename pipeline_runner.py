@@ -47,6 +47,7 @@ def _add_extraction_options(parser: argparse.ArgumentParser, data_root_required:
     parser.add_argument("--data-root", required=data_root_required, help="folder of videos: train.csv/test.csv + train/ test/ (Keras example layout) or UCF101 class folders")
     parser.add_argument("--output-dir", required=True, help="where the pipeline root, the metadata store and run_summary.json go")
     options.add_arguments(parser, ExtractionConfig, default_notes={"weights": "; none with --demo"})
+    options.add_arguments(parser, configs.SpanConfig)
 
 
 def _add_hparam_options(parser: argparse.ArgumentParser) -> None:
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     compile_parser.add_argument("--data-root", default="gs://YOUR_BUCKET/ucf101", help="videos URI, as for run (default: %(default)s)")
     compile_parser.add_argument("--serving-dir", help="where blessed models are pushed (default: PIPELINE_ROOT/serving)")
     options.add_arguments(compile_parser, ExtractionConfig)
+    options.add_arguments(compile_parser, configs.SpanConfig)
     _add_hparam_options(compile_parser)
     compile_parser.add_argument("--tune", action="store_true", help="put the TFX Tuner in front of the Trainer, as run --tune")
     options.add_arguments(compile_parser, configs.GateConfig)
@@ -199,6 +201,7 @@ def _pipeline_config(args: argparse.Namespace, data_root: str, demo: bool = Fals
         options.given_values(args, configs.GateConfig),
         _hparams(args) if hasattr(args, "hparam") else {},
         getattr(args, "tune", False),
+        options.given_values(args, configs.SpanConfig),
         epochs_given=getattr(args, "epochs", None) is not None,
     )
 
@@ -261,6 +264,9 @@ def compile_command(args: argparse.Namespace) -> int:
         raise UsageError("--image must name the container image built from this project's Dockerfile (TFX's stock image lacks its code)")
     _check_output_file(args.output_file)
     pipeline_config = _pipeline_config(args, args.data_root)
+    if pipeline_config.spans.train_spans > 1:
+        # TFX 1.21's KubeflowV2DagRunner compiles no resolver function ("Only single Channel is supported").
+        raise UsageError("--train-spans: a Kubeflow Pipelines v2 spec trains on its run's span only; train on several spans with run or the tfx CLI")
     from pipeline.kubeflow import compile_pipeline
 
     path = compile_pipeline(

@@ -37,11 +37,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from frame_path.config import ExtractionConfig
+from frame_path.config import FEATURE_SETTINGS, ExtractionConfig
 
-# The settings that shape a clip's features. The rest (batch size, decode workers, eval fraction) only say how
-# fast, or which split; frame_batch_size changes no feature (tests/frame_path/test_feature_store.py).
-FEATURE_SETTINGS = ("max_seq_length", "image_size", "sampling", "precision")
 STORE_DIR = "feature_store"  # under OUTPUT_DIR, where `run` and `extract` keep it unless told otherwise
 # Bumped when the features of the same clip and settings change (a new crop, a new sampler).
 STORE_FORMAT_VERSION = 1

@@ -1,4 +1,4 @@
-"""Pipeline-level settings: the pipeline's name, the Evaluator's gate (GateConfig), and PipelineConfig, which holds a run's settings whole.
+"""Pipeline-level settings: the pipeline's name, the Evaluator's gate (GateConfig), the spans a run uses (SpanConfig), and PipelineConfig, which holds a run's settings whole.
 
 Everything else has its home with the code that uses it: extraction settings
 in frame_path/config.py (ExtractionConfig), model hyperparameters in
@@ -14,6 +14,7 @@ from frame_path.backbone import FEATURE_DIM
 from frame_path.config import ExtractionConfig
 from trainer.hparams import training_config
 from typed_config import check_fields, option
+from video_datasets.spans import LATEST as LATEST_SPAN
 
 PIPELINE_NAME = "video-action-recognition"
 
@@ -50,13 +51,34 @@ class GateConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class SpanConfig:
+    """Which spans of a growing data root (video_datasets/spans.py: DATA_ROOT/span-N/, or {SPAN} in it) a run uses."""
+
+    span: int = option(
+        LATEST_SPAN,
+        "the span VideoExampleGen extracts, of a data root holding span-N folders (or with {SPAN} in it); -1: the latest",
+        minimum=LATEST_SPAN,
+    )
+    train_spans: int = option(
+        1,
+        "Transform, the Tuner and the Trainer use the Examples of the latest N spans extracted so far (TFX's rolling "
+        "range); the Evaluator always tests on this run's span",
+        minimum=1,
+    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     """What the pipeline does, wherever it runs: the data, how features are made, how the model is trained and judged.
 
     `hparams` overrides the model defaults of trainer/hparams.py; with
     `enable_tuning` a Tuner searches trainer/tuner.py's space around them first
     and the Trainer takes its best hyperparameters. The Evaluator blesses a
-    model when it passes every bound of `gate`.
+    model when it passes every bound of `gate`. `spans` picks the span to
+    extract and how many spans the Trainer uses.
     """
 
     data_root: str
@@ -64,6 +86,7 @@ class PipelineConfig:
     hparams: dict[str, Any] = dataclasses.field(default_factory=dict)
     enable_tuning: bool = False
     gate: GateConfig = GateConfig()
+    spans: SpanConfig = SpanConfig()
 
     def __post_init__(self) -> None:
         self.trainer_config()  # the one check of the hyperparameters (trainer.hparams.HParamError)

@@ -100,6 +100,8 @@ def compile_pipeline(
         raise ValueError(f"gpus must not be negative, got {gpus}")
     if extraction_gpus and gpus == 0:
         raise ValueError("extraction_gpus needs gpus > 0")
+    if config.spans.train_spans > 1:
+        raise ValueError("train_spans > 1 needs a span resolver, which KubeflowV2DagRunner does not compile")
     pipeline = create_pipeline(
         config,
         pipeline_name=configs.PIPELINE_NAME,

@@ -90,6 +90,7 @@ def pipeline_config(
     gate: Mapping[str, Any],
     hparams: Mapping[str, Any],
     enable_tuning: bool,
+    spans: Mapping[str, Any],
     *,
     spelling: str = "flag",
     prefix: str = "",
@@ -97,8 +98,8 @@ def pipeline_config(
 ) -> configs.PipelineConfig:
     """The one builder of PipelineConfig for every front end: each setting checked, a bad one named as the user typed it.
 
-    `extraction` and `gate` hold the given fields of ExtractionConfig and
-    GateConfig; `hparams` the --hparam values (with `epochs` from --epochs /
+    `extraction`, `gate` and `spans` hold the given fields of ExtractionConfig,
+    GateConfig and SpanConfig; `hparams` the --hparam values (with `epochs` from --epochs /
     PREFIX_EPOCHS when `epochs_given`).
     """
     try:
@@ -108,6 +109,7 @@ def pipeline_config(
             hparams=dict(hparams),
             enable_tuning=enable_tuning,
             gate=build(configs.GateConfig, gate, spelling, prefix),
+            spans=build(configs.SpanConfig, spans, spelling, prefix),
         )
     except HParamError as error:
         epochs = error.option == "epochs" and epochs_given

@@ -6,6 +6,7 @@ from typing import Optional
 import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
+from tfx.dsl.input_resolution import canned_resolver_functions
 
 from components.video_example_gen.component import VideoExampleGen
 from frame_path.backbone import FEATURE_DIM
@@ -33,15 +34,21 @@ def create_pipeline(
     component id such as 'VideoExampleGen') cuts the pipeline after it.
     """
     extraction = config.extraction
-    example_gen = VideoExampleGen(data_root=config.data_root, config=extraction)
+    example_gen = VideoExampleGen(data_root=config.data_root, config=extraction, span=config.spans.span)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
     feature_shape = {"max_seq_length": extraction.max_seq_length, "feature_dim": FEATURE_DIM}
+    # This run's Examples, or with train_spans > 1 those of the latest spans extracted so far (this run's among them):
+    # a component's output channel resolves to this run's artifacts only, a plain Channel of it to every run's.
+    training_examples = example_gen.outputs["examples"]
+    if config.spans.train_spans > 1:
+        every_span = tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples, producer_component_id=example_gen.id, output_key="examples")
+        training_examples = canned_resolver_functions.rolling_range(every_span, num_spans=config.spans.train_spans, min_spans=1)
     transform = tfx.components.Transform(
-        examples=example_gen.outputs["examples"],
+        examples=training_examples,
         schema=schema_gen.outputs["schema"],
         preprocessing_fn="trainer.preprocessing.preprocessing_fn",
         custom_config=feature_shape,
@@ -51,7 +58,7 @@ def create_pipeline(
         materialize=False,
     )
     training = dict(
-        examples=example_gen.outputs["examples"],
+        examples=training_examples,
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"]),
@@ -90,6 +97,9 @@ def create_pipeline(
     if last_component is not None:
         component_ids = [component.id for component in components]
         components = components[: component_ids.index(last_component) + 1]
+    if config.spans.train_spans > 1:
+        for consumer in {transform, tuner, trainer}.intersection(components):
+            consumer.add_upstream_node(example_gen)  # a plain Channel is no edge: this run's span first
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,

@@ -21,7 +21,7 @@ from frame_path.config import ExtractionConfig
 from frame_path.feature_store import STORE_DIR as FEATURE_STORE_DIR
 from pipeline import configs
 from pipeline.options import OptionError
-from video_datasets import keras_layout, manifest
+from video_datasets import keras_layout, manifest, spans
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +146,8 @@ def demo_data_root(output_dir: str, generate: bool = True) -> str:
 
 def check_inputs(settings: RunSettings) -> None:
     """Fails fast, before any component runs, on data and weights that cannot work (one-line errors)."""
-    data_root, extraction = settings.pipeline.data_root, settings.pipeline.extraction
+    extraction = settings.pipeline.extraction
+    span, data_root = spans.resolve_span(settings.pipeline.data_root, settings.pipeline.spans.span)
     clips = manifest.read_manifest(data_root, extraction.eval_group_fraction)
     weights, seed = extraction.weights, extraction.random_init_seed
     backbone.weights_id(weights, seed)  # a missing weights file fails here
@@ -154,7 +155,8 @@ def check_inputs(settings: RunSettings) -> None:
         # Fetches the weights into the Keras cache before any worker needs them,
         # so that offline the run stops here with one line, not in a Beam worker.
         backbone.build_backbone(weights, 32, seed)
-    logger.info("Dataset %s: %d clips %s", data_root, len(clips), manifest.count_per_split(clips))
+    in_span = f" (span {span})" if data_root != settings.pipeline.data_root else ""
+    logger.info("Dataset %s%s: %d clips %s", data_root, in_span, len(clips), manifest.count_per_split(clips))
     if weights == "none":
         logger.warning("Backbone weights: NONE (random init). Features are not pretrained; accuracy will not mean much.")
 

@@ -22,6 +22,7 @@ from these environment variables (read when the file runs, i.e. at
     VIDEO_HPARAMS            JSON object of more model hyperparameters, e.g. '{"learning_rate": 0.001}'
     VIDEO_<GATE SETTING>     any setting of pipeline/configs.py's GateConfig, upper-cased: VIDEO_MIN_TEST_ACCURACY,
                              VIDEO_MIN_LIFT_OVER_MAJORITY (-1: off), VIDEO_MAX_ACCURACY_REGRESSION
+    VIDEO_SPAN, VIDEO_TRAIN_SPANS the span to extract (-1: the latest) and the spans to train on (pipeline/configs.py's SpanConfig)
     VIDEO_PIPELINE_NAME      the pipeline's name (default: pipeline/configs.py's)
     VIDEO_ENABLE_CACHE       0 to run every component again (default: 1)
     VIDEO_BEAM_PIPELINE_ARGS Beam options for the components, space-separated
@@ -102,6 +103,7 @@ def settings_from_environment(environ: Mapping[str, str] = os.environ) -> runner
         options.environment_values(configs.GateConfig, PREFIX, environ),
         _hparams(environ),
         _flag(environ, "TUNE", default=False),
+        options.environment_values(configs.SpanConfig, PREFIX, environ),
         spelling="env",
         prefix=PREFIX,
         epochs_given=_env(environ, "EPOCHS") is not None,

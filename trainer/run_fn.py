@@ -23,7 +23,7 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from frame_path import backbone as frame_backbone
-from frame_path.config import ExtractionConfig
+from frame_path.config import FEATURE_SETTINGS, ExtractionConfig
 from frame_path.records import EXTRACTION_REPORT_FILE
 from trainer import model as video_model
 from trainer import serving_frames
@@ -64,14 +64,28 @@ def dataset(
 
 
 def _extraction_report(fn_args: tfx.components.FnArgs) -> dict[str, Any]:
-    """The VideoExampleGen report of the Examples being trained on (it names the backbone weights).
+    """The VideoExampleGen report of the Examples being trained on (it names the backbone weights); of the newest span
+    when there are several (--train-spans), after checking that they all hold features made the same way.
 
-    FnArgs carries file patterns, not artifacts, so the report is found by TFX's split layout
+    FnArgs carries file patterns, not artifacts, so the reports are found by TFX's split layout
     (<examples uri>/Split-<name>/, as artifact_utils.get_split_uri builds it).
     """
-    split_dir = os.path.dirname(fn_args.train_files[0])  # <examples uri>/Split-train/* -> Split-train
-    with tf.io.gfile.GFile(os.path.join(os.path.dirname(split_dir), EXTRACTION_REPORT_FILE)) as report_file:
-        return json.load(report_file)
+    reports = []
+    for train_files in fn_args.train_files:
+        split_dir = os.path.dirname(train_files)  # <examples uri>/Split-train/* -> Split-train
+        with tf.io.gfile.GFile(os.path.join(os.path.dirname(split_dir), EXTRACTION_REPORT_FILE)) as report_file:
+            reports.append(json.load(report_file))
+    newest = max(reports, key=lambda report: report.get("span", 0))
+    for report in reports:
+        differing = [name for name in (*FEATURE_SETTINGS, "weights_id") if report[name] != newest[name]]
+        if differing:
+            raise ValueError(
+                f"the spans to train on hold features made differently: span {report.get('span', 0)} has "
+                + ", ".join(f"{name} {report[name]!r}" for name in differing)
+                + f", span {newest.get('span', 0)} " + ", ".join(f"{newest[name]!r}" for name in differing)
+                + " (extract them again with the same settings, or train on fewer spans)"
+            )
+    return newest
 
 
 class _ServingModule(tf.Module):

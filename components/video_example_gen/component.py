@@ -8,7 +8,7 @@ from typing import Optional
 from tfx.components.example_gen import driver, input_processor
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import base_beam_component, executor_spec
-from tfx.proto import example_gen_pb2
+from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx import types
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
@@ -16,7 +16,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from components.video_example_gen import executor
 from frame_path.config import ExtractionConfig
 from typed_config import field_types
-from video_datasets import manifest
+from video_datasets import manifest, spans
 
 # The executor assigns clips to splits from the dataset manifest in one pass.
 # The split patterns only feed the input fingerprint of TFX's own driver,
@@ -24,6 +24,8 @@ from video_datasets import manifest
 # the top-level CSVs / split lists ('*') and every clip of either layout
 # ('*/*': train/x.avi or Class/x.avi).
 _FINGERPRINT_PATTERNS = {"train": "*", "eval": "*/*", "test": "*/*/*"}
+# Under a span, TFX's driver needs every pattern to match a file: both layouts have clips at '*/*'.
+_SPAN_FINGERPRINT_PATTERNS = {"train": "*", "eval": "*/*", "test": "*/*"}
 
 
 def input_fingerprint(data_root: str) -> str:
@@ -48,9 +50,23 @@ def input_fingerprint(data_root: str) -> str:
 
 
 class _ManifestInputProcessor(input_processor.FileBasedInputProcessor):
+    """The span of video_datasets/spans.py (the latest, or the one of range_config), fingerprinted by its manifest."""
+
     def resolve_span_and_version(self) -> tuple[int, Optional[int]]:
-        self._fingerprint = input_fingerprint(self._input_base_uri)
-        return 0, None
+        span_pattern = spans.span_folder_of(self._splits[0].pattern)
+        if not span_pattern:
+            self._fingerprint = input_fingerprint(self._input_base_uri)
+            return 0, None
+        static = self._range_config.static_range if self._range_config and self._range_config.HasField("static_range") else None
+        span, folder = spans.resolve_span(os.path.join(self._input_base_uri, span_pattern), static.start_span_number if static else spans.LATEST)
+        self._span_folder = os.path.relpath(folder, self._input_base_uri)
+        self._fingerprint = input_fingerprint(folder)
+        return span, None
+
+    def get_pattern_for_span_version(self, pattern: str, span: int, version: Optional[int]) -> str:
+        # The folder's own spelling of the number (span-01 stays span-01): the executor reads the folder from it.
+        span_pattern = spans.span_folder_of(pattern)
+        return pattern if not span_pattern else self._span_folder + pattern[len(span_pattern) :]
 
 
 class VideoDriver(driver.FileBasedDriver):
@@ -87,16 +103,24 @@ class VideoExampleGen(FileBasedExampleGen):
     DRIVER_CLASS = VideoDriver
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-    def __init__(self, data_root: str, config: ExtractionConfig = ExtractionConfig()):
+    def __init__(self, data_root: str, config: ExtractionConfig = ExtractionConfig(), span: int = spans.LATEST):
+        # With spans, every pattern starts with the span's ("span-{SPAN}/*"), as FileBasedExampleGen's.
+        input_base, span_pattern = spans.span_layout(data_root)
         input_config = example_gen_pb2.Input(
             splits=[
-                example_gen_pb2.Input.Split(name=name, pattern=pattern)
-                for name, pattern in _FINGERPRINT_PATTERNS.items()
+                example_gen_pb2.Input.Split(name=name, pattern=f"{span_pattern}/{pattern}" if span_pattern else pattern)
+                for name, pattern in (_SPAN_FINGERPRINT_PATTERNS if span_pattern else _FINGERPRINT_PATTERNS).items()
             ]
         )
+        range_config = None
+        if span != spans.LATEST:
+            if span_pattern is None:
+                spans.resolve_span(data_root, span)  # the one-line error of a span asked of a data root without spans
+            range_config = range_config_pb2.RangeConfig(static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span))
         spec = VideoExampleGenSpec(
-            input_base=data_root,
+            input_base=input_base,
             input_config=input_config,
+            range_config=range_config,
             output_config=example_gen_pb2.Output(),
             output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
             output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,

@@ -20,17 +20,19 @@ from typing import Any, Iterable, Iterator, Optional
 
 import apache_beam as beam
 import tensorflow as tf
+from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.components.util import examples_utils
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import proto_utils
 
 from frame_path import backbone, encoding, feature_store, frames
 from frame_path.config import ExtractionConfig, resolve_auto_settings
 from frame_path.errors import ExtractionError
 from frame_path.records import EXTRACTION_REPORT_FILE, make_example
-from video_datasets import manifest
+from video_datasets import manifest, spans
 
 _CLIP_LOG_DIR = "_clip_log"  # per-clip outcomes, folded into the report, then removed
 _METRICS_NAMESPACE = "VideoExampleGen"
@@ -180,13 +182,18 @@ class Executor(BaseExampleGenExecutor):
         requested = ExtractionConfig.from_mapping(exec_properties)
         device = backbone.compute_device()
         config = resolve_auto_settings(requested, device)
-        clips = manifest.read_manifest(exec_properties[standard_component_specs.INPUT_BASE_KEY], config.eval_group_fraction)
+        data_root = _data_root(exec_properties)
+        clips = manifest.read_manifest(data_root, config.eval_group_fraction)
         logger.info("VideoExampleGen: %d clips to encode %s, weights=%s", len(clips), manifest.count_per_split(clips), config.weights)
         warnings = manifest.data_warnings(clips)
         for warning in warnings:
             logger.warning("VideoExampleGen: %s", warning)
         examples_artifact = output_dict[standard_component_specs.EXAMPLES_KEY][0]
         examples_artifact.split_names = artifact_utils.encode_split_names(list(manifest.SPLIT_NAMES))
+        # The driver records them as custom properties; TFX's span resolvers (rolling_range) read the properties.
+        examples_artifact.span = exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME) or 0
+        if exec_properties.get(example_gen_utils.VERSION_PROPERTY_NAME) is not None:
+            examples_artifact.version = exec_properties[example_gen_utils.VERSION_PROPERTY_NAME]
         clip_log_dir = os.path.join(examples_artifact.uri, _CLIP_LOG_DIR)
         started = time.monotonic()
         with self._make_beam_pipeline() as pipeline:
@@ -207,6 +214,8 @@ class Executor(BaseExampleGenExecutor):
         report.update(
             # The settings above keep the store's uri under "feature_store"; this says what it served.
             feature_store_use={"hits": hits, "misses": misses, **feature_store.store_size(config.feature_store)} if config.feature_store else None,
+            data_root=data_root,
+            span=examples_artifact.span,
             groups_in_train_and_test=manifest.groups_in_train_and_test(clips),
             data_warnings=warnings,
             **_settings_report(requested, config, device),
@@ -217,6 +226,15 @@ class Executor(BaseExampleGenExecutor):
             json.dump(report, report_file, indent=2)
         examples_artifact.set_string_custom_property("backbone_weights_id", report["weights_id"])
         _check_written(report, report_path)
+
+
+def _data_root(exec_properties: dict[str, Any]) -> str:
+    """The dataset folder: the input base, or the span folder that the driver filled into the split patterns."""
+    input_config = example_gen_pb2.Input()
+    proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+    span_folder = spans.span_folder_of(input_config.splits[0].pattern)
+    input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+    return os.path.join(input_base, span_folder) if span_folder else input_base
 
 
 def _settings_report(requested: ExtractionConfig, config: ExtractionConfig, device: str) -> dict[str, Any]:

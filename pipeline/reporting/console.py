@@ -65,9 +65,12 @@ def console_summary(summary: dict[str, Any], path: str) -> str:
     lines.append(f"  backbone     DenseNet121, weights {summary['weights_id']}{pretrained}")
     lines.append(f"  extraction   {extraction['frames']} frames in {extraction['seconds']} s ({extraction['frames_per_second']} frames/s)")
     lines += [f"  {'':<12} {line}" for line in feature_store_lines(summary)]
-    lines.append(f"  examples     {summary['examples_uri']}")
+    span = f" (span {summary['span']} of {summary['data_root']})" if summary.get("span") else ""
+    lines.append(f"  examples     {summary['examples_uri']}{span}")
     if "kept_epoch" in summary:
         lines.append(f"  trainer      kept the weights of epoch {summary['kept_epoch']} (warm-up {summary['warmup_epochs']} epochs)")
+        if len(summary.get("training_spans") or []) > 1:
+            lines.append(f"  {'':<12} trained on spans {', '.join(map(str, summary['training_spans']))}")
         lines += [f"  {'':<12} {line}" for line in stream_selection_lines(summary.get("stream_selection"))]
     if "test_accuracy" in summary:
         lines.append(f"  test         accuracy {summary['test_accuracy']:.3f} on {summary['test_examples']} clips")

@@ -189,6 +189,10 @@ def summarize_run(metadata_path: str, pipeline_name: str, since_ms: int) -> dict
         summary["kept_epoch"] = training_record["kept_epoch"]
         summary["warmup_epochs"] = training_record["warmup_epochs"]
         summary["stream_selection"] = training_record.get("stream_selection")
+        # More than this run's span with --train-spans N: the Examples the Trainer read, by span.
+        trained_on = runs["Trainer"]["inputs"]["examples"]
+        summary["training_spans"] = sorted(artifact.properties["span"].int_value for artifact in trained_on)
+        summary["training_examples_uris"] = [artifact.uri for artifact in trained_on]
     if "Tuner" in runs:
         [best] = runs["Tuner"]["outputs"]["best_hyperparameters"]
         with open(os.path.join(best.uri, _BEST_HYPERPARAMETERS_FILE)) as best_file:

@@ -1,0 +1,94 @@
+"""Spans: VideoExampleGen extracts the latest span (or the one asked), records it on its Examples, and
+--train-spans N hands Transform (and the Trainer, on the same channel) the latest N spans' Examples."""
+import json
+import os
+import shutil
+import types
+
+import pytest
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+import pipeline_runner
+from frame_path.config import ExtractionConfig
+from pipeline import configs, runner
+
+SMALL = ["--weights", "none", "--max-seq-length", "8", "--image-size", "32"]
+
+
+def _spans_root(demo_dataset, tmp_path):
+    root = tmp_path / "videos"
+    shutil.copytree(demo_dataset(4, 1), root / "span-1")  # 20 clips
+    shutil.copytree(demo_dataset(5, 1), root / "span-2")  # 24 clips
+    return str(root)
+
+
+def _extract(data_root, output_dir, *options):
+    assert pipeline_runner.main(["extract", "--data-root", data_root, "--output-dir", output_dir, *SMALL, *options]) == 0
+    with open(os.path.join(output_dir, "run_summary.json")) as summary_file:
+        return json.load(summary_file)
+
+
+def _store(output_dir):
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = os.path.join(output_dir, "metadata.sqlite")
+    return metadata_store.MetadataStore(connection)
+
+
+def _span_of(store, examples_uri):
+    [artifact] = [artifact for artifact in store.get_artifacts_by_type("Examples") if artifact.uri == examples_uri]
+    return artifact.properties["span"].int_value, artifact.custom_properties["span"].int_value
+
+
+def test_extract_takes_the_latest_span_or_the_one_asked_and_records_it_on_the_examples(demo_dataset, tmp_path, capsys):
+    data_root, output_dir = _spans_root(demo_dataset, tmp_path), str(tmp_path / "out")
+    latest = _extract(data_root, output_dir)
+    assert (latest["span"], latest["data_root"], sum(latest["splits"].values())) == (2, os.path.join(data_root, "span-2"), 24)
+    first = _extract(data_root, output_dir, "--span", "1")
+    assert (first["span"], sum(first["splits"].values())) == (1, 20)
+    store = _store(output_dir)
+    assert _span_of(store, latest["examples_uri"]) == (2, 2) and _span_of(store, first["examples_uri"]) == (1, 1)
+    capsys.readouterr()
+    assert pipeline_runner.main(["extract", "--data-root", data_root, "--output-dir", output_dir, *SMALL, "--span", "3"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == f"error: span 3 is not in {data_root}: it holds spans 1, 2"
+
+
+@pytest.mark.e2e
+def test_train_spans_gives_transform_the_latest_spans_and_statistics_this_runs_span(demo_dataset, tmp_path):
+    data_root, output_dir = _spans_root(demo_dataset, tmp_path), str(tmp_path / "out")
+    _extract(data_root, output_dir, "--span", "1")
+    settings = runner.RunSettings(
+        output_dir=output_dir,
+        pipeline=configs.PipelineConfig(
+            data_root=data_root,
+            extraction=ExtractionConfig(weights="none", max_seq_length=8, image_size=32),
+            spans=configs.SpanConfig(train_spans=2),
+        ),
+    )
+    summary = runner.run(settings, last_component="Transform")
+    assert summary["span"] == 2
+    store = _store(output_dir)
+    types = {execution_type.id: execution_type.name.split(".")[-1] for execution_type in store.get_execution_types()}
+    spans_read = {}
+    for execution in store.get_executions():
+        inputs = [event.artifact_id for event in store.get_events_by_execution_ids([execution.id]) if event.type == metadata_store_pb2.Event.INPUT]
+        examples = [artifact for artifact in store.get_artifacts_by_id(inputs) if artifact.type_id == store.get_artifact_type("Examples").id]
+        spans_read[types[execution.type_id]] = sorted(artifact.properties["span"].int_value for artifact in examples)
+    assert spans_read["Transform"] == [1, 2]
+    assert spans_read["StatisticsGen"] == [2]
+
+
+def test_spans_whose_features_were_made_differently_are_not_trained_on_together(tmp_path):
+    from trainer import run_fn
+
+    train_files = []
+    for span, image_size in ((1, 128), (2, 160)):
+        examples_uri = tmp_path / f"examples_{span}"
+        (examples_uri / "Split-train").mkdir(parents=True)
+        report = {**ExtractionConfig(image_size=image_size).as_dict(), "weights_id": "imagenet", "span": span}
+        (examples_uri / "extraction_report.json").write_text(json.dumps(report))
+        train_files.append(str(examples_uri / "Split-train" / "*"))
+    with pytest.raises(ValueError, match="span 1 has image_size 128, span 2 160"):
+        run_fn._extraction_report(types.SimpleNamespace(train_files=train_files))
+    assert run_fn._extraction_report(types.SimpleNamespace(train_files=train_files[1:]))["image_size"] == 160
