@@ -27,8 +27,9 @@ seconds and peak RSS of the command's process tree.
 With --feature-reuse SIZE it runs `pipeline_runner.py extract` three times
 into one output folder (so on one feature store): on SIZE demo clips, after
 adding 10 % new clips, and after relabelling 5 % of them; wall seconds of each
-command, the store's hits and misses, and the two reruns' time as a share of
-the first (issue 23's targets: <= 0.2 and <= 0.1).
+command, the store's hits and misses, the two reruns' time as a share of
+the first (issue 23's targets: <= 0.2 and <= 0.1), and what keying the clips
+costs by identity (the store's key) and by a sha256 of their content.
 
 Every subprocess gets a fresh TMPDIR (Beam leaves ~50 MB there per run),
 removed afterwards. One JSON object goes to stdout; progress to stderr.
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import logging
 import os
 import shutil
@@ -180,6 +182,30 @@ def _timed_extract(data_root: str, output_dir: str, log_path: str) -> dict[str, 
     }
 
 
+def key_costs(data_root: str) -> dict[str, Any]:
+    """Seconds to key every clip by identity (the store's key: path, size, mtime, ctime) and by a sha256 of its content."""
+    from frame_path import feature_store
+
+    paths = [os.path.join(folder, name) for folder, _, names in os.walk(data_root) for name in names if not name.endswith(".csv")]
+    started = time.monotonic()
+    for path in paths:
+        feature_store.clip_identity(path)
+    identity_seconds = time.monotonic() - started
+    started = time.monotonic()
+    for path in paths:
+        with open(path, "rb") as clip_file:
+            hashlib.file_digest(clip_file, "sha256")
+    content_seconds = time.monotonic() - started
+    megabytes = sum(os.path.getsize(path) for path in paths) / 2**20
+    return {
+        "clips": len(paths),
+        "megabytes": round(megabytes, 1),
+        "identity_ms_per_clip": round(1000 * identity_seconds / len(paths), 3),
+        "content_sha256_ms_per_clip": round(1000 * content_seconds / len(paths), 3),
+        "content_sha256_mb_per_second": round(megabytes / content_seconds, 1),
+    }
+
+
 def feature_reuse(size: int, workdir: str) -> dict[str, Any]:
     """`extract` into one output folder three times: on `size` clips, after 10 % more, after relabelling 5 %.
 
@@ -207,12 +233,14 @@ def feature_reuse(size: int, workdir: str) -> dict[str, Any]:
         row[1] = partner[row[1]]
     _write_train_csv(data_root, [header, *train_rows])
     runs["relabelled"] = {"clips_relabelled": relabelled, **_timed_extract(data_root, output_dir, os.path.join(workdir, "reuse_relabel.log"))}
+    keys = key_costs(data_root)
     shutil.rmtree(data_root, ignore_errors=True)
     shutil.rmtree(output_dir, ignore_errors=True)
     first = runs["first"]["extract_wall_seconds"]
     return {
         "clips": clips,
         **runs,
+        "clip_keys": keys,
         # Targets (issue 23): <= 0.2 after +10 % new clips, <= 0.1 after relabelling 5 %.
         "new_clips_vs_first": _ratio(runs["new_clips"]["extract_wall_seconds"], first),
         "relabelled_vs_first": _ratio(runs["relabelled"]["extract_wall_seconds"], first),
