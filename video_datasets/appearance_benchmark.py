@@ -35,8 +35,8 @@ import time
 import cv2
 import numpy as np
 
-from video_datasets.demo import CODECS, FIRST_TRAIN_GROUP, clip_name, write_clip, write_csvs
-from video_datasets.hard_benchmark import HEIGHT_RANGE, WIDTH_RANGE, BenchmarkConfig, _num_frames, _textured_canvas
+from video_datasets.demo import CODECS, clip_name, write_clip, write_csvs
+from video_datasets.hard_benchmark import HEIGHT_RANGE, WIDTH_RANGE, BenchmarkConfig, _num_frames, groups_of_splits, _textured_canvas
 from video_datasets.keras_layout import CSV_FILES as KERAS_CSV_FILES
 
 # class -> (shape, surface pattern, hue in OpenCV's 0-180)
@@ -141,11 +141,7 @@ def _clip_frames(class_name: str, canvas: np.ndarray, width: int, height: int, n
 def generate_appearance_benchmark(output_dir: str, config: BenchmarkConfig = CONFIG, classes: tuple[str, ...] = CLASSES) -> str:
     """Writes the benchmark of `classes` (CLASSES, or MIXED_CLASSES) (train.csv, test.csv, train/, test/) to `output_dir`; returns it."""
     rows: dict[str, list[tuple[str, str]]] = {"train": [], "test": []}
-    groups = {
-        "train": (range(FIRST_TRAIN_GROUP, FIRST_TRAIN_GROUP + config.train_groups), config.train_clips_per_group),
-        "test": (range(1, 1 + config.test_groups), config.test_clips_per_group),
-    }
-    for split, (split_groups, clips_per_group) in groups.items():
+    for split, (split_groups, clips_per_group) in groups_of_splits(config).items():
         os.makedirs(os.path.join(output_dir, split), exist_ok=True)
         for class_name in classes:
             class_index = (*OBJECTS, *POP_CLASSES).index(class_name)  # a class's clips are the same in either set

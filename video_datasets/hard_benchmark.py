@@ -243,17 +243,21 @@ def _write_corrupt_files(output_dir: str, config: BenchmarkConfig, rows: dict[st
     rows["test"].append((garbage, CLASSES[5]))
 
 
+def groups_of_splits(config: BenchmarkConfig) -> dict[str, tuple[range, int]]:
+    """split -> (its group numbers, clips a group and class): test groups 1.., train groups from FIRST_TRAIN_GROUP."""
+    return {
+        "train": (range(FIRST_TRAIN_GROUP, FIRST_TRAIN_GROUP + config.train_groups), config.train_clips_per_group),
+        "test": (range(1, 1 + config.test_groups), config.test_clips_per_group),
+    }
+
+
 def generate_hard_benchmark(output_dir: str, config: BenchmarkConfig = BenchmarkConfig()) -> str:
     """Writes the benchmark (train.csv, test.csv, train/, test/) to `output_dir`; returns it."""
     noise_bank = np.random.default_rng([config.seed, 2]).normal(
         0.0, 1.0, size=(_NOISE_BANK_SIZE, HEIGHT_RANGE[1] + 16, WIDTH_RANGE[1] + 16, 1)
     ).astype(np.float32)
     rows: dict[str, list[tuple[str, str]]] = {"train": [], "test": []}
-    groups = {
-        "train": (range(FIRST_TRAIN_GROUP, FIRST_TRAIN_GROUP + config.train_groups), config.train_clips_per_group),
-        "test": (range(1, 1 + config.test_groups), config.test_clips_per_group),
-    }
-    for split, (split_groups, clips_per_group) in groups.items():
+    for split, (split_groups, clips_per_group) in groups_of_splits(config).items():
         os.makedirs(os.path.join(output_dir, split), exist_ok=True)
         for class_index, class_name in enumerate(CLASSES):
             for group in split_groups:
