@@ -32,6 +32,9 @@ issues 13-21) and today's default (`frame_streams=auto`: the Trainer's choice on
    `--views N` does it (`test_views_accuracy`, `shifted_views_accuracy`): features of
    N x max_seq_length frames a clip (extracted into WORK_DIR/features_uniform_views<N>[_shifted]),
    N interleaved samplings of them (frames.view_positions), the probabilities averaged.
+   With `--kfold K`, today's default also records the frame streams that K-fold over the
+   training groups would choose (`kfold_selection`) and, per seed, the test accuracy of
+   each choice against the candidate best on test (`selection_test_accuracy`).
 
 One JSON object goes to stdout; progress to stderr.
 """
@@ -198,7 +201,50 @@ def view_probabilities(classifier: Any, dense: dict[str, np.ndarray], max_seq_le
     return np.stack([probabilities[owners_array == clip].mean(axis=0) for clip in range(len(dense[LABEL_KEY]))])
 
 
-def train_and_test(splits: dict[str, dict[str, np.ndarray]], hparams_config: dict[str, Any], seed: int, views: int = 1) -> dict[str, Any]:
+def kfold_selection(train: dict[str, np.ndarray], hparams: Any, labels: list[str], seed: int, folds: int) -> dict[str, Any]:
+    """The frame streams that K-fold over the training groups would choose, instead of the eval split.
+
+    Each candidate of trainer/stream_selection.py is trained `folds` times, each time validated on the
+    clips of every `folds`-th training group (UCF101 group numbers: one scene each) and trained on the
+    others with the Trainer's callbacks; the chosen one has the best mean held-out accuracy at the kept
+    epoch (ties: the lower mean loss), the eval split's rule.
+    """
+    import keras
+
+    from trainer import model
+    from trainer.stream_selection import ACCURACY, LOSS, candidates
+    from trainer.training import fit_and_keep
+    from video_datasets.listing import group_of
+
+    groups = [group_of(video_id) for video_id in train[VIDEO_ID_KEY]]
+    fold_of_group = {group: index % folds for index, group in enumerate(sorted(set(groups)))}
+    fold = np.array([fold_of_group[group] for group in groups])
+    label_ids = np.array([labels.index(label) for label in train[LABEL_KEY]])
+    scores = {}
+    for candidate in candidates(hparams):
+        accuracies, losses = [], []
+        for held_out in range(folds):
+            fit_mask, held_mask = fold != held_out, fold == held_out
+            inputs = {name: {key: train[key][mask] for key in (FRAME_FEATURES_KEY, FRAME_MASK_KEY)} for name, mask in (("fit", fit_mask), ("held", held_mask))}
+            keras.utils.set_random_seed(seed)
+
+            def fit(classifier: keras.Model, callbacks: list[keras.callbacks.Callback]) -> keras.callbacks.History:
+                return classifier.fit(
+                    inputs["fit"], label_ids[fit_mask], validation_data=(inputs["held"], label_ids[held_mask]),
+                    epochs=candidate.epochs, batch_size=candidate.batch_size, verbose=0, callbacks=callbacks,
+                )
+
+            trained = fit_and_keep(model.build_model(len(labels), candidate), candidate, fit)
+            accuracies.append(trained.kept(ACCURACY))
+            losses.append(trained.kept(LOSS))
+        scores[candidate.frame_streams] = {"accuracy": round(float(np.mean(accuracies)), 4), "loss": round(float(np.mean(losses)), 4)}
+    chosen = max(scores, key=lambda name: (scores[name]["accuracy"], -scores[name]["loss"]))
+    return {"folds": folds, "chosen": chosen, "candidates": scores}
+
+
+def train_and_test(
+    splits: dict[str, dict[str, np.ndarray]], hparams_config: dict[str, Any], seed: int, views: int = 1, folds: int = 0
+) -> dict[str, Any]:
     """Trains as trainer/run_fn.py does (eval split as validation, its callbacks, its choice of frame streams) and tests.
 
     Beside the kept model's figures, `stream_selection` holds every candidate's eval and test accuracy, so
@@ -243,23 +289,25 @@ def train_and_test(splits: dict[str, dict[str, np.ndarray]], hparams_config: dic
         if dense_split in splits:
             probabilities = view_probabilities(trained.model, splits[dense_split], int(max_seq_length), views)
             accuracies[f"{split}_accuracy"] = float(np.mean(probabilities.argmax(axis=1) == label_ids[dense_split]))
+    kfold = kfold_selection(splits["train"], hparams, labels, seed, folds) if folds > 1 and len(selection["candidates"]) > 1 else None
     return {
         **accuracies,
         "frame_streams": selection["chosen"],
         "stream_selection": selection["candidates"],
+        **({"kfold_selection": kfold} if kfold else {}),
         "epochs_run": len(trained.history["loss"]),
         "train_seconds": round(sum(figures["train_seconds"] for figures in selection["candidates"].values()), 1),
     }
 
 
 def configuration_result(
-    name: str, splits: dict[str, dict[str, np.ndarray]], seeds: list[int], overlay: dict[str, Any], views: int = 1
+    name: str, splits: dict[str, dict[str, np.ndarray]], seeds: list[int], overlay: dict[str, Any], views: int = 1, folds: int = 0
 ) -> dict[str, Any]:
     """One configuration (with `overlay`) trained once per seed: test accuracies (mean, min) and epochs."""
     sampling, hparams_config = CONFIGURATIONS[name]
     runs = []
     for seed in seeds:
-        runs.append(train_and_test(splits, {**hparams_config, **overlay}, seed, views))
+        runs.append(train_and_test(splits, {**hparams_config, **overlay}, seed, views, folds))
         logger.info("%s seed %d: %s", name, seed, {key: value for key, value in runs[-1].items() if key != "stream_selection"})
     figures: dict[str, Any] = {}
     for split in (*EVALUATED_SPLITS, *VIEW_SPLITS):
@@ -277,6 +325,20 @@ def configuration_result(
         "epochs_run": [run["epochs_run"] for run in runs],
         "train_seconds": [run["train_seconds"] for run in runs],
         **({"stream_selection": [run["stream_selection"] for run in runs]} if len(runs[0]["stream_selection"]) > 1 else {}),
+        **(_selection_verdict(runs) if "kfold_selection" in runs[0] else {}),
+    }
+
+
+def _selection_verdict(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per seed: the test accuracy of the eval split's choice, of K-fold's choice, and of the best candidate on test."""
+    test_of = [{name: figures["test_accuracy"] for name, figures in run["stream_selection"].items()} for run in runs]
+    return {
+        "kfold_selection": [run["kfold_selection"] for run in runs],
+        "selection_test_accuracy": {
+            "eval_split_choice": [tests[run["frame_streams"]] for run, tests in zip(runs, test_of)],
+            "kfold_choice": [tests[run["kfold_selection"]["chosen"]] for run, tests in zip(runs, test_of)],
+            "best_on_test": [max(tests.values()) for tests in test_of],
+        },
     }
 
 
@@ -296,10 +358,16 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
         "--benchmarks", type=common.name_list(tuple(BENCHMARKS)), default=list(BENCHMARKS), metavar="NAME,NAME",
         help=f"which benchmarks (default: {','.join(BENCHMARKS)})",
     )
+    parser.add_argument(
+        "--kfold", type=int, default=0, metavar="K",
+        help="also choose today's default's frame streams by K-fold over the training groups, against the eval split's choice (default: 0, off)",
+    )
     parser.add_argument("--views", type=int, default=1, help="also test with multi-view testing of N views, for uniform sampling (default: 1, off)")
     args = parser.parse_args(argv)
     if args.views < 1:
         parser.error("--views must be at least 1")
+    if args.kfold == 1 or args.kfold < 0:
+        parser.error("--kfold must be 0 (off) or at least 2")
     return args
 
 
@@ -351,7 +419,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             "clips": {split: int(len(data[LABEL_KEY])) for split, data in first.items()},
             "seconds": seconds,
             "results": {
-                name: configuration_result(name, splits_by_sampling[CONFIGURATIONS[name][0]], args.seeds, overlay, args.views)
+                name: configuration_result(name, splits_by_sampling[CONFIGURATIONS[name][0]], args.seeds, overlay, args.views, args.kfold)
                 for name in args.configs
             },
         }

@@ -59,3 +59,28 @@ def test_model_quality_configurations_are_settings_the_pipeline_takes(name):
     sampling, hparams = model_quality.CONFIGURATIONS[name]
     HParams.from_config({**hparams, "max_seq_length": MAX_SEQ_LENGTH, "feature_dim": FEATURE_DIM})
     assert sampling in SAMPLING_MODES
+
+
+def test_model_quality_kfold_selection_holds_out_whole_groups_and_sees_what_is_in_view():
+    """Classes told apart by a constant look (what the change streams cancel): K-fold must not choose `change`."""
+    rng = np.random.default_rng(0)
+    looks = rng.normal(0.0, 1.0, (2, FEATURE_DIM * 4)).astype(np.float32)
+    features, video_ids, labels = [], [], []
+    for group in range(8, 12):
+        for class_index, label in enumerate(("Bar", "Disc")):
+            for clip in range(2):
+                noise = rng.normal(0.0, 0.1, (MAX_SEQ_LENGTH, FEATURE_DIM * 4)).astype(np.float32)
+                features.append(looks[class_index] + noise)
+                video_ids.append(f"train/v_{label}_g{group:02d}_c{clip + 1:02d}.avi")
+                labels.append(label)
+    train = {
+        FRAME_FEATURES_KEY: np.stack(features),
+        FRAME_MASK_KEY: np.ones((len(features), MAX_SEQ_LENGTH), dtype=np.int64),
+        LABEL_KEY: np.array(labels),
+        model_quality.VIDEO_ID_KEY: np.array(video_ids),
+    }
+    hparams = HParams.from_config({"max_seq_length": MAX_SEQ_LENGTH, "feature_dim": FEATURE_DIM * 4, "epochs": 8, "warmup_epochs": 0, "batch_size": 16})
+    selection = model_quality.kfold_selection(train, hparams, ["Bar", "Disc"], seed=0, folds=2)
+    assert selection["folds"] == 2 and set(selection["candidates"]) == {"change", "appearance", "all"}
+    assert selection["chosen"] != "change"
+    assert selection["candidates"]["change"]["accuracy"] < selection["candidates"][selection["chosen"]]["accuracy"]
