@@ -311,6 +311,10 @@ def _features_section(summary: dict) -> list[str]:
     else:
         lines.append(f"- Backbone weights: {_code(weights_id)} (DenseNet121)")
     lines += [f"- {line[0].upper()}{line[1:]}" for line in feature_store_lines(summary)]
+    if summary.get("span"):
+        lines.append(f"- Span {summary['span']}: {_code(summary['data_root'])}")
+    if len(summary.get("training_spans") or []) > 1:
+        lines.append(f"- Trained on spans {', '.join(map(str, summary['training_spans']))} (`--train-spans`); tested on span {summary['span']}")
     skipped = summary.get("skipped_videos") or []
     if skipped:
         lines += ["", f"Skipped clips ({len(skipped)}):", "", "| Clip | Split | Reason |", "|---|---|---|"]

@@ -263,3 +263,25 @@ def test_data_warnings_reach_the_report(tmp_path):
     warning = "groups g10 have clips in both training and test: the same actors and scenes on both sides inflate test accuracy"
     markdown = open(write_report(_summary(tmp_path, data_warnings=[warning]), str(tmp_path / "report"))["report"], encoding="utf-8").read()
     assert f"- **Warning**: {warning}" in markdown
+
+
+def test_the_feature_store_and_the_spans_reach_the_report_and_the_console(tmp_path):
+    summary = _summary(
+        tmp_path,
+        feature_store="/out/feature_store",
+        feature_store_use={"hits": 40, "misses": 4, "entries": 44, "bytes": 3 * 2**20},
+        span=3,
+        data_root="/videos/span-3",
+        training_spans=[2, 3],
+        feature_extraction={"frames": 88, "seconds": 4.0, "frames_per_second": 22.0},
+        seconds={"total": 60.0, "components": {"VideoExampleGen": 20.0}},
+        cached_components=[],
+    )
+    expected = "40 clips from the feature store, 4 decoded; store 44 clips, 3.0 MiB at /out/feature_store"
+    markdown = open(write_report(summary, str(tmp_path / "report"))["report"], encoding="utf-8").read()
+    assert f"- {expected[0].upper()}{expected[1:]}" in markdown
+    assert "- Span 3: `/videos/span-3`" in markdown and "- Trained on spans 2, 3 (`--train-spans`); tested on span 3" in markdown
+    console = console_summary(summary, "run_summary.json")
+    assert expected in console and "(span 3 of /videos/span-3)" in console and "trained on spans 2, 3" in console
+    without_store = console_summary({**summary, "feature_store_use": None}, "run_summary.json")
+    assert "feature store: none (every clip decoded)" in without_store
