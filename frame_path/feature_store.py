@@ -14,8 +14,8 @@ Invalidation rules:
   change time (the same identity as VideoExampleGen's cache key): a clip
   replaced in place, even by `cp -p` (which keeps size and mtime but not the
   ctime), is a new key and is extracted again; the old entry is never read;
-- the settings key hashes FEATURE_SETTINGS, the weights id and
-  STORE_FORMAT_VERSION: other settings are another folder;
+- the settings key hashes FEATURE_SETTINGS, the weights id, the OpenCV and
+  Keras versions and STORE_FORMAT_VERSION: other settings are another folder;
 - an entry is written to a unique temporary name and renamed into place, so a
   reader never sees half an entry, and workers that extract the same clip at
   once each write a whole, identical entry; an entry that cannot be read (a
@@ -65,9 +65,13 @@ def clip_identity(path: str) -> str:
 
 def settings_key(config: ExtractionConfig, weights_id: str) -> str:
     """The folder of one combination of feature-shaping settings (a resolved config: no 'auto' precision)."""
+    import cv2
+    import keras
+
     shaping = {name: getattr(config, name) for name in FEATURE_SETTINGS}
     # The weights id, not the weights setting: it names the weights themselves (a file's hash, the random-init seed).
-    shaping.update(weights_id=weights_id, version=STORE_FORMAT_VERSION)
+    # Another OpenCV may decode other pixels and another Keras compute other last bits: a new folder, never stale.
+    shaping.update(weights_id=weights_id, version=STORE_FORMAT_VERSION, opencv=cv2.__version__, keras=keras.__version__)
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
 
 

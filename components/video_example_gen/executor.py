@@ -79,10 +79,11 @@ class _EncodeClipsDoFn(beam.DoFn):
         # Files the manifest found to be no videos (a link out of the data root among them) are never opened.
         to_decode = []
         for clip in clips:
-            stored = self._store.get(clip.path) if self._store and clip.problem is None else None
             if clip.problem is not None:
                 yield self._skipped(clip, clip.problem)
-            elif stored is not None:  # features of this very file with these settings: no decoding
+                continue
+            stored = self._store.get(clip.path) if self._store else None
+            if stored is not None:  # features of this very file with these settings: no decoding
                 yield from self._written(clip, stored, from_store=True)
             else:
                 to_decode.append(clip)
