@@ -40,7 +40,8 @@ def _span_of(store, examples_uri):
     return artifact.properties["span"].int_value, artifact.custom_properties["span"].int_value
 
 
-def test_extract_takes_the_latest_span_or_the_one_asked_and_records_it_on_the_examples(demo_dataset, tmp_path, capsys):
+@pytest.mark.e2e
+def test_extract_takes_the_latest_span_or_the_one_asked_and_train_spans_gives_transform_the_latest_spans(demo_dataset, tmp_path, capsys):
     data_root, output_dir = _spans_root(demo_dataset, tmp_path), str(tmp_path / "out")
     latest = _extract(data_root, output_dir)
     assert (latest["span"], latest["data_root"], sum(latest["splits"].values())) == (2, os.path.join(data_root, "span-2"), 24)
@@ -50,14 +51,8 @@ def test_extract_takes_the_latest_span_or_the_one_asked_and_records_it_on_the_ex
     assert _span_of(store, latest["examples_uri"]) == (2, 2) and _span_of(store, first["examples_uri"]) == (1, 1)
     capsys.readouterr()
     assert pipeline_runner.main(["extract", "--data-root", data_root, "--output-dir", output_dir, *SMALL, "--span", "3"]) == 2
-    error = capsys.readouterr().err.strip()
-    assert error == f"error: span 3 is not in {data_root}: it holds spans 1, 2"
+    assert capsys.readouterr().err.strip() == f"error: span 3 is not in {data_root}: it holds spans 1, 2"
 
-
-@pytest.mark.e2e
-def test_train_spans_gives_transform_the_latest_spans_and_statistics_this_runs_span(demo_dataset, tmp_path):
-    data_root, output_dir = _spans_root(demo_dataset, tmp_path), str(tmp_path / "out")
-    _extract(data_root, output_dir, "--span", "1")
     settings = runner.RunSettings(
         output_dir=output_dir,
         pipeline=configs.PipelineConfig(
@@ -67,15 +62,15 @@ def test_train_spans_gives_transform_the_latest_spans_and_statistics_this_runs_s
         ),
     )
     summary = runner.run(settings, last_component="Transform")
-    assert summary["span"] == 2
-    store = _store(output_dir)
+    assert summary["span"] == 2 and "VideoExampleGen" in summary["cached_components"]
     types = {execution_type.id: execution_type.name.split(".")[-1] for execution_type in store.get_execution_types()}
+    examples_type = store.get_artifact_type("Examples").id
     spans_read = {}
     for execution in store.get_executions():
         inputs = [event.artifact_id for event in store.get_events_by_execution_ids([execution.id]) if event.type == metadata_store_pb2.Event.INPUT]
-        examples = [artifact for artifact in store.get_artifacts_by_id(inputs) if artifact.type_id == store.get_artifact_type("Examples").id]
+        examples = [artifact for artifact in store.get_artifacts_by_id(inputs) if artifact.type_id == examples_type]
         spans_read[types[execution.type_id]] = sorted(artifact.properties["span"].int_value for artifact in examples)
-    assert spans_read["Transform"] == [1, 2]
+    assert spans_read["Transform"] == [1, 2]  # and the Trainer and Tuner: the same channel
     assert spans_read["StatisticsGen"] == [2]
 
 
