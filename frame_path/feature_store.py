@@ -120,14 +120,19 @@ class FeatureStore:
 
 
 def store_size(uri: str) -> dict[str, Any]:
-    """Entries and bytes under a store `uri`, over every settings key (for the extraction report)."""
-    import tensorflow as tf
+    """Entries and bytes under a store `uri`, over every settings key (for the extraction report).
 
+    A URI (gs://...) is listed in one glob and its bytes are left out (None): a size is one request an
+    entry there, minutes for UCF101's 13,320 clips.
+    """
+    if "://" in uri:
+        import tensorflow as tf
+
+        return {"entries": len(tf.io.gfile.glob(os.path.join(uri, "*", "*", "*.npz"))), "bytes": None}
     entries, size = 0, 0
-    if tf.io.gfile.exists(uri):
-        for folder, _, files in tf.io.gfile.walk(uri):
-            for name in files:
-                if name.endswith(".npz"):
-                    entries += 1
-                    size += tf.io.gfile.stat(os.path.join(folder, name)).length
+    for folder, _, files in os.walk(uri):
+        for name in files:
+            if name.endswith(".npz"):
+                entries += 1
+                size += os.path.getsize(os.path.join(folder, name))
     return {"entries": entries, "bytes": size}

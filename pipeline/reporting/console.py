@@ -43,7 +43,8 @@ def feature_store_lines(summary: dict[str, Any]) -> list[str]:
     if use is None:
         return ["feature store: none (every clip decoded)"] if "feature_store_use" in summary else []
     served = f"{use['hits']} clips from the feature store, {use['misses']} decoded"
-    return [f"{served}; store {use['entries']} clips, {use['bytes'] / 2**20:.1f} MiB at {summary['feature_store']}"]
+    size = "" if use["bytes"] is None else f", {use['bytes'] / 2**20:.1f} MiB"
+    return [f"{served}; store {use['entries']} clips{size} at {summary['feature_store']}"]
 
 
 def console_summary(summary: dict[str, Any], path: str) -> str:

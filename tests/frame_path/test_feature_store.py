@@ -95,3 +95,13 @@ def test_concurrent_writers_of_one_clip_leave_one_whole_entry(tmp_path, video):
     assert not errors
     assert store_size(str(tmp_path / "store"))["entries"] == 1
     np.testing.assert_array_equal(store.get(video).frame_features, _clip().frame_features)
+
+
+def test_a_store_at_a_uri_goes_through_tf_io_gfile(video):
+    """TensorFlow's in-memory filesystem stands in for gs://: the same reads, writes, renames and listing."""
+    uri = "ram://feature-store-test"
+    store = FeatureStore(uri, CONFIG, WEIGHTS_ID)
+    assert store.get(video) is None
+    store.put(video, _clip(1))
+    np.testing.assert_array_equal(store.get(video).frame_features, _clip(1).frame_features)
+    assert store_size(uri) == {"entries": 1, "bytes": None}
