@@ -206,19 +206,22 @@ def key_costs(data_root: str) -> dict[str, Any]:
     }
 
 
-def feature_reuse(size: int, workdir: str) -> dict[str, Any]:
+def feature_reuse(size: int, workdir: str, source: Optional[str] = None) -> dict[str, Any]:
     """`extract` into one output folder three times: on `size` clips, after 10 % more, after relabelling 5 %.
 
-    The new clips are generated with the others and left out of train.csv for
-    the first run (the manifest lists only what the CSVs name); the relabelled
-    ones get their time-reversed partner class.
+    The new clips are generated with the others (or are the last rows of a copy of `source`, a dataset in the
+    Keras layout) and left out of train.csv for the first run (the manifest lists only what the CSVs name);
+    each relabelled clip gets another class of the dataset.
     """
-    from video_datasets import demo
-
     data_root = os.path.join(workdir, "reuse_data")
-    clips = common.demo_dataset(data_root, round(size * (1 + NEW_CLIP_SHARE)))["clips"]
+    if source:
+        shutil.copytree(source, data_root)
+    else:
+        common.demo_dataset(data_root, round(size * (1 + NEW_CLIP_SHARE)))
     with open(os.path.join(data_root, "train.csv"), newline="") as train_csv:
         header, *train_rows = list(csv.reader(train_csv))
+    with open(os.path.join(data_root, "test.csv"), newline="") as test_csv:
+        clips = len(train_rows) + len(list(csv.reader(test_csv))) - 1
     new_clips = round(clips * NEW_CLIP_SHARE / (1 + NEW_CLIP_SHARE))
     output_dir = os.path.join(workdir, "reuse_output")
     runs = {}
@@ -226,11 +229,11 @@ def feature_reuse(size: int, workdir: str) -> dict[str, Any]:
     runs["first"] = _timed_extract(data_root, output_dir, os.path.join(workdir, "reuse_first.log"))
     _write_train_csv(data_root, [header, *train_rows])
     runs["new_clips"] = {"clips_added": new_clips, **_timed_extract(data_root, output_dir, os.path.join(workdir, "reuse_new.log"))}
-    partner = {name: other for pair in demo.CLASS_PAIRS for name, other in (pair, pair[::-1])}
+    labels = sorted({row[1] for row in train_rows})
     relabelled = round(clips * RELABELLED_SHARE)
     step = len(train_rows) // relabelled
     for row in train_rows[::step][:relabelled]:
-        row[1] = partner[row[1]]
+        row[1] = labels[(labels.index(row[1]) + 1) % len(labels)]
     _write_train_csv(data_root, [header, *train_rows])
     runs["relabelled"] = {"clips_relabelled": relabelled, **_timed_extract(data_root, output_dir, os.path.join(workdir, "reuse_relabel.log"))}
     keys = key_costs(data_root)
@@ -350,6 +353,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "after relabelling 5%%: wall seconds of each `extract`, feature store hits and misses",
     )
     parser.add_argument(
+        "--reuse-data-root",
+        metavar="DIR",
+        help="with --feature-reuse: copy this dataset (Keras layout, e.g. the hard benchmark) instead of generating demo clips",
+    )
+    parser.add_argument(
         "--worker-processes",
         type=common.at_least(8),
         metavar="SIZE",
@@ -369,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.memory_probe:
             result["memory_probe_fake_backbone"] = memory_probe(args.memory_probe, workdir)
         if args.feature_reuse:
-            result["feature_reuse"] = feature_reuse(args.feature_reuse, workdir)
+            result["feature_reuse"] = feature_reuse(args.feature_reuse, workdir, args.reuse_data_root)
         if args.worker_processes:
             result["extraction_worker_processes"] = worker_processes_comparison(args.worker_processes, workdir)
     from frame_path.backbone import FEATURE_DIM

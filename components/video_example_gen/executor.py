@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import time
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, NamedTuple, Optional
 
 import apache_beam as beam
 import tensorflow as tf
@@ -41,8 +41,8 @@ _PROGRESS_EVERY_SECONDS = 10.0
 logger = logging.getLogger(__name__)
 
 
-class _EncodeClipsDoFn(beam.DoFn):
-    """Batches of manifest clips -> (split, Example) and one log line per clip; one backbone per worker."""
+class _ClipsDoFn(beam.DoFn):
+    """What both steps share: the outcome of each clip (its Example and log line, or why it was skipped), progress."""
 
     CLIP_LOG = "clip_log"
 
@@ -55,47 +55,10 @@ class _EncodeClipsDoFn(beam.DoFn):
 
     def setup(self) -> None:
         config = self._config
-        self._encoder: Optional[encoding.ClipEncoder] = None  # built at the first clip the store lacks
         self._store = feature_store.FeatureStore(config.feature_store, config, self._weights_id) if config.feature_store else None
         self._started = time.monotonic()
         self._last_progress = self._started
         self._clip_count = 0
-
-    def teardown(self) -> None:
-        if self._encoder is not None:
-            self._encoder.close()
-
-    def _clip_encoder(self) -> encoding.ClipEncoder:
-        if self._encoder is None:
-            config = self._config
-            self._encoder = encoding.ClipEncoder.for_config(
-                backbone.build_backbone(config.weights, config.image_size, config.random_init_seed, config.precision),
-                config,
-                clip_aligned_passes=True,  # a clip's features must not depend on the clips beside it: the store mixes runs
-            )
-        return self._encoder
-
-    def process(self, clips: list[manifest.Clip]) -> Iterator[Any]:
-        # Files the manifest found to be no videos (a link out of the data root among them) are never opened.
-        to_decode = []
-        for clip in clips:
-            if clip.problem is not None:
-                yield self._skipped(clip, clip.problem)
-                continue
-            stored = self._store.get(clip.path) if self._store else None
-            if stored is not None:  # features of this very file with these settings: no decoding
-                yield from self._written(clip, stored, from_store=True)
-            else:
-                to_decode.append(clip)
-        for clip, encoded in self._clip_encoder().encode((clip, clip.path) for clip in to_decode) if to_decode else ():
-            if isinstance(encoded, frames.VideoDecodeError):
-                yield self._skipped(clip, str(encoded))
-                continue
-            stored = feature_store.StoredClip(encoded.frame_features, encoded.frame_mask, encoded.num_frames, encoded.frames_encoded, encoded.seconds)
-            if self._store:
-                self._store.put(clip.path, stored)
-            self._frames_encoded.inc(encoded.frames_encoded)
-            yield from self._written(clip, stored, from_store=False)
 
     def _written(self, clip: manifest.Clip, stored: feature_store.StoredClip, from_store: bool) -> Iterator[Any]:
         """The clip's (split, Example) and its outcome; the label, id and split are the manifest's, never stored."""
@@ -117,10 +80,62 @@ class _EncodeClipsDoFn(beam.DoFn):
         if now - self._last_progress >= _PROGRESS_EVERY_SECONDS:
             self._last_progress = now
             logger.info(
-                "VideoExampleGen: %d clips encoded by this worker, %.2f clips/s",
+                "VideoExampleGen: %d clips %s by this worker, %.2f clips/s",
                 self._clip_count,
+                self.DONE,
                 self._clip_count / (now - self._started),
             )
+
+
+class _ReadStoreDoFn(_ClipsDoFn):
+    """Manifest clips -> the Examples of those in the feature store; the others (MISSES) go on to be decoded."""
+
+    MISSES = "misses"
+    DONE = "read from the feature store"
+
+    def process(self, clip: manifest.Clip) -> Iterator[Any]:
+        # Files the manifest found to be no videos (a link out of the data root among them) are never opened.
+        if clip.problem is not None:
+            yield self._skipped(clip, clip.problem)
+            return
+        stored = self._store.get(clip.path) if self._store else None
+        if stored is None:
+            yield beam.pvalue.TaggedOutput(self.MISSES, clip)
+        else:  # features of this very file with these settings: no decoding
+            yield from self._written(clip, stored, from_store=True)
+
+
+class _EncodeClipsDoFn(_ClipsDoFn):
+    """Batches of clips the store lacks -> (split, Example) and one log line per clip; one backbone per worker."""
+
+    DONE = "encoded"
+
+    def setup(self) -> None:
+        super().setup()
+        # Built at the first batch: a runner may set up this step even when the store had every clip.
+        self._encoder: Optional[encoding.ClipEncoder] = None
+
+    def teardown(self) -> None:
+        if self._encoder is not None:
+            self._encoder.close()
+
+    def process(self, clips: list[manifest.Clip]) -> Iterator[Any]:
+        if self._encoder is None:
+            config = self._config
+            self._encoder = encoding.ClipEncoder.for_config(
+                backbone.build_backbone(config.weights, config.image_size, config.random_init_seed, config.precision),
+                config,
+                clip_aligned_passes=True,  # a clip's features must not depend on the clips beside it: the store mixes runs
+            )
+        for clip, encoded in self._encoder.encode((clip, clip.path) for clip in clips):
+            if isinstance(encoded, frames.VideoDecodeError):
+                yield self._skipped(clip, str(encoded))
+                continue
+            stored = feature_store.StoredClip(encoded.frame_features, encoded.frame_mask, encoded.num_frames, encoded.frames_encoded, encoded.seconds)
+            if self._store:
+                self._store.put(clip.path, stored)
+            self._frames_encoded.inc(encoded.frames_encoded)
+            yield from self._written(clip, stored, from_store=False)
 
 
 def _outcome(clip: manifest.Clip) -> dict[str, str]:
@@ -133,18 +148,36 @@ def _split_index(split_and_example: tuple[str, tf.train.Example], num_splits: in
 
 
 @beam.ptransform_fn
-def EncodeClips(root: beam.pvalue.PBegin, clips: list[manifest.Clip], config: ExtractionConfig, weights_id: str) -> beam.pvalue.DoOutputsTuple:
-    """The component's one transform: manifest clips -> (split, Example) pairs (`.examples`) and one outcome per clip (CLIP_LOG)."""
-    return (
+def EncodeClips(root: beam.pvalue.PBegin, clips: list[manifest.Clip], config: ExtractionConfig, weights_id: str) -> EncodedClips:
+    """The component's one transform: manifest clips -> (split, Example) pairs (`.examples`) and one outcome per clip (`.clip_log`).
+
+    Clips in the feature store are written from it; only the others are batched and decoded, so that the
+    decoders stay ahead of the backbone however few clips are new (40 new of 440 were decoded 1 a second
+    while they shared batches with stored ones).
+    """
+    looked_up = (
         root
         | "ListClips" >> beam.Create(clips)
-        # Spread clips over workers before the expensive step.
+        # Spread clips over workers before the expensive steps.
         | "Reshuffle" >> beam.Reshuffle()
+        | "ReadStore" >> beam.ParDo(_ReadStoreDoFn(config, weights_id)).with_outputs(_ReadStoreDoFn.MISSES, _ClipsDoFn.CLIP_LOG, main="examples")
+    )
+    encoded = (
+        looked_up[_ReadStoreDoFn.MISSES]
         # Batches of clips keep the decoders ahead of the backbone across clips; at
         # least 4 full forward passes a batch (a GPU's 1024-frame passes: 205 clips).
         | "BatchClips" >> beam.BatchElements(min_batch_size=1, max_batch_size=max(32, -(-4 * config.frame_batch_size // config.max_seq_length)))
-        | "EncodeClips" >> beam.ParDo(_EncodeClipsDoFn(config, weights_id)).with_outputs(_EncodeClipsDoFn.CLIP_LOG, main="examples")
+        | "EncodeClips" >> beam.ParDo(_EncodeClipsDoFn(config, weights_id)).with_outputs(_ClipsDoFn.CLIP_LOG, main="examples")
     )
+    return EncodedClips(
+        examples=(looked_up.examples, encoded.examples) | "AllExamples" >> beam.Flatten(),
+        clip_log=(looked_up[_ClipsDoFn.CLIP_LOG], encoded[_ClipsDoFn.CLIP_LOG]) | "AllClipLogs" >> beam.Flatten(),
+    )
+
+
+class EncodedClips(NamedTuple):
+    examples: beam.PCollection  # (split, tf.train.Example)
+    clip_log: beam.PCollection  # one outcome (dict) per clip
 
 
 def _write_splits(split_examples: beam.PCollection, examples_artifact: Any) -> None:
@@ -201,7 +234,7 @@ class Executor(BaseExampleGenExecutor):
             encoded = pipeline | "EncodeClips" >> EncodeClips(clips, config, backbone.weights_id(config.weights, config.random_init_seed))
             _write_splits(encoded.examples, examples_artifact)
             (
-                encoded[_EncodeClipsDoFn.CLIP_LOG]
+                encoded.clip_log
                 | "ClipLogToJson" >> beam.Map(json.dumps)
                 | "WriteClipLog" >> beam.io.WriteToText(os.path.join(clip_log_dir, "clips"), file_name_suffix=".jsonl")
             )
