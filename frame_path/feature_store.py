@@ -33,11 +33,12 @@ import json
 import logging
 import os
 import uuid
-from typing import Any, Optional
+from typing import Any, Union
 
 import numpy as np
 
 from frame_path.config import FEATURE_SETTINGS, ExtractionConfig
+from frame_path.frames import VideoDecodeError
 
 STORE_DIR = "feature_store"  # under OUTPUT_DIR, where `run` and `extract` keep it unless told otherwise
 # Bumped when the features of the same clip and settings change (a new crop, a new sampler).
@@ -86,8 +87,9 @@ class FeatureStore:
         key = hashlib.sha256(clip_identity(path).encode()).hexdigest()
         return os.path.join(self.folder, key[:2], f"{key}.npz")
 
-    def get(self, path: str) -> Optional[StoredClip]:
-        """The stored features of the clip at `path`, or None (never stored, changed since, or unreadable)."""
+    def get(self, path: str) -> Union[StoredClip, VideoDecodeError, None]:
+        """The stored features of the clip at `path`, the VideoDecodeError it gave, or None (never stored, changed
+        since, or unreadable)."""
         import tensorflow as tf
 
         entry = self._entry(path)
@@ -99,19 +101,26 @@ class FeatureStore:
         try:
             with np.load(io.BytesIO(payload)) as arrays:
                 meta = json.loads(str(arrays["meta"]))
+                if "skipped" in meta:
+                    return VideoDecodeError(meta["skipped"])
                 return StoredClip(arrays["frame_features"], arrays["frame_mask"], **meta)
         except Exception as error:  # a damaged entry is only a miss: the clip is extracted again
             logger.warning("Feature store entry %s for %s cannot be read (%s): extracting the clip again", entry, path, error)
             return None
 
-    def put(self, path: str, clip: StoredClip) -> None:
-        """Stores `clip` as the features of the clip at `path`: written whole under a unique name, then renamed."""
+    def put(self, path: str, clip: Union[StoredClip, VideoDecodeError]) -> None:
+        """Stores `clip` as the features of the clip at `path`, or the reason it cannot be decoded (a file that stays
+        the same stays broken: an empty or truncated clip is not decoded again every run); written whole under a
+        unique name, then renamed."""
         import tensorflow as tf
 
         entry = self._entry(path)
         buffer = io.BytesIO()
-        meta = {"num_frames": int(clip.num_frames), "frames_encoded": int(clip.frames_encoded), "seconds": float(clip.seconds)}
-        np.savez(buffer, frame_features=clip.frame_features, frame_mask=clip.frame_mask, meta=json.dumps(meta))
+        if isinstance(clip, VideoDecodeError):
+            np.savez(buffer, meta=json.dumps({"skipped": str(clip)}))
+        else:
+            meta = {"num_frames": int(clip.num_frames), "frames_encoded": int(clip.frames_encoded), "seconds": float(clip.seconds)}
+            np.savez(buffer, frame_features=clip.frame_features, frame_mask=clip.frame_mask, meta=json.dumps(meta))
         tf.io.gfile.makedirs(os.path.dirname(entry))
         temporary = f"{entry}.{uuid.uuid4().hex}.tmp"
         with tf.io.gfile.GFile(temporary, "wb") as entry_file:

@@ -101,6 +101,8 @@ class _ReadStoreDoFn(_ClipsDoFn):
         stored = self._store.get(clip.path) if self._store else None
         if stored is None:
             yield beam.pvalue.TaggedOutput(self.MISSES, clip)
+        elif isinstance(stored, frames.VideoDecodeError):  # this very file failed before
+            yield self._skipped(clip, str(stored))
         else:  # features of this very file with these settings: no decoding
             yield from self._written(clip, stored, from_store=True)
 
@@ -129,6 +131,8 @@ class _EncodeClipsDoFn(_ClipsDoFn):
             )
         for clip, encoded in self._encoder.encode((clip, clip.path) for clip in clips):
             if isinstance(encoded, frames.VideoDecodeError):
+                if self._store:
+                    self._store.put(clip.path, encoded)
                 yield self._skipped(clip, str(encoded))
                 continue
             stored = feature_store.StoredClip(encoded.frame_features, encoded.frame_mask, encoded.num_frames, encoded.frames_encoded, encoded.seconds)

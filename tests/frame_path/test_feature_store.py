@@ -105,3 +105,15 @@ def test_a_store_at_a_uri_goes_through_tf_io_gfile(video):
     store.put(video, _clip(1))
     np.testing.assert_array_equal(store.get(video).frame_features, _clip(1).frame_features)
     assert store_size(uri) == {"entries": 1, "bytes": None}
+
+
+def test_a_clip_that_cannot_be_decoded_is_remembered_until_it_changes(tmp_path, video):
+    from frame_path.frames import VideoDecodeError
+
+    store = FeatureStore(str(tmp_path / "store"), CONFIG, WEIGHTS_ID)
+    store.put(video, VideoDecodeError("truncated: 33 of 136 frames decodable"))
+    remembered = store.get(video)
+    assert isinstance(remembered, VideoDecodeError) and str(remembered) == "truncated: 33 of 136 frames decodable"
+    with open(video, "ab") as video_file:
+        video_file.write(b"the rest of the file")
+    assert store.get(video) is None  # mended: decoded again
