@@ -19,7 +19,9 @@ Invalidation rules:
 - an entry is written to a unique temporary name and renamed into place, so a
   reader never sees half an entry, and workers that extract the same clip at
   once each write a whole, identical entry; an entry that cannot be read (a
-  file damaged later) is a miss, extracted and written again.
+  file damaged later) is a miss, extracted and written again;
+- a clip that cannot be decoded is stored as its VideoDecodeError: it stays
+  skipped, without being decoded again, until the file changes.
 
 Entries are never deleted by the pipeline: remove the store folder (or one
 settings folder) to reclaim the space.
