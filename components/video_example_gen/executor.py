@@ -45,6 +45,7 @@ class _ClipsDoFn(beam.DoFn):
     """What both steps share: the outcome of each clip (its Example and log line, or why it was skipped), progress."""
 
     CLIP_LOG = "clip_log"
+    DONE = "written"  # what the progress line says of the clips; each step names its own
 
     def __init__(self, config: ExtractionConfig, weights_id: str):
         self._config = config
