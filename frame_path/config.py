@@ -19,11 +19,11 @@ from video_datasets.carve_out import EVAL_GROUP_FRACTION
 
 AUTO = "auto"  # a str setting chosen by `resolve_auto_settings`
 AUTO_NUMBER = 0  # an int setting chosen by `resolve_auto_settings`
-# Frames per forward pass on a CPU: larger passes are no faster there (benchmarks/README.md, section 1).
 # The settings that shape a clip's features (with the backbone's weights id). The rest (batch size, decode
 # workers, eval fraction, the store) only say how fast, which split or where; frame_batch_size changes no
 # feature (tests/frame_path/test_feature_store.py).
 FEATURE_SETTINGS = ("max_seq_length", "image_size", "sampling", "precision")
+# Frames per forward pass on a CPU: larger passes are no faster there (benchmarks/README.md, section 1).
 CPU_FRAME_BATCH_SIZE = 32
 # On a GPU at 128 px (H100, Keras on JAX, issue 15): 1,189 frames/s at 32, 7,325 at 256, 14,599 at 1,024.
 # Larger frames get proportionally fewer a pass, so that a pass needs the same memory.

@@ -60,10 +60,17 @@ class StoredClip:
     seconds: float
 
 
-def clip_identity(path: str) -> str:
-    """A clip's absolute path, size, modification and change time (ns): what makes it the same file."""
+def file_state(path: str) -> str:
+    """A file's size, modification and change time (ns): while they stay, it is the same file. The change time
+    is what no copy tool can set (`cp -p` and `rsync -t` keep the other two). VideoExampleGen's cache key
+    (input_fingerprint) and the store's clip key both use it."""
     stat = os.stat(path)
-    return f"{os.path.abspath(path)}\t{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}"
+    return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}"
+
+
+def clip_identity(path: str) -> str:
+    """A clip's absolute path and file_state: its key in the store."""
+    return f"{os.path.abspath(path)}\t{file_state(path)}"
 
 
 def settings_key(config: ExtractionConfig, weights_id: str) -> str:

@@ -14,6 +14,7 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.video_example_gen import executor
+from frame_path import feature_store
 from frame_path.config import ExtractionConfig
 from typed_config import field_types
 from video_datasets import manifest, spans
@@ -41,8 +42,7 @@ def input_fingerprint(data_root: str) -> str:
     digest = hashlib.sha256()
     for path in sorted(set(paths)):
         try:
-            stat = os.stat(path)
-            state = f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}"
+            state = feature_store.file_state(path)
         except OSError:
             state = "dangling link" if os.path.islink(path) else "missing"
         digest.update(f"{os.path.relpath(path, data_root)}\t{state}\n".encode())
