@@ -18,6 +18,7 @@ from frame_path.config import ExtractionConfig
 from pipeline.configs import GateConfig, PipelineConfig
 from pipeline.kubeflow import compile_pipeline
 from tests.beam_workers import assert_beam_components_ran_in_workers, job_service_and_worker_pool
+from tests.conftest import ONE_STREAM_HPARAMS
 from tests.kfp_launcher import run_spec, topological_order
 
 def test_topological_order_puts_producers_first():
@@ -38,7 +39,7 @@ def test_compiled_spec_runs_step_by_step_to_a_pushed_model_with_beam_on_a_job_se
     config = PipelineConfig(
         data_root=data_root,
         extraction=ExtractionConfig(weights="none", max_seq_length=8, image_size=32),
-        hparams={"epochs": 1},
+        hparams={"epochs": 1, **ONE_STREAM_HPARAMS},
         gate=GateConfig(min_test_accuracy=0.0, min_lift_over_majority=-1.0),  # a 1-epoch model may be at chance
     )
     log_dir = tmp_path / "logs"

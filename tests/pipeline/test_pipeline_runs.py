@@ -62,3 +62,24 @@ def test_summary_of_a_run_with_a_baseline_is_tfmas_candidate(local_runs):
     assert second["test_accuracy"] == pytest.approx(candidate_accuracy[0], abs=1e-4)
     assert sum(figures["support"] for figures in second["per_class"].values()) == 10
     assert sum(map(sum, second["confusion_matrix"]["counts"])) == 10
+
+
+def test_the_streams_the_trainer_chose_and_each_candidates_figures_are_in_the_summary_and_the_report(local_runs, tmp_path):
+    """The first run keeps the default frame_streams=auto: one model per candidate, the one best on the eval split
+    kept. The second run is configured with one (ONE_STREAM)."""
+    from pipeline.reporting.report import REPORT_MARKDOWN_FILE, write_report
+    from trainer.hparams import STREAM_CANDIDATES
+
+    output_dir, first, second = local_runs
+    selection = first["stream_selection"]
+    assert selection["configured"] == "auto" and list(selection["candidates"]) == list(STREAM_CANDIDATES)
+    best = max(figures["eval_accuracy"] for figures in selection["candidates"].values())
+    assert selection["candidates"][selection["chosen"]]["eval_accuracy"] == best
+    assert all(figures["epochs_run"] >= figures["kept_epoch"] >= 1 for figures in selection["candidates"].values())
+    with open(write_report(first, str(tmp_path))["report"]) as report_file:  # the first run's report (the second's replaced it)
+        report = report_file.read()
+    assert f"frame streams {selection['chosen']}, chosen from {len(STREAM_CANDIDATES)}" in report
+    assert all(f"{name:<10} eval accuracy" in report for name in STREAM_CANDIDATES)
+    assert second["stream_selection"]["candidates"].keys() == {"change"}
+    with open(os.path.join(output_dir, "report", REPORT_MARKDOWN_FILE)) as report_file:
+        assert "frame streams change (configured)" in report_file.read()

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from tests.beam_workers import BEAM_COMPONENTS, assert_beam_components_ran_in_workers, component_windows, job_service_and_worker_pool
-from tests.conftest import GATE_OFF, SMALL
+from tests.conftest import GATE_OFF, ONE_STREAM, SMALL
 from tests.helpers import run_behind_proxy
 from video_datasets import demo
 
@@ -27,7 +27,7 @@ def test_whole_run_on_the_beam_dag_runner_and_worker_processes_asks_the_network_
     output_dir = str(tmp_path / "out")
     command = [
         sys.executable, "pipeline_runner.py", "run", "--runner", "beam", "--data-root", demo_dataset(3, 1), "--output-dir", output_dir,
-        *SMALL, "--epochs", "1", *GATE_OFF, "--direct_num_workers=2", "--direct_running_mode=multi_processing",
+        *SMALL, "--epochs", "1", *ONE_STREAM, *GATE_OFF, "--direct_num_workers=2", "--direct_running_mode=multi_processing",
     ]
     exit_code, requests, log, run_pid = run_behind_proxy(command, tmp_path / "home", tmp_path / "run.log", timeout=900)
     assert exit_code == 0, log

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from tests.conftest import ONE_STREAM_HPARAMS
 
 pytestmark = pytest.mark.e2e  # whole-pipeline runs
 
@@ -48,6 +49,7 @@ def cli_run(tmp_path_factory, demo_dataset):
         "VIDEO_MAX_SEQ_LENGTH": "8",
         "VIDEO_IMAGE_SIZE": "32",
         "VIDEO_EPOCHS": "2",
+        "VIDEO_HPARAMS": json.dumps(ONE_STREAM_HPARAMS),
         # First run, no baseline, gate off: always blessed, so always pushed.
         "VIDEO_MIN_TEST_ACCURACY": "0",
         "VIDEO_MIN_LIFT_OVER_MAJORITY": "-1",

@@ -11,6 +11,7 @@ from tfx import v1 as tfx
 from frame_path.config import ExtractionConfig
 from pipeline.configs import PipelineConfig
 from pipeline.pipeline import create_pipeline
+from tests.conftest import ONE_STREAM_HPARAMS
 from trainer.model_files import MODEL_INFO_FILE
 from video_datasets import demo
 
@@ -29,7 +30,7 @@ def trained(tmp_path_factory, demo_dataset):
     data_root = demo_dataset()
     tfx.orchestration.LocalDagRunner().run(
         create_pipeline(
-            PipelineConfig(data_root=data_root, extraction=EXTRACTION),
+            PipelineConfig(data_root=data_root, extraction=EXTRACTION, hparams=ONE_STREAM_HPARAMS),
             pipeline_name="trainer-test",
             pipeline_root=str(work_dir / "root"),
             last_component="Trainer",
