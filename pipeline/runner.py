@@ -163,7 +163,7 @@ def check_inputs(settings: RunSettings) -> None:
 
 def build_pipeline(settings: RunSettings, last_component: Optional[str] = None):
     """The TFX pipeline of `settings`, with its metadata store; the Pusher only when the pipeline goes that far."""
-    from tfx import v1 as tfx
+    from tfx.orchestration import metadata
 
     from pipeline.pipeline import create_pipeline
 
@@ -175,7 +175,7 @@ def build_pipeline(settings: RunSettings, last_component: Optional[str] = None):
         serving_model_dir=settings.serving_model_dir,
         last_component=last_component,
         enable_cache=settings.enable_cache,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(settings.metadata_path),
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(settings.metadata_path),
         beam_pipeline_args=list(settings.beam_args),
     )
 
@@ -195,9 +195,9 @@ def run(settings: RunSettings, last_component: Optional[str] = None) -> dict[str
         with beam_engine.local_default_runner():  # its orchestrating Beam pipeline, too, never on Prism
             BeamDagRunner().run(pipeline)
     else:
-        from tfx import v1 as tfx
+        from tfx.orchestration.local.local_dag_runner import LocalDagRunner  # not tfx.v1: see pipeline/pipeline.py
 
-        tfx.orchestration.LocalDagRunner().run(pipeline)
+        LocalDagRunner().run(pipeline)
     summary = reporting.summarize_run(settings.metadata_path, settings.pipeline_name, since_ms=int(started * 1000))
     summary["seconds"]["total"] = round(time.time() - started, 2)
     reporting.publish(summary, settings.output_dir)
