@@ -428,7 +428,7 @@ def _remove_stale_tmpdirs(parent: str) -> None:
 
 @contextlib.contextmanager
 def _private_tmpdir() -> Iterator[None]:
-    """Beam copies ~50 MB into $TMPDIR per component run and never removes it: keep it in one folder, removed at exit (also at Ctrl-C, or by the next run)."""
+    """TFX's Beam executors pack ~50 MB into $TMPDIR per component run on a named runner (pipeline/beam_engine.py) and never remove it: keep $TMPDIR in one folder, removed at exit (also at Ctrl-C, or by the next run)."""
     _remove_stale_tmpdirs(tempfile.gettempdir())
     run_tmpdir = tempfile.mkdtemp(prefix=_TMPDIR_PREFIX)
     lock = runner.take_lock(os.path.join(run_tmpdir, runner.LOCK_FILE))

@@ -241,7 +241,7 @@ class TreeRssPoller(threading.Thread):
 
 
 def run_subprocess(command: list[str], log_path: str, poll_rss: bool = False) -> dict[str, Any]:
-    """Runs `command` in the project folder with a fresh TMPDIR (Beam leaves ~50 MB there a run), output to `log_path`.
+    """Runs `command` in the project folder with a fresh TMPDIR (Beam leaves its temporary files there), output to `log_path`.
 
     Returns wall seconds, the child's own peak RSS and CPU seconds (wait4) and, with `poll_rss`, the polled
     RSS of its process tree; RuntimeError with the log's tail if it fails.

@@ -31,7 +31,7 @@ command, the store's hits and misses, the two reruns' time as a share of
 the first (issue 23's targets: <= 0.2 and <= 0.1), and what keying the clips
 costs by identity (the store's key) and by a sha256 of their content.
 
-Every subprocess gets a fresh TMPDIR (Beam leaves ~50 MB there per run),
+Every subprocess gets a fresh TMPDIR (Beam leaves its temporary files there),
 removed afterwards. One JSON object goes to stdout; progress to stderr.
 """
 from __future__ import annotations

@@ -49,7 +49,7 @@ _WORKER_ENV = "CONTROL_API_SERVICE_DESCRIPTOR"
 def with_default_beam_args(beam_pipeline_args: Optional[Sequence[str]]) -> list[str]:
     """The pipeline's default Beam arguments (the worker plugin; the local engine unless the user's name a --runner), then the user's."""
     users = list(beam_pipeline_args or [])
-    engine = [] if beam_engine.names_a_runner(users) else [f"--runner={beam_engine.LOCAL_RUNNER}"]
+    engine = [] if beam_engine.names_a_runner(users) else beam_engine.local_engine_args()
     return [f"--beam_plugin={PLUGIN_MODULE}", *engine, *users]
 
 

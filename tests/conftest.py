@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-# Beam components copy ~50 MB into $TMPDIR per run and never clean it up.
+# Beam components on a named runner copy ~50 MB into $TMPDIR per run, and never clean it up.
 _RUN_TMPDIR = tempfile.mkdtemp(prefix="video-pipeline-tests-")
 os.environ["TMPDIR"] = _RUN_TMPDIR
 tempfile.tempdir = None  # re-read TMPDIR

@@ -6,6 +6,9 @@ tests/pipeline/test_scale_out.py.)
 import glob
 import os
 import sys
+import tempfile
+
+from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
 
 from pipeline import beam_engine, beam_plugin
 from tests.helpers import PROJECT_ROOT, run_behind_proxy
@@ -30,13 +33,38 @@ def test_default_beam_args_pin_the_local_engine_keep_the_plugin_and_yield_to_a_u
     def runner_of(args):
         return PipelineOptions(args).view_as(StandardOptions).runner
 
-    plugin, engine = f"--beam_plugin={beam_plugin.PLUGIN_MODULE}", f"--runner={beam_engine.LOCAL_RUNNER}"
-    assert beam_plugin.with_default_beam_args(None) == [plugin, engine]
-    assert beam_plugin.with_default_beam_args(["--direct_num_workers=2"]) == [plugin, engine, "--direct_num_workers=2"]
+    plugin, engine = f"--beam_plugin={beam_plugin.PLUGIN_MODULE}", beam_engine.local_engine_args()
+    assert engine[0] == f"--runner={beam_engine.LOCAL_RUNNER}"
+    assert beam_plugin.with_default_beam_args(None) == [plugin, *engine]
+    assert beam_plugin.with_default_beam_args(["--direct_num_workers=2"]) == [plugin, *engine, "--direct_num_workers=2"]
     assert isinstance(create_runner(runner_of(beam_plugin.with_default_beam_args(None))), beam_engine.LocalRunner)
     for users in (["--runner=FlinkRunner"], ["--runner", "FlinkRunner", "--flink_master=localhost:8081"]):
         args = beam_plugin.with_default_beam_args(users)
         assert args == [plugin, *users] and runner_of(args) == "FlinkRunner"
+
+
+class _NoWorkExecutor(BaseBeamExecutor):
+    def Do(self, input_dict, output_dict, exec_properties):
+        pass
+
+
+def test_tfx_packs_no_copy_of_itself_for_the_local_engine_and_does_for_a_named_runner(tmp_path, monkeypatch):
+    """A TFX Beam executor repackages TFX (~50 MB into $TMPDIR) for remote workers, never for the local engine's."""
+    def executor_args(temp_dir, users):
+        """The Beam arguments a TFX Beam executor runs with, and what it left in its temp folder."""
+        os.makedirs(temp_dir)
+        monkeypatch.setenv("TMPDIR", str(temp_dir))
+        tempfile.tempdir = None  # re-read TMPDIR
+        try:
+            context = BaseBeamExecutor.Context(beam_pipeline_args=beam_plugin.with_default_beam_args(users))
+            return _NoWorkExecutor(context)._beam_pipeline_args, os.listdir(temp_dir)
+        finally:
+            tempfile.tempdir = None
+
+    local, left = executor_args(tmp_path / "local", [])
+    assert not any(arg.startswith("--extra_package") for arg in local) and left == []
+    remote, left = executor_args(tmp_path / "remote", ["--runner=FlinkRunner"])
+    assert any(arg.startswith("--extra_package") for arg in remote) and left != []
 
 
 def test_the_proxy_sees_the_direct_runner_ask_github_for_prism(tmp_path):
