@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import json
 import logging
 import os
 import tempfile
@@ -150,15 +151,57 @@ def check_inputs(settings: RunSettings) -> None:
     span, data_root = spans.resolve_span(settings.pipeline.data_root, settings.pipeline.spans.span)
     clips = manifest.read_manifest(data_root, extraction.eval_group_fraction)
     weights, seed = extraction.weights, extraction.random_init_seed
-    backbone.weights_id(weights, seed)  # a missing weights file fails here
+    backbone.weights_id(weights, seed)  # a missing weights file fails here (and names the weights below)
     if weights == "imagenet":
         # Fetches the weights into the Keras cache before any worker needs them,
         # so that offline the run stops here with one line, not in a Beam worker.
         backbone.build_backbone(weights, 32, seed)
+    check_span_features(settings, span, backbone.weights_id(weights, seed))
     in_span = f" (span {span})" if data_root != settings.pipeline.data_root else ""
     logger.info("Dataset %s%s: %d clips %s", data_root, in_span, len(clips), manifest.count_per_split(clips))
     if weights == "none":
         logger.warning("Backbone weights: NONE (random init). Features are not pretrained; accuracy will not mean much.")
+
+
+def check_span_features(settings: RunSettings, span: int, weights_id: str) -> None:
+    """With --train-spans N: OptionError unless the other spans Transform and the Trainer will read hold features
+    made as this run's span will be. Transform would otherwise fail on the first Example of another length, with a
+    traceback from inside Beam. ('auto' settings resolve per device: the Trainer checks those as they were resolved.)
+    """
+    train_spans = settings.pipeline.spans.train_spans
+    if train_spans <= 1 or not os.path.exists(settings.metadata_path):
+        return
+    from ml_metadata import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    from frame_path.config import FEATURE_SETTINGS
+    from frame_path.records import EXTRACTION_REPORT_FILE
+
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = settings.metadata_path
+    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    extracted_by_this_pipeline = os.path.join(settings.pipeline_root, "VideoExampleGen", "")
+    newest: dict[int, Any] = {}  # span -> its newest Examples, as the rolling range picks them
+    for artifact in metadata_store.MetadataStore(connection).get_artifacts_by_type("Examples"):
+        if artifact.state == metadata_store_pb2.Artifact.LIVE and artifact.uri.startswith(extracted_by_this_pipeline):
+            other_span = artifact.properties["span"].int_value
+            if other_span not in newest or artifact.id > newest[other_span].id:
+                newest[other_span] = artifact
+    extraction = {**{name: getattr(settings.pipeline.extraction, name) for name in FEATURE_SETTINGS}, "weights_id": weights_id}
+    for other_span in sorted({*newest, span}, reverse=True)[:train_spans]:
+        report_path = os.path.join(newest[other_span].uri, EXTRACTION_REPORT_FILE) if other_span != span else None
+        if report_path is None or not os.path.exists(report_path):
+            continue
+        with open(report_path) as report_file:
+            report = json.load(report_file)
+        differing = [name for name, value in extraction.items() if value != "auto" and report.get(name) != value]
+        if differing:
+            raise OptionError(
+                f"--train-spans {train_spans}: span {other_span} holds features made with "
+                + ", ".join(f"{name} {report.get(name)!r}" for name in differing)
+                + f", this run's span {span} would have " + ", ".join(f"{extraction[name]!r}" for name in differing)
+                + " (extract them with the same settings, or train on fewer spans)"
+            )
 
 
 def build_pipeline(settings: RunSettings, last_component: Optional[str] = None):

@@ -73,6 +73,16 @@ def test_extract_takes_the_latest_span_or_the_one_asked_and_train_spans_gives_tr
     assert spans_read["Transform"] == [1, 2]  # and the Trainer and Tuner: the same channel
     assert spans_read["StatisticsGen"] == [2]
 
+    # Span 1's Examples hold 8 frames a clip: a run whose span 2 would hold 6 is refused before anything runs
+    # (Transform would fail on span 1's first Example, inside Beam).
+    capsys.readouterr()
+    shorter = ["--weights", "none", "--max-seq-length", "6", "--image-size", "32", "--train-spans", "2"]
+    assert pipeline_runner.main(["run", "--data-root", data_root, "--output-dir", output_dir, *shorter]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: --train-spans 2: span 1 holds features made with max_seq_length 8, this run's span 2 would have 6 "
+        "(extract them with the same settings, or train on fewer spans)"
+    )
+
 
 def test_spans_whose_features_were_made_differently_are_not_trained_on_together(tmp_path):
     from trainer import run_fn
