@@ -18,7 +18,7 @@ import time
 from typing import IO, Any, Optional
 
 from frame_path import backbone
-from frame_path.config import ExtractionConfig
+from frame_path.config import SPAN_MISMATCH_HINT, ExtractionConfig, span_feature_mismatch
 from frame_path.feature_store import STORE_DIR as FEATURE_STORE_DIR
 from pipeline import configs
 from pipeline.options import OptionError
@@ -174,7 +174,6 @@ def check_span_features(settings: RunSettings, span: int, weights_id: str) -> No
     from ml_metadata import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
-    from frame_path.config import FEATURE_SETTINGS
     from frame_path.records import EXTRACTION_REPORT_FILE
 
     connection = metadata_store_pb2.ConnectionConfig()
@@ -187,21 +186,15 @@ def check_span_features(settings: RunSettings, span: int, weights_id: str) -> No
             other_span = artifact.properties["span"].int_value
             if other_span not in newest or artifact.id > newest[other_span].id:
                 newest[other_span] = artifact
-    extraction = {**{name: getattr(settings.pipeline.extraction, name) for name in FEATURE_SETTINGS}, "weights_id": weights_id}
+    extraction = {**settings.pipeline.extraction.as_dict(), "weights_id": weights_id}
     for other_span in sorted({*newest, span}, reverse=True)[:train_spans]:
         report_path = os.path.join(newest[other_span].uri, EXTRACTION_REPORT_FILE) if other_span != span else None
         if report_path is None or not os.path.exists(report_path):
             continue
         with open(report_path) as report_file:
-            report = json.load(report_file)
-        differing = [name for name, value in extraction.items() if value != "auto" and report.get(name) != value]
-        if differing:
-            raise OptionError(
-                f"--train-spans {train_spans}: span {other_span} holds features made with "
-                + ", ".join(f"{name} {report.get(name)!r}" for name in differing)
-                + f", this run's span {span} would have " + ", ".join(f"{extraction[name]!r}" for name in differing)
-                + " (extract them with the same settings, or train on fewer spans)"
-            )
+            mismatch = span_feature_mismatch(other_span, json.load(report_file), span, extraction)
+        if mismatch:
+            raise OptionError(f"--train-spans {train_spans}: the spans to train on would hold features made differently: {mismatch} ({SPAN_MISMATCH_HINT})")
 
 
 def build_pipeline(settings: RunSettings, last_component: Optional[str] = None):

@@ -23,7 +23,7 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from frame_path import backbone as frame_backbone
-from frame_path.config import FEATURE_SETTINGS, ExtractionConfig
+from frame_path.config import SPAN_MISMATCH_HINT, ExtractionConfig, span_feature_mismatch
 from frame_path.records import EXTRACTION_REPORT_FILE
 from trainer import model as video_model
 from trainer import serving_frames
@@ -77,14 +77,9 @@ def _extraction_report(fn_args: tfx.components.FnArgs) -> dict[str, Any]:
             reports.append(json.load(report_file))
     newest = max(reports, key=lambda report: report.get("span", 0))
     for report in reports:
-        differing = [name for name in (*FEATURE_SETTINGS, "weights_id") if report[name] != newest[name]]
-        if differing:
-            raise ValueError(
-                f"the spans to train on hold features made differently: span {report.get('span', 0)} has "
-                + ", ".join(f"{name} {report[name]!r}" for name in differing)
-                + f", span {newest.get('span', 0)} " + ", ".join(f"{newest[name]!r}" for name in differing)
-                + " (extract them again with the same settings, or train on fewer spans)"
-            )
+        mismatch = span_feature_mismatch(report.get("span", 0), report, newest.get("span", 0), newest)
+        if mismatch:
+            raise ValueError(f"the spans to train on hold features made differently: {mismatch} ({SPAN_MISMATCH_HINT})")
     return newest
 
 

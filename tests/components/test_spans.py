@@ -79,8 +79,8 @@ def test_extract_takes_the_latest_span_or_the_one_asked_and_train_spans_gives_tr
     shorter = ["--weights", "none", "--max-seq-length", "6", "--image-size", "32", "--train-spans", "2"]
     assert pipeline_runner.main(["run", "--data-root", data_root, "--output-dir", output_dir, *shorter]) == 2
     assert capsys.readouterr().err.strip() == (
-        "error: --train-spans 2: span 1 holds features made with max_seq_length 8, this run's span 2 would have 6 "
-        "(extract them with the same settings, or train on fewer spans)"
+        "error: --train-spans 2: the spans to train on would hold features made differently: span 1 has max_seq_length 8, "
+        "span 2 6 (extract them again with the same settings, or train on fewer spans)"
     )
 
 

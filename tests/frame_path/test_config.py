@@ -5,7 +5,7 @@ import pytest
 
 from components.video_example_gen.component import VideoExampleGen, VideoExampleGenSpec
 from frame_path import backbone
-from frame_path.config import ExtractionConfig, resolve_auto_settings, usable_cores
+from frame_path.config import ExtractionConfig, resolve_auto_settings, span_feature_mismatch, usable_cores
 from typed_config import InvalidOption
 
 
@@ -66,3 +66,10 @@ def test_auto_settings_follow_the_device_and_explicit_values_win():
     expected = resolve_auto_settings(ExtractionConfig(), device, cores=usable_cores())
     assert resolve_auto_settings(ExtractionConfig()) == expected
     assert (expected.precision == "float32") == (device == "cpu")
+
+
+def test_span_feature_mismatch_names_each_differing_setting_and_lets_auto_match_any():
+    made = {**ExtractionConfig(precision="float32").as_dict(), "weights_id": "imagenet"}
+    assert span_feature_mismatch(1, made, 2, {**made, "precision": "auto"}) is None  # resolved per device later
+    other = {**made, "image_size": 160, "weights_id": "none(random-init,seed=0)"}
+    assert span_feature_mismatch(1, made, 2, other) == "span 1 has image_size 128, weights_id 'imagenet', span 2 160, 'none(random-init,seed=0)'"
