@@ -84,3 +84,20 @@ def test_model_quality_kfold_selection_holds_out_whole_groups_and_sees_what_is_i
     assert selection["folds"] == 2 and set(selection["candidates"]) == {"change", "appearance", "all"}
     assert selection["chosen"] != "change"
     assert selection["candidates"]["change"]["accuracy"] < selection["candidates"][selection["chosen"]]["accuracy"]
+
+
+def test_crop_probe_scores_each_crop_on_the_unseen_test_groups(tmp_path):
+    """benchmarks/crop_probe.py on a tiny appearance benchmark: every clip encoded, each crop scored on test groups."""
+    from benchmarks import crop_probe
+    from video_datasets import appearance_benchmark
+    from video_datasets.hard_benchmark import BenchmarkConfig
+
+    tiny = BenchmarkConfig(seed=2, train_groups=2, test_groups=1, train_clips_per_group=1, test_clips_per_group=1, corrupt_files=False)
+    data_root = appearance_benchmark.generate_appearance_benchmark(str(tmp_path / "appearance"), tiny)
+    result = crop_probe.probe(data_root, centre_fraction=0.5)
+    classes = len(appearance_benchmark.CLASSES)
+    assert result["clips"] == {"train": 2 * classes, "test": classes}
+    assert set(result["test_accuracy"]) == {"whole", "centre", "both"}
+    for accuracy in result["test_accuracy"].values():
+        assert len(accuracy) == len(crop_probe.INVERSE_REGULARISATION)
+        assert all(value * classes == pytest.approx(round(value * classes), abs=0.02) for value in accuracy.values())  # whole clips right
