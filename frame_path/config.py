@@ -23,22 +23,6 @@ AUTO_NUMBER = 0  # an int setting chosen by `resolve_auto_settings`
 # workers, eval fraction, the store) only say how fast, which split or where; frame_batch_size changes no
 # feature (tests/frame_path/test_feature_store.py).
 FEATURE_SETTINGS = ("max_seq_length", "image_size", "sampling", "precision")
-
-
-SPAN_MISMATCH_HINT = "extract them again with the same settings, or train on fewer spans"
-
-
-def span_feature_mismatch(span: int, report: Mapping[str, Any], other_span: int, other: Mapping[str, Any]) -> Optional[str]:
-    """'span 1 has max_seq_length 8, span 2 6' where two spans' features are made differently (FEATURE_SETTINGS and
-    the weights id of their extraction reports); None where they are not. An 'auto' setting of `other`, not yet
-    resolved for a device, matches any."""
-    differing = [name for name in (*FEATURE_SETTINGS, "weights_id") if other.get(name) not in (AUTO, report.get(name))]
-    if not differing:
-        return None
-    return (
-        f"span {span} has " + ", ".join(f"{name} {report.get(name)!r}" for name in differing)
-        + f", span {other_span} " + ", ".join(f"{other.get(name)!r}" for name in differing)
-    )
 # Frames per forward pass on a CPU: larger passes are no faster there (benchmarks/README.md, section 1).
 CPU_FRAME_BATCH_SIZE = 32
 # On a GPU at 128 px (H100, Keras on JAX, issue 15): 1,189 frames/s at 32, 7,325 at 256, 14,599 at 1,024.
@@ -131,3 +115,19 @@ def resolve_auto_settings(config: ExtractionConfig, device: Optional[str] = None
     if config.decode_workers == AUTO_NUMBER:
         changes["decode_workers"] = usable_cores() if cores is None else cores
     return dataclasses.replace(config, **changes)
+
+
+SPAN_MISMATCH_HINT = "extract them again with the same settings, or train on fewer spans"
+
+
+def span_feature_mismatch(span: int, report: Mapping[str, Any], other_span: int, other: Mapping[str, Any]) -> Optional[str]:
+    """'span 1 has max_seq_length 8, span 2 6' where two spans' features are made differently (FEATURE_SETTINGS and
+    the weights id of their extraction reports); None where they are not. An 'auto' setting of `other`, not yet
+    resolved for a device, matches any."""
+    differing = [name for name in (*FEATURE_SETTINGS, "weights_id") if other.get(name) not in (AUTO, report.get(name))]
+    if not differing:
+        return None
+    return (
+        f"span {span} has " + ", ".join(f"{name} {report.get(name)!r}" for name in differing)
+        + f", span {other_span} " + ", ".join(f"{other.get(name)!r}" for name in differing)
+    )

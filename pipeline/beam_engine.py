@@ -16,8 +16,8 @@ the pipeline's options, so its worker processes get none, and without
 DirectRunner does, with the options handed to the workers.
 
 pipeline/beam_plugin.py's with_default_beam_args pins LOCAL_RUNNER unless the
-user names a --runner (Flink, Spark, Dataflow, a PortableRunner), with
-LOCAL_ENGINE_ARGS.
+user names a --runner (Flink, Spark, Dataflow, a PortableRunner): the
+arguments of local_engine_args.
 """
 from __future__ import annotations
 

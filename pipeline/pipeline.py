@@ -2,7 +2,7 @@
 
 At the top only what VideoExampleGen and the Pipeline need is imported: `extract` stops after VideoExampleGen, and
 the stock components after it (tfx.v1, TFMA, Transform) cost ~4 s more of a 2-core machine's start (12.6 against
-16.4 s, measured), a quarter of a rerun that only relabels clips.
+16.4 s, measured), a fifth of a rerun that only relabels clips.
 """
 from __future__ import annotations
 

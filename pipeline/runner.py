@@ -151,12 +151,12 @@ def check_inputs(settings: RunSettings) -> None:
     span, data_root = spans.resolve_span(settings.pipeline.data_root, settings.pipeline.spans.span)
     clips = manifest.read_manifest(data_root, extraction.eval_group_fraction)
     weights, seed = extraction.weights, extraction.random_init_seed
-    backbone.weights_id(weights, seed)  # a missing weights file fails here (and names the weights below)
+    weights_id = backbone.weights_id(weights, seed)  # a missing weights file fails here
     if weights == "imagenet":
         # Fetches the weights into the Keras cache before any worker needs them,
         # so that offline the run stops here with one line, not in a Beam worker.
         backbone.build_backbone(weights, 32, seed)
-    check_span_features(settings, span, backbone.weights_id(weights, seed))
+    check_span_features(settings, span, weights_id)
     in_span = f" (span {span})" if data_root != settings.pipeline.data_root else ""
     logger.info("Dataset %s%s: %d clips %s", data_root, in_span, len(clips), manifest.count_per_split(clips))
     if weights == "none":

@@ -50,6 +50,7 @@ class _NoWorkExecutor(BaseBeamExecutor):
 
 def test_tfx_packs_no_copy_of_itself_for_the_local_engine_and_does_for_a_named_runner(tmp_path, monkeypatch):
     """A TFX Beam executor repackages TFX (~50 MB into $TMPDIR) for remote workers, never for the local engine's."""
+
     def executor_args(temp_dir, users):
         """The Beam arguments a TFX Beam executor runs with, and what it left in its temp folder."""
         os.makedirs(temp_dir)
