@@ -43,11 +43,11 @@ from typed_config import bounds_text  # noqa: E402
 _PROJECT_LOGGERS = ("components", "pipeline", "trainer", "inference", "video_datasets", "pipeline_runner")
 
 
-def _add_extraction_options(parser: argparse.ArgumentParser, data_root_required: bool = True) -> None:
+def _add_extraction_options(parser: argparse.ArgumentParser, data_root_required: bool = True, trains: bool = True) -> None:
     parser.add_argument("--data-root", required=data_root_required, help="folder of videos: train.csv/test.csv + train/ test/ (Keras example layout) or UCF101 class folders")
     parser.add_argument("--output-dir", required=True, help="where the pipeline root, the metadata store and run_summary.json go")
     options.add_arguments(parser, ExtractionConfig, default_notes={"weights": "; none with --demo"})
-    options.add_arguments(parser, configs.SpanConfig)
+    options.add_arguments(parser, configs.SpanConfig, leave_out=() if trains else ("train_spans",))
 
 
 def _add_hparam_options(parser: argparse.ArgumentParser) -> None:
@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Runs a TFX pipeline of just the VideoExampleGen component with LocalDagRunner "
         "and writes OUTPUT_DIR/run_summary.json. " + _BEAM_OPTIONS_HELP,
     )
-    _add_extraction_options(extract)
+    _add_extraction_options(extract, trains=False)
     extract.add_argument("--no-cache", action="store_true", help="extract again even when the clips and settings did not change")
     extract.set_defaults(handler=extract_command)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Any, Mapping, Optional
+from typing import Any, Collection, Mapping, Optional
 
 from frame_path.config import ExtractionConfig
 from pipeline import configs
@@ -29,10 +29,15 @@ def env_name(prefix: str, field_name: str) -> str:
     return prefix + field_name.upper()
 
 
-def add_arguments(parser: argparse.ArgumentParser, config_class: type, default_notes: Optional[Mapping[str, str]] = None) -> None:
-    """One option per field. Defaults stay None so that `given_values` can tell what was given."""
+def add_arguments(
+    parser: argparse.ArgumentParser, config_class: type, default_notes: Optional[Mapping[str, str]] = None, leave_out: Collection[str] = ()
+) -> None:
+    """One option per field (but those in `leave_out`, which the command has no use for). Defaults stay None so
+    that `given_values` can tell what was given."""
     types = field_types(config_class)
     for field in dataclasses.fields(config_class):
+        if field.name in leave_out:
+            continue
         note = (default_notes or {}).get(field.name, "")
         if bounds_text(field):
             note += "; " + bounds_text(field)

@@ -28,6 +28,12 @@ def test_every_command_has_every_extraction_setting(command):
     assert {options.flag(name) for name in FIELDS} <= _subcommand_flags(command)
 
 
+def test_only_the_commands_that_train_take_train_spans():
+    # compile takes it to refuse it with one line (a Kubeflow spec trains on its run's span only).
+    assert {"--span", "--train-spans"} <= _subcommand_flags("run") and {"--span", "--train-spans"} <= _subcommand_flags("compile")
+    assert "--span" in _subcommand_flags("extract") and "--train-spans" not in _subcommand_flags("extract")
+
+
 def test_command_line_values_reach_the_config():
     args = pipeline_runner.build_parser().parse_args(["extract", "--data-root", "d", "--output-dir", "o", "--precision", "bfloat16", "--image-size", "64"])
     assert options.build(ExtractionConfig, options.given_values(args, ExtractionConfig)) == ExtractionConfig(precision="bfloat16", image_size=64)
