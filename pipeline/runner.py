@@ -163,6 +163,17 @@ def check_inputs(settings: RunSettings) -> None:
         logger.warning("Backbone weights: NONE (random init). Features are not pretrained; accuracy will not mean much.")
 
 
+def read_metadata_store(metadata_path: str) -> Any:
+    """The ML Metadata store of a run (OUTPUT_DIR/metadata.sqlite), opened read-only."""
+    from ml_metadata import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = metadata_path
+    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(connection)
+
+
 def check_span_features(settings: RunSettings, span: int, weights_id: str) -> None:
     """With --train-spans N: OptionError unless the other spans Transform and the Trainer will read hold features
     made as this run's span will be. Transform would otherwise fail on the first Example of another length, with a
@@ -171,25 +182,23 @@ def check_span_features(settings: RunSettings, span: int, weights_id: str) -> No
     train_spans = settings.pipeline.spans.train_spans
     if train_spans <= 1 or not os.path.exists(settings.metadata_path):
         return
-    from ml_metadata import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
     from frame_path.records import EXTRACTION_REPORT_FILE
 
-    connection = metadata_store_pb2.ConnectionConfig()
-    connection.sqlite.filename_uri = settings.metadata_path
-    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
     extracted_by_this_pipeline = os.path.join(settings.pipeline_root, "VideoExampleGen", "")
     newest: dict[int, Any] = {}  # span -> its newest Examples, as the rolling range picks them
-    for artifact in metadata_store.MetadataStore(connection).get_artifacts_by_type("Examples"):
+    for artifact in read_metadata_store(settings.metadata_path).get_artifacts_by_type("Examples"):
         if artifact.state == metadata_store_pb2.Artifact.LIVE and artifact.uri.startswith(extracted_by_this_pipeline):
             other_span = artifact.properties["span"].int_value
             if other_span not in newest or artifact.id > newest[other_span].id:
                 newest[other_span] = artifact
     extraction = {**settings.pipeline.extraction.as_dict(), "weights_id": weights_id}
     for other_span in sorted({*newest, span}, reverse=True)[:train_spans]:
-        report_path = os.path.join(newest[other_span].uri, EXTRACTION_REPORT_FILE) if other_span != span else None
-        if report_path is None or not os.path.exists(report_path):
+        if other_span == span:  # extracted by this run, with its settings
+            continue
+        report_path = os.path.join(newest[other_span].uri, EXTRACTION_REPORT_FILE)
+        if not os.path.exists(report_path):
             continue
         with open(report_path) as report_file:
             mismatch = span_feature_mismatch(other_span, json.load(report_file), span, extraction)
