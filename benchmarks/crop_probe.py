@@ -48,9 +48,10 @@ def clip_features(path: str, model: Any, config: Any, centre_fraction: float) ->
     for index in indices:
         square = frames.center_crop_square(every_frame[index])
         margin = round(square.shape[0] * (1 - centre_fraction) / 2)
-        for crop, image in (("whole", square), ("centre", square[margin : square.shape[0] - margin, margin : square.shape[1] - margin])):
-            resized = cv2.resize(image, (config.image_size, config.image_size), interpolation=cv2.INTER_AREA)
-            crops[crop].append(cv2.cvtColor(resized, cv2.COLOR_BGR2RGB))
+        centre = square[margin : square.shape[0] - margin, margin : square.shape[1] - margin]
+        # The pipeline's own crop and resize (the centre is square already, so only resized).
+        crops["whole"].append(frames.crop_and_resize(square, config.image_size))
+        crops["centre"].append(frames.crop_and_resize(centre, config.image_size))
     features = backbone.encode_frames(model, np.stack(crops["whole"] + crops["centre"]), config.frame_batch_size)
     return {"whole": features[: len(indices)].mean(axis=0), "centre": features[len(indices) :].mean(axis=0)}
 
