@@ -49,19 +49,27 @@ def still_running(processes: list[psutil.Process]) -> list[psutil.Process]:
 
 
 def end_descendants(timeout: float = 2.0) -> None:
-    """Terminates every descendant process of this one; kills those still there after `timeout` seconds."""
-    for _ in range(3):  # again: a child may have started another meanwhile
-        descendants = still_running(psutil.Process().children(recursive=True))
-        if not descendants:
-            return
-        for end in (psutil.Process.terminate, psutil.Process.kill):
-            for process in descendants:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    end(process)
-            deadline = time.monotonic() + timeout
-            while descendants and time.monotonic() < deadline:
-                time.sleep(0.02)
-                descendants = still_running(descendants)
+    """Ends every descendant process of this one: all are stopped (SIGSTOP) first, then killed.
+
+    Stopped first, because the workers watch each other through the launcher: when one Beam worker ends, the
+    runner shuts its servers down and the others print 'Logging client failed' (seen in CI). A stopped process
+    can neither print nor fork, and none needs a graceful end: the launcher's clean-ups remove the run's temp folder.
+    """
+    stopped: list[psutil.Process] = []
+    for _ in range(3):  # again: a child may have started another before it was stopped
+        new = [process for process in still_running(psutil.Process().children(recursive=True)) if process not in stopped]
+        if not new:
+            break
+        for process in new:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.send_signal(signal.SIGSTOP)
+        stopped += new
+    for process in stopped:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    deadline = time.monotonic() + timeout
+    while still_running(stopped) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 @contextlib.contextmanager

@@ -144,6 +144,42 @@ def test_ctrl_c_in_a_launcher_ends_it_and_its_children_which_ignore_it():
         launcher.wait(timeout=30)
 
 
+def test_ctrl_c_ends_the_children_before_one_can_say_anything_about_another_s_end():
+    """A child that reacts to its sibling's end (as a Beam worker prints 'Logging client failed' when the runner
+    stops its servers after another worker died) has no moment to do so: the launcher's stderr is one line."""
+    watcher = (  # ignores SIGTERM, then prints once its sibling is gone
+        "import os, signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "sibling = int(sys.argv[1])\n"
+        "while os.path.exists(f'/proc/{sibling}') and open(f'/proc/{sibling}/stat').read().split()[2] != 'Z':\n"
+        "    time.sleep(0.001)\n"
+        "print('sibling gone', file=sys.stderr, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    code = (
+        "import subprocess, sys, time\n"
+        "from pipeline import interrupts\n"
+        "interrupts.stop_on_ctrl_c()\n"
+        "sleeper = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+        f"watcher = subprocess.Popen([sys.executable, '-c', {watcher!r}, str(sleeper.pid)])\n"
+        "time.sleep(1)\n"
+        "print(sleeper.pid, watcher.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    launcher = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        children = [psutil.Process(int(pid)) for pid in launcher.stdout.readline().split()]
+        os.killpg(launcher.pid, signal.SIGINT)
+        assert launcher.wait(timeout=30) == 130
+        time.sleep(0.5)  # anything a child printed has reached the pipe
+        assert launcher.stderr.read() == "error: interrupted; the unfinished step was not recorded and runs again next time\n"
+        assert not still_running(children)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(launcher.pid, signal.SIGKILL)
+        launcher.wait(timeout=30)
+
+
 INTERRUPT_CASES = {
     "decode threads": ["--decode-workers", "1"],
     "decode processes": ["--decode-workers", "2"],
