@@ -1,14 +1,16 @@
-"""What a linear probe reads from the frame features of each crop, on a benchmark's unseen scenes (issue 22).
+"""What a linear probe reads from the frame features of each crop and pooling, on a benchmark's unseen scenes (issue 22).
 
     .venv/bin/python benchmarks/crop_probe.py                                 # the appearance benchmark, ~6 min
     .venv/bin/python benchmarks/crop_probe.py --benchmark mixed --centre-fraction 0.5
 
 For every clip of the benchmark (generated into --work-dir unless there) it samples `max_seq_length`
 frames as VideoExampleGen does and encodes two crops of each with the same DenseNet121 (random init, 128 px):
-the whole centre square (what the pipeline's Examples hold) and its centre, `--centre-fraction` of its side.
-A logistic regression on the clip's mean features, trained on the training groups' clips, is scored on the
-test groups' (unseen scenes), for each crop and for both side by side, at several regularisation
-strengths. The mean over frames keeps what is in view and drops the order: a probe of appearance only.
+the whole centre square (what the pipeline's Examples hold) and its centre, `--centre-fraction` of its side,
+each pooled both ways of `--frame-pooling` (the feature map's mean and its maximum). A logistic regression on
+the clip's mean features, trained on the training groups' clips, is scored on the test groups' (unseen
+scenes), for each crop and pooling (`whole_avg`, `whole_max`, `centre_avg`, `centre_max`) and for both crops
+side by side (`both_avg`, `both_max`), at several regularisation strengths. The mean over frames keeps what
+is in view and drops the order: a probe of appearance only.
 One JSON object goes to stdout.
 """
 from __future__ import annotations
@@ -25,11 +27,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import common  # noqa: E402
 
 CROPS = ("whole", "centre")
+POOLINGS = ("avg", "max")  # the halves of frame_path/backbone.py's "avg+max" features
 INVERSE_REGULARISATION = (0.001, 0.01, 0.1, 1.0)  # sklearn's C
 
 
 def clip_features(path: str, model: Any, config: Any, centre_fraction: float) -> dict[str, Any]:
-    """The clip's mean frame features [1024] of each crop."""
+    """The clip's mean frame features [1024] of each crop and pooling ("whole_avg", ...), from the avg+max `model`."""
     import cv2
     import numpy as np
 
@@ -53,7 +56,9 @@ def clip_features(path: str, model: Any, config: Any, centre_fraction: float) ->
         crops["whole"].append(frames.crop_and_resize(square, config.image_size))
         crops["centre"].append(frames.crop_and_resize(centre, config.image_size))
     features = backbone.encode_frames(model, np.stack(crops["whole"] + crops["centre"]), config.frame_batch_size)
-    return {"whole": features[: len(indices)].mean(axis=0), "centre": features[len(indices) :].mean(axis=0)}
+    per_crop = {"whole": features[: len(indices)].mean(axis=0), "centre": features[len(indices) :].mean(axis=0)}
+    halves = {"avg": slice(0, backbone.FEATURE_DIM), "max": slice(backbone.FEATURE_DIM, None)}
+    return {f"{crop}_{pooling}": per_crop[crop][halves[pooling]] for crop in CROPS for pooling in POOLINGS}
 
 
 def probe(data_root: str, centre_fraction: float) -> dict[str, Any]:
@@ -62,26 +67,26 @@ def probe(data_root: str, centre_fraction: float) -> dict[str, Any]:
     from sklearn.preprocessing import StandardScaler
 
     import tfx  # noqa: F401  (first: the TFDV stand-in)
-    from frame_path import backbone
     from frame_path.config import ExtractionConfig, resolve_auto_settings
 
-    config = resolve_auto_settings(ExtractionConfig(weights="none"))
-    model = backbone.build_backbone(config.weights, config.image_size, config.random_init_seed, config.precision)
+    config = resolve_auto_settings(ExtractionConfig(weights="none", frame_pooling="avg+max"))
+    model = config.build_backbone()
     started = time.monotonic()
     features, labels = {}, {}
     for split in ("train", "test"):
         with open(os.path.join(data_root, f"{split}.csv"), newline="") as listing:
             rows = list(csv.DictReader(listing))
         per_clip = [clip_features(os.path.join(data_root, split, row["video_name"]), model, config, centre_fraction) for row in rows]
-        features[split] = {crop: np.stack([clip[crop] for clip in per_clip]) for crop in CROPS}
-        features[split]["both"] = np.hstack([features[split][crop] for crop in CROPS])
+        features[split] = {name: np.stack([clip[name] for clip in per_clip]) for name in per_clip[0]}
+        for pooling in POOLINGS:
+            features[split][f"both_{pooling}"] = np.hstack([features[split][f"{crop}_{pooling}"] for crop in CROPS])
         labels[split] = np.array([row["tag"] for row in rows])
     encode_seconds = time.monotonic() - started
     accuracy = {}
-    for crop in (*CROPS, "both"):
-        scaler = StandardScaler().fit(features["train"][crop])
-        train, test = scaler.transform(features["train"][crop]), scaler.transform(features["test"][crop])
-        accuracy[crop] = {
+    for name in features["train"]:
+        scaler = StandardScaler().fit(features["train"][name])
+        train, test = scaler.transform(features["train"][name]), scaler.transform(features["test"][name])
+        accuracy[name] = {
             f"C={strength:g}": round(float((LogisticRegression(C=strength, max_iter=3000).fit(train, labels["train"]).predict(test) == labels["test"]).mean()), 3)
             for strength in INVERSE_REGULARISATION
         }

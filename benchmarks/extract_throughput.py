@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -408,7 +409,7 @@ def benchmark(paths: list[str], clip_style: str, config: ExtractionConfig, args:
     logger.info("%d clips, %d frames for the backbone", len(paths), len(all_frames))
     other = "bfloat16" if config.precision == "float32" else "float32"
     precisions = [config.precision, other] if args.compare_precision else [config.precision]
-    models = {precision: backbone.build_backbone(config.weights, config.image_size, config.random_init_seed, precision) for precision in precisions}
+    models = {precision: dataclasses.replace(config, precision=precision).build_backbone() for precision in precisions}
     measured, pools = measure_backbones(models, paths, all_frames, config, args)
     main = measured[config.precision]
     result: dict[str, Any] = {

@@ -4,15 +4,16 @@
     .venv/bin/python benchmarks/model_quality.py --work-dir DIR --seeds 0,1,2 --benchmarks appearance --configs new_default
 
 Configurations: the Keras example's, the previous default (appearance only), the change streams (the default of
-issues 13-21) and today's default (`frame_streams=auto`: the Trainer's choice on the eval split).
+issues 13-21), the Trainer's choice on the eval split (`frame_streams=auto`) over the feature map's mean
+(`auto_avg_pooling`) and today's default (that choice over the default `frame_pooling`).
 
 1. Generates each benchmark unless it is there: the hard one (video_datasets/hard_benchmark.py: only frame order
    tells its class pairs apart) into WORK_DIR/data, the appearance one (video_datasets/appearance_benchmark.py:
    only the look of the object in view, identical motion) into WORK_DIR/appearance/data.
-2. Extracts the frame features once per sampling mode with the real pipeline,
+2. Extracts the frame features once per sampling mode and frame pooling with the real pipeline,
    `pipeline_runner.py extract --data-root .../data --output-dir
-   .../features_<sampling> --weights none --sampling <sampling>` (log:
-   .../features_<sampling>.log; a fresh TMPDIR), unless that folder
+   .../features_<sampling>[_<pooling>] --weights none --sampling <sampling> --frame-pooling <pooling>`
+   (log: .../features_<sampling>[_<pooling>].log; a fresh TMPDIR), unless that folder
    already holds the command's run_summary.json.
 3. Loads the Examples (train, eval, test), z-scores the features with the
    train split's statistics over real frames (as trainer/preprocessing.py)
@@ -46,7 +47,7 @@ import logging
 import os
 import sys
 import time
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -54,6 +55,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 from frame_path.records import FRAME_FEATURES_KEY, FRAME_MASK_KEY, LABEL_KEY, NUM_FRAMES_KEY, VIDEO_ID_KEY  # noqa: E402
+from frame_path.config import ExtractionConfig  # noqa: E402
 from trainer.hparams import DEFAULT_HPARAMS, SEED_HPARAMS, HParams  # noqa: E402
 from video_datasets import appearance_benchmark, hard_benchmark  # noqa: E402
 
@@ -68,14 +70,34 @@ VIEW_SPLITS = {"test_views": "test_dense", "shifted_views": "shifted_dense"}
 _VARIANCE_EPSILON = 1e-6
 # The default before issue 13, as an overlay of today's: the appearance stream alone, no warm-up.
 PREVIOUS_DEFAULT_HPARAMS: dict[str, Any] = {"warmup_epochs": 0, "frame_streams": "appearance"}
-# name -> (sampling, hyperparameters)
-CONFIGURATIONS: dict[str, tuple[str, dict[str, Any]]] = {
-    "keras_example": ("first", SEED_HPARAMS),
-    "previous_default": ("uniform", {**DEFAULT_HPARAMS, **PREVIOUS_DEFAULT_HPARAMS}),
+
+
+class Features(NamedTuple):
+    """The extraction settings a configuration's features are made with (the rest are the pipeline's defaults)."""
+
+    sampling: str
+    frame_pooling: str
+
+    def folder(self, parent: str, suffix: str = "") -> str:
+        """Where `extract` puts them: features_<sampling>[_<pooling>]<suffix> (the mean's folders kept their names)."""
+        pooling = "" if self.frame_pooling == "avg" else "_" + self.frame_pooling.replace("+", "")
+        return os.path.join(parent, f"features_{self.sampling}{pooling}{suffix}")
+
+    def options(self) -> tuple[str, ...]:
+        return ("--sampling", self.sampling, "--frame-pooling", self.frame_pooling)
+
+
+DEFAULT_FEATURES = Features("uniform", ExtractionConfig().frame_pooling)
+# name -> (features, hyperparameters)
+CONFIGURATIONS: dict[str, tuple[Features, dict[str, Any]]] = {
+    "keras_example": (Features("first", "avg"), SEED_HPARAMS),
+    "previous_default": (Features("uniform", "avg"), {**DEFAULT_HPARAMS, **PREVIOUS_DEFAULT_HPARAMS}),
     # The default of issues 13-21: the change streams, whatever the data.
-    "change_streams": ("uniform", {**DEFAULT_HPARAMS, "frame_streams": "change"}),
-    # Today's: the Trainer chooses the streams on the eval split (trainer/stream_selection.py).
-    "new_default": ("uniform", DEFAULT_HPARAMS),
+    "change_streams": (Features("uniform", "avg"), {**DEFAULT_HPARAMS, "frame_streams": "change"}),
+    # The default of issue 22's first round: the Trainer's choice of streams over the feature map's mean.
+    "auto_avg_pooling": (Features("uniform", "avg"), DEFAULT_HPARAMS),
+    # Today's: the Trainer chooses the streams on the eval split (trainer/stream_selection.py), over the default pooling.
+    "new_default": (DEFAULT_FEATURES, DEFAULT_HPARAMS),
 }
 # name -> (generator of the data into a folder, whether the shifted set, the sequences and the views belong to it)
 BENCHMARKS: dict[str, tuple[Any, bool]] = {
@@ -87,10 +109,10 @@ BENCHMARKS: dict[str, tuple[Any, bool]] = {
 logger = logging.getLogger("model_quality")
 
 
-def extract_features(data_root: str, features_dir: str, sampling: str, *options: str) -> str:
+def extract_features(data_root: str, features_dir: str, *options: str) -> str:
     """Runs the pipeline's extract command unless `features_dir` has its output; returns the Examples folder."""
     if not os.path.exists(os.path.join(features_dir, "run_summary.json")):
-        command = common.runner_command("extract", data_root, features_dir, "--sampling", sampling, *options)
+        command = common.runner_command("extract", data_root, features_dir, *options)
         common.run_subprocess(command, f"{features_dir}.log")
     return common.read_summary(features_dir)["examples_uri"]
 
@@ -130,23 +152,23 @@ def load_examples(examples: str, shifted_examples: Optional[str] = None) -> dict
 SEQUENCES = 12  # three-action videos, each in an unseen (test) scene
 
 
-def sequence_windows(work_dir: str, window_frames: int, max_seq_length: int) -> dict[str, np.ndarray]:
+def sequence_windows(work_dir: str, window_frames: int, max_seq_length: int, frame_pooling: str) -> dict[str, np.ndarray]:
     """The window centred in each action of SEQUENCES videos of three actions in a row
     (hard_benchmark.write_action_sequence), `window_frames` long, sampled and encoded as `extract --weights none`
     encodes a clip (the frame path's sampling, crop and random-init DenseNet121): {frame_features, frame_mask, label}.
-    Cached in WORK_DIR/sequences/windows_<window_frames>.npz."""
+    Cached in WORK_DIR/sequences/windows_<window_frames>[_<pooling>].npz."""
     from frame_path import backbone, frames
-    from frame_path.config import ExtractionConfig
     from frame_path.windows import Window, WindowedVideo, decode_windows
 
     folder = os.path.join(work_dir, "sequences")
-    cache = os.path.join(folder, f"windows_{window_frames}.npz")
+    pooling = "" if frame_pooling == "avg" else "_" + frame_pooling.replace("+", "")
+    cache = os.path.join(folder, f"windows_{window_frames}{pooling}.npz")
     if os.path.exists(cache):
         with np.load(cache) as cached:
             return {key: cached[key] for key in (FRAME_FEATURES_KEY, FRAME_MASK_KEY, LABEL_KEY)}
     os.makedirs(folder, exist_ok=True)
-    settings = ExtractionConfig(weights="none")
-    encoder = backbone.build_backbone(settings.weights, settings.image_size, settings.random_init_seed)
+    settings = ExtractionConfig(weights="none", precision="float32", frame_pooling=frame_pooling)
+    encoder = settings.build_backbone()
     rng = np.random.default_rng(5)
     features, masks, labels = [], [], []
     for index in range(SEQUENCES):
@@ -304,7 +326,7 @@ def configuration_result(
     name: str, splits: dict[str, dict[str, np.ndarray]], seeds: list[int], overlay: dict[str, Any], views: int = 1, folds: int = 0
 ) -> dict[str, Any]:
     """One configuration (with `overlay`) trained once per seed: test accuracies (mean, min) and epochs."""
-    sampling, hparams_config = CONFIGURATIONS[name]
+    features, hparams_config = CONFIGURATIONS[name]
     runs = []
     for seed in seeds:
         runs.append(train_and_test(splits, {**hparams_config, **overlay}, seed, views, folds))
@@ -319,7 +341,7 @@ def configuration_result(
                 f"{split}_accuracies": accuracies,
             })
     return {
-        "sampling": sampling,
+        **features._asdict(),
         **figures,
         "frame_streams": [run["frame_streams"] for run in runs],
         "epochs_run": [run["epochs_run"] for run in runs],
@@ -371,9 +393,9 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     return args
 
 
-def benchmark_splits(name: str, work_dir: str, samplings: set[str], views: int) -> tuple[dict[str, Any], dict[str, float]]:
+def benchmark_splits(name: str, work_dir: str, feature_kinds: set[Features], views: int) -> tuple[dict[Features, Any], dict[str, float]]:
     """Generates one benchmark under `work_dir` (WORK_DIR/data for the hard one, WORK_DIR/<name>/data for others),
-    extracts its features per sampling mode and loads them normalized: ({sampling: splits}, seconds)."""
+    extracts its features of each kind and loads them normalized: ({features: splits}, seconds)."""
     generate, issue_21_sets = BENCHMARKS[name]
     folder = work_dir if name == "hard" else os.path.join(work_dir, name)  # the hard benchmark's features stay where they were
     data_root, shifted_root = os.path.join(folder, "data"), os.path.join(folder, "data_shifted")
@@ -382,26 +404,26 @@ def benchmark_splits(name: str, work_dir: str, samplings: set[str], views: int) 
     if issue_21_sets:
         hard_benchmark.ensure_hard_benchmark(shifted_root, hard_benchmark.SHIFTED)
     seconds = {"generation": round(time.perf_counter() - started, 1)}
-    splits_by_sampling: dict[str, Any] = {}
-    for sampling in sorted(samplings):
+    splits_by_features: dict[Features, Any] = {}
+    for features in sorted(feature_kinds):
         started = time.perf_counter()
-        examples = extract_features(data_root, os.path.join(folder, f"features_{sampling}"), sampling)
-        shifted = extract_features(shifted_root, os.path.join(folder, f"features_{sampling}_shifted"), sampling) if issue_21_sets else None
+        examples = extract_features(data_root, features.folder(folder), *features.options())
+        shifted = extract_features(shifted_root, features.folder(folder, "_shifted"), *features.options()) if issue_21_sets else None
         splits = load_examples(examples, shifted)
-        if sampling == "uniform" and issue_21_sets:  # a timeline samples its windows uniformly
+        if features.sampling == "uniform" and issue_21_sets:  # a timeline samples its windows uniformly
             # Windows as long as the median training clip, as a timeline's default (inference/timeline.py).
             window_frames = int(np.median(splits["train"][NUM_FRAMES_KEY]))
             max_seq_length = splits["train"][FRAME_FEATURES_KEY].shape[1]
-            splits["sequences"] = sequence_windows(folder, window_frames, max_seq_length)
+            splits["sequences"] = sequence_windows(folder, window_frames, max_seq_length, features.frame_pooling)
             if views > 1:
                 dense_options = ("--max-seq-length", str(max_seq_length * views))
-                dense_dir = os.path.join(folder, f"features_uniform_views{views}")
-                splits["test_dense"] = load_split(os.path.join(extract_features(data_root, dense_dir, sampling, *dense_options), "Split-test"))
-                dense_shifted = extract_features(shifted_root, f"{dense_dir}_shifted", sampling, *dense_options)
+                dense_dir = features.folder(folder, f"_views{views}")
+                splits["test_dense"] = load_split(os.path.join(extract_features(data_root, dense_dir, *features.options(), *dense_options), "Split-test"))
+                dense_shifted = extract_features(shifted_root, f"{dense_dir}_shifted", *features.options(), *dense_options)
                 splits["shifted_dense"] = load_split(os.path.join(dense_shifted, "Split-test"))
-        seconds[f"extraction_{sampling}"] = round(time.perf_counter() - started, 1)
-        splits_by_sampling[sampling] = normalize(splits)
-    return splits_by_sampling, seconds
+        seconds[f"extraction_{os.path.basename(features.folder(''))}"] = round(time.perf_counter() - started, 1)
+        splits_by_features[features] = normalize(splits)
+    return splits_by_features, seconds
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -410,16 +432,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     machine = common.machine_info()
     overlay = dict(args.hparam)
-    samplings = {CONFIGURATIONS[name][0] for name in args.configs}
+    feature_kinds = {CONFIGURATIONS[name][0] for name in args.configs}
     benchmarks = {}
     for benchmark in args.benchmarks:
-        splits_by_sampling, seconds = benchmark_splits(benchmark, args.work_dir, samplings, args.views)
-        first = splits_by_sampling[CONFIGURATIONS[args.configs[0]][0]]
+        splits_by_features, seconds = benchmark_splits(benchmark, args.work_dir, feature_kinds, args.views)
+        first = splits_by_features[CONFIGURATIONS[args.configs[0]][0]]
         benchmarks[benchmark] = {
             "clips": {split: int(len(data[LABEL_KEY])) for split, data in first.items()},
             "seconds": seconds,
             "results": {
-                name: configuration_result(name, splits_by_sampling[CONFIGURATIONS[name][0]], args.seeds, overlay, args.views, args.kfold)
+                name: configuration_result(name, splits_by_features[CONFIGURATIONS[name][0]], args.seeds, overlay, args.views, args.kfold)
                 for name in args.configs
             },
         }

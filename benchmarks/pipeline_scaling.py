@@ -265,7 +265,7 @@ def _fake_backbone_main(argv: list[str]) -> int:
 
     from frame_path import backbone
 
-    def fake_build_backbone(weights: str, image_size: int, seed: int, precision: str = "float32") -> str:
+    def fake_build_backbone(weights: str, image_size: int, seed: int, precision: str = "float32", pooling: str = "avg") -> str:
         return "fake-backbone"
 
     def fake_encode_frames(model: Any, frames: Any, batch_size: int) -> Any:

@@ -11,7 +11,8 @@ import dataclasses
 import os
 from typing import Any, Mapping, Optional
 
-from frame_path.backbone import PRECISIONS, compute_device
+from frame_path import backbone
+from frame_path.backbone import POOLINGS, PRECISIONS, compute_device, feature_dim
 from frame_path.frames import SAMPLING_MODES
 from typed_config import check_fields, option
 from video_datasets.carve_out import EVAL_GROUP_FRACTION
@@ -22,7 +23,9 @@ AUTO_NUMBER = 0  # an int setting chosen by `resolve_auto_settings`
 # The settings that shape a clip's features (with the backbone's weights id). The rest (batch size, decode
 # workers, eval fraction, the store) only say how fast, which split or where; frame_batch_size changes no
 # feature (tests/frame_path/test_feature_store.py).
-FEATURE_SETTINGS = ("max_seq_length", "image_size", "sampling", "precision")
+FEATURE_SETTINGS = ("max_seq_length", "image_size", "sampling", "precision", "frame_pooling")
+# Settings that extraction reports and pushed models made before them lack, with the value every such record had.
+SETTINGS_ADDED_LATER = {"frame_pooling": "avg"}
 # Frames per forward pass on a CPU: larger passes are no faster there (benchmarks/README.md, section 1).
 CPU_FRAME_BATCH_SIZE = 32
 # On a GPU at 128 px (H100, Keras on JAX, issue 15): 1,189 frames/s at 32, 7,325 at 256, 14,599 at 1,024.
@@ -46,6 +49,19 @@ class ExtractionConfig:
         "uniform",
         "'uniform': frames spread over the whole clip; 'first': the first frames, as the Keras example",
         choices=SAMPLING_MODES,
+    )
+    # The default: the map's maximum, which carries what is in view wherever it sits in the frame (appearance
+    # benchmark 0.958 against the mean's 0.779) and serves the change streams as well as the mean (hard benchmark
+    # 0.976 both), at the mean's cost and size (frame_path/backbone.py). With ImageNet weights it is each of
+    # DenseNet121's 1024 learnt patterns (a ball, a bow, a face) at its strongest anywhere in the frame, however
+    # little of the frame the actor fills, where the mean weighs every pattern by how much of the frame shows it,
+    # so the background counts most. Not yet measured with ImageNet weights (no download here): on a connected
+    # machine compare `--frame-pooling avg` (the Keras example's) with model_quality.py's configurations.
+    frame_pooling: str = option(
+        "max",
+        "how a frame's DenseNet121 feature map becomes its 1024 features: 'max' (each channel's maximum over the "
+        "map: what is in view, wherever it sits), 'avg' (the mean: the Keras example's) or 'avg+max' (both, 2048)",
+        choices=POOLINGS,
     )
     frame_batch_size: int = option(
         AUTO_NUMBER,
@@ -81,11 +97,22 @@ class ExtractionConfig:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> "ExtractionConfig":
-        """From a mapping with (at least) every field, e.g. a component's exec_properties; other keys are ignored."""
+        """From a mapping with (at least) every field, e.g. a component's exec_properties; other keys are ignored.
+        A record made before a field existed (SETTINGS_ADDED_LATER) gets the value it was made with."""
+        values = {**SETTINGS_ADDED_LATER, **values}
         return cls(**{field.name: values[field.name] for field in dataclasses.fields(cls)})
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def feature_dim(self) -> int:
+        """Features a frame."""
+        return feature_dim(self.frame_pooling)
+
+    def build_backbone(self) -> Any:
+        """The Keras model that makes these features from frames (a resolved config: no 'auto' precision)."""
+        return backbone.build_backbone(self.weights, self.image_size, self.random_init_seed, self.precision, self.frame_pooling)
 
 
 def usable_cores() -> int:
@@ -124,6 +151,7 @@ def span_feature_mismatch(span: int, report: Mapping[str, Any], other_span: int,
     """'span 1 has max_seq_length 8, span 2 6' where two spans' features are made differently (FEATURE_SETTINGS and
     the weights id of their extraction reports); None where they are not. An 'auto' setting of `other`, not yet
     resolved for a device, matches any."""
+    report, other = {**SETTINGS_ADDED_LATER, **report}, {**SETTINGS_ADDED_LATER, **other}
     differing = [name for name in (*FEATURE_SETTINGS, "weights_id") if other.get(name) not in (AUTO, report.get(name))]
     if not differing:
         return None

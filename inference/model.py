@@ -143,7 +143,7 @@ class VideoClassifier:
             model.extraction, max_seq_length=self.sampled_frames, frame_batch_size=AUTO_NUMBER, decode_workers=AUTO_NUMBER
         )
         extraction = self._extraction = resolve_auto_settings(machine_settings)
-        self._frame_encoder = backbone.build_backbone(extraction.weights, extraction.image_size, extraction.random_init_seed, extraction.precision)
+        self._frame_encoder = extraction.build_backbone()
         self._serve = _load_serving_default(model.version_dir)
 
     @functools.cached_property

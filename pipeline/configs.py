@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from frame_path.backbone import FEATURE_DIM
 from frame_path.config import ExtractionConfig
 from trainer.hparams import training_config
 from typed_config import check_fields, option
@@ -93,4 +92,4 @@ class PipelineConfig:
 
     def trainer_config(self) -> dict[str, Any]:
         """The Trainer's (and Tuner's) custom_config: the hyperparameters plus the feature shape."""
-        return training_config(self.hparams, self.extraction.max_seq_length, FEATURE_DIM)
+        return training_config(self.hparams, self.extraction.max_seq_length, self.extraction.feature_dim)

@@ -12,7 +12,6 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration.pipeline import Pipeline
 
 from components.video_example_gen.component import VideoExampleGen
-from frame_path.backbone import FEATURE_DIM
 from pipeline.beam_plugin import with_default_beam_args
 from pipeline import gate_metrics
 from pipeline.configs import ACCURACY_TOLERANCE, GateConfig, PipelineConfig
@@ -65,7 +64,7 @@ def _components_after(
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
-    feature_shape = {"max_seq_length": config.extraction.max_seq_length, "feature_dim": FEATURE_DIM}
+    feature_shape = {"max_seq_length": config.extraction.max_seq_length, "feature_dim": config.extraction.feature_dim}
     # This run's Examples, or with train_spans > 1 those of the latest spans extracted so far (this run's among them):
     # a component's output channel resolves to this run's artifacts only, a plain Channel of it to every run's.
     training_examples = example_gen.outputs["examples"]

@@ -6,7 +6,7 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 from benchmarks import model_quality
-from frame_path.frames import SAMPLING_MODES
+from frame_path.config import ExtractionConfig
 from frame_path.records import FRAME_FEATURES_KEY, FRAME_MASK_KEY, LABEL_KEY
 from trainer import preprocessing
 from trainer.hparams import HParams
@@ -55,10 +55,10 @@ def test_model_quality_z_scores_the_features_as_transform_does(tmp_path):
 
 @pytest.mark.parametrize("name", sorted(model_quality.CONFIGURATIONS))
 def test_model_quality_configurations_are_settings_the_pipeline_takes(name):
-    """An overlay that names a renamed or removed hyperparameter, or a sampling mode that is gone, fails here."""
-    sampling, hparams = model_quality.CONFIGURATIONS[name]
+    """An overlay that names a renamed or removed hyperparameter, or extraction settings that are gone, fails here."""
+    features, hparams = model_quality.CONFIGURATIONS[name]
     HParams.from_config({**hparams, "max_seq_length": MAX_SEQ_LENGTH, "feature_dim": FEATURE_DIM})
-    assert sampling in SAMPLING_MODES
+    ExtractionConfig(**features._asdict())
 
 
 def test_model_quality_kfold_selection_holds_out_whole_groups_and_sees_what_is_in_view():
@@ -87,7 +87,7 @@ def test_model_quality_kfold_selection_holds_out_whole_groups_and_sees_what_is_i
 
 
 def test_crop_probe_scores_each_crop_on_the_unseen_test_groups(tmp_path):
-    """benchmarks/crop_probe.py on a tiny appearance benchmark: every clip encoded, each crop scored on test groups."""
+    """benchmarks/crop_probe.py on a tiny appearance benchmark: every clip encoded, each crop and pooling scored on test groups."""
     from benchmarks import crop_probe
     from video_datasets import appearance_benchmark
     from video_datasets.hard_benchmark import BenchmarkConfig
@@ -97,7 +97,7 @@ def test_crop_probe_scores_each_crop_on_the_unseen_test_groups(tmp_path):
     result = crop_probe.probe(data_root, centre_fraction=0.5)
     classes = len(appearance_benchmark.CLASSES)
     assert result["clips"] == {"train": 2 * classes, "test": classes}
-    assert set(result["test_accuracy"]) == {"whole", "centre", "both"}
+    assert set(result["test_accuracy"]) == {f"{crop}_{pooling}" for crop in ("whole", "centre", "both") for pooling in ("avg", "max")}
     for accuracy in result["test_accuracy"].values():
         assert len(accuracy) == len(crop_probe.INVERSE_REGULARISATION)
         assert all(value * classes == pytest.approx(round(value * classes), abs=0.02) for value in accuracy.values())  # whole clips right

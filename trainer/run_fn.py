@@ -145,7 +145,7 @@ def _frame_encoder(extraction: ExtractionConfig, features_weights_id: str) -> ke
             f"backbone weights {extraction.weights!r} are now {weights_id}, but the features were made with "
             f"{features_weights_id}: extract the features again"
         )
-    return frame_backbone.build_backbone(extraction.weights, extraction.image_size, extraction.random_init_seed, extraction.precision)
+    return extraction.build_backbone()
 
 
 def _tuned_values(fn_args: tfx.components.FnArgs) -> dict[str, Any]:

@@ -126,7 +126,7 @@ class _EncodeClipsDoFn(_ClipsDoFn):
         if self._encoder is None:
             config = self._config
             self._encoder = encoding.ClipEncoder.for_config(
-                backbone.build_backbone(config.weights, config.image_size, config.random_init_seed, config.precision),
+                config.build_backbone(),
                 config,
                 clip_aligned_passes=True,  # a clip's features must not depend on the clips beside it: the store mixes runs
             )

@@ -63,7 +63,8 @@ def console_summary(summary: dict[str, Any], path: str) -> str:
             f"early stopping and model selection do not see them): {', '.join(summary['labels_without_eval'])}"
         )
     pretrained = "" if summary["weights"] != "none" else "  (NOT pretrained: random init)"
-    lines.append(f"  backbone     DenseNet121, weights {summary['weights_id']}{pretrained}")
+    pooling = f", {summary['frame_pooling']} pooling" if "frame_pooling" in summary else ""
+    lines.append(f"  backbone     DenseNet121, weights {summary['weights_id']}{pooling}{pretrained}")
     lines.append(f"  extraction   {extraction['frames']} frames in {extraction['seconds']} s ({extraction['frames_per_second']} frames/s)")
     lines += [f"  {'':<12} {line}" for line in feature_store_lines(summary)]
     span = f" (span {summary['span']} of {summary['data_root']})" if summary.get("span") else ""

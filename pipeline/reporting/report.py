@@ -310,6 +310,8 @@ def _features_section(summary: dict) -> list[str]:
         )
     else:
         lines.append(f"- Backbone weights: {_code(weights_id)} (DenseNet121)")
+    if "frame_pooling" in summary:
+        lines.append(f"- Each frame's feature map pooled by {_code(summary['frame_pooling'])}")
     lines += [f"- {line[0].upper()}{line[1:]}" for line in feature_store_lines(summary)]
     if summary.get("span"):
         lines.append(f"- Span {summary['span']}: {_code(summary['data_root'])}")

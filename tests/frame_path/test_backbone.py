@@ -51,3 +51,21 @@ def test_bfloat16_backbone_gives_close_float32_features_and_restores_the_policy(
     assert cosine.min() > 0.95
     with pytest.raises(ValueError, match="unknown precision"):
         backbone.build_backbone("none", 32, seed=0, precision="float16")
+
+
+def test_avg_max_pooling_adds_the_feature_map_maximum_to_the_same_mean():
+    frames = np.random.RandomState(3).randint(0, 256, (3, 64, 64, 3)).astype(np.uint8)  # a 2x2 feature map
+    mean_only = backbone.build_backbone("none", 64, seed=0)
+    both = backbone.build_backbone("none", 64, seed=0, pooling="avg+max")
+    mean_features = backbone.encode_frames(mean_only, frames, batch_size=3)
+    both_features = backbone.encode_frames(both, frames, batch_size=3)
+    assert both_features.shape == (3, backbone.feature_dim("avg+max")) == (3, 2048)
+    np.testing.assert_array_equal(both_features[:, :1024], mean_features)  # bitwise: the avg features do not change
+    feature_map = np.asarray(both.get_layer("densenet121")(both.get_layer("densenet_preprocessing")(frames.astype(np.float32))))
+    assert feature_map.shape[1:3] == (2, 2)
+    np.testing.assert_allclose(both_features[:, 1024:], feature_map.max(axis=(1, 2)), rtol=1e-5)
+    assert not np.allclose(both_features[:, 1024:], mean_features)
+    max_only = backbone.encode_frames(backbone.build_backbone("none", 64, seed=0, pooling="max"), frames, batch_size=3)
+    np.testing.assert_array_equal(max_only, both_features[:, 1024:])
+    with pytest.raises(ValueError, match="unknown pooling"):
+        backbone.build_backbone("none", 64, seed=0, pooling="sum")

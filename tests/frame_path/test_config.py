@@ -25,6 +25,7 @@ def test_defaults_are_valid_and_round_trip_through_a_mapping():
         ({"frame_batch_size": 100000}, "frame_batch_size", "at most 4096"),
         ({"sampling": "random"}, "sampling", "one of uniform, first"),
         ({"precision": "float16"}, "precision", "one of auto, float32, bfloat16"),
+        ({"frame_pooling": "sum"}, "frame_pooling", "one of avg"),
         ({"decode_workers": -1}, "decode_workers", "at least 0"),
         ({"frame_batch_size": -1}, "frame_batch_size", "at least 0"),
         ({"max_seq_length": "20"}, "max_seq_length", "an integer"),
@@ -36,6 +37,12 @@ def test_bad_values_name_the_setting_and_the_bound(values, option, text):
     with pytest.raises(InvalidOption) as raised:
         ExtractionConfig(**values)
     assert raised.value.option == option and text in str(raised.value)
+
+
+def test_a_record_made_before_a_setting_existed_reads_with_the_value_it_was_made_with():
+    record = ExtractionConfig(image_size=64).as_dict()
+    del record["frame_pooling"]  # an extraction report or model_info.json from before frame pooling was a setting
+    assert ExtractionConfig.from_mapping(record) == ExtractionConfig(image_size=64, frame_pooling="avg")
 
 
 def test_an_integer_is_a_valid_fraction():
@@ -73,3 +80,6 @@ def test_span_feature_mismatch_names_each_differing_setting_and_lets_auto_match_
     assert span_feature_mismatch(1, made, 2, {**made, "precision": "auto"}) is None  # resolved per device later
     other = {**made, "image_size": 160, "weights_id": "none(random-init,seed=0)"}
     assert span_feature_mismatch(1, made, 2, other) == "span 1 has image_size 128, weights_id 'imagenet', span 2 160, 'none(random-init,seed=0)'"
+    older = {name: value for name, value in made.items() if name != "frame_pooling"}  # a span extracted before the setting
+    assert span_feature_mismatch(1, older, 2, {**made, "frame_pooling": "avg"}) is None
+    assert span_feature_mismatch(1, older, 2, made) == "span 1 has frame_pooling 'avg', span 2 'max'"

@@ -4,6 +4,7 @@ import difflib
 import importlib.util
 import json
 import os
+import re
 
 import pytest
 from google.protobuf import json_format
@@ -166,9 +167,13 @@ GOLDEN_SPEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "testdata
 UPDATE_GOLDEN_ENV = "VIDEO_PIPELINE_UPDATE_GOLDEN"
 
 
+# The Beam SDK image that the local engine's arguments name follows the installed Beam (pipeline/beam_engine.py).
+BEAM_SDK_IMAGE = re.compile(r"apache/beam_python[0-9.]+_sdk:[0-9A-Za-z.]+")
+
+
 def normalized_spec(job_dict):
-    """The spec without what changes by itself: the TFX and Python versions (as TFX's own compiler tests do)."""
-    job = json.loads(json.dumps(job_dict))
+    """The spec without what changes by itself: the TFX, Beam and Python versions (as TFX's own compiler tests do)."""
+    job = json.loads(BEAM_SDK_IMAGE.sub("apache/beam_pythonVERSION_sdk:VERSION", json.dumps(job_dict)))
     job["pipelineSpec"]["sdkVersion"] = "tfx-VERSION"
     for label in ("tfx_version", "tfx_py_version"):
         if label in job.get("labels", {}):

@@ -48,6 +48,7 @@ def _summary(tmp_path, labels=LABELS, counts=COUNTS, history=HISTORY, **override
         "skipped_videos": [{"path": "train/Grow/broken.avi", "split": "train", "reason": "no frames could be decoded"}],
         "weights": "imagenet",
         "weights_id": "imagenet",
+        "frame_pooling": "max",
         "model_uri": str(tmp_path / "pipeline_root" / "Trainer" / "model" / "7"),
         "model_run_uri": str(model_run),
         "kept_epoch": 4,
@@ -119,6 +120,7 @@ def test_writes_pictures_and_report(tmp_path):
     assert summary["pushed_model_dir"] in markdown
     assert "no earlier blessed model" in markdown
     assert "`imagenet`" in markdown and "NOT pretrained" not in markdown
+    assert "feature map pooled by `max`" in markdown
     assert "train/Grow/broken.avi" in markdown and "no frames could be decoded" in markdown
     assert "![Confusion matrix](confusion_matrix.png)" in markdown
     assert "![Training curves](training_curves.png)" in markdown
@@ -265,7 +267,7 @@ def test_data_warnings_reach_the_report(tmp_path):
     assert f"- **Warning**: {warning}" in markdown
 
 
-def test_the_feature_store_and_the_spans_reach_the_report_and_the_console(tmp_path):
+def test_the_pooling_the_feature_store_and_the_spans_reach_the_report_and_the_console(tmp_path):
     summary = _summary(
         tmp_path,
         feature_store="/out/feature_store",
@@ -283,5 +285,6 @@ def test_the_feature_store_and_the_spans_reach_the_report_and_the_console(tmp_pa
     assert "- Span 3: `/videos/span-3`" in markdown and "- Trained on spans 2, 3 (`--train-spans`); tested on span 3" in markdown
     console = console_summary(summary, "run_summary.json")
     assert expected in console and "(span 3 of /videos/span-3)" in console and "trained on spans 2, 3" in console
+    assert "backbone     DenseNet121, weights imagenet, max pooling\n" in console
     without_store = console_summary({**summary, "feature_store_use": None}, "run_summary.json")
     assert "feature store: none (every clip decoded)" in without_store
