@@ -21,6 +21,26 @@ NUM_FRAMES_KEY = "num_frames"  # int64: frames decoded from the file
 EXTRACTION_REPORT_FILE = "extraction_report.json"
 
 
+def _float_list(values: np.ndarray) -> "tf.train.FloatList":
+    """A FloatList of `values` (float32), parsed from its packed wire form: the same message as
+    FloatList(value=values), but protobuf copies the bytes instead of converting 20,480 floats one by one
+    (0.05 ms against 7.4 ms a clip of 20 x 1024 here: a third of writing a stored clip's Example)."""
+    import tensorflow as tf
+
+    packed = np.ascontiguousarray(values, dtype="<f4").tobytes()
+    return tf.train.FloatList.FromString(b"\x0a" + _varint(len(packed)) + packed)  # field 1, length-delimited
+
+
+def _varint(number: int) -> bytes:
+    """Protobuf's base-128 varint of a non-negative int."""
+    encoded = bytearray()
+    while number > 0x7F:
+        encoded.append(number & 0x7F | 0x80)
+        number >>= 7
+    encoded.append(number)
+    return bytes(encoded)
+
+
 def make_example(
     frame_features: np.ndarray, frame_mask: np.ndarray, label: str, video_id: str, num_frames: int
 ) -> "tf.train.Example":
@@ -31,7 +51,7 @@ def make_example(
     return tf.train.Example(
         features=tf.train.Features(
             feature={
-                FRAME_FEATURES_KEY: feature(float_list=tf.train.FloatList(value=frame_features.reshape(-1))),
+                FRAME_FEATURES_KEY: feature(float_list=_float_list(frame_features.reshape(-1))),
                 FRAME_MASK_KEY: feature(int64_list=tf.train.Int64List(value=frame_mask)),
                 LABEL_KEY: feature(bytes_list=tf.train.BytesList(value=[label.encode()])),
                 VIDEO_ID_KEY: feature(bytes_list=tf.train.BytesList(value=[video_id.encode()])),
