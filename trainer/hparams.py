@@ -51,12 +51,13 @@ class HParams:
     warmup_epochs: int = option(10, "epochs before the eval loss may stop training or pick the weights", minimum=0, maximum=10000)
     # Which per-frame vectors the transformer sees (trainer/model.py's FrameStreams). No single choice fits
     # both kinds of data: on random-init features of order-only classes the appearance stream lets the
-    # model memorise the training scenes (hard benchmark 0.48 alone, 0.61 beside the change streams, 0.98
-    # without it), while classes told apart by what is in view need it (appearance benchmark 0.78 with it,
-    # 0.59 without: benchmarks/README.md section 3), and with ImageNet features what is in view is the main cue (the Keras
-    # example reaches 83-88% on UCF101's 5 classes with appearance alone). So by default ("auto") the
-    # Trainer trains every one of STREAM_CANDIDATES and keeps the one best on the eval split, whose groups
-    # (scenes) training never saw (trainer/stream_selection.py): the data decides, for ImageNet weights too.
+    # model memorise the training scenes (hard benchmark: appearance 0.38-0.52, all 0.77-0.81, change 0.97-0.99),
+    # while classes told apart by what is in view need it (appearance benchmark: appearance 0.94-0.96, all
+    # 0.975, change 0.55-0.63; benchmarks/README.md section 3, the default max pooling), and with ImageNet
+    # features what is in view is the main cue (the Keras example reaches 83-88% on UCF101's 5 classes with
+    # appearance alone). So by default ("auto") the Trainer trains every one of STREAM_CANDIDATES and keeps the
+    # one best on the eval split, whose groups (scenes) training never saw (trainer/stream_selection.py): the
+    # data decides, for ImageNet weights too.
     frame_streams: str = option(
         "auto", "which frame vectors the model sees: change (clip centring + motion), appearance (the features "
         "themselves, the Keras example's), all (the three), or auto (the Trainer trains each and keeps the one best "
