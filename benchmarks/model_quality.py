@@ -79,12 +79,16 @@ class Features(NamedTuple):
     frame_pooling: str
 
     def folder(self, parent: str, suffix: str = "") -> str:
-        """Where `extract` puts them: features_<sampling>[_<pooling>]<suffix> (the mean's folders kept their names)."""
-        pooling = "" if self.frame_pooling == "avg" else "_" + self.frame_pooling.replace("+", "")
-        return os.path.join(parent, f"features_{self.sampling}{pooling}{suffix}")
+        """Where `extract` puts them: features_<sampling>[_<pooling>]<suffix>."""
+        return os.path.join(parent, f"features_{self.sampling}{pooling_suffix(self.frame_pooling)}{suffix}")
 
     def options(self) -> tuple[str, ...]:
         return ("--sampling", self.sampling, "--frame-pooling", self.frame_pooling)
+
+
+def pooling_suffix(frame_pooling: str) -> str:
+    """'_max', '_avgmax' in the names of cached features; none for 'avg', whose folders kept their names."""
+    return "" if frame_pooling == "avg" else "_" + frame_pooling.replace("+", "")
 
 
 DEFAULT_FEATURES = Features("uniform", ExtractionConfig().frame_pooling)
@@ -161,8 +165,7 @@ def sequence_windows(work_dir: str, window_frames: int, max_seq_length: int, fra
     from frame_path.windows import Window, WindowedVideo, decode_windows
 
     folder = os.path.join(work_dir, "sequences")
-    pooling = "" if frame_pooling == "avg" else "_" + frame_pooling.replace("+", "")
-    cache = os.path.join(folder, f"windows_{window_frames}{pooling}.npz")
+    cache = os.path.join(folder, f"windows_{window_frames}{pooling_suffix(frame_pooling)}.npz")
     if os.path.exists(cache):
         with np.load(cache) as cached:
             return {key: cached[key] for key in (FRAME_FEATURES_KEY, FRAME_MASK_KEY, LABEL_KEY)}
