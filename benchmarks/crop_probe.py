@@ -6,7 +6,7 @@
 For every clip of the benchmark (generated into --work-dir unless there) it samples `max_seq_length`
 frames as VideoExampleGen does and encodes two crops of each with the same DenseNet121 (random init, 128 px):
 the whole centre square (what the pipeline's Examples hold) and its centre, `--centre-fraction` of its side,
-each pooled both ways of `--frame-pooling` (the feature map's mean and its maximum). A logistic regression on
+each pooled both ways of the pipeline's `--frame-pooling` (the feature map's mean and its maximum). A logistic regression on
 the clip's mean features, trained on the training groups' clips, is scored on the test groups' (unseen
 scenes), for each crop and pooling (`whole_avg`, `whole_max`, `centre_avg`, `centre_max`) and for both crops
 side by side (`both_avg`, `both_max`), at several regularisation strengths. The mean over frames keeps what
