@@ -135,6 +135,9 @@ def compute_device() -> str:
 def build_backbone(weights: str, image_size: int, seed: int, precision: str = "float32", pooling: str = "avg") -> "keras.Model":
     """DenseNet121 (no top) with its preprocessing in front and `pooling` (POOLINGS) over its last feature map.
 
+    `pooling` defaults to DenseNet121's own ("avg"); the pipeline's default is ExtractionConfig's, whose
+    `build_backbone()` every extraction, training and inference path calls.
+
     Input: float32 RGB frames [batch, image_size, image_size, 3], values 0..255.
     Output: [batch, feature_dim(pooling)] float32 frame features: the map's mean and/or its maximum (1024 each).
 
