@@ -24,7 +24,7 @@ import os
 import shutil
 import sys
 import tempfile
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from pipeline import interrupts
 
@@ -56,9 +56,9 @@ def _add_hparam_options(parser: argparse.ArgumentParser) -> None:
 
 
 _BEAM_OPTIONS_HELP = (
-    "Options this command does not know and that are spelled as Beam options (--direct_num_workers=2, "
-    "--direct_running_mode=multi_processing, --beam_runner=DataflowRunner ...) are passed to the Beam pipelines "
-    "of the components; Beam's own --runner is spelled --beam_runner here."
+    "Beam's own options (--direct_num_workers=2, --direct_running_mode=multi_processing, --beam_runner=DataflowRunner "
+    "...) are passed to the Beam pipelines of the components; Beam's --runner is spelled --beam_runner here. An option "
+    "that neither this command nor Beam knows is refused; what follows -- goes to Beam unchecked."
 )
 
 
@@ -177,11 +177,15 @@ def _hparams(args: argparse.Namespace) -> dict[str, Any]:
         name, separator, value = item.partition("=")
         if not separator:
             raise UsageError(f"--hparam takes NAME=VALUE, got {item!r}")
+        if name in hparams:
+            raise UsageError(f"--hparam {name} is given twice: give it once")
         try:
             hparams[name] = json.loads(value)
         except ValueError:
             hparams[name] = value
     if args.epochs is not None:
+        if "epochs" in hparams:
+            raise UsageError("--epochs and --hparam epochs both set the epochs: give one")
         hparams["epochs"] = args.epochs
     return hparams
 
@@ -392,17 +396,6 @@ def _device(path: str) -> int | None:
         return None
 
 
-def _split_beam_args(unknown: list[str]) -> list[str]:
-    """Unknown options spelled as Beam's (--name_with_underscores[=value]) go to Beam; others are errors."""
-    beam_args = []
-    for item in unknown:
-        name = item.split("=", 1)[0]
-        if item.startswith("--") and "-" in name[2:]:
-            raise UsageError(f"unknown option {name} (see --help)")
-        beam_args.append(item.replace("--beam_runner", "--runner", 1) if name == "--beam_runner" else item)
-    return beam_args
-
-
 _TMPDIR_PREFIX = "video-pipeline-"
 
 
@@ -455,20 +448,34 @@ def _tfx_cli_run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args, unknown = build_parser().parse_known_args(argv)
-    return _run_command(args, unknown)
+    """The command line: what follows `--` goes to Beam unchecked; any other option this command does not know
+    must be one of Beam's (see options.beam_args_of)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    passed_through: list[str] = []
+    if "--" in argv:
+        argv, passed_through = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    known = _command_options(parser, args.command)
+    return _run_command(args, lambda: options.beam_args_of(unknown, passed_through, known))
+
+
+def _command_options(parser: argparse.ArgumentParser, command: str) -> list[str]:
+    """The option strings of `command`'s parser, for naming the closest one to a mistyped option."""
+    [commands] = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    return options.option_strings(commands.choices[command])
 
 
 def tfx_cli_main() -> int:
     """The whole pipeline of the VIDEO_* variables (tfx_pipeline.py, for the `tfx` CLI), with main's error handling."""
-    return _run_command(argparse.Namespace(handler=_tfx_cli_run), [])
+    return _run_command(argparse.Namespace(handler=_tfx_cli_run), lambda: [])
 
 
-def _run_command(args: argparse.Namespace, unknown: list[str]) -> int:
+def _run_command(args: argparse.Namespace, beam_args: Callable[[], list[str]]) -> int:
     """Runs the command's handler; a user error, or a full disk, is one line on stderr and exit code 2."""
     _configure_logging()
     try:
-        args.beam_args = _split_beam_args(unknown)
+        args.beam_args = beam_args()
         with _private_tmpdir():
             return args.handler(args)
     except Exception as error:

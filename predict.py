@@ -25,6 +25,7 @@ from frame_path.errors import BackboneWeightsError
 from inference.model import ModelDirError, PushedModel, VideoClassifier, add_views_option, check_views
 from inference.results import timeline_table, video_results
 from inference.timeline import add_timeline_options, timeline_config_of
+from pipeline.options import option_strings, unknown_option_message
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -36,7 +37,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--weights", help="backbone weights, as for the pipeline (default: the ones the model was trained with)")
     add_views_option(parser)
     add_timeline_options(parser)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        parser.error(unknown_option_message(unknown[0], option_strings(parser)))
     if args.top_k < 1:
         parser.error("--top-k must be at least 1")
     try:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Any, Collection, Mapping, Optional
+import difflib
+from typing import Any, Collection, Iterable, Mapping, Optional, Sequence
 
 from frame_path.config import ExtractionConfig
 from pipeline import configs
@@ -27,6 +28,65 @@ def flag(field_name: str) -> str:
 
 def env_name(prefix: str, field_name: str) -> str:
     return prefix + field_name.upper()
+
+
+def closest_option(typed: str, known: Iterable[str]) -> Optional[str]:
+    """The known option that `typed` most likely meant (`--max_seq_length`, `--imagesize` -> `--max-seq-length`,
+    `--image-size`), compared with hyphens and underscores alike; None when none is close."""
+    by_shape = {option.replace("_", "-").lower(): option for option in known}
+    matches = difflib.get_close_matches(typed.replace("_", "-").lower(), by_shape, n=1, cutoff=0.75)
+    return by_shape[matches[0]] if matches else None
+
+
+def unknown_option_message(item: str, known: Iterable[str]) -> str:
+    """One line for an argument no parser takes: an option (with the closest known one) or a stray word."""
+    if not item.startswith("-") or item == "-":
+        return f"unexpected argument {item!r}: every value belongs to an option (see --help)"
+    name = item.split("=", 1)[0]
+    guess = closest_option(name, known)
+    return f"unknown option {name}" + (f": did you mean {guess}?" if guess else " (see --help)")
+
+
+def option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    """Every option string `parser` takes."""
+    return [flag for action in parser._actions for flag in action.option_strings]
+
+
+# Beam's own --runner, spelled so on the command line of this project, whose --runner picks the orchestrator.
+BEAM_RUNNER_FLAG = "--beam_runner"
+
+
+def beam_args_of(unknown: Sequence[str], passed_through: Sequence[str] = (), known: Iterable[str] = ()) -> list[str]:
+    """The Beam options among a command line's `unknown` arguments, with `--beam_runner` as Beam's `--runner`, then
+    `passed_through` (what came after `--`) unchecked.
+
+    Beam drops an option none of its options classes declares, with a warning the
+    console hides; so each one is parsed here as Beam's PipelineOptions parses
+    them (every registered options class) and an argument Beam would not take is
+    an OptionError naming the closest of `known` (the command's own options) or
+    Beam's. Beam is imported only when there is something to check.
+    """
+    renamed = ["--runner" + item[len(BEAM_RUNNER_FLAG):] if item.split("=", 1)[0] == BEAM_RUNNER_FLAG else item for item in unknown]
+    if renamed:
+        beam_parser = _beam_parser()
+        _, refused = beam_parser.parse_known_args(renamed)
+        if refused:
+            raise OptionError(unknown_option_message(refused[0], [*known, BEAM_RUNNER_FLAG, *option_strings(beam_parser)]))
+    return [*renamed, *passed_through]
+
+
+def _beam_parser() -> argparse.ArgumentParser:
+    """The parser of Beam's PipelineOptions.get_all_options (every options class imported so far), whose errors are OptionErrors."""
+    from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+
+    class Parser(_BeamArgumentParser):
+        def error(self, message: str) -> Any:
+            raise OptionError(message)
+
+    parser = Parser()
+    for options_class in {str(cls): cls for cls in PipelineOptions.__subclasses__()}.values():
+        options_class._add_argparse_args(parser)
+    return parser
 
 
 def add_arguments(

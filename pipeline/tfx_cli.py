@@ -79,6 +79,8 @@ def _hparams(environ: Mapping[str, str]) -> dict[str, Any]:
             raise options.OptionError(f"{PREFIX}HPARAMS must be a JSON object")
     epochs = _value(environ, "EPOCHS", int)
     if epochs is not None:
+        if "epochs" in hparams:
+            raise options.OptionError(f"{PREFIX}EPOCHS and {PREFIX}HPARAMS epochs both set the epochs: give one")
         hparams["epochs"] = epochs
     return hparams
 

@@ -94,3 +94,55 @@ def test_an_unknown_flag_value_is_an_error(tmp_path, variable, text):
 def test_the_tfx_cli_entry_refuses_bad_variables_before_tfx_is_imported(tmp_path):
     # `tfx run create` runs tfx_pipeline.py, i.e. tfx_cli_main().
     assert "VIDEO_TUNE must be one of" in _refusal(env=_environment(tmp_path, VIDEO_TUNE="maybe"))
+
+
+@pytest.mark.parametrize(
+    "command, options, message",
+    [
+        ("extract", ["--max_seq_length", "10"], "unknown option --max_seq_length: did you mean --max-seq-length?"),
+        ("extract", ["--imagesize", "64"], "unknown option --imagesize: did you mean --image-size?"),
+        ("extract", ["stray", "10"], "unexpected argument 'stray'"),
+        ("run", ["--epochz", "3"], "unknown option --epochz: did you mean --epochs?"),
+        ("run", ["--direct_num_workerz=2"], "unknown option --direct_num_workerz: did you mean --direct_num_workers?"),
+        ("run", ["--epochs", "3", "--hparam", "epochs=5"], "--epochs and --hparam epochs both set the epochs: give one"),
+        ("run", ["--hparam", "dropout=0.1", "--hparam", "dropout=0.2"], "--hparam dropout is given twice"),
+        ("infer", ["--topk", "3"], "unknown option --topk: did you mean --top-k?"),
+    ],
+)
+def test_an_option_no_one_knows_is_refused_with_the_closest_known_one(tmp_path, command, options, message):
+    """An unknown option or a stray word never reaches Beam, which would drop it with a warning the console hides."""
+    inputs = {
+        "extract": ["--data-root", str(tmp_path), "--output-dir", str(tmp_path / "out")],
+        "run": ["--demo", "--output-dir", str(tmp_path / "out")],
+        "infer": ["--videos", str(tmp_path), "--model-dir", str(tmp_path), "--output-dir", str(tmp_path / "out")],
+    }[command]
+    assert message in _refusal(command, *inputs, *options)
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_beam_options_pass_when_beam_knows_them_and_anything_after_a_double_dash():
+    from pipeline.options import beam_args_of
+
+    assert beam_args_of(["--direct_num_workers=2", "--direct_running_mode", "multi_processing"]) == [
+        "--direct_num_workers=2", "--direct_running_mode", "multi_processing"
+    ]
+    assert beam_args_of(["--beam_runner=DataflowRunner", "--project=p"]) == ["--runner=DataflowRunner", "--project=p"]
+    assert beam_args_of([], ["--my_own_option=1", "word"]) == ["--my_own_option=1", "word"]
+    with pytest.raises(OptionError, match="^unknown option --projekt: did you mean --project\\?$"):
+        beam_args_of(["--projekt=p"])
+    with pytest.raises(OptionError, match="direct_num_workers.*invalid int value"):
+        beam_args_of(["--direct_num_workers=two"])
+
+
+def test_the_tfx_cli_refuses_epochs_given_twice(tmp_path):
+    with pytest.raises(OptionError, match="^VIDEO_EPOCHS and VIDEO_HPARAMS epochs both set the epochs: give one$"):
+        tfx_cli.settings_from_environment(_environment(tmp_path, VIDEO_EPOCHS="3", VIDEO_HPARAMS='{"epochs": 5}'))
+
+
+def test_predict_names_the_closest_option(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "predict.py", "--model-dir", str(tmp_path), "--topk", "3", "clip.avi"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].endswith("unknown option --topk: did you mean --top-k?"), result.stderr
