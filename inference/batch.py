@@ -18,7 +18,8 @@ from typing import Any, Optional, Sequence
 
 from inference.model import PushedModel, check_views
 from inference.timeline import TimelineConfig
-from inference.videos import list_videos
+from inference.videos import VideoList, list_videos
+from video_datasets.listing import ignored_files_report
 
 logger = logging.getLogger(__name__)
 PREDICTIONS_FILE = "predictions.jsonl"
@@ -52,19 +53,20 @@ class InferenceRequest:
         return cls(**{**values, "videos": tuple(values["videos"])}, timeline=TimelineConfig(**timeline) if timeline else None)
 
 
-def open_request(request: InferenceRequest) -> tuple[list[str], PushedModel]:
+def open_request(request: InferenceRequest) -> tuple[VideoList, PushedModel]:
     """The videos listed and the model opened and checked: VideoListError, ModelDirError or BackboneWeightsError, before Beam starts."""
     return list_videos(list(request.videos)), PushedModel.open(request.model_dir, request.weights, request.views)
 
 
-def infer_videos(videos: list[str], model: PushedModel, request: InferenceRequest, output_dir: str, beam_args: Sequence[str]) -> dict[str, Any]:
-    """Runs the Beam pipeline over `videos` and writes the results into `output_dir`; returns the summary written."""
+def infer_videos(video_list: VideoList, model: PushedModel, request: InferenceRequest, output_dir: str, beam_args: Sequence[str]) -> dict[str, Any]:
+    """Runs the Beam pipeline over the listed videos and writes the results into `output_dir`; returns the summary written."""
     import apache_beam as beam
     from apache_beam.io.filesystems import FileSystems
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from inference.beam import PredictVideos
 
+    videos = video_list.videos
     logger.info("Inference: %d videos, model %s (%d labels)", len(videos), model.version_dir, len(model.info.labels))
     shard_prefix = FileSystems.join(output_dir, PREDICTIONS_FILE + ".beam")
     started = time.monotonic()
@@ -92,6 +94,7 @@ def infer_videos(videos: list[str], model: PushedModel, request: InferenceReques
         "videos": len(videos),
         "predicted": sum("predictions" in result for result in results),
         "failed": [{"video": result["video"], "reason": result["error"]} for result in results if "error" in result],
+        "ignored_files": ignored_files_report(video_list.ignored),
         "frames": frames,
         "seconds": round(seconds, 2),
         "frames_per_second": round(frames / seconds, 2) if seconds else None,

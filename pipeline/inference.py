@@ -10,6 +10,7 @@ from typing import Any, Optional, Sequence
 
 from inference.batch import InferenceRequest, infer_videos, open_request
 from pipeline import runner
+from video_datasets.listing import ignored_files_text
 
 INFERENCE_PIPELINE_NAME = "video-action-inference"
 
@@ -25,9 +26,9 @@ def run_inference(settings: InferenceSettings) -> dict[str, Any]:
     """Runs the Beam pipeline and returns the summary it wrote; bad inputs fail before Beam starts."""
     from pipeline.beam_plugin import with_default_beam_args
 
-    videos, model = open_request(settings.request)
+    video_list, model = open_request(settings.request)
     output_dir = runner.prepare_output_dir(settings.output_dir, "--output-dir")
-    return infer_videos(videos, model, settings.request, output_dir, with_default_beam_args(settings.beam_args))
+    return infer_videos(video_list, model, settings.request, output_dir, with_default_beam_args(settings.beam_args))
 
 
 def create_inference_pipeline(request: InferenceRequest, pipeline_root: str, beam_pipeline_args: Sequence[str] = (), metadata_connection_config: Optional[Any] = None) -> Any:
@@ -53,4 +54,6 @@ def console_summary(summary: dict[str, Any]) -> str:
         f"{summary['frames_per_second']} frames/s) -> {summary['predictions_file']}",
     ]
     lines += [f"  not read: {failed['video']}: {failed['reason']}" for failed in summary["failed"]]
+    if summary["ignored_files"]["count"]:
+        lines.append(f"  ignored: {ignored_files_text(summary['ignored_files'])} in the given folders: no video extension")
     return "\n".join(lines)

@@ -140,3 +140,17 @@ def test_compiled_inference_spec_runs_step_by_step(serving, tmp_path):
     with open(os.path.join(result_artifact["uri"], "inference_summary.json")) as summary_file:
         assert json.load(summary_file)["predicted"] == 2
     assert {key: value for key, value in result_artifact["metadata"].items() if key in ("videos", "predicted", "failed")} == {"videos": 2, "predicted": 2, "failed": 0}
+
+
+def test_a_folder_gives_every_video_container_and_lists_what_it_ignores(tmp_path):
+    from inference.videos import list_videos
+
+    containers = [".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv", ".flv", ".3gp", ".ts", ".mts", ".M2TS", ".ogv", ".vob", ".divx"]
+    for extension in containers:
+        (tmp_path / f"clip{extension}").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_bytes(b"x")
+    (tmp_path / "cover.JPG").write_bytes(b"x")
+    listed = list_videos([str(tmp_path)])
+    assert sorted(listed.videos) == sorted(str(tmp_path / f"clip{extension}") for extension in containers)
+    assert listed.ignored == [str(tmp_path / "cover.JPG"), str(tmp_path / "notes.txt")]
+    assert list_videos([str(tmp_path / "*")]).ignored == listed.ignored

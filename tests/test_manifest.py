@@ -234,6 +234,34 @@ def test_class_folders_fall_back_to_groups_01_to_07_as_test(tmp_path):
     assert not eval_groups & {clip.group for clip in clips if clip.split == "train"}
 
 
+def test_class_folders_take_every_video_container_and_list_the_files_they_ignore(tmp_path):
+    """UCF101 class folders whose Grow and Shrink clips are .m4v: taken, in any case; a file that is no video is listed."""
+    make_class_folders(tmp_path, range(1, 12), classes=("Brighten", "Darken"))
+    m4v = [f"{cls}/{ucf101_name(cls, group, 1, extension)}" for cls in ("Grow", "Shrink") for group, extension in ((2, ".m4v"), (8, ".M4V"), (9, ".wmv"), (10, ".3gp"), (11, ".ts"), (3, ".mts"))]
+    for video_id in m4v:
+        touch(tmp_path / video_id)
+    for other in ("Grow/notes.txt", "Grow/Thumbs.db", "Shrink/nested/v_Shrink_g04_c01.avi"):
+        touch(tmp_path / other)
+
+    clips = read_manifest(str(tmp_path))
+
+    taken = {clip.video_id for clip in clips}
+    assert set(m4v) <= taken
+    assert {clip.split for clip in clips if clip.label in ("Grow", "Shrink")} == {"train", "eval", "test"}
+    assert manifest.ignored_files(str(tmp_path)) == ["Grow/Thumbs.db", "Grow/notes.txt", "Shrink/nested/v_Shrink_g04_c01.avi"]
+
+
+def test_files_in_neither_split_list_nor_csv_are_listed_as_ignored(tmp_path):
+    make_class_folders(tmp_path, range(1, 12), classes=("ApplyEyeMakeup", "Punch"))
+    write_text(tmp_path / "trainlist01.txt", "\n".join(f"Punch/v_Punch_g{group:02d}_c01.avi 1\nApplyEyeMakeup/v_ApplyEyeMakeup_g{group:02d}_c01.avi 2" for group in (8, 10, 11)) + "\n")
+    write_text(tmp_path / "testlist01.txt", "Punch/v_Punch_g09_c01.avi\nApplyEyeMakeup/v_ApplyEyeMakeup_g09_c01.avi\n")
+    ignored = manifest.ignored_files(str(tmp_path))
+    assert "Punch/v_Punch_g02_c01.avi" in ignored and "Punch/v_Punch_g09_c01.avi" not in ignored
+    keras_root = make_keras_dataset(tmp_path / "keras", keras_rows(range(8, 12)), keras_rows(range(1, 3)))
+    touch(tmp_path / "keras" / "train" / "unlisted.avi")
+    assert manifest.ignored_files(keras_root) == ["train/unlisted.avi"]
+
+
 @pytest.mark.parametrize("list_folder", ["", "ucfTrainTestlist"])
 def test_class_folders_with_official_split_lists(tmp_path, list_folder):
     make_class_folders(tmp_path, range(1, 12), classes=("ApplyEyeMakeup", "Punch"))

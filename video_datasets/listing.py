@@ -1,6 +1,7 @@
 """What both dataset layouts share: listed clips, safe relative names, listing text, UCF101 group names."""
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 import posixpath
@@ -73,3 +74,15 @@ def read_listing_text(path: str) -> str:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise DatasetError(f"{path} line {line}: a NUL byte (0x00), which no file name or label may hold")
     return text
+
+
+def ignored_files_report(paths: list[str]) -> dict[str, object]:
+    """Files a folder held that were not taken as videos: how many, by extension (lower case), and which."""
+    extensions = collections.Counter(os.path.splitext(path)[1].lower() or "(none)" for path in paths)
+    return {"count": len(paths), "extensions": dict(sorted(extensions.items())), "files": sorted(paths)}
+
+
+def ignored_files_text(report: dict[str, object]) -> str:
+    """'3 files (.txt 2, .db 1)': one line for the console."""
+    extensions = ", ".join(f"{extension} {count}" for extension, count in report["extensions"].items())  # type: ignore[union-attr]
+    return f"{report['count']} files ({extensions})"

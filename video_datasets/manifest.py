@@ -71,6 +71,24 @@ def _check_unique(rows: list[ListedClip]) -> None:
         first_source[row.relative_path] = row.source
 
 
+def ignored_files(data_root: str) -> list[str]:
+    """The files in the clips' folders that are no clip of the dataset, relative to `data_root`: in a class folder,
+    files without a video extension (or in neither split list); in train/ and test/, files their CSV does not list."""
+    data_root = os.path.abspath(data_root)
+    if keras_layout.is_keras_layout(data_root):
+        listed, folders = keras_layout.read_layout(data_root), list(keras_layout.CSV_FILES)
+    else:
+        listed, folders = ucf101_layout.read_layout(data_root, ucf101_layout.find_split_lists(data_root)), ucf101_layout.class_folders(data_root)
+    taken = {row.relative_path for row in listed}
+    files = (
+        os.path.relpath(os.path.join(folder, name), data_root).replace(os.sep, "/")
+        for clips_folder in folders
+        for folder, _, names in os.walk(os.path.join(data_root, clips_folder))
+        for name in names
+    )
+    return sorted(path for path in files if path not in taken)
+
+
 def listing_files(data_root: str) -> list[str]:
     """The files that list the clips of `data_root` (train.csv/test.csv or the split lists); none for bare class folders."""
     if keras_layout.is_keras_layout(data_root):

@@ -6,14 +6,16 @@ in `ucfTrainTestlist/`; without them, groups 01-07 are the test split.
 from __future__ import annotations
 
 import io
-import logging
 import os
 
 from video_datasets.listing import DatasetError, ListedClip, group_number, read_listing_text, safe_relative_path
 
-logger = logging.getLogger(__name__)
-
-VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg")
+# Every container FFmpeg (OpenCV's reader) reads as video, compared case-insensitively: a class folder's or an
+# `infer` folder's files with other extensions are listed as ignored, never taken silently or dropped silently.
+VIDEO_EXTENSIONS = (
+    ".avi", ".mp4", ".m4v", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m1v", ".m2v", ".wmv", ".asf", ".flv", ".f4v",
+    ".3gp", ".3g2", ".ts", ".mts", ".m2ts", ".ogv", ".ogg", ".vob", ".divx", ".xvid", ".mxf", ".dv", ".y4m", ".h264", ".hevc",
+)
 SPLIT_LIST_FILES = {"train": "trainlist01.txt", "test": "testlist01.txt"}
 SPLIT_LIST_FOLDER = "ucfTrainTestlist"
 # UCF101 split 1 without its lists: groups 1-7 are the test groups.
@@ -51,16 +53,25 @@ def _read_split_list(list_path: str, split: str) -> list[ListedClip]:
     return rows
 
 
+def is_video_name(path: str) -> bool:
+    return path.lower().endswith(VIDEO_EXTENSIONS)
+
+
+def class_folders(data_root: str) -> list[str]:
+    """The names of the class folders of `data_root` (hidden folders and the split lists' folder are none)."""
+    return [
+        name for name in sorted(os.listdir(data_root))
+        if not name.startswith(".") and name != SPLIT_LIST_FOLDER and os.path.isdir(os.path.join(data_root, name))
+    ]
+
+
 def class_folder_videos(data_root: str) -> list[str]:
     """Relative paths of the video files in the class folders of `data_root`."""
-    extensions = tuple(extension.lower() for extension in VIDEO_EXTENSIONS)
     videos = []
-    for class_name in sorted(os.listdir(data_root)):
+    for class_name in class_folders(data_root):
         class_dir = os.path.join(data_root, class_name)
-        if class_name.startswith(".") or not os.path.isdir(class_dir):
-            continue
         for file_name in sorted(os.listdir(class_dir)):
-            if file_name.lower().endswith(extensions) and os.path.isfile(os.path.join(class_dir, file_name)):
+            if is_video_name(file_name) and os.path.isfile(os.path.join(class_dir, file_name)):
                 videos.append(f"{class_name}/{file_name}")
     return videos
 
@@ -69,10 +80,7 @@ def read_layout(data_root: str, split_lists: dict[str, str] | None) -> list[List
     videos = class_folder_videos(data_root)
     if split_lists is not None:
         rows = [row for split, path in split_lists.items() for row in _read_split_list(path, split)]
-        unlisted = len(set(videos) - {row.relative_path for row in rows})
-        if unlisted:
-            logger.info("%d video files in %s are in neither split list and are left out", unlisted, data_root)
-        return rows
+        return rows  # video files in neither list are left out: manifest.ignored_files lists them
     if not videos:
         raise DatasetError(f"no videos found in the class folders of {data_root}")
     rows = []

@@ -33,6 +33,7 @@ from frame_path.config import ExtractionConfig, resolve_auto_settings
 from frame_path.errors import ExtractionError
 from frame_path.records import EXTRACTION_REPORT_FILE, make_example
 from video_datasets import manifest, spans
+from video_datasets.listing import ignored_files_report
 
 _CLIP_LOG_DIR = "_clip_log"  # per-clip outcomes, folded into the report, then removed
 _METRICS_NAMESPACE = "VideoExampleGen"
@@ -259,6 +260,7 @@ class Executor(BaseExampleGenExecutor):
             data_root=data_root,
             span=examples_artifact.span,
             groups_in_train_and_test=manifest.groups_in_train_and_test(clips),
+            ignored_files=ignored_files_report(manifest.ignored_files(data_root)),
             data_warnings=warnings,
             **_settings_report(requested, config, device),
             feature_extraction=_throughput(report.pop("frames_encoded"), seconds),

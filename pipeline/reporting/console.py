@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from video_datasets.listing import ignored_files_text
+
 
 def gate_checks(summary: dict[str, Any]) -> list[str]:
     """What each setting of the Evaluator's gate required, what was measured and whether it passed, one phrase each."""
@@ -56,6 +58,8 @@ def console_summary(summary: dict[str, Any], path: str) -> str:
         f"  clips        train {splits['train']}, eval {splits['eval']}, test {splits['test']}; skipped {len(summary['skipped_videos'])}",
     ]
     lines += [f"    skipped {item['path']}: {item['reason']}" for item in summary["skipped_videos"]]
+    if (summary.get("ignored_files") or {}).get("count"):
+        lines.append(f"  ignored      {ignored_files_text(summary['ignored_files'])} in the clips' folders: no video extension, or not listed")
     lines += [f"  WARNING      {warning}" for warning in summary.get("data_warnings", [])]
     if summary.get("labels_without_eval"):
         lines.append(

@@ -30,6 +30,7 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter  # noqa: E402
 
 from pipeline.reporting.console import feature_store_lines, gate_checks, stream_selection_lines  # noqa: E402
 from trainer.model_files import HISTORY_FILE  # noqa: E402
+from video_datasets.listing import ignored_files_text  # noqa: E402
 
 REPORT_MARKDOWN_FILE = "report.md"
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
@@ -323,6 +324,10 @@ def _features_section(summary: dict) -> list[str]:
         lines += [f"| {_cell(item['path'])} | {_cell(item['split'])} | {_cell(item['reason'])} |" for item in skipped]
     else:
         lines.append("- Skipped clips: none")
+    ignored = summary.get("ignored_files") or {}
+    if ignored.get("count"):
+        lines += ["", f"Ignored files ({ignored_files_text(ignored)}): in the clips' folders, with no video extension or not listed:", ""]
+        lines += [f"- {_code(path)}" for path in ignored["files"]]
     return lines
 
 

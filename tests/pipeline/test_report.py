@@ -288,3 +288,14 @@ def test_the_pooling_the_feature_store_and_the_spans_reach_the_report_and_the_co
     assert "backbone     DenseNet121, weights imagenet, max pooling\n" in console
     without_store = console_summary({**summary, "feature_store_use": None}, "run_summary.json")
     assert "feature store: none (every clip decoded)" in without_store
+
+
+def test_ignored_files_reach_the_report_and_the_console(tmp_path):
+    ignored = {"count": 3, "extensions": {".db": 1, ".txt": 2}, "files": ["Grow/Thumbs.db", "Grow/notes.txt", "Shrink/notes.txt"]}
+    summary = _summary(
+        tmp_path, ignored_files=ignored, feature_extraction={"frames": 88, "seconds": 4.0, "frames_per_second": 22.0},
+        seconds={"total": 60.0, "components": {"VideoExampleGen": 20.0}}, cached_components=[],
+    )
+    markdown = open(write_report(summary, str(tmp_path / "report"))["report"], encoding="utf-8").read()
+    assert "Ignored files (3 files (.db 1, .txt 2))" in markdown and "- `Shrink/notes.txt`" in markdown
+    assert "  ignored      3 files (.db 1, .txt 2) in the clips' folders" in console_summary(summary, "run_summary.json")
