@@ -144,7 +144,10 @@ def resolve_auto_settings(config: ExtractionConfig, device: Optional[str] = None
     return dataclasses.replace(config, **changes)
 
 
-SPAN_MISMATCH_HINT = "extract them again with the same settings, or train on fewer spans"
+SPAN_MISMATCH_HINT = (
+    "extract those spans again with these settings and --no-cache (with the cache, extract hands back their earlier "
+    "extraction, and the newer one stays the one trained on), or train on fewer spans"
+)
 
 
 def span_feature_mismatch(span: int, report: Mapping[str, Any], other_span: int, other: Mapping[str, Any]) -> Optional[str]:

@@ -145,8 +145,9 @@ def demo_data_root(output_dir: str, generate: bool = True) -> str:
     return data_root
 
 
-def check_inputs(settings: RunSettings) -> None:
-    """Fails fast, before any component runs, on data and weights that cannot work (one-line errors)."""
+def check_inputs(settings: RunSettings) -> list[str]:
+    """Fails fast, before any component runs, on data and weights that cannot work (one-line errors); returns what
+    works but is probably not what the user meant (warnings, also logged)."""
     extraction = settings.pipeline.extraction
     span, data_root = spans.resolve_span(settings.pipeline.data_root, settings.pipeline.spans.span)
     clips = manifest.read_manifest(data_root, extraction.eval_group_fraction)
@@ -156,11 +157,14 @@ def check_inputs(settings: RunSettings) -> None:
         # Fetches the weights into the Keras cache before any worker needs them,
         # so that offline the run stops here with one line, not in a Beam worker.
         backbone.build_backbone(weights, 32, seed)
-    check_span_features(settings, span, weights_id)
+    warnings = check_span_features(settings, span, weights_id)
+    for warning in warnings:
+        logger.warning("%s", warning)
     in_span = f" (span {span})" if data_root != settings.pipeline.data_root else ""
     logger.info("Dataset %s%s: %d clips %s", data_root, in_span, len(clips), manifest.count_per_split(clips))
     if weights == "none":
         logger.warning("Backbone weights: NONE (random init). Features are not pretrained; accuracy will not mean much.")
+    return warnings
 
 
 def read_metadata_store(metadata_path: str) -> Any:
@@ -174,36 +178,74 @@ def read_metadata_store(metadata_path: str) -> Any:
     return metadata_store.MetadataStore(connection)
 
 
-def check_span_features(settings: RunSettings, span: int, weights_id: str) -> None:
-    """With --train-spans N: OptionError unless the other spans Transform and the Trainer will read hold features
-    made as this run's span will be. Transform would otherwise fail on the first Example of another length, with a
-    traceback from inside Beam. ('auto' settings resolve per device: the Trainer checks those as they were resolved.)
+def check_span_features(settings: RunSettings, span: int, weights_id: str) -> list[str]:
+    """With --train-spans N: OptionError unless the other spans Transform and the Trainer will read are spans of this
+    run's data root holding features made as this run's span will be. Transform would otherwise fail on the first
+    Example of another length, with a traceback from inside Beam, or train on another data root's clips. ('auto'
+    settings resolve per device: the Trainer checks those as they were resolved.) Returns a warning when fewer spans
+    than asked are extracted.
     """
     train_spans = settings.pipeline.spans.train_spans
-    if train_spans <= 1 or not os.path.exists(settings.metadata_path):
-        return
+    if train_spans <= 1:
+        return []
+    newest = _newest_examples_by_span(settings) if os.path.exists(settings.metadata_path) else {}
+    chosen = sorted({*newest, span}, reverse=True)[:train_spans]
+    extraction = {**settings.pipeline.extraction.as_dict(), "weights_id": weights_id}
+    for other_span in chosen:
+        if other_span == span:  # extracted by this run, with its settings
+            continue
+        report = _extraction_report(newest[other_span].uri)
+        if report is None:
+            continue
+        _check_span_source(train_spans, other_span, report.get("data_root"), settings.pipeline.data_root)
+        mismatch = span_feature_mismatch(other_span, report, span, extraction)
+        if mismatch:
+            raise OptionError(f"--train-spans {train_spans}: the spans to train on would hold features made differently: {mismatch} ({SPAN_MISMATCH_HINT})")
+    if len(chosen) < train_spans:
+        return [f"--train-spans {train_spans}: only spans {', '.join(map(str, sorted(chosen)))} are extracted, so the Trainer reads those {len(chosen)}"]
+    return []
+
+
+def _newest_examples_by_span(settings: RunSettings) -> dict[int, Any]:
+    """Span -> the newest live Examples this pipeline's VideoExampleGen wrote of it, as the rolling range picks them."""
     from ml_metadata.proto import metadata_store_pb2
 
-    from frame_path.records import EXTRACTION_REPORT_FILE
-
     extracted_by_this_pipeline = os.path.join(settings.pipeline_root, "VideoExampleGen", "")
-    newest: dict[int, Any] = {}  # span -> its newest Examples, as the rolling range picks them
+    newest: dict[int, Any] = {}
     for artifact in read_metadata_store(settings.metadata_path).get_artifacts_by_type("Examples"):
         if artifact.state == metadata_store_pb2.Artifact.LIVE and artifact.uri.startswith(extracted_by_this_pipeline):
             other_span = artifact.properties["span"].int_value
             if other_span not in newest or artifact.id > newest[other_span].id:
                 newest[other_span] = artifact
-    extraction = {**settings.pipeline.extraction.as_dict(), "weights_id": weights_id}
-    for other_span in sorted({*newest, span}, reverse=True)[:train_spans]:
-        if other_span == span:  # extracted by this run, with its settings
-            continue
-        report_path = os.path.join(newest[other_span].uri, EXTRACTION_REPORT_FILE)
-        if not os.path.exists(report_path):
-            continue
-        with open(report_path) as report_file:
-            mismatch = span_feature_mismatch(other_span, json.load(report_file), span, extraction)
-        if mismatch:
-            raise OptionError(f"--train-spans {train_spans}: the spans to train on would hold features made differently: {mismatch} ({SPAN_MISMATCH_HINT})")
+    return newest
+
+
+def _extraction_report(examples_uri: str) -> Optional[dict[str, Any]]:
+    from frame_path.records import EXTRACTION_REPORT_FILE
+
+    report_path = os.path.join(examples_uri, EXTRACTION_REPORT_FILE)
+    if not os.path.exists(report_path):
+        return None
+    with open(report_path) as report_file:
+        return json.load(report_file)
+
+
+def _check_span_source(train_spans: int, span: int, extracted_from: Optional[str], data_root: str) -> None:
+    """OptionError unless `span` was extracted from that span of `data_root` (a span is its data root's own)."""
+    if extracted_from is None:  # an extraction report older than the record
+        return
+    try:
+        expected = spans.resolve_span(data_root, span)[1]
+    except manifest.DatasetError as error:
+        problem = str(error)
+    else:
+        if extracted_from == expected:
+            return
+        problem = f"not from {expected}"
+    raise OptionError(
+        f"--train-spans {train_spans}: span {span} was extracted from {extracted_from}, {problem}; train on fewer spans, "
+        "or extract that span from this data root"
+    )
 
 
 def build_pipeline(settings: RunSettings, last_component: Optional[str] = None):
@@ -227,7 +269,7 @@ def build_pipeline(settings: RunSettings, last_component: Optional[str] = None):
 
 def run(settings: RunSettings, last_component: Optional[str] = None) -> dict[str, Any]:
     """Checks the inputs, runs the pipeline (up to `last_component`), writes its summary and report; returns the summary."""
-    check_inputs(settings)
+    warnings = check_inputs(settings)
     pipeline = build_pipeline(settings, last_component)
     from pipeline import reporting  # ML Metadata and TensorFlow start only after the checks: their noise would hide a one-line error
 
@@ -245,5 +287,6 @@ def run(settings: RunSettings, last_component: Optional[str] = None) -> dict[str
         LocalDagRunner().run(pipeline)
     summary = reporting.summarize_run(settings.metadata_path, settings.pipeline_name, since_ms=int(started * 1000))
     summary["seconds"]["total"] = round(time.time() - started, 2)
+    summary["run_warnings"] = warnings
     reporting.publish(summary, settings.output_dir)
     return summary

@@ -58,11 +58,12 @@ def test_extract_takes_the_latest_span_or_the_one_asked_and_train_spans_gives_tr
         pipeline=configs.PipelineConfig(
             data_root=data_root,
             extraction=ExtractionConfig(weights="none", max_seq_length=8, image_size=32),
-            spans=configs.SpanConfig(train_spans=2),
+            spans=configs.SpanConfig(train_spans=3),  # only 2 spans are extracted: a warning, not silence
         ),
     )
     summary = runner.run(settings, last_component="Transform")
     assert summary["span"] == 2 and "VideoExampleGen" in summary["cached_components"]
+    assert summary["run_warnings"] == ["--train-spans 3: only spans 1, 2 are extracted, so the Trainer reads those 2"]
     types = {execution_type.id: execution_type.name.split(".")[-1] for execution_type in store.get_execution_types()}
     examples_type = store.get_artifact_type("Examples").id
     spans_read = {}
@@ -80,7 +81,8 @@ def test_extract_takes_the_latest_span_or_the_one_asked_and_train_spans_gives_tr
     assert pipeline_runner.main(["run", "--data-root", data_root, "--output-dir", output_dir, *shorter]) == 2
     assert capsys.readouterr().err.strip() == (
         "error: --train-spans 2: the spans to train on would hold features made differently: span 1 has max_seq_length 8, "
-        "span 2 6 (extract them again with the same settings, or train on fewer spans)"
+        "span 2 6 (extract those spans again with these settings and --no-cache (with the cache, extract hands back their "
+        "earlier extraction, and the newer one stays the one trained on), or train on fewer spans)"
     )
 
 
@@ -97,3 +99,35 @@ def test_spans_whose_features_were_made_differently_are_not_trained_on_together(
     with pytest.raises(ValueError, match="span 1 has image_size 128, span 2 160"):
         run_fn._extraction_report(types.SimpleNamespace(train_files=train_files))
     assert run_fn._extraction_report(types.SimpleNamespace(train_files=train_files[1:]))["image_size"] == 160
+
+
+@pytest.mark.e2e
+def test_spans_of_another_data_root_are_refused_and_the_refusals_advice_works(demo_dataset, tmp_path, capsys):
+    data_root, output_dir = _spans_root(demo_dataset, tmp_path), str(tmp_path / "out")
+    _extract(data_root, output_dir, "--span", "1")
+    _extract(data_root, output_dir)
+    other_root = tmp_path / "other"
+    shutil.copytree(os.path.join(data_root, "span-2"), other_root / "span-2")
+    capsys.readouterr()
+    run = ["run", "--output-dir", output_dir, *SMALL, "--train-spans", "2", "--epochs", "1"]
+    assert pipeline_runner.main([*run, "--data-root", str(other_root)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: --train-spans 2: span 1 was extracted from {os.path.join(data_root, 'span-1')}, span 1 is not in {other_root}: "
+        "it holds spans 2; train on fewer spans, or extract that span from this data root"
+    )
+
+    # Span 1 extracted again with other settings is the one the rolling range picks; the refusal's advice must
+    # bring back span 1 with this run's settings.
+    _extract(data_root, output_dir, "--span", "1", "--image-size", "48")
+    capsys.readouterr()
+    assert pipeline_runner.main([*run, "--data-root", data_root]) == 2
+    advice = capsys.readouterr().err.strip()
+    assert "span 1 has image_size 48, span 2 32" in advice and "--no-cache" in advice
+    _extract(data_root, output_dir, "--span", "1", "--no-cache")
+    settings = runner.RunSettings(
+        output_dir=output_dir,
+        pipeline=configs.PipelineConfig(
+            data_root=data_root, extraction=ExtractionConfig(weights="none", max_seq_length=8, image_size=32), spans=configs.SpanConfig(train_spans=2)
+        ),
+    )
+    runner.check_inputs(settings)  # no refusal
