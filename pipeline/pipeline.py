@@ -57,7 +57,10 @@ def _components_after(
     """Validation, Transform, (Tuner,) Trainer, Evaluator against the last blessed model, and the Pusher if it has a
     destination; up to `last_component`."""
     from tfx import v1 as tfx
+    from tfx.dsl.components.base import executor_spec
     from tfx.dsl.input_resolution import canned_resolver_functions
+
+    from components.pusher import executor as pusher_executor
 
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
@@ -116,6 +119,7 @@ def _components_after(
                 push_destination=tfx.proto.PushDestination(
                     filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
                 ),
+                custom_executor_spec=executor_spec.ExecutorClassSpec(pusher_executor.Executor),
             )
         )
     if last_component is not None:

@@ -46,7 +46,20 @@ def feature_store_lines(summary: dict[str, Any]) -> list[str]:
         return ["feature store: none (every clip decoded)"] if "feature_store_use" in summary else []
     served = f"{use['hits']} clips from the feature store, {use['misses']} decoded"
     size = "" if use["bytes"] is None else f", {use['bytes'] / 2**20:.1f} MiB"
-    return [f"{served}; store {use['entries']} clips{size} at {summary['feature_store']}"]
+    lines = [f"{served}; store {use['entries']} clips{size} at {summary['feature_store']}"]
+    if use.get("not_stored"):
+        not_stored = use["not_stored"]
+        lines.append(f"WARNING: {not_stored['clips']} clips could not be stored ({not_stored['first_reason']}); the run went on without storing them")
+    return lines
+
+
+def pushed_text(summary: dict[str, Any]) -> str:
+    """Where the Pusher put the model, or why it put nothing anywhere."""
+    if summary.get("pushed_model_dir"):
+        return summary["pushed_model_dir"]
+    if summary.get("already_pushed_as"):
+        return f"nothing new: this model is already {summary['already_pushed_as']}"
+    return "nothing was pushed" + ("" if summary.get("blessed") else " (model not blessed)")
 
 
 def console_summary(summary: dict[str, Any], path: str) -> str:
@@ -60,7 +73,7 @@ def console_summary(summary: dict[str, Any], path: str) -> str:
     lines += [f"    skipped {item['path']}: {item['reason']}" for item in summary["skipped_videos"]]
     if (summary.get("ignored_files") or {}).get("count"):
         lines.append(f"  ignored      {ignored_files_text(summary['ignored_files'])} in the clips' folders: no video extension, or not listed")
-    lines += [f"  WARNING      {warning}" for warning in summary.get("data_warnings", [])]
+    lines += [f"  WARNING      {warning}" for warning in [*summary.get("data_warnings", []), *summary.get("run_warnings", [])]]
     if summary.get("labels_without_eval"):
         lines.append(
             "  WARNING      classes without eval clips (a single training group, or their eval clips were skipped; "
@@ -85,12 +98,14 @@ def console_summary(summary: dict[str, Any], path: str) -> str:
             for label, figures in summary["per_class"].items()
         ]
         baseline = "no earlier blessed model"
-        if summary["baseline_model_uri"]:
+        if summary.get("baseline_is_candidate"):
+            baseline = "the last blessed model is this very model (the Trainer came from the cache)"
+        elif summary["baseline_model_uri"]:
             baseline = f"against the last blessed model, test accuracy {summary['baseline_test_accuracy']:.3f}"
         verdict = "BLESSED" if summary["blessed"] else "NOT blessed: " + "; ".join(summary["not_blessed_because"])
         lines.append(f"  evaluator    {verdict} ({baseline})")
         lines += [f"  {'gate' if index == 0 else '':<12} {check}" for index, check in enumerate(gate_checks(summary))]
-        lines.append(f"  pushed       {summary['pushed_model_dir'] or 'nothing'}")
+        lines.append(f"  pushed       {pushed_text(summary)}")
     if "tuned_hyperparameters" in summary:
         lines.append(f"  tuner        best {summary['tuned_hyperparameters']}")
     seconds = summary["seconds"]

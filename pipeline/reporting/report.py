@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator, PercentFormatter  # noqa: E402
 
-from pipeline.reporting.console import feature_store_lines, gate_checks, stream_selection_lines  # noqa: E402
+from pipeline.reporting.console import feature_store_lines, gate_checks, pushed_text, stream_selection_lines  # noqa: E402
 from trainer.model_files import HISTORY_FILE  # noqa: E402
 from video_datasets.listing import ignored_files_text  # noqa: E402
 
@@ -270,7 +270,7 @@ def _result_section(summary: dict) -> list[str]:
             f"- **Classes without eval clips**: {', '.join(_cell(label) for label in summary['labels_without_eval'])} "
             "(early stopping and model selection do not see them)"
         )
-    lines += [f"- **Warning**: {_cell(warning)}" for warning in summary.get("data_warnings", [])]
+    lines += [f"- **Warning**: {_cell(warning)}" for warning in [*summary.get("data_warnings", []), *summary.get("run_warnings", [])]]
     if summary.get("per_class"):
         lines.append(f"- Classes: {len(summary['per_class'])}")
     return lines
@@ -291,11 +291,12 @@ def _decision_section(summary: dict) -> list[str]:
     if baseline:
         baseline_accuracy = summary.get("baseline_test_accuracy")
         accuracy = "" if baseline_accuracy is None else f" (test accuracy {baseline_accuracy:.2%})"
-        lines.append(f"- Baseline: compared against the last blessed model {_code(baseline)}{accuracy}")
+        itself = ", the candidate itself (the Trainer came from the cache)" if summary.get("baseline_is_candidate") else ""
+        lines.append(f"- Baseline: compared against the last blessed model {_code(baseline)}{itself}{accuracy}")
     else:
         lines.append("- Baseline: none (no earlier blessed model; this model was judged on its own)")
     pushed = summary.get("pushed_model_dir")
-    lines.append(f"- Pushed to: {_code(pushed)}" if pushed else "- Pushed to: nothing was pushed" + ("" if blessed else " (model not blessed)"))
+    lines.append(f"- Pushed to: {_code(pushed) if pushed else pushed_text(summary)}")
     if summary.get("model_uri"):
         lines.append(f"- Trained model: {_code(summary['model_uri'])}")
     return lines

@@ -17,6 +17,7 @@ import numpy as np
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from components.pusher.executor import ALREADY_PUSHED_AS
 from frame_path.records import EXTRACTION_REPORT_FILE
 from pipeline import runner
 from trainer.model_files import HISTORY_FILE, MODEL_INFO_FILE
@@ -206,12 +207,19 @@ def summarize_run(metadata_path: str, pipeline_name: str, since_ms: int) -> dict
                 or summary["validation_failures"]
                 or ["the Evaluator did not bless the model"]
             )
-        # The Resolver is part of the Evaluator's input resolution: its pick is an Evaluator input.
+        # The Resolver is part of the Evaluator's input resolution: its pick is an Evaluator input. It may be the
+        # candidate itself (a rerun whose Trainer came from the cache): TFMA then compared the model with itself. An
+        # artifact given under two keys may have one input event only: baseline figures without a baseline event
+        # are the candidate's.
         baseline = runs["Evaluator"]["inputs"].get("baseline_model", [])
-        summary["baseline_model_uri"] = baseline[0].uri if baseline else None
+        compared = summary["baseline_test_accuracy"] is not None
+        summary["baseline_model_uri"] = baseline[0].uri if baseline else model_uri if compared else None
+        summary["baseline_is_candidate"] = summary["baseline_model_uri"] == model_uri
     if "Pusher" in runs:
         pushed_model = runs["Pusher"]["outputs"]["pushed_model"][0]
         pushed = _custom_int(pushed_model, "pushed") == 1
         destination = pushed_model.custom_properties.get("pushed_destination")
         summary["pushed_model_dir"] = destination.string_value if pushed and destination else None
+        already = pushed_model.custom_properties.get(ALREADY_PUSHED_AS)
+        summary["already_pushed_as"] = already.string_value if already else None
     return summary
