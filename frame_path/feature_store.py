@@ -28,6 +28,7 @@ settings folder) to reclaim the space.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -35,7 +36,7 @@ import json
 import logging
 import os
 import uuid
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -107,6 +108,9 @@ class FeatureStore:
                 payload = entry_file.read()
         except tf.errors.NotFoundError:
             return None
+        except tf.errors.OpError as error:  # a store that cannot be read (a file in its place, no permission): a miss
+            logger.warning("Feature store entry %s for %s cannot be read (%s): extracting the clip again", entry, path, error.message)
+            return None
         try:
             with np.load(io.BytesIO(payload)) as arrays:
                 meta = json.loads(str(arrays["meta"]))
@@ -117,10 +121,11 @@ class FeatureStore:
             logger.warning("Feature store entry %s for %s cannot be read (%s): extracting the clip again", entry, path, error)
             return None
 
-    def put(self, path: str, clip: Union[StoredClip, VideoDecodeError]) -> None:
+    def put(self, path: str, clip: Union[StoredClip, VideoDecodeError]) -> Optional[str]:
         """Stores `clip` as the features of the clip at `path`, or the reason it cannot be decoded (a file that stays
         the same stays broken: an empty or truncated clip is not decoded again every run); written whole under a
-        unique name, then renamed."""
+        unique name, then renamed. Returns why it could not be stored (a store that is not writable, a full disk),
+        None once stored: the clip's Example is written all the same, and the report counts what the store lacks."""
         import tensorflow as tf
 
         entry = self._entry(path)
@@ -130,11 +135,19 @@ class FeatureStore:
         else:
             meta = {"num_frames": int(clip.num_frames), "frames_encoded": int(clip.frames_encoded), "seconds": float(clip.seconds)}
             np.savez(buffer, frame_features=clip.frame_features, frame_mask=clip.frame_mask, meta=json.dumps(meta))
-        tf.io.gfile.makedirs(os.path.dirname(entry))
         temporary = f"{entry}.{uuid.uuid4().hex}.tmp"
-        with tf.io.gfile.GFile(temporary, "wb") as entry_file:
-            entry_file.write(buffer.getvalue())
-        tf.io.gfile.rename(temporary, entry, overwrite=True)
+        try:
+            tf.io.gfile.makedirs(os.path.dirname(entry))
+            with tf.io.gfile.GFile(temporary, "wb") as entry_file:
+                entry_file.write(buffer.getvalue())
+            tf.io.gfile.rename(temporary, entry, overwrite=True)
+        except (tf.errors.OpError, OSError) as error:
+            with contextlib.suppress(tf.errors.OpError, OSError):
+                tf.io.gfile.remove(temporary)
+            reason = getattr(error, "message", None) or str(error)
+            logger.warning("Feature store %s: %s is not stored (%s); the extraction goes on without it", self.uri, path, reason)
+            return reason
+        return None
 
 
 def store_size(uri: str) -> dict[str, Any]:

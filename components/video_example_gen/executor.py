@@ -62,19 +62,19 @@ class _ClipsDoFn(beam.DoFn):
         self._last_progress = self._started
         self._clip_count = 0
 
-    def _written(self, clip: manifest.Clip, stored: feature_store.StoredClip, from_store: bool) -> Iterator[Any]:
+    def _written(self, clip: manifest.Clip, stored: feature_store.StoredClip, from_store: bool, not_stored: Optional[str] = None) -> Iterator[Any]:
         """The clip's (split, Example) and its outcome; the label, id and split are the manifest's, never stored."""
         self._clips_done.inc()
         yield clip.split, make_example(stored.frame_features, stored.frame_mask, clip.label, clip.video_id, stored.num_frames)
         frames_encoded = 0 if from_store else stored.frames_encoded
-        outcome = {**_outcome(clip), "frames_encoded": frames_encoded, "seconds": stored.seconds, "from_store": from_store}
+        outcome = {**_outcome(clip, not_stored), "frames_encoded": frames_encoded, "seconds": stored.seconds, "from_store": from_store}
         yield beam.pvalue.TaggedOutput(self.CLIP_LOG, outcome)
         self._log_progress()
 
-    def _skipped(self, clip: manifest.Clip, reason: str) -> beam.pvalue.TaggedOutput:
+    def _skipped(self, clip: manifest.Clip, reason: str, not_stored: Optional[str] = None) -> beam.pvalue.TaggedOutput:
         logger.warning("Skipping %s: %s", clip.path, reason)
         self._clips_skipped.inc()
-        return beam.pvalue.TaggedOutput(self.CLIP_LOG, {**_outcome(clip), "skipped": reason})
+        return beam.pvalue.TaggedOutput(self.CLIP_LOG, {**_outcome(clip, not_stored), "skipped": reason})
 
     def _log_progress(self) -> None:
         self._clip_count += 1
@@ -133,20 +133,19 @@ class _EncodeClipsDoFn(_ClipsDoFn):
             )
         for clip, encoded in self._encoder.encode((clip, clip.path) for clip in clips):
             if isinstance(encoded, frames.VideoDecodeError):
-                if self._store:
-                    self._store.put(clip.path, encoded)
-                yield self._skipped(clip, str(encoded))
+                not_stored = self._store.put(clip.path, encoded) if self._store else None
+                yield self._skipped(clip, str(encoded), not_stored)
                 continue
             stored = feature_store.StoredClip(encoded.frame_features, encoded.frame_mask, encoded.num_frames, encoded.frames_encoded, encoded.seconds)
-            if self._store:
-                self._store.put(clip.path, stored)
+            not_stored = self._store.put(clip.path, stored) if self._store else None
             self._frames_encoded.inc(encoded.frames_encoded)
-            yield from self._written(clip, stored, from_store=False)
+            yield from self._written(clip, stored, from_store=False, not_stored=not_stored)
 
 
-def _outcome(clip: manifest.Clip) -> dict[str, str]:
-    """What the per-clip log records of every clip, written or skipped."""
-    return {"video_id": clip.video_id, "path": clip.path, "split": clip.split, "label": clip.label}
+def _outcome(clip: manifest.Clip, not_stored: Optional[str] = None) -> dict[str, str]:
+    """What the per-clip log records of every clip, written or skipped (and why the store lacks it, where it does)."""
+    outcome = {"video_id": clip.video_id, "path": clip.path, "split": clip.split, "label": clip.label}
+    return {**outcome, "not_stored": not_stored} if not_stored else outcome
 
 
 def _split_index(split_and_example: tuple[str, tf.train.Example], num_splits: int) -> int:
@@ -253,10 +252,10 @@ class Executor(BaseExampleGenExecutor):
 
         report = _fold_clip_log(_read_clip_log(clip_log_dir))
         fileio.rmtree(clip_log_dir)
-        hits, misses = report.pop("feature_store_hits"), report.pop("feature_store_misses")
+        hits, misses, not_stored = (report.pop(f"feature_store_{name}") for name in ("hits", "misses", "not_stored"))
         report.update(
             # The settings above keep the store's uri under "feature_store"; this says what it served.
-            feature_store_use={"hits": hits, "misses": misses, **feature_store.store_size(config.feature_store)} if config.feature_store else None,
+            feature_store_use={"hits": hits, "misses": misses, "not_stored": not_stored, **feature_store.store_size(config.feature_store)} if config.feature_store else None,
             data_root=data_root,
             span=examples_artifact.span,
             groups_in_train_and_test=manifest.groups_in_train_and_test(clips),
@@ -332,12 +331,15 @@ def _fold_clip_log(outcomes: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """
     written: dict[str, dict[str, int]] = {split: {} for split in manifest.SPLIT_NAMES}
     skipped = []
+    not_stored: list[str] = []  # why the feature store could not keep a clip, one reason a clip
     frames_encoded = 0
     from_store = {True: 0, False: 0}
     train_seconds = []
     for outcome in outcomes:
         per_label = written[outcome["split"]]
         per_label.setdefault(outcome["label"], 0)
+        if "not_stored" in outcome:
+            not_stored.append(outcome["not_stored"])
         if "skipped" in outcome:
             skipped.append({"path": outcome["path"], "split": outcome["split"], "reason": outcome["skipped"]})
         else:
@@ -356,6 +358,7 @@ def _fold_clip_log(outcomes: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "frames_encoded": frames_encoded,
         "feature_store_hits": from_store[True],
         "feature_store_misses": from_store[False],
+        "feature_store_not_stored": {"clips": len(not_stored), "first_reason": min(not_stored)} if not_stored else None,
         # How long the training clips last: a timeline's default window (inference/timeline.py).
         "train_clip_seconds": _quartiles(train_seconds),
     }

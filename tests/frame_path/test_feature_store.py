@@ -117,3 +117,15 @@ def test_a_clip_that_cannot_be_decoded_is_remembered_until_it_changes(tmp_path, 
     with open(video, "ab") as video_file:
         video_file.write(b"the rest of the file")
     assert store.get(video) is None  # mended: decoded again
+
+
+def test_a_store_that_cannot_be_written_is_a_reason_not_an_error(tmp_path, video):
+    """A store that cannot be written (here a file in the way; for root, an immutable folder) leaves each clip unstored
+    with a reason, and reading it is a miss: the extraction goes on without it."""
+    blocked = tmp_path / "store"
+    blocked.write_text("a file where the store's folder would be")
+    store = FeatureStore(str(blocked), CONFIG, WEIGHTS_ID)
+    assert store.get(video) is None
+    reason = store.put(video, _clip())
+    assert reason and "\n" not in reason
+    assert FeatureStore(str(tmp_path / "writable"), CONFIG, WEIGHTS_ID).put(video, _clip()) is None

@@ -299,3 +299,11 @@ def test_ignored_files_reach_the_report_and_the_console(tmp_path):
     markdown = open(write_report(summary, str(tmp_path / "report"))["report"], encoding="utf-8").read()
     assert "Ignored files (3 files (.db 1, .txt 2))" in markdown and "- `Shrink/notes.txt`" in markdown
     assert "  ignored      3 files (.db 1, .txt 2) in the clips' folders" in console_summary(summary, "run_summary.json")
+
+
+def test_clips_the_feature_store_could_not_keep_are_a_warning_on_the_console():
+    from pipeline.reporting.console import feature_store_lines
+
+    use = {"hits": 0, "misses": 4, "entries": 0, "bytes": 0, "not_stored": {"clips": 4, "first_reason": "Permission denied"}}
+    lines = feature_store_lines({"feature_store_use": use, "feature_store": "/out/feature_store"})
+    assert lines[-1] == "WARNING: 4 clips could not be stored (Permission denied); the run went on without storing them"
