@@ -195,6 +195,10 @@ def _damaged_copy(version_dir, tmp_path, damage):
     return str(copy)
 
 
+def _setting(name, value):
+    return lambda text: json.dumps({**json.loads(text), "extraction": {**json.loads(text)["extraction"], name: value}})
+
+
 def _without(key):
     return lambda text: json.dumps({name: value for name, value in json.loads(text).items() if name != key})
 
@@ -205,9 +209,12 @@ def _without(key):
         (lambda text: text[: len(text) // 2], "is not valid JSON"),  # truncated
         (_without("labels"), "lacks labels"),
         (lambda text: json.dumps({**json.loads(text), "extraction": {**json.loads(text)["extraction"], "image_size": "x"}}), "unusable extraction setting: image_size must be an integer"),
-        (lambda text: json.dumps({**json.loads(text), "extraction": {**json.loads(text)["extraction"], "max_seq_length": 5}}), "does not take clips of 5 frames"),
+        (_setting("max_seq_length", 5), "says max_seq_length 5, but the model itself records 8"),
+        (_setting("frame_pooling", "avg"), "says frame_pooling 'avg', but the model itself records 'max'"),
+        (_setting("frame_pooling", "avg+max"), "says frame_pooling 'avg+max', but the model itself records 'max'"),
+        (lambda text: json.dumps({**json.loads(text), "labels": json.loads(text)["labels"][::-1]}), "says labels ["),
     ],
-    ids=["truncated", "incomplete", "bad-setting", "max-seq-length-mismatch"],
+    ids=["truncated", "incomplete", "bad-setting", "max-seq-length-mismatch", "pooling-avg", "pooling-avg+max", "labels-reordered"],
 )
 def test_a_damaged_model_info_is_one_line(pushed, tmp_path, capsys, damage, message):
     _, version_dir, data_root = pushed

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from typing import Any, Mapping, Optional
 
-from frame_path.config import ExtractionConfig
+from frame_path.config import FEATURE_SETTINGS, ExtractionConfig
 
 # In the serving model directory: labels, backbone weights and frame settings the model was trained with.
 MODEL_INFO_FILE = os.path.join("assets.extra", "model_info.json")
@@ -57,3 +58,21 @@ class ModelInfo:
         except ValueError as error:  # typed_config.InvalidOption
             raise ValueError(f"has an unusable extraction setting: {error}") from None
         return cls(labels, config, str(values["backbone_weights_id"]), dict(values["hparams"]), values.get("train_clip_seconds"))
+
+    def feature_record(self) -> str:
+        """What the SavedModel itself records of how its inputs are made (JSON): the feature settings, the backbone
+        weights and the labels' order, which a consumer compares with model_info.json (`record_mismatch`)."""
+        return json.dumps(self._recorded())
+
+    def record_mismatch(self, feature_record: str) -> Optional[str]:
+        """"says frame_pooling 'avg', but the model itself records 'max'" for the first setting of this model_info
+        that differs from the model's own `feature_record`; None when all agree."""
+        recorded = json.loads(feature_record)
+        for name, value in self._recorded().items():
+            if name in recorded and recorded[name] != value:
+                return f"says {name} {value!r}, but the model itself records {recorded[name]!r}"
+        return None
+
+    def _recorded(self) -> dict[str, Any]:
+        settings = self.extraction.as_dict()
+        return {**{name: settings[name] for name in FEATURE_SETTINGS}, "backbone_weights_id": self.backbone_weights_id, "labels": self.labels}

@@ -93,6 +93,7 @@ class _ServingModule(tf.Module):
         labels: list[str],
         frame_encoder: keras.Model,
         extraction: ExtractionConfig,
+        feature_record: str,
     ):
         super().__init__()
         self.classifier = classifier
@@ -101,6 +102,8 @@ class _ServingModule(tf.Module):
         self._raw_feature_spec = tf_transform_output.raw_feature_spec()
         self._extraction = extraction
         self.labels = tf.constant(labels)
+        # model_info.json beside the model can be edited or mixed up; the model's own record of its inputs cannot.
+        self.feature_record = tf.Variable(feature_record, dtype=tf.string, trainable=False)
 
     def _classify(self, transformed_features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         probabilities = self.classifier({key: transformed_features[key] for key in FEATURE_KEYS}, training=False)
@@ -133,6 +136,7 @@ def _save_examples_model(serving_module: _ServingModule, path: str) -> None:
     """
     examples_model = tf.Module()  # the classifier and the transform, tracked so that their variables are saved
     examples_model.classifier, examples_model.tft_layer = serving_module.classifier, serving_module.tft_layer
+    examples_model.feature_record = serving_module.feature_record
     tf.saved_model.save(examples_model, path, signatures={"serving_default": serving_module.serve_examples})
     tf.io.gfile.rename(os.path.join(path, "saved_model.pb"), os.path.join(path, EXAMPLES_MODEL_GRAPH))
 
@@ -209,7 +213,10 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         json.dump(training_record, history_file, indent=2)
 
     weights_id = extraction_report["weights_id"]
-    serving_module = _ServingModule(classifier, tf_transform_output, labels, _frame_encoder(extraction, weights_id), extraction)
+    model_info = ModelInfo(labels, extraction, weights_id, dataclasses.asdict(hparams), extraction_report.get("train_clip_seconds"))
+    serving_module = _ServingModule(
+        classifier, tf_transform_output, labels, _frame_encoder(extraction, weights_id), extraction, model_info.feature_record()
+    )
     tf.saved_model.save(
         serving_module,
         fn_args.serving_model_dir,
@@ -220,7 +227,6 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         },
     )
     _save_examples_model(serving_module, os.path.join(fn_args.serving_model_dir, EXAMPLES_MODEL_DIR))
-    model_info = ModelInfo(labels, extraction, weights_id, dataclasses.asdict(hparams), extraction_report.get("train_clip_seconds"))
     model_info_path = os.path.join(fn_args.serving_model_dir, MODEL_INFO_FILE)
     tf.io.gfile.makedirs(os.path.dirname(model_info_path))
     with tf.io.gfile.GFile(model_info_path, "w") as info_file:
