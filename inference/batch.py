@@ -13,6 +13,7 @@ import dataclasses
 import io
 import json
 import logging
+import os
 import time
 from typing import Any, Optional, Sequence
 
@@ -68,6 +69,7 @@ def infer_videos(video_list: VideoList, model: PushedModel, request: InferenceRe
 
     videos = video_list.videos
     logger.info("Inference: %d videos, model %s (%d labels)", len(videos), model.version_dir, len(model.info.labels))
+    start_outputs(output_dir)
     shard_prefix = FileSystems.join(output_dir, PREDICTIONS_FILE + ".beam")
     started = time.monotonic()
     with beam.Pipeline(options=PipelineOptions(list(beam_args))) as pipeline:
@@ -91,6 +93,7 @@ def infer_videos(video_list: VideoList, model: PushedModel, request: InferenceRe
         _draw_timelines(results, FileSystems.join(output_dir, TIMELINES_DIR), model.info.labels)
     frames = sum(result.get("frames", 0) for result in results)
     summary = {
+        "status": "complete",
         "videos": len(videos),
         "predicted": sum("predictions" in result for result in results),
         "failed": [{"video": result["video"], "reason": result["error"]} for result in results if "error" in result],
@@ -103,6 +106,32 @@ def infer_videos(video_list: VideoList, model: PushedModel, request: InferenceRe
     }
     _write(FileSystems.join(output_dir, SUMMARY_FILE), (json.dumps(summary, indent=2) + "\n").encode())
     return summary
+
+
+def start_outputs(output_dir: str) -> None:
+    """Before the job: the previous run's results move aside (predictions.previous.jsonl, inference_summary.previous.json,
+    timelines.previous/), inference_summary.json says the run is under way, and what killed runs left of Beam's
+    temporary files is removed. A run that is killed then never leaves an older, complete-looking result. (The
+    output folder is this run's alone: `infer` holds its lock, a Kubeflow step has a folder of its own.)"""
+    from apache_beam.io.filesystems import FileSystems
+
+    def matching(pattern: str) -> list[str]:
+        return [match.path for match in FileSystems.match([FileSystems.join(output_dir, pattern)])[0].metadata_list]
+
+    # Beam's temporary folder is found through its files (a match lists files only).
+    stale = {os.path.dirname(path) for path in matching(f"beam-temp-{PREDICTIONS_FILE}*/*")}
+    stale.update(matching(f"{PREDICTIONS_FILE}.beam*") + matching("*.partial"))
+    if stale:
+        FileSystems.delete(sorted(stale))
+    for name in (PREDICTIONS_FILE, SUMMARY_FILE, TIMELINES_DIR):
+        path = FileSystems.join(output_dir, name)
+        if FileSystems.exists(path):
+            stem, extension = os.path.splitext(name)
+            previous = FileSystems.join(output_dir, f"{stem}.previous{extension}")
+            if FileSystems.exists(previous):
+                FileSystems.delete([previous])
+            FileSystems.rename([path], [previous])
+    _write(FileSystems.join(output_dir, SUMMARY_FILE), (json.dumps({"status": "running", "pid": os.getpid()}, indent=2) + "\n").encode())
 
 
 def _write(path: str, data: bytes) -> None:
@@ -118,8 +147,6 @@ def _write(path: str, data: bytes) -> None:
 
 
 def _draw_timelines(results: list[dict[str, Any]], folder: str, labels: list[str]) -> None:
-    import os
-
     from inference.timeline import draw_timeline
 
     for index, result in enumerate(results):

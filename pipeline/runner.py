@@ -273,6 +273,7 @@ def run(settings: RunSettings, last_component: Optional[str] = None) -> dict[str
     pipeline = build_pipeline(settings, last_component)
     from pipeline import reporting  # ML Metadata and TensorFlow start only after the checks: their noise would hide a one-line error
 
+    reporting.mark_in_progress(settings.output_dir)
     started = time.time()
     if settings.orchestrator == "beam":
         from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner

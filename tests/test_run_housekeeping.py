@@ -300,3 +300,33 @@ def test_a_full_disk_under_the_output_dir_is_one_line(long_data_root, tmp_path):
         assert errors == [f"error: no space left on the device of --output-dir {output_dir}"], result.stderr[-3000:]
     finally:
         subprocess.run(["umount", "--lazy", str(mount_point)], check=True)
+
+
+def test_an_inference_run_moves_the_last_results_aside_and_removes_what_killed_runs_left(tmp_path):
+    """A killed `infer` must not leave an older, complete-looking predictions.jsonl, summary or timeline pictures."""
+    from inference.batch import start_outputs
+
+    (tmp_path / "timelines").mkdir()
+    (tmp_path / "timelines" / "00000_old.png").write_bytes(b"x")
+    (tmp_path / "beam-temp-predictions.jsonl.beam-4f2a").mkdir()
+    (tmp_path / "beam-temp-predictions.jsonl.beam-4f2a" / "shard").write_text("{}")
+    (tmp_path / "predictions.jsonl").write_text('{"video": "old.avi"}\n')
+    (tmp_path / "inference_summary.json").write_text('{"status": "complete", "videos": 1}')
+    (tmp_path / "predictions.jsonl.partial").write_text("{")
+    start_outputs(str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == ["inference_summary.json", "inference_summary.previous.json", "predictions.previous.jsonl", "timelines.previous"]
+    assert json.loads((tmp_path / "inference_summary.json").read_text())["status"] == "running"
+
+
+def test_a_run_marks_its_summary_as_under_way_and_moves_the_last_one_aside(tmp_path):
+    from pipeline import reporting
+
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "report.md").write_text("old")
+    (tmp_path / "run_summary.json").write_text('{"status": "complete", "test_accuracy": 0.9}')
+    reporting.mark_in_progress(str(tmp_path))
+    assert json.loads((tmp_path / "run_summary.json").read_text())["status"] == "running"
+    assert json.loads((tmp_path / "run_summary.previous.json").read_text())["test_accuracy"] == 0.9
+    assert (tmp_path / "report.previous" / "report.md").exists() and not (tmp_path / "report").exists()
+    reporting.mark_in_progress(str(tmp_path))  # after a killed run: its marker is replaced, the last result kept
+    assert json.loads((tmp_path / "run_summary.previous.json").read_text())["test_accuracy"] == 0.9
