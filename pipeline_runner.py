@@ -307,8 +307,9 @@ def infer_command(args: argparse.Namespace) -> int:
 
     request = dataclasses.replace(request, model_dir=os.path.abspath(request.model_dir))
     settings = inference.InferenceSettings(request, os.path.abspath(args.output_dir), tuple(args.beam_args))
-    print(inference.console_summary(inference.run_inference(settings)))
-    return 0
+    summary = inference.run_inference(settings)
+    print(inference.console_summary(summary))
+    return 1 if summary["failed"] else 0  # as predict.py: a script can tell that a video could not be read
 
 
 def compile_inference_command(args: argparse.Namespace) -> int:
@@ -441,9 +442,11 @@ def _private_tmpdir() -> Iterator[None]:
 
 
 def _tfx_cli_run(args: argparse.Namespace) -> int:
-    from pipeline.tfx_cli import run_with_local_dag_runner
+    from pipeline.tfx_cli import output_dir_of, run_with_local_dag_runner
 
-    run_with_local_dag_runner()
+    summary = run_with_local_dag_runner()
+    if summary is not None:
+        _print_summary(summary, output_dir_of())
     return 0
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from typing import Any, Optional
 
@@ -25,8 +26,10 @@ class TimelineConfig:
     min_probability: float = 0.5  # a window whose best label is below this is "no action"
 
     def __post_init__(self) -> None:
-        if any(value is not None and not value > 0 for value in (self.window_seconds, self.stride_seconds)):
-            raise ValueError(f"--window-seconds and --stride-seconds must be above 0, got {self.window_seconds} and {self.stride_seconds}")
+        if any(value is not None and not 0 < value < math.inf for value in (self.window_seconds, self.stride_seconds)):
+            raise ValueError(
+                f"--window-seconds and --stride-seconds must be finite numbers above 0, got {self.window_seconds} and {self.stride_seconds}"
+            )
         if not 0 <= self.min_probability <= 1:
             raise ValueError(f"--min-probability must be within [0, 1], got {self.min_probability}")
 

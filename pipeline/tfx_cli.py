@@ -124,14 +124,27 @@ def settings_from_environment(environ: Mapping[str, str] = os.environ) -> runner
     return settings
 
 
-def run_with_local_dag_runner() -> None:
-    """Builds the pipeline of the VIDEO_* variables and runs it with LocalDagRunner.
+def run_with_local_dag_runner() -> Optional[dict[str, Any]]:
+    """Builds the pipeline of the VIDEO_* variables and runs it with LocalDagRunner; returns the run's summary.
 
-    Under `tfx pipeline create/update/compile` the run() call is patched by the
-    CLI and does nothing but record the pipeline; under `tfx run create` (or
-    plain `python tfx_pipeline.py`) it runs the pipeline.
+    Under `tfx pipeline create/update/compile` the CLI patches LocalDagRunner.run() to only record the pipeline:
+    then the pipeline is handed to it and nothing else happens (None). Under `tfx run create` (or plain
+    `python tfx_pipeline.py`) the run is `pipeline_runner.py run`'s: the same input checks first, then the
+    same run_summary.json and report.
     """
     settings = settings_from_environment()  # bad variables fail here, before TFX is imported
-    from tfx import v1 as tfx
+    if not _recording_only():
+        return runner.run(settings)
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-    tfx.orchestration.LocalDagRunner().run(runner.build_pipeline(settings))
+    LocalDagRunner().run(runner.build_pipeline(settings))
+    return None
+
+
+def _recording_only() -> bool:
+    """Whether the `tfx` CLI patched LocalDagRunner.run() to record the pipeline (its patcher wraps run with
+    functools.wraps); the check imports TFX only where the CLI already did."""
+    import sys
+
+    local_dag_runner = sys.modules.get("tfx.orchestration.local.local_dag_runner")
+    return local_dag_runner is not None and hasattr(local_dag_runner.LocalDagRunner.run, "__wrapped__")

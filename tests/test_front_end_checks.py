@@ -146,3 +146,17 @@ def test_predict_names_the_closest_option(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].endswith("unknown option --topk: did you mean --top-k?"), result.stderr
+
+
+def test_the_tfx_cli_entry_checks_the_inputs_as_run_does(tmp_path):
+    """`tfx run create` runs tfx_pipeline.py: the data's checks come before any component, in one line."""
+    (tmp_path / "data").mkdir()
+    assert "no recognizable dataset in" in _refusal(env=_environment(tmp_path))
+
+
+@pytest.mark.parametrize("option", ["--window-seconds", "--stride-seconds"])
+def test_an_infinite_timeline_window_is_one_line_before_anything_is_written(tmp_path, option):
+    (tmp_path / "clip.avi").write_bytes(b"x")
+    options = ["--videos", str(tmp_path / "clip.avi"), "--model-dir", str(tmp_path), "--output-dir", str(tmp_path / "out")]
+    assert "must be finite numbers above 0" in _refusal("infer", *options, "--timeline", option, "inf")
+    assert not os.path.exists(tmp_path / "out")

@@ -20,9 +20,10 @@ def serving(local_runs, data_root):
     return os.path.join(output_dir, "serving"), sorted(glob.glob(os.path.join(data_root, "test", "*")))
 
 
-def _infer(tmp_path, serving_dir, *paths, extra=()):
+def _infer(tmp_path, serving_dir, *paths, extra=(), exit_code=0):
+    """infer's results and summary; its exit code is 1 when a video could not be read, as predict.py's."""
     output_dir = tmp_path / "inferred"
-    assert pipeline_runner.main(["infer", "--videos", *paths, "--model-dir", serving_dir, "--output-dir", str(output_dir), "--top-k", "4", *extra]) == 0
+    assert pipeline_runner.main(["infer", "--videos", *paths, "--model-dir", serving_dir, "--output-dir", str(output_dir), "--top-k", "4", *extra]) == exit_code
     with open(output_dir / "predictions.jsonl") as predictions_file:
         results = [json.loads(line) for line in predictions_file]
     with open(output_dir / "inference_summary.json") as summary_file:
@@ -45,7 +46,7 @@ def test_infer_a_folder_and_a_bad_file_in_process(serving, tmp_path):
     bad.write_text("not a video\n" * 50)
     folder = os.path.dirname(test_videos[0])
     timeline = ["--timeline", "--window-seconds", "0.2", "--stride-seconds", "0.1"]
-    results, summary = _infer(tmp_path, serving_dir, folder, str(bad), extra=timeline)
+    results, summary = _infer(tmp_path, serving_dir, folder, str(bad), extra=timeline, exit_code=1)
     videos = sorted(path for path in test_videos if path.lower().endswith((".avi", ".mp4")))
     assert [result["video"] for result in results] == videos + [str(bad)]  # in the order listed
     assert results[-1] == {"video": str(bad), "error": "not a readable video (unknown container or codec)"}

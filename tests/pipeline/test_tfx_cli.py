@@ -75,6 +75,12 @@ def test_run_create_trains_and_pushes_a_model(cli_run):
     assert glob.glob(str(output_dir / "pipeline_root" / "Trainer" / "model" / "*" / "Format-Serving" / "saved_model.pb"))
     assert glob.glob(str(output_dir / "serving" / "*" / "saved_model.pb"))
     assert (output_dir / "metadata.sqlite").exists()
+    # The same account as `pipeline_runner.py run` gives: the summary, the report and the console's lines.
+    with open(output_dir / "run_summary.json") as summary_file:
+        summary = json.load(summary_file)
+    assert summary["blessed"] and summary["pushed_model_dir"] and summary["status"] == "complete"
+    assert (output_dir / "report" / "report.md").exists()
+    assert "Run summary (" in cli_run["run"].stdout and "evaluator    BLESSED" in cli_run["run"].stdout
 
 
 def test_environment_variables_reach_the_components(cli_run):
