@@ -258,6 +258,7 @@ def test_dockerfile_image_runs_the_spec_commands(cpu_spec):
     project_modules.add(cpu_spec.constant("Transform", "preprocessing_fn").rsplit(".", 1)[0])
     project_modules.add(cpu_spec.constant("Trainer", "run_fn").rsplit(".", 1)[0])
     assert project_modules == {
+        "components.pusher.executor",
         "components.video_example_gen.executor",
         "pipeline.beam_engine",  # the local Beam engine, --runner=pipeline.beam_engine.LocalRunner
         "pipeline.beam_plugin",
