@@ -91,7 +91,8 @@ def pooling_suffix(frame_pooling: str) -> str:
     return "" if frame_pooling == "avg" else "_" + frame_pooling.replace("+", "")
 
 
-DEFAULT_FEATURES = Features("uniform", ExtractionConfig().frame_pooling)
+# The pipeline's default pooling as it resolves for the random-init weights every benchmark here runs on.
+DEFAULT_FEATURES = Features("uniform", ExtractionConfig(weights="none").resolved_frame_pooling)
 # name -> (features, hyperparameters)
 CONFIGURATIONS: dict[str, tuple[Features, dict[str, Any]]] = {
     "keras_example": (Features("first", "avg"), SEED_HPARAMS),

@@ -50,18 +50,18 @@ class ExtractionConfig:
         "'uniform': frames spread over the whole clip; 'first': the first frames, as the Keras example",
         choices=SAMPLING_MODES,
     )
-    # The default: the map's maximum, which carries what is in view wherever it sits in the frame (appearance
-    # benchmark 0.958 against the mean's 0.779) and serves the change streams as well as the mean (hard benchmark
-    # 0.976 both), at the mean's cost and size (frame_path/backbone.py). With ImageNet weights it is each of
-    # DenseNet121's 1024 learnt patterns (a ball, a bow, a face) at its strongest anywhere in the frame, however
-    # little of the frame the actor fills, where the mean weighs every pattern by how much of the frame shows it,
-    # so the background counts most. Not yet measured with ImageNet weights (no download here): on a connected
-    # machine compare `--frame-pooling avg` (the Keras example's) with model_quality.py's configurations.
+    # 'auto' follows the evidence of each regime until one machine has measured both poolings in both. With random
+    # weights (the demo, the tests, every benchmark here) the map's maximum carries what is in view wherever it sits
+    # in the frame: appearance benchmark 0.958 against the mean's 0.779, hard benchmark 0.976 both, at the mean's cost
+    # and size. With pretrained weights the only measurement is the Keras example's 83-88 % on UCF101's 5 classes,
+    # made with the mean; the maximum is unmeasured there (no download here). benchmarks/README.md, section 3, has
+    # the command that settles it on a connected machine.
     frame_pooling: str = option(
-        "max",
+        AUTO,
         "how a frame's DenseNet121 feature map becomes its 1024 features: 'max' (each channel's maximum over the "
-        "map: what is in view, wherever it sits), 'avg' (the mean: the Keras example's) or 'avg+max' (both, 2048)",
-        choices=POOLINGS,
+        "map: what is in view, wherever it sits), 'avg' (the mean: the Keras example's), 'avg+max' (both, 2048) or "
+        "'auto' (avg with pretrained weights, max with --weights none)",
+        choices=(AUTO, *POOLINGS),
     )
     frame_batch_size: int = option(
         AUTO_NUMBER,
@@ -106,13 +106,20 @@ class ExtractionConfig:
         return dataclasses.asdict(self)
 
     @property
+    def resolved_frame_pooling(self) -> str:
+        """The pooling 'auto' stands for with these weights: the mean with pretrained ones, the maximum with random ones."""
+        if self.frame_pooling != AUTO:
+            return self.frame_pooling
+        return "max" if self.weights == "none" else "avg"
+
+    @property
     def feature_dim(self) -> int:
         """Features a frame."""
-        return feature_dim(self.frame_pooling)
+        return feature_dim(self.resolved_frame_pooling)
 
     def build_backbone(self) -> Any:
         """The Keras model that makes these features from frames (a resolved config: no 'auto' precision)."""
-        return backbone.build_backbone(self.weights, self.image_size, self.random_init_seed, self.precision, self.frame_pooling)
+        return backbone.build_backbone(self.weights, self.image_size, self.random_init_seed, self.precision, self.resolved_frame_pooling)
 
 
 def usable_cores() -> int:
@@ -141,6 +148,8 @@ def resolve_auto_settings(config: ExtractionConfig, device: Optional[str] = None
         changes["precision"] = "bfloat16" if accelerated else "float32"
     if config.decode_workers == AUTO_NUMBER:
         changes["decode_workers"] = usable_cores() if cores is None else cores
+    if config.frame_pooling == AUTO:
+        changes["frame_pooling"] = config.resolved_frame_pooling
     return dataclasses.replace(config, **changes)
 
 

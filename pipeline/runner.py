@@ -190,7 +190,8 @@ def check_span_features(settings: RunSettings, span: int, weights_id: str) -> li
         return []
     newest = _newest_examples_by_span(settings) if os.path.exists(settings.metadata_path) else {}
     chosen = sorted({*newest, span}, reverse=True)[:train_spans]
-    extraction = {**settings.pipeline.extraction.as_dict(), "weights_id": weights_id}
+    config = settings.pipeline.extraction
+    extraction = {**config.as_dict(), "frame_pooling": config.resolved_frame_pooling, "weights_id": weights_id}
     for other_span in chosen:
         if other_span == span:  # extracted by this run, with its settings
             continue

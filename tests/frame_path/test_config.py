@@ -25,7 +25,7 @@ def test_defaults_are_valid_and_round_trip_through_a_mapping():
         ({"frame_batch_size": 100000}, "frame_batch_size", "at most 4096"),
         ({"sampling": "random"}, "sampling", "one of uniform, first"),
         ({"precision": "float16"}, "precision", "one of auto, float32, bfloat16"),
-        ({"frame_pooling": "sum"}, "frame_pooling", "one of avg"),
+        ({"frame_pooling": "sum"}, "frame_pooling", "one of auto, avg"),
         ({"decode_workers": -1}, "decode_workers", "at least 0"),
         ({"frame_batch_size": -1}, "frame_batch_size", "at least 0"),
         ({"max_seq_length": "20"}, "max_seq_length", "an integer"),
@@ -66,7 +66,7 @@ def test_auto_settings_follow_the_device_and_explicit_values_win():
     # Larger frames, fewer a pass (same pixels), in multiples of 32.
     assert resolve_auto_settings(ExtractionConfig(image_size=224), "gpu").frame_batch_size == 320
     assert resolve_auto_settings(ExtractionConfig(image_size=512), "tpu").frame_batch_size == 64
-    explicit = ExtractionConfig(frame_batch_size=64, precision="float32", decode_workers=3)
+    explicit = ExtractionConfig(frame_batch_size=64, precision="float32", decode_workers=3, frame_pooling="avg")
     assert resolve_auto_settings(explicit, "gpu") == explicit
     # Resolved here: for this machine's device (a GPU where there is one), workers default to the cores this process may use.
     device = backbone.compute_device()
@@ -76,10 +76,20 @@ def test_auto_settings_follow_the_device_and_explicit_values_win():
 
 
 def test_span_feature_mismatch_names_each_differing_setting_and_lets_auto_match_any():
-    made = {**ExtractionConfig(precision="float32").as_dict(), "weights_id": "imagenet"}
+    made = {**ExtractionConfig(precision="float32", frame_pooling="max").as_dict(), "weights_id": "imagenet"}
     assert span_feature_mismatch(1, made, 2, {**made, "precision": "auto"}) is None  # resolved per device later
     other = {**made, "image_size": 160, "weights_id": "none(random-init,seed=0)"}
     assert span_feature_mismatch(1, made, 2, other) == "span 1 has image_size 128, weights_id 'imagenet', span 2 160, 'none(random-init,seed=0)'"
     older = {name: value for name, value in made.items() if name != "frame_pooling"}  # a span extracted before the setting
     assert span_feature_mismatch(1, older, 2, {**made, "frame_pooling": "avg"}) is None
     assert span_feature_mismatch(1, older, 2, made) == "span 1 has frame_pooling 'avg', span 2 'max'"
+
+
+@pytest.mark.parametrize("weights, pooling", [("none", "max"), ("imagenet", "avg"), ("/models/densenet121_notop.h5", "avg")])
+def test_auto_pooling_follows_the_weights_and_an_explicit_one_stays(weights, pooling):
+    """'auto' is the map's mean with pretrained weights (the Keras example's measured choice), its maximum with
+    random ones (this project's measured choice), resolved where the features are made and recorded so."""
+    assert ExtractionConfig().frame_pooling == "auto"
+    assert resolve_auto_settings(ExtractionConfig(weights=weights), device="cpu", cores=1).frame_pooling == pooling
+    assert ExtractionConfig(weights=weights).feature_dim == 1024
+    assert resolve_auto_settings(ExtractionConfig(weights=weights, frame_pooling="avg+max"), device="cpu", cores=1).frame_pooling == "avg+max"
