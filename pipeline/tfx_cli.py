@@ -61,10 +61,15 @@ def _flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 def _beam_args(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """VIDEO_BEAM_PIPELINE_ARGS, each one an option Beam's PipelineOptions knows (as pipeline_runner.py checks them)."""
     try:
-        return tuple(shlex.split(_env(environ, "BEAM_PIPELINE_ARGS") or ""))
+        items = shlex.split(_env(environ, "BEAM_PIPELINE_ARGS") or "")
     except ValueError as error:
         raise options.OptionError(f"{PREFIX}BEAM_PIPELINE_ARGS cannot be split as a shell would: {str(error).lower()}") from None
+    try:
+        return tuple(options.beam_args_of(items))
+    except options.OptionError as error:
+        raise options.OptionError(f"{PREFIX}BEAM_PIPELINE_ARGS: {error}") from None
 
 
 def _hparams(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -160,3 +160,10 @@ def test_an_infinite_timeline_window_is_one_line_before_anything_is_written(tmp_
     options = ["--videos", str(tmp_path / "clip.avi"), "--model-dir", str(tmp_path), "--output-dir", str(tmp_path / "out")]
     assert "must be finite numbers above 0" in _refusal("infer", *options, "--timeline", option, "inf")
     assert not os.path.exists(tmp_path / "out")
+
+
+def test_the_tfx_cli_refuses_a_beam_option_beam_does_not_know(tmp_path):
+    with pytest.raises(OptionError, match="^VIDEO_BEAM_PIPELINE_ARGS: unknown option --direct_num_workerz: did you mean --direct_num_workers\\?$"):
+        tfx_cli.settings_from_environment(_environment(tmp_path, VIDEO_BEAM_PIPELINE_ARGS="--direct_num_workerz=2"))
+    settings = tfx_cli.settings_from_environment(_environment(tmp_path, VIDEO_BEAM_PIPELINE_ARGS="--direct_num_workers=2"))
+    assert settings.beam_args == ("--direct_num_workers=2",)
