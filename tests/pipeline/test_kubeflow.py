@@ -303,3 +303,9 @@ def test_dockerfile_image_runs_the_spec_commands(cpu_spec):
         assert module_file is not None, f"{module} is not in the project (the image's {workdir})"
         top_folder = os.path.relpath(module_file, PROJECT_ROOT).split(os.sep)[0]
         assert top_folder not in ignored, f"{module}: .dockerignore keeps {top_folder} out of the image"
+
+
+def test_make_image_tags_what_compile_names_by_default():
+    import pipeline_runner
+
+    assert _make_variable("IMAGE") == pipeline_runner.DEFAULT_IMAGE
