@@ -37,7 +37,7 @@ def container_tool(*args: str, timeout: float = 120, check: bool = True) -> subp
 def build_image(log_path: str, built_marker: str) -> str:
     """Builds IMAGE_TAG from this checkout (make image's command) and returns the image's id, unless another
     process of this test run (a pytest-xdist worker) wrote it to `built_marker` already: even with every layer
-    cached a build took 45-90 s, most of it checking the 3.2 GB venv that the final stage copies."""
+    cached a build took 45-100 s on 2 busy cores, most of it checking the 3.2 GB venv that the final stage copies."""
     with open(BUILD_LOCK, "a") as lock_file:
         fcntl.flock(lock_file, fcntl.LOCK_EX)
         try:
