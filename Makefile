@@ -1,26 +1,47 @@
 # make setup: install everything into .venv, then run the main job on the built-in demo data.
 # make test:  install if needed, then run the test suite (what CI runs).
 # make test-fast: the fast loop, without the whole-pipeline (e2e) tests.
+# make lock:  resolve requirements.txt + overrides.txt again into requirements.lock (commit it).
+# make image: build the container image (tools/container: Podman or Docker, base image made if missing).
 PYTHON ?= python3
 VENV := .venv
 DEMO_OUTPUT := outputs/demo
+# The uv that installs the lock, here and in the image (the Dockerfile's default is the same).
+export UV_VERSION := 0.13.10
+IMAGE ?= localhost/video-action-pipeline:latest
 
-.PHONY: setup install test test-fast demo
+.PHONY: setup install lock image test test-fast demo
 
 setup: install demo
 
 install: $(VENV)/.installed
 
-# uv resolves the pinned TFX 1.21 stack with the held-back packages of
-# overrides.txt; pip stays in the venv because TFX pip-installs user code.
+# The venv gets exactly the versions of requirements.lock, checked against its hashes, as the image
+# does; pip stays in the venv (it is in the lock) because TFX pip-installs user code. --no-deps: the
+# lock is the whole resolution, made with overrides.txt; resolved again without it, Beam 2.62's
+# pyarrow<17 would refuse the locked pyarrow 18.
 # --compile-bytecode: where PYTHONDONTWRITEBYTECODE is set (as on this CI) no
 # process writes .pyc files, so each one compiled TF/TFX/Beam from source again:
 # ~25 s per process, 400 -> 220 s for the Kubeflow step-by-step test.
-$(VENV)/.installed: requirements.txt overrides.txt
+$(VENV)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --upgrade pip uv
-	$(VENV)/bin/uv pip install --compile-bytecode --python $(VENV)/bin/python -r requirements.txt --override overrides.txt
+	$(VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip install --compile-bytecode --python $(VENV)/bin/python --no-deps --require-hashes -r requirements.lock
 	touch $@
+
+# requirements.txt names what the project needs, overrides.txt what is held back; the lock is the
+# whole resolved stack for Linux and Python 3.11, every file with its hash. After changing either
+# file: make lock, then make install, and commit requirements.lock. uv keeps the lock's versions
+# where they still fit; `make lock LOCK_FLAGS=--upgrade` takes the newest that the files allow.
+# The uv here is the venv's, or any uv on PATH before the first install.
+UV = $(firstword $(wildcard $(VENV)/bin/uv) uv)
+lock:
+	$(UV) pip compile requirements.txt --override overrides.txt --generate-hashes --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 $(LOCK_FLAGS) -o requirements.lock
+
+# The image of every Kubeflow step and of Beam's SDK workers (Dockerfile); tools/container knows the engine.
+image:
+	tools/container build $(IMAGE)
 
 demo: install
 	$(VENV)/bin/python pipeline_runner.py run --demo --output-dir $(DEMO_OUTPUT)

@@ -62,6 +62,10 @@ _BEAM_OPTIONS_HELP = (
 )
 
 
+# The tag `make image` gives the project's image (tools/container); a cluster needs it pushed to a registry.
+DEFAULT_IMAGE = "localhost/video-action-pipeline:latest"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -154,7 +158,7 @@ def _add_inference_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_spec_options(parser: argparse.ArgumentParser) -> None:
     """The image, the artifact root and the schema of a compiled spec, for compile and compile-inference."""
-    parser.add_argument("--image", default="video-action-recognition:latest", help="container image with this project (default: %(default)s)")
+    parser.add_argument("--image", default=DEFAULT_IMAGE, help="container image with this project, built from the Dockerfile (default: %(default)s, what `make image` tags)")
     parser.add_argument("--pipeline-root", default="gs://YOUR_BUCKET/pipeline_root", help="artifact root URI (default: %(default)s)")
     parser.add_argument("--pipeline-spec-2-1", action="store_true", help="write PipelineSpec schema 2.1.0, which recent self-hosted Kubeflow Pipelines 2.x backends need (default: 2.0.0, what Vertex AI runs)")
 

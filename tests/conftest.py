@@ -126,6 +126,17 @@ def local_runs(data_root, tmp_path_factory):
     return output_dir, first, second
 
 
+@pytest.fixture(scope="session")
+def project_image(tmp_path_factory):
+    """The id of the project's image built from this checkout (tests/image.py: once per run, shared)."""
+    from tests.image import build_image
+
+    # Under pytest-xdist each worker's base folder is in the run's: the marker is shared by the run's workers only.
+    base = tmp_path_factory.getbasetemp()
+    run_folder = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return build_image(str(tmp_path_factory.mktemp("image") / "build.log"), str(run_folder / "project_image.id"))
+
+
 @pytest.fixture
 def worker_trace(tmp_path, monkeypatch):
     """A folder where every Beam worker process started meanwhile writes its trace (tests/beam_workers.py reads them).

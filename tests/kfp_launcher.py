@@ -1,11 +1,13 @@
 """A compiled Kubeflow Pipelines v2 spec, executed step by step as the KFP launcher runs it.
 
-Every container of the spec runs here as a subprocess with its own command and
-arguments (TFX's container entry points: kubeflow_v2_run_executor, and the
+Every container of the spec runs here with its own command and arguments
+(TFX's container entry points: kubeflow_v2_run_executor, and the
 FileBasedExampleGen driver as a pre-cache-check hook), with `{{$}}` replaced
 by the task's ExecutorInput, built from the spec and the upstream tasks'
-ExecutorOutput as the launcher builds it. Resolver tasks resolve nothing (a
-first run: no blessed model in the metadata store).
+ExecutorOutput as the launcher builds it: as a subprocess of this Python with
+the project on PYTHONPATH (what the image holds), or in a container of the
+image that the spec names (tests/image.py), as on a cluster. Resolver tasks resolve
+nothing (a first run: no blessed model in the metadata store).
 """
 import json
 import os
@@ -16,6 +18,7 @@ import time
 import pytest
 
 from tests.helpers import PROJECT_ROOT
+from tests.image import entrypoint_option, run_in_container
 
 STEP_TIMEOUT_SECONDS = 600
 # Vertex AI's artifact names; the TFX entry points hash them into MLMD ids.
@@ -48,13 +51,15 @@ def _parameter(value, parameter_type):
 
 
 class LocalLauncher:
-    """Runs a compiled PipelineJob's tasks in order, each container as a subprocess."""
+    """Runs a compiled PipelineJob's tasks in order, each container as a subprocess, or, given
+    `container_options` (the volumes that hold the spec's paths, the network), as a container of its image."""
 
-    def __init__(self, job, run_root, environment, log_dir):
+    def __init__(self, job, run_root, environment, log_dir, container_options=None):
         self.spec = job["pipelineSpec"]
         self.run_root = run_root
         self.environment = environment
         self.log_dir = log_dir
+        self.container_options = container_options
         self.outputs = {}  # task name -> output key -> [RuntimeArtifact as JSON]
         self.executed = []  # (task name, entry point module) in execution order
         self.windows = []  # (task name, started ms, finished ms) of each executor
@@ -79,7 +84,8 @@ class LocalLauncher:
         container = executor["container"]
         hook = container.get("lifecycle", {}).get("preCacheCheck")
         if hook is not None:
-            self._run_container(task_name, "driver", hook, executor_input)
+            # The hook runs in the step's image (it has no image of its own).
+            self._run_container(task_name, "driver", {**hook, "image": container["image"]}, executor_input)
             self._apply_driver_output(executor_input, component)
         self._run_container(task_name, "executor", container, executor_input)
         self.outputs[task_name] = self._task_outputs(executor_input)
@@ -112,9 +118,23 @@ class LocalLauncher:
 
     def _run_container(self, task_name, step, container, executor_input):
         serialized = json.dumps(executor_input)
-        command = container["command"] + [serialized if arg == "{{$}}" else arg for arg in container["args"]]
+        args = [serialized if arg == "{{$}}" else arg for arg in container["args"]]
+        command = container["command"] + args
         log_path = os.path.join(self.log_dir, f"{task_name}.{step}.log")
         started_ms = int(time.time() * 1000)
+        if self.container_options is not None:
+            options = entrypoint_option(container["command"]) + list(self.container_options)
+            returncode = run_in_container(container["image"], args, options, log_path, STEP_TIMEOUT_SECONDS)
+        else:
+            returncode = self._run_subprocess(command, log_path)
+        if returncode != 0:
+            with open(log_path) as log:
+                pytest.fail(f"{task_name} {step} exited with {returncode}:\n{log.read()[-4000:]}")
+        self.executed.append((task_name, container["command"][-1]))
+        if step == "executor":
+            self.windows.append((task_name, started_ms, int(time.time() * 1000)))
+
+    def _run_subprocess(self, command, log_path):
         with open(log_path, "w") as log:
             process = subprocess.Popen(command, cwd=self.log_dir, env=self.environment, stdout=log, stderr=subprocess.STDOUT)
             self.pids.add(process.pid)
@@ -123,12 +143,7 @@ class LocalLauncher:
             finally:
                 process.kill()
                 process.wait()
-        if returncode != 0:
-            with open(log_path) as log:
-                pytest.fail(f"{task_name} {step} exited with {returncode}:\n{log.read()[-4000:]}")
-        self.executed.append((task_name, container["command"][-1]))
-        if step == "executor":
-            self.windows.append((task_name, started_ms, int(time.time() * 1000)))
+        return returncode
 
     def _apply_driver_output(self, executor_input, component):
         """What the launcher does with a driver's ExecutorOutput: its parameters and artifacts become the executor's."""
@@ -165,10 +180,13 @@ def image_environment():
     }
 
 
-def run_spec(spec_path, log_dir):
-    """Runs the compiled PipelineJob at `spec_path` task by task; returns the LocalLauncher (its outputs, executed steps, windows, pids)."""
+def run_spec(spec_path, log_dir, container_options=None):
+    """Runs the compiled PipelineJob at `spec_path` task by task, each step a subprocess or, with
+    `container_options`, a container of the step's image (LocalLauncher); returns the LocalLauncher (its
+    outputs, executed steps, windows, pids)."""
     with open(spec_path) as spec_file:
         job = json.load(spec_file)
-    launcher = LocalLauncher(job, os.path.join(job["runtimeConfig"]["gcsOutputDirectory"], "run-1"), image_environment(), str(log_dir))
+    run_root = os.path.join(job["runtimeConfig"]["gcsOutputDirectory"], "run-1")
+    launcher = LocalLauncher(job, run_root, image_environment(), str(log_dir), container_options)
     launcher.run()
     return launcher

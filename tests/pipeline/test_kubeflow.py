@@ -206,15 +206,26 @@ PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(_
 
 
 def _dockerfile():
-    """{instruction: [arguments, ...]} of the project's Dockerfile."""
-    instructions = {}
+    """[(instruction, arguments)] of each stage of the project's Dockerfile (continued lines joined), and its
+    ARGs before the first FROM as {name: default}."""
     with open(os.path.join(PROJECT_ROOT, "Dockerfile")) as dockerfile:
-        for line in dockerfile:
-            line = line.strip()
-            if line and not line.startswith("#"):
-                instruction, _, arguments = line.partition(" ")
-                instructions.setdefault(instruction.upper(), []).append(arguments.strip())
-    return instructions
+        text = re.sub(r"\\\n(\s*#.*\n)*", " ", dockerfile.read())
+    stages, global_args = [], {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        instruction, _, arguments = line.partition(" ")
+        instruction, arguments = instruction.upper(), " ".join(arguments.split())
+        if instruction == "FROM":
+            stages.append([])
+        if not stages:
+            if instruction == "ARG":
+                name, _, default = arguments.partition("=")
+                global_args[name] = default
+            continue
+        stages[-1].append((instruction, arguments))
+    return stages, global_args
 
 
 def _project_module_file(module):
@@ -223,19 +234,41 @@ def _project_module_file(module):
     return next((candidate for candidate in (path + ".py", os.path.join(path, "__init__.py")) if os.path.isfile(candidate)), None)
 
 
-def test_dockerfile_image_runs_the_spec_commands(cpu_spec):
-    import tfx.version
+def _instructions(stage, name):
+    return [arguments for instruction, arguments in stage if instruction == name]
 
-    docker = _dockerfile()
-    # The base image is TFX's, of the TFX this project pins and compiles with.
-    assert docker["FROM"] == [f"gcr.io/tfx-oss-public/tfx:{tfx.version.__version__}"]
+
+def _make_variable(name):
+    with open(os.path.join(PROJECT_ROOT, "Makefile")) as makefile:
+        return re.search(rf"^(?:export )?{name} [:?]?= *(\S+)", makefile.read(), re.MULTILINE).group(1)
+
+
+def test_dockerfile_builds_from_debian_with_the_locked_stack():
+    """The image's stack is requirements.lock (the TFX the spec is compiled with: tests/test_lock.py), on
+    Debian 12's Python 3.11, installed by the uv that `make install` uses; the final stage has no compiler."""
+    stages, global_args = _dockerfile()
+    assert global_args["BASE_IMAGE"].endswith("debian:bookworm-slim")
+    assert [_instructions(stage, "FROM") for stage in stages] == [["${BASE_IMAGE} AS build"], ["${BASE_IMAGE}"]]
+    build, final = stages
+    (install,) = [run for run in _instructions(build, "RUN") if "requirements.lock" in run]
+    assert "--require-hashes" in install and "--python /usr/bin/python3.11" in install
+    assert _instructions(build, "ARG") == [f"UV_VERSION={_make_variable('UV_VERSION')}"]
+    assert "g++" in " ".join(_instructions(build, "RUN")) and "g++" not in " ".join(_instructions(final, "RUN"))
+    assert "--from=build /opt/venv /opt/venv" in _instructions(final, "COPY")
+    assert any("PATH=/opt/venv/bin:$PATH" in env for env in _instructions(final, "ENV"))
+
+
+def test_dockerfile_image_runs_the_spec_commands(cpu_spec):
+    (_, final) = _dockerfile()[0]
     # The project's code is at WORKDIR, which is on PYTHONPATH.
-    (workdir,) = docker["WORKDIR"]
-    assert "ENV" in docker and f"PYTHONPATH={workdir}" in docker["ENV"]
-    assert ". ./" in docker["COPY"]
-    # TFX's image keeps Beam's SDK worker boot as ENTRYPOINT (Dataflow, Flink and Spark start workers
-    # with it, and it imports --beam_plugin modules); KFP containers set their command themselves.
-    assert "ENTRYPOINT" not in docker and "CMD" not in docker
+    (workdir,) = _instructions(final, "WORKDIR")
+    assert any(f"PYTHONPATH={workdir}" in env.split() for env in _instructions(final, "ENV"))
+    assert ". ./" in _instructions(final, "COPY")
+    # The ENTRYPOINT is Beam's SDK container boot (Dataflow, Flink and Spark start workers with it, and it
+    # boots them through sdk_worker_main, which imports the --beam_plugin modules); KFP containers set
+    # their command themselves, which replaces it.
+    assert _instructions(final, "ENTRYPOINT") == ['["python", "-m", "pipeline.beam_worker_boot"]']
+    assert not _instructions(final, "CMD")
     with open(os.path.join(PROJECT_ROOT, ".dockerignore")) as ignore_file:
         ignored = {line.strip().rstrip("/") for line in ignore_file if line.strip() and not line.startswith("#")}
 
@@ -257,6 +290,7 @@ def test_dockerfile_image_runs_the_spec_commands(cpu_spec):
         project_modules.update(arg.split("=", 1)[1].rsplit(".", 1)[0] for arg in args if arg.startswith("--runner=") and "." in arg)  # a runner class by module path
     project_modules.add(cpu_spec.constant("Transform", "preprocessing_fn").rsplit(".", 1)[0])
     project_modules.add(cpu_spec.constant("Trainer", "run_fn").rsplit(".", 1)[0])
+    entry_point = "pipeline.beam_worker_boot"
     assert project_modules == {
         "components.pusher.executor",
         "components.video_example_gen.executor",
@@ -265,8 +299,14 @@ def test_dockerfile_image_runs_the_spec_commands(cpu_spec):
         "trainer.preprocessing",
         "trainer.run_fn",
     }
-    for module in project_modules:
+    for module in project_modules | {entry_point}:
         module_file = _project_module_file(module)
         assert module_file is not None, f"{module} is not in the project (the image's {workdir})"
         top_folder = os.path.relpath(module_file, PROJECT_ROOT).split(os.sep)[0]
         assert top_folder not in ignored, f"{module}: .dockerignore keeps {top_folder} out of the image"
+
+
+def test_make_image_tags_what_compile_names_by_default():
+    import pipeline_runner
+
+    assert _make_variable("IMAGE") == pipeline_runner.DEFAULT_IMAGE
