@@ -64,7 +64,8 @@ class HParams:
         "on the eval split)", choices=("auto", *STREAM_CANDIDATES), search=list(STREAM_CANDIDATES),
     )
     temporal_crops: float = option(0.0, "share of training clips replaced by a random stretch of them, resampled to the clip's length; 0 = off", minimum=0.0, maximum=1.0)
-    min_crop_fraction: float = option(0.3, "shortest stretch a temporal crop keeps, as a share of the clip", minimum=0.05, maximum=1.0)
+    min_crop_fraction: float = option(0.3, "shortest stretch a temporal crop keeps, as a share of the clip (of its change with crop_anchor=change)", minimum=0.05, maximum=1.0)
+    crop_anchor: str = option("frames", "what a temporal crop's stretch is a share of: frames (anywhere in the clip) or change (inside the action, the still frames around it cut away)", choices=("frames", "change"))
     feature_noise: float = option(0.0, "std of Gaussian noise on the z-scored features in training; 0 = off", minimum=0.0, maximum=10.0)
     label_smoothing: float = option(0.0, "label smoothing of the cross-entropy; 0 = off", minimum=0.0, maximum=0.9)
     weight_decay: float = option(0.0, "decoupled weight decay (AdamW); 0 = Adam", minimum=0.0, maximum=1.0)
