@@ -272,7 +272,7 @@ def kfold_selection(train: dict[str, np.ndarray], hparams: Any, labels: list[str
     Each candidate of trainer/stream_selection.py is trained `folds` times, each time validated on the
     clips of every `folds`-th training group (UCF101 group numbers: one scene each) and trained on the
     others with the Trainer's callbacks; the chosen one has the best mean held-out accuracy at the kept
-    epoch (ties: the lower mean loss), the eval split's rule.
+    epoch (ties: the lower mean loss), the eval split's rule before the eval loss decided.
     """
     import keras
 
@@ -361,13 +361,16 @@ def train_and_test(
     alternatives = {}
     if len(candidate_models) > 1:
         # Other ways to turn the candidates into one model, scored on the same splits: the candidate with the
-        # lowest eval loss, and all of them with their probabilities averaged (an ensemble).
+        # lowest eval loss, the one with the best eval accuracy (ties: the lower loss; the Trainer's rule before
+        # the loss decided), and all of them with their probabilities averaged (an ensemble).
         by_loss = min(selection["candidates"], key=lambda name: selection["candidates"][name]["eval_loss"])
+        by_accuracy = max(selection["candidates"], key=lambda name: (selection["candidates"][name]["eval_accuracy"], -selection["candidates"][name]["eval_loss"]))
         for split in (*EVALUATED_SPLITS, "eval"):
             if split in inputs:
                 averaged = np.mean([probabilities_of(candidate, split) for candidate in candidate_models.values()], axis=0)
                 alternatives.setdefault("ensemble", {})[f"{split}_accuracy"] = round(float(np.mean(averaged.argmax(axis=1) == label_ids[split])), 4)
                 alternatives.setdefault("eval_loss_pick", {"chosen": by_loss})[f"{split}_accuracy"] = round(accuracy(candidate_models[by_loss], split), 4)
+                alternatives.setdefault("eval_accuracy_pick", {"chosen": by_accuracy})[f"{split}_accuracy"] = round(accuracy(candidate_models[by_accuracy], split), 4)
     kfold = kfold_selection(splits["train"], hparams, labels, seed, folds) if folds > 1 and len(selection["candidates"]) > 1 else None
     return {
         **accuracies,
