@@ -90,3 +90,13 @@ def test_the_lowest_eval_loss_decides_and_the_accuracy_only_among_losses_too_clo
     models["all"] = _trained("all", 1.0, 0.0672 * (1 + LOSS_MARGIN / 2))
     kept, record = select_streams(HParams.from_config({"max_seq_length": FRAMES, "feature_dim": DIM}), lambda candidate: models[candidate.frame_streams])
     assert record["chosen"] == "all" and record["fell_back_to_accuracy"] is True
+
+
+def test_the_console_says_when_the_eval_accuracy_decided():
+    from pipeline.reporting.console import stream_selection_lines
+
+    figures = {"eval_accuracy": 1.0, "eval_loss": 0.1, "kept_epoch": 3, "epochs_run": 9, "train_seconds": 2.0}
+    selection = {"chosen": "all", "criterion": "the lowest eval loss", "fell_back_to_accuracy": True, "candidates": {"change": figures, "all": figures}}
+    assert "the eval accuracy decided" in stream_selection_lines(selection)[0]
+    assert "decided" not in stream_selection_lines({**selection, "fell_back_to_accuracy": False})[0]
+    assert "decided" not in stream_selection_lines({key: value for key, value in selection.items() if key != "fell_back_to_accuracy"})[0]
