@@ -56,7 +56,7 @@ class HParams:
     # 0.975, change 0.55-0.63; benchmarks/README.md section 3, the default max pooling), and with ImageNet
     # features what is in view is the main cue (the Keras example reaches 83-88% on UCF101's 5 classes with
     # appearance alone). So by default ("auto") the Trainer trains every one of STREAM_CANDIDATES and keeps the
-    # one best on the eval split, whose groups (scenes) training never saw (trainer/stream_selection.py): the
+    # one with the lowest eval loss on the eval split, whose groups (scenes) training never saw (trainer/stream_selection.py): the
     # data decides, for ImageNet weights too.
     frame_streams: str = option(
         "auto", "which frame vectors the model sees: change (clip centring + motion), appearance (the features "
