@@ -28,7 +28,14 @@ issues 13-21), the Trainer's choice on the eval split (`frame_streams=auto`) ove
    WORK_DIR/data_shifted) and, for `uniform` sampling, on the windows centred in
    each action of 12 videos of three actions in a row (`sequences_accuracy`:
    hard_benchmark.write_action_sequence, test scenes; windows as long as the
-   median training clip, as a timeline's default). With `--views N` (N > 1), the test
+   median training clip, as a timeline's default) and on each action's own frames, the window cut exactly at
+   its first and last frame (`aligned_accuracy`). Held out, never tuned on (other scenes, timings and a constant
+   speed; hard_benchmark.HELDOUT_SEED): `heldout_test_accuracy` (hard_benchmark.HELDOUT_TEST, WORK_DIR/data_heldout_test),
+   `heldout_whole_accuracy` (HELDOUT_WHOLE: the action's whole course filling the clip) and
+   `heldout_aligned_accuracy` (16 three-action videos of 40-160 frames an action, windows cut at the actions).
+   With `--eval-clips N` the eval split is cut to N clips; where the frame streams are chosen, `alternatives`
+   holds the test figures of the candidate with the lowest eval loss and of the candidates' ensemble
+   (probabilities averaged). With `--views N` (N > 1), the test
    split and the shifted set are also tested with multi-view testing as predict.py's
    `--views N` does it (`test_views_accuracy`, `shifted_views_accuracy`): features of
    N x max_seq_length frames a clip (extracted into WORK_DIR/features_uniform_views<N>[_shifted]),
@@ -61,7 +68,12 @@ from video_datasets import appearance_benchmark, hard_benchmark  # noqa: E402
 
 SPLITS = ("train", "eval", "test")
 # What a model is tested on: the test split, the shifted test set, the windows centred in the actions of three-action videos.
-EVALUATED_SPLITS = ("test", "shifted", "sequences")
+# Tuned on: the test split, the shifted test set, the windows centred in or cut exactly at the actions of
+# three-action videos (all in the test scenes). Held out (never tuned on; HELDOUT_SETS, SEQUENCE_SETS):
+# other scenes, timings and easing.
+EVALUATED_SPLITS = ("test", "shifted", "sequences", "aligned", "heldout_test", "heldout_whole", "heldout_aligned")
+# split -> the hard benchmark's test set it is extracted from (WORK_DIR/data_<split>, its Split-test).
+HELDOUT_SETS = {"heldout_test": hard_benchmark.HELDOUT_TEST, "heldout_whole": hard_benchmark.HELDOUT_WHOLE}
 # The same clips with multi-view testing: split -> the split of dense features (frames.view_positions) its views come from.
 VIEW_SPLITS = {"test_views": "test_dense", "shifted_views": "shifted_dense"}
 # The z-score of trainer/preprocessing.py, in NumPy: Transform's mean and variance are tf.Transform
@@ -154,37 +166,64 @@ def load_examples(examples: str, shifted_examples: Optional[str] = None) -> dict
     return splits
 
 
-SEQUENCES = 12  # three-action videos, each in an unseen (test) scene
+class SequenceSet(NamedTuple):
+    """Windows of videos of three actions in a row (hard_benchmark.write_action_sequence), each naming one action."""
+
+    videos: int
+    seed: int  # of the scenes (hard_benchmark._scene) and of the videos' draws
+    frames_per_action: tuple[int, int]
+    easing: str
+    # 'centred': a window as long as the median training clip, centred in each action (inside it);
+    # 'aligned': each action's own frames, first to last (a window that starts and stops where the action does).
+    windows: str
 
 
-def sequence_windows(work_dir: str, window_frames: int, max_seq_length: int, frame_pooling: str) -> dict[str, np.ndarray]:
-    """The window centred in each action of SEQUENCES videos of three actions in a row
-    (hard_benchmark.write_action_sequence), `window_frames` long, sampled and encoded as `extract --weights none`
+# name -> the set; 'sequences' and 'aligned' show the test scenes (tuned on), 'heldout_aligned' new scenes,
+# timings and easing (hard_benchmark.HELDOUT_SEED), never tuned on.
+SEQUENCE_SETS: dict[str, SequenceSet] = {
+    "sequences": SequenceSet(12, 0, (60, 120), "smoothstep", "centred"),
+    "aligned": SequenceSet(12, 0, (60, 120), "smoothstep", "aligned"),
+    "heldout_aligned": SequenceSet(16, hard_benchmark.HELDOUT_SEED, (40, 160), "linear", "aligned"),
+}
+
+
+def sequence_windows(
+    work_dir: str, window_frames: int, max_seq_length: int, frame_pooling: str, name: str = "sequences"
+) -> dict[str, np.ndarray]:
+    """The windows of SEQUENCE_SETS[name]: `videos` videos of three different actions in a row
+    (hard_benchmark.write_action_sequence), one window an action, sampled and encoded as `extract --weights none`
     encodes a clip (the frame path's sampling, crop and random-init DenseNet121): {frame_features, frame_mask, label}.
-    Cached in WORK_DIR/sequences/windows_<window_frames>[_<pooling>].npz."""
+    Centred windows are `window_frames` long. Cached in WORK_DIR/<name>/windows_<window_frames>[_<pooling>].npz."""
     from frame_path import backbone, frames
     from frame_path.windows import Window, WindowedVideo, decode_windows
 
-    folder = os.path.join(work_dir, "sequences")
-    cache = os.path.join(folder, f"windows_{window_frames}{pooling_suffix(frame_pooling)}.npz")
+    spec = SEQUENCE_SETS[name]
+    folder = os.path.join(work_dir, name)
+    cache = os.path.join(folder, f"windows_{window_frames if spec.windows == 'centred' else 'aligned'}{pooling_suffix(frame_pooling)}.npz")
     if os.path.exists(cache):
         with np.load(cache) as cached:
             return {key: cached[key] for key in (FRAME_FEATURES_KEY, FRAME_MASK_KEY, LABEL_KEY)}
     os.makedirs(folder, exist_ok=True)
     settings = ExtractionConfig(weights="none", precision="float32", frame_pooling=frame_pooling)
     encoder = settings.build_backbone()
-    rng = np.random.default_rng(5)
+    rng = np.random.default_rng(5 + spec.seed)
     features, masks, labels = [], [], []
-    for index in range(SEQUENCES):
+    for index in range(spec.videos):
         classes = tuple(str(name) for name in rng.choice(hard_benchmark.CLASSES, size=3, replace=False))
         path = os.path.join(folder, f"sequence_{index:02d}.avi")
-        actions = hard_benchmark.write_action_sequence(path, classes, group=1 + index % 4)
-        # The timeline's own one-pass decoder (frame_path/windows.py), given the centred windows.
-        offsets = frames.sample_frame_indices(window_frames, max_seq_length, "uniform")
-        firsts = [max(0, (action["start_frame"] + action["end_frame"]) // 2 - window_frames // 2) for action in actions]
-        num_frames = actions[-1]["end_frame"]
+        group = 1 + index % (4 if spec.seed == 0 else 7)
+        actions = hard_benchmark.write_action_sequence(path, classes, group, spec.seed, spec.frames_per_action, spec.easing)
+        # The timeline's own one-pass decoder (frame_path/windows.py), given the windows.
+        windows = []
+        for action in actions:
+            first, last = int(action["start_frame"]), int(action["end_frame"])
+            if spec.windows == "centred":
+                first = max(0, (first + last) // 2 - window_frames // 2)
+                last = first + window_frames
+            windows.append(Window(first, last, first + frames.sample_frame_indices(last - first, max_seq_length, "uniform")))
+        num_frames = int(actions[-1]["end_frame"])
         whole = Window(0, num_frames, frames.sample_frame_indices(num_frames, max_seq_length, "uniform"))
-        video = WindowedVideo(frames.DEFAULT_FPS, num_frames, [Window(first, first + window_frames, first + offsets) for first in firsts], whole)
+        video = WindowedVideo(frames.DEFAULT_FPS, num_frames, windows, whole)
         for window, sampled in decode_windows(path, video, settings.image_size):
             if window is not whole:
                 padded, mask = frames.pad_to_length(backbone.encode_frames(encoder, sampled, 32), max_seq_length)
@@ -233,7 +272,7 @@ def kfold_selection(train: dict[str, np.ndarray], hparams: Any, labels: list[str
     Each candidate of trainer/stream_selection.py is trained `folds` times, each time validated on the
     clips of every `folds`-th training group (UCF101 group numbers: one scene each) and trained on the
     others with the Trainer's callbacks; the chosen one has the best mean held-out accuracy at the kept
-    epoch (ties: the lower mean loss), the eval split's rule.
+    epoch (ties: the lower mean loss), the eval split's rule before the eval loss decided.
     """
     import keras
 
@@ -288,10 +327,13 @@ def train_and_test(
     max_seq_length, feature_dim = splits["train"][FRAME_FEATURES_KEY].shape[1:]
     hparams = HParams.from_config({**hparams_config, "max_seq_length": int(max_seq_length), "feature_dim": int(feature_dim)})
     test_accuracies: dict[str, float] = {}
+    candidate_models: dict[str, keras.Model] = {}
+
+    def probabilities_of(classifier: keras.Model, split: str) -> np.ndarray:
+        return keras.ops.convert_to_numpy(classifier.predict(inputs[split], batch_size=256, verbose=0))
 
     def accuracy(classifier: keras.Model, split: str) -> float:
-        probabilities = keras.ops.convert_to_numpy(classifier.predict(inputs[split], batch_size=256, verbose=0))
-        return float(np.mean(probabilities.argmax(axis=1) == label_ids[split]))
+        return float(np.mean(probabilities_of(classifier, split).argmax(axis=1) == label_ids[split]))
 
     def train(candidate: HParams) -> TrainedModel:
         keras.utils.set_random_seed(seed)
@@ -305,6 +347,7 @@ def train_and_test(
 
         trained = fit_and_keep(classifier, candidate, fit)
         test_accuracies[candidate.frame_streams] = accuracy(trained.model, "test")
+        candidate_models[candidate.frame_streams] = trained.model
         return trained
 
     trained, selection = select_streams(hparams, train)
@@ -315,11 +358,25 @@ def train_and_test(
         if dense_split in splits:
             probabilities = view_probabilities(trained.model, splits[dense_split], int(max_seq_length), views)
             accuracies[f"{split}_accuracy"] = float(np.mean(probabilities.argmax(axis=1) == label_ids[dense_split]))
+    alternatives = {}
+    if len(candidate_models) > 1:
+        # Other ways to turn the candidates into one model, scored on the same splits: the candidate with the
+        # lowest eval loss, the one with the best eval accuracy (ties: the lower loss; the Trainer's rule before
+        # the loss decided), and all of them with their probabilities averaged (an ensemble).
+        by_loss = min(selection["candidates"], key=lambda name: selection["candidates"][name]["eval_loss"])
+        by_accuracy = max(selection["candidates"], key=lambda name: (selection["candidates"][name]["eval_accuracy"], -selection["candidates"][name]["eval_loss"]))
+        for split in (*EVALUATED_SPLITS, "eval"):
+            if split in inputs:
+                averaged = np.mean([probabilities_of(candidate, split) for candidate in candidate_models.values()], axis=0)
+                alternatives.setdefault("ensemble", {})[f"{split}_accuracy"] = round(float(np.mean(averaged.argmax(axis=1) == label_ids[split])), 4)
+                alternatives.setdefault("eval_loss_pick", {"chosen": by_loss})[f"{split}_accuracy"] = round(accuracy(candidate_models[by_loss], split), 4)
+                alternatives.setdefault("eval_accuracy_pick", {"chosen": by_accuracy})[f"{split}_accuracy"] = round(accuracy(candidate_models[by_accuracy], split), 4)
     kfold = kfold_selection(splits["train"], hparams, labels, seed, folds) if folds > 1 and len(selection["candidates"]) > 1 else None
     return {
         **accuracies,
         "frame_streams": selection["chosen"],
         "stream_selection": selection["candidates"],
+        **({"alternatives": alternatives} if alternatives else {}),
         **({"kfold_selection": kfold} if kfold else {}),
         "epochs_run": len(trained.history["loss"]),
         "train_seconds": round(sum(figures["train_seconds"] for figures in selection["candidates"].values()), 1),
@@ -351,6 +408,7 @@ def configuration_result(
         "epochs_run": [run["epochs_run"] for run in runs],
         "train_seconds": [run["train_seconds"] for run in runs],
         **({"stream_selection": [run["stream_selection"] for run in runs]} if len(runs[0]["stream_selection"]) > 1 else {}),
+        **({"alternatives": [run["alternatives"] for run in runs]} if "alternatives" in runs[0] else {}),
         **(_selection_verdict(runs) if "kfold_selection" in runs[0] else {}),
     }
 
@@ -388,10 +446,16 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
         "--kfold", type=int, default=0, metavar="K",
         help="also choose today's default's frame streams by K-fold over the training groups, against the eval split's choice (default: 0, off)",
     )
+    parser.add_argument(
+        "--eval-clips", type=int, default=0, metavar="N",
+        help="cut the eval split (the Trainer's validation and stream choice) to N clips, classes in turn, to see how a choice holds on a small one (default: 0, all)",
+    )
     parser.add_argument("--views", type=int, default=1, help="also test with multi-view testing of N views, for uniform sampling (default: 1, off)")
     args = parser.parse_args(argv)
     if args.views < 1:
         parser.error("--views must be at least 1")
+    if args.eval_clips < 0:
+        parser.error("--eval-clips must be 0 (all) or more")
     if args.kfold == 1 or args.kfold < 0:
         parser.error("--kfold must be 0 (off) or at least 2")
     return args
@@ -407,6 +471,8 @@ def benchmark_splits(name: str, work_dir: str, feature_kinds: set[Features], vie
     generate(data_root)
     if issue_21_sets:
         hard_benchmark.ensure_hard_benchmark(shifted_root, hard_benchmark.SHIFTED)
+        for split, config in HELDOUT_SETS.items():
+            hard_benchmark.ensure_hard_benchmark(os.path.join(folder, f"data_{split}"), config)
     seconds = {"generation": round(time.perf_counter() - started, 1)}
     splits_by_features: dict[Features, Any] = {}
     for features in sorted(feature_kinds):
@@ -418,7 +484,13 @@ def benchmark_splits(name: str, work_dir: str, feature_kinds: set[Features], vie
             # Windows as long as the median training clip, as a timeline's default (inference/timeline.py).
             window_frames = int(np.median(splits["train"][NUM_FRAMES_KEY]))
             max_seq_length = splits["train"][FRAME_FEATURES_KEY].shape[1]
-            splits["sequences"] = sequence_windows(folder, window_frames, max_seq_length, features.frame_pooling)
+            for sequence_set in SEQUENCE_SETS:
+                splits[sequence_set] = sequence_windows(folder, window_frames, max_seq_length, features.frame_pooling, sequence_set)
+        if issue_21_sets:
+            for split in HELDOUT_SETS:
+                heldout = extract_features(os.path.join(folder, f"data_{split}"), features.folder(folder, f"_{split}"), *features.options())
+                splits[split] = load_split(os.path.join(heldout, "Split-test"))
+        if features.sampling == "uniform" and issue_21_sets:
             if views > 1:
                 dense_options = ("--max-seq-length", str(max_seq_length * views))
                 dense_dir = features.folder(folder, f"_views{views}")
@@ -428,6 +500,20 @@ def benchmark_splits(name: str, work_dir: str, feature_kinds: set[Features], vie
         seconds[f"extraction_{os.path.basename(features.folder(''))}"] = round(time.perf_counter() - started, 1)
         splits_by_features[features] = normalize(splits)
     return splits_by_features, seconds
+
+
+def smaller_eval_split(splits: dict[str, dict[str, np.ndarray]], clips: int) -> dict[str, dict[str, np.ndarray]]:
+    """The splits with the eval split cut to `clips` clips, taken from each class in turn (in video-id order)."""
+    evaluation = splits["eval"]
+    by_class: dict[str, list[int]] = {}
+    for index in np.argsort(evaluation[VIDEO_ID_KEY], kind="stable"):
+        by_class.setdefault(str(evaluation[LABEL_KEY][index]), []).append(int(index))
+    kept: list[int] = []
+    while len(kept) < min(clips, len(evaluation[LABEL_KEY])):
+        for indices in by_class.values():
+            if indices and len(kept) < clips:
+                kept.append(indices.pop(0))
+    return {**splits, "eval": {key: values[np.sort(kept)] for key, values in evaluation.items()}}
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -440,6 +526,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     benchmarks = {}
     for benchmark in args.benchmarks:
         splits_by_features, seconds = benchmark_splits(benchmark, args.work_dir, feature_kinds, args.views)
+        if args.eval_clips:
+            splits_by_features = {features: smaller_eval_split(splits, args.eval_clips) for features, splits in splits_by_features.items()}
         first = splits_by_features[CONFIGURATIONS[args.configs[0]][0]]
         benchmarks[benchmark] = {
             "clips": {split: int(len(data[LABEL_KEY])) for split, data in first.items()},

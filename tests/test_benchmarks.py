@@ -101,3 +101,27 @@ def test_crop_probe_scores_each_crop_on_the_unseen_test_groups(tmp_path):
     for accuracy in result["test_accuracy"].values():
         assert len(accuracy) == len(crop_probe.INVERSE_REGULARISATION)
         assert all(value * classes == pytest.approx(round(value * classes), abs=0.02) for value in accuracy.values())  # whole clips right
+
+
+def test_model_quality_cuts_the_eval_split_taking_classes_in_turn():
+    evaluation = {
+        "video_id": np.array(["v_B_g02", "v_A_g01", "v_A_g02", "v_B_g01", "v_C_g01", "v_C_g02", "v_A_g03"]),
+        LABEL_KEY: np.array(["B", "A", "A", "B", "C", "C", "A"]),
+        FRAME_MASK_KEY: np.arange(7),
+    }
+    train = {LABEL_KEY: np.array(["A"])}
+    cut = model_quality.smaller_eval_split({"train": train, "eval": evaluation}, 4)
+    assert sorted(cut["eval"]["video_id"]) == ["v_A_g01", "v_A_g02", "v_B_g01", "v_C_g01"]
+    assert cut["train"] is train
+    assert len(model_quality.smaller_eval_split({"eval": evaluation}, 50)["eval"][LABEL_KEY]) == 7
+
+
+def test_model_quality_scores_held_out_sets_of_other_scenes_and_windows_cut_at_actions():
+    from video_datasets import hard_benchmark
+
+    assert {"aligned", "heldout_test", "heldout_whole", "heldout_aligned"} <= set(model_quality.EVALUATED_SPLITS)
+    for config in model_quality.HELDOUT_SETS.values():
+        assert config.seed != hard_benchmark.BenchmarkConfig().seed
+    assert model_quality.SEQUENCE_SETS["aligned"].windows == "aligned"
+    held_out = model_quality.SEQUENCE_SETS["heldout_aligned"]
+    assert held_out.seed != 0 and held_out.easing != "smoothstep" and held_out.frames_per_action != model_quality.SEQUENCE_SETS["aligned"].frames_per_action

@@ -196,3 +196,21 @@ def test_an_action_sequence_holds_its_actions_in_a_row(tmp_path):
     assert len(video) == actions[-1]["end_frame"] and all(30 <= action["end_frame"] - action["start_frame"] <= 40 for action in actions)
     brighten, _, darken = ([frame.mean() for frame in video[action["start_frame"] : action["end_frame"]]] for action in actions)
     assert brighten[-1] - brighten[0] > 30 and darken[-1] - darken[0] < -30
+
+
+def test_the_held_out_sets_draw_other_scenes_timings_and_easing(tmp_path):
+    """hard_benchmark.HELDOUT_TEST / HELDOUT_WHOLE: another seed's scenes, constant speed, the whole course in HELDOUT_WHOLE."""
+    import dataclasses
+
+    assert hard_benchmark.HELDOUT_TEST.seed != BenchmarkConfig().seed and hard_benchmark.HELDOUT_TEST.easing == "linear"
+    assert hard_benchmark.HELDOUT_WHOLE.action_fraction_range == (1.0, 1.0) and hard_benchmark.HELDOUT_WHOLE.course_fraction_range == (1.0, 1.0)
+    config = dataclasses.replace(hard_benchmark.HELDOUT_WHOLE, test_groups=1, test_clips_per_group=1, num_frames_range=(30, 30))
+    hard_benchmark.generate_hard_benchmark(str(tmp_path), config)
+    [brighten] = [row for row in _rows(tmp_path, "test") if row["tag"] == "Brighten"]
+    brightness = np.array([frame.mean() for frame in every_frame(tmp_path / "test" / brighten["video_name"])])
+    steps = np.diff(brightness)
+    # Constant speed from the first frame to the last: the first and last steps are as large as the middle ones
+    # (a smoothstep's are near zero).
+    assert steps[0] > 0.5 * np.median(steps) and steps[-1] > 0.5 * np.median(steps)
+    with pytest.raises(ValueError):
+        BenchmarkConfig(easing="cubic")

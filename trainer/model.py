@@ -123,22 +123,71 @@ class FrameStreams(layers.Layer):
         return config
 
 
+CROP_ANCHORS = ("frames", "change")
+
+
+def _cumulative_change(frame_features, frame_mask):
+    """[batch, time]: each valid frame's share of its clip's change so far (0 at the first frame, 1 at the last).
+
+    A step's change is the norm of the difference to the next frame, less the clip's smallest step: still
+    frames (noise, a slow pan) add next to nothing, so the curve rises where the action runs. A clip
+    without change (one frame, or all steps equal) gets the frame index's share instead.
+    """
+    valid = _valid_frames(frame_mask)
+    successor_valid = ops.concatenate([valid[:, 1:], ops.zeros_like(valid[:, :1])], axis=1)
+    steps_valid = ops.logical_and(valid, successor_valid)
+    step = ops.sqrt(ops.sum(ops.square(next_frame_differences(frame_features, frame_mask)), axis=-1) + 1e-12)
+    smallest = ops.min(ops.where(steps_valid, step, ops.full_like(step, 1e30)), axis=1, keepdims=True)
+    step = ops.where(steps_valid, ops.maximum(step - smallest, 0.0), ops.zeros_like(step))
+    # Position t holds the change of the steps before it.
+    before = ops.cumsum(step, axis=1) - step
+    total = ops.sum(step, axis=1, keepdims=True)
+    last = ops.maximum(ops.sum(ops.cast(valid, "float32"), axis=1, keepdims=True) - 1.0, 1.0)
+    index_share = ops.expand_dims(ops.arange(valid.shape[1], dtype="float32"), 0) / last
+    share = ops.where(total > 1e-6, before / ops.maximum(total, 1e-6), index_share)
+    return ops.where(valid, ops.minimum(share, 1.0), ops.ones_like(share))
+
+
+def _position_at_share(shares, target, last, latest: bool):
+    """The (fractional) frame position where a clip's cumulative change `shares` [batch, time] reaches `target` [batch].
+
+    Still frames share one value; `latest` takes the last frame still at it (a crop's start: the still frames
+    before the action cut away), else the first to reach it (a crop's end: those after the action cut away).
+    """
+    reached = shares <= ops.expand_dims(target, 1) if latest else shares < ops.expand_dims(target, 1)
+    below = ops.sum(ops.cast(reached, "int32"), axis=1) - 1
+    below = ops.clip(below, 0, ops.maximum(ops.cast(last, "int32") - 1, 0))
+    share_below = ops.take_along_axis(shares, ops.expand_dims(below, 1), axis=1)[:, 0]
+    share_above = ops.take_along_axis(shares, ops.expand_dims(ops.minimum(below + 1, ops.cast(last, "int32")), 1), axis=1)[:, 0]
+    fraction = ops.clip((target - share_below) / ops.maximum(share_above - share_below, 1e-6), 0.0, 1.0)
+    return ops.clip(ops.cast(below, "float32") + fraction, 0.0, last)
+
+
 @keras.saving.register_keras_serializable(package=_SERIALIZATION_PACKAGE)
 class TemporalCrops(layers.Layer):
     """Training only: a share of the clips replaced by a random stretch of themselves, stretched to their length.
 
     Training clips show an action over part of the clip; a clip whose action fills it all (or a window
     inside one action of a long video) then looks unlike anything seen in training. A crop keeps a random
-    `min_fraction`..100% stretch of a clip's valid frames and resamples it, by linear interpolation
-    between neighbouring frame features, to the clip's own number of frames (a slower, zoomed-in clip);
-    the mask is unchanged, padding stays zero. At inference the layer passes the features through.
+    stretch of a clip's valid frames and resamples it, by linear interpolation between neighbouring frame
+    features, to the clip's own number of frames (a slower, zoomed-in clip); the mask is unchanged,
+    padding stays zero. At inference the layer passes the features through.
+
+    `anchor` says what the stretch is a share of. 'frames': `min_fraction`..100% of the clip's frames,
+    anywhere in it; a crop may then hold only the still frames before or after the action (a clip
+    labelled with an action it does not show). 'change': `min_fraction`..100% of the clip's change
+    (_cumulative_change), so a crop starts and stops inside the action or at its very ends, and cuts
+    away the still frames around it: the views a window cut at an action's boundaries gives.
     """
 
-    def __init__(self, probability: float, min_fraction: float, seed=None, **kwargs):
+    def __init__(self, probability: float, min_fraction: float, seed=None, anchor: str = "frames", **kwargs):
         super().__init__(**kwargs)
+        if anchor not in CROP_ANCHORS:
+            raise ValueError(f"anchor must be one of {CROP_ANCHORS}, got {anchor!r}")
         self.probability = probability
         self.min_fraction = min_fraction
         self.seed = seed
+        self.anchor = anchor
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, frame_features, frame_mask, training=None):
@@ -150,8 +199,17 @@ class TemporalCrops(layers.Layer):
         last = ops.maximum(frames - 1.0, 0.0)
         cropped = keras.random.uniform((batch,), seed=self.seed_generator) < self.probability
         fraction = keras.random.uniform((batch,), minval=self.min_fraction, maxval=1.0, seed=self.seed_generator)
-        span = ops.where(cropped, last * fraction, last)  # in frame steps: the stretch covers frames [start, start + span]
-        start = keras.random.uniform((batch,), seed=self.seed_generator) * (last - span)
+        offset = keras.random.uniform((batch,), seed=self.seed_generator)
+        if self.anchor == "frames":
+            span = ops.where(cropped, last * fraction, last)  # in frame steps: the stretch covers frames [start, start + span]
+            start = offset * (last - span)
+        else:
+            shares = _cumulative_change(frame_features, frame_mask)
+            first_share = offset * (1.0 - fraction)
+            start = _position_at_share(shares, first_share, last, latest=True)
+            end = _position_at_share(shares, first_share + fraction, last, latest=False)
+            start = ops.where(cropped, start, ops.zeros_like(start))
+            span = ops.where(cropped, ops.maximum(end - start, 0.0), last)
         steps = ops.expand_dims(ops.arange(seq_length, dtype="float32"), axis=0)
         positions = ops.clip(
             ops.expand_dims(start, 1) + steps * ops.expand_dims(span / ops.maximum(last, 1.0), 1), 0.0, ops.expand_dims(last, 1)
@@ -170,7 +228,7 @@ class TemporalCrops(layers.Layer):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(probability=self.probability, min_fraction=self.min_fraction, seed=self.seed)
+        config.update(probability=self.probability, min_fraction=self.min_fraction, seed=self.seed, anchor=self.anchor)
         return config
 
 
@@ -310,7 +368,9 @@ def build_model(num_classes: int, hparams: HParams) -> keras.Model:
 
     frame_vectors = ZeroPaddedFrames(name="zero_padded_frames")(frame_features, frame_mask)
     if hparams.temporal_crops:
-        frame_vectors = TemporalCrops(hparams.temporal_crops, hparams.min_crop_fraction, name="temporal_crops")(frame_vectors, frame_mask)
+        frame_vectors = TemporalCrops(
+            hparams.temporal_crops, hparams.min_crop_fraction, anchor=hparams.crop_anchor, name="temporal_crops"
+        )(frame_vectors, frame_mask)
     if hparams.feature_noise:
         # Training only; noise on padded frames is zeroed by every later layer.
         frame_vectors = layers.GaussianNoise(hparams.feature_noise, name="feature_noise")(frame_vectors)

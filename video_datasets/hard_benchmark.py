@@ -56,6 +56,9 @@ MAX_PAN_PIXELS_PER_FRAME = 0.6
 _NOISE_BANK_SIZE = 8
 
 
+EASINGS = ("smoothstep", "linear")
+
+
 @dataclasses.dataclass(frozen=True)
 class BenchmarkConfig:
     """Size of the generated benchmark; the defaults give 192 train and 96 test clips.
@@ -78,6 +81,8 @@ class BenchmarkConfig:
     num_frames_range: tuple[int, int] = (MIN_FRAMES, MAX_FRAMES)
     # Share of the action's course a clip shows: below 1, a random stretch of it (a window inside a longer action).
     course_fraction_range: tuple[float, float] = (1.0, 1.0)
+    # How the action runs through its stretch: 'smoothstep' (slow start and end) or 'linear' (constant speed).
+    easing: str = "smoothstep"
 
     def __post_init__(self) -> None:
         if min(self.train_groups, self.train_clips_per_group, self.test_clips_per_group) < 1 or not 1 <= self.test_groups < FIRST_TRAIN_GROUP:
@@ -86,6 +91,8 @@ class BenchmarkConfig:
         course_low, course_high = self.course_fraction_range
         if not 0 < low <= high <= 1 or not 0 < course_low <= course_high <= 1 or not 2 <= self.num_frames_range[0] <= self.num_frames_range[1]:
             raise ValueError(f"need 0 < action and course fractions <= 1 and at least 2 frames a clip: {self}")
+        if self.easing not in EASINGS:
+            raise ValueError(f"easing must be one of {', '.join(EASINGS)}: {self}")
 
 
 # The shifted test set of issue 21: the same unseen test scenes, but the action fills the WHOLE clip
@@ -97,6 +104,18 @@ SHIFTED = BenchmarkConfig(
     train_groups=2, train_clips_per_group=1, corrupt_files=False,
     action_fraction_range=(1.0, 1.0), num_frames_range=(8, 600), course_fraction_range=(0.4, 1.0),
 )
+
+# Held-out yardsticks, never tuned on: other scenes (seed 1: every scene, object and noise drawn anew),
+# other timings (clips of 12-250 frames, the action over 20-95% of them) and another easing (constant
+# speed, where training clips start and stop slowly). Test split only; train is a stub.
+HELDOUT_SEED = 1
+HELDOUT_TEST = BenchmarkConfig(
+    seed=HELDOUT_SEED, train_groups=2, train_clips_per_group=1, test_clips_per_group=2, corrupt_files=False,
+    action_fraction_range=(0.2, 0.95), num_frames_range=(12, 250), easing="linear",
+)
+# The action filling the whole clip from its first frame to its last, its whole course (a clip cut exactly
+# at the action's boundaries), 48-150 frames, in held-out scenes.
+HELDOUT_WHOLE = dataclasses.replace(HELDOUT_TEST, action_fraction_range=(1.0, 1.0), num_frames_range=(48, 150))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,7 +198,7 @@ def _clip_frames(
     if config.course_fraction_range != (1.0, 1.0):  # drawn only then: the default benchmark's clips stay the same
         course = rng.uniform(*config.course_fraction_range)
         t = rng.uniform(0.0, 1.0 - course) + course * t
-    progress = _smoothstep(t)
+    progress = _smoothstep(t) if config.easing == "smoothstep" else t
     if not forward:
         progress = 1.0 - progress
 
@@ -275,16 +294,18 @@ def generate_hard_benchmark(output_dir: str, config: BenchmarkConfig = Benchmark
     return output_dir
 
 
-def write_action_sequence(path: str, classes: tuple[str, ...], group: int, seed: int = 0, frames_per_action: tuple[int, int] = (60, 120)) -> list[dict[str, int | str]]:
+def write_action_sequence(
+    path: str, classes: tuple[str, ...], group: int, seed: int = 0, frames_per_action: tuple[int, int] = (60, 120), easing: str = "smoothstep"
+) -> list[dict[str, int | str]]:
     """A video of the actions of `classes` in a row, each filling its stretch, in the scene of test group `group`.
 
-    The timeline check of issue 21: a window centred in each action must name it. Returns each action's
-    {label, start_frame, end_frame (exclusive)}; 25 frames/s, MJPG.
+    The timeline check: a window centred in each action, or cut exactly at its boundaries, must name it.
+    Returns each action's {label, start_frame, end_frame (exclusive)}; 25 frames/s, MJPG.
     """
     noise_bank = np.random.default_rng([seed, 2]).normal(0.0, 1.0, size=(2, HEIGHT_RANGE[1] + 16, WIDTH_RANGE[1] + 16, 1)).astype(np.float32)
     rng = np.random.default_rng([seed, 4, group, *(CLASSES.index(name) for name in classes)])
     scene = _scene(seed, CLASSES.index(classes[0]), group)
-    whole_clip = dataclasses.replace(BenchmarkConfig(), action_fraction_range=(1.0, 1.0))
+    whole_clip = dataclasses.replace(BenchmarkConfig(), action_fraction_range=(1.0, 1.0), easing=easing)
     frames: list[np.ndarray] = []
     actions: list[dict[str, int | str]] = []
     for name in classes:

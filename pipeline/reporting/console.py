@@ -29,7 +29,8 @@ def stream_selection_lines(selection: Optional[dict[str, Any]]) -> list[str]:
     """The Trainer's choice of frame streams (history.json's stream_selection) and each candidate's eval figures."""
     if not selection or len(selection["candidates"]) < 2:
         return [f"frame streams {selection['chosen']} (configured)"] if selection else []
-    lines = [f"frame streams {selection['chosen']}, chosen from {len(selection['candidates'])} by {selection['criterion']}:"]
+    fell_back = "; the eval losses were too close to tell apart, so the eval accuracy decided" if selection.get("fell_back_to_accuracy") else ""
+    lines = [f"frame streams {selection['chosen']}, chosen from {len(selection['candidates'])} by {selection['criterion']}{fell_back}:"]
     for name, figures in selection["candidates"].items():
         mark = "  <- kept" if name == selection["chosen"] else ""
         lines.append(

@@ -308,3 +308,29 @@ def test_temporal_crops_are_off_unless_asked_and_reach_the_model():
     clips = random_clips(np.random.default_rng(8), [6, 3, 1])
     model.fit(clips, np.array([0, 1, 2]), epochs=1, verbose=0)
     np.testing.assert_allclose(predict(model, clips), predict(model, clips))  # no randomness at inference
+
+
+def test_change_anchored_crops_start_and_stop_inside_the_action():
+    """crop_anchor=change: every crop lies within the frames where the clip changes; still frames around it are cut away."""
+    length = 12
+    # Still at 0 for frames 0-3, rising 0 -> 1 over frames 4-8 (the action), still at 1 for frames 9-11; one short clip.
+    ramp = np.concatenate([np.zeros(4), np.linspace(0.0, 1.0, 5), np.ones(3)]).astype("float32")
+    frame_features = np.zeros((16, length + 2, FEATURE_DIM), dtype="float32")  # two padded frames
+    frame_features[:, :length] = ramp[None, :, None]
+    frame_mask = np.zeros((16, length + 2), dtype="int64")
+    frame_mask[:, :length] = 1
+    frame_mask[-1, 1:] = 0  # one frame: nothing to crop
+    frame_features[-1, 1:] = 0
+    layer = model_lib.TemporalCrops(1.0, 0.3, seed=5, anchor="change")
+
+    cropped = keras.ops.convert_to_numpy(layer(frame_features, frame_mask, training=True))[..., 0]
+    for clip in cropped[:-1]:
+        values = clip[:length]
+        assert np.all(np.diff(values) >= -1e-6) and np.all(clip[length:] == 0)
+        assert values[-1] - values[0] >= 0.3 - 1e-4  # at least 30% of the change
+        # At most one resampled step at each end is still: the crop starts and stops where the action runs.
+        assert np.sum(np.diff(values) < 1e-6) <= 2, values
+    np.testing.assert_array_equal(cropped[-1], frame_features[-1, :, 0])
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(frame_features, frame_mask, training=False))[..., 0], frame_features[..., 0])
+    with pytest.raises(ValueError):
+        model_lib.TemporalCrops(1.0, 0.3, anchor="middle")
