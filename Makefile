@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 DEMO_OUTPUT := outputs/demo
 
-.PHONY: setup install test test-fast demo
+.PHONY: setup install test test-fast demo flink-up flink-down
 
 setup: install demo
 
@@ -33,3 +33,13 @@ test: install
 
 test-fast: install
 	$(PYTEST) -m "not e2e" tests
+
+# A local Flink 1.19.0 session cluster (REST API on localhost:8081, two TaskManagers), Beam 2.62.0's Flink job
+# server (localhost:8099) and the project's SDK worker pool (localhost:50000), assembled from PyPI and Maven
+# Central into ~/.cache/video-pipeline/flink and ~/.m2 (once), for `pipeline_runner.py ... --runner flink`.
+# flink-down stops everything flink-up started. Needs Java 17 and Maven.
+flink-up: install
+	$(VENV)/bin/python -m tools.flink_cluster up
+
+flink-down:
+	$(VENV)/bin/python -m tools.flink_cluster down
