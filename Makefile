@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 DEMO_OUTPUT := outputs/demo
 
-.PHONY: setup install test test-fast demo flink-up flink-down
+.PHONY: setup install test test-fast demo flink-assemble flink-up flink-down
 
 setup: install demo
 
@@ -38,6 +38,9 @@ test-fast: install
 # server (localhost:8099) and the project's SDK worker pool (localhost:50000), assembled from PyPI and Maven
 # Central into ~/.cache/video-pipeline/flink and ~/.m2 (once), for `pipeline_runner.py ... --runner flink`.
 # flink-down stops everything flink-up started. Needs Java 17 and Maven.
+flink-assemble: install
+	$(VENV)/bin/python -m tools.flink_cluster assemble
+
 flink-up: install
 	$(VENV)/bin/python -m tools.flink_cluster up
 

@@ -199,8 +199,10 @@ def assemble_job_server(cache_dir: str = CACHE_DIR) -> str:
 
 def _flink_config(ports: Ports, state_dir: str) -> str:
     """Flink's config.yaml (the 1.19 wheel's standard YAML form) of a cluster on `ports`, sized for 2 cores."""
+    tmp = os.path.join(state_dir, "tmp")
     config = {
-        "env": {"java": {"opts": {"all": _java_opts()}}, "pid": {"dir": state_dir}, "log": {"dir": os.path.join(state_dir, "log")}},
+        # java.io.tmpdir: Flink's JVMs put files there that stop() could not remove (flink-web-*, rpc jars).
+        "env": {"java": {"opts": {"all": f"{_java_opts()} -Djava.io.tmpdir={tmp}"}}, "pid": {"dir": state_dir}, "log": {"dir": os.path.join(state_dir, "log")}},
         "jobmanager": {"bind-host": "localhost", "rpc": {"address": "localhost", "port": ports.jobmanager_rpc},
                        "memory": {"process": {"size": "1024m"}}, "execution": {"failover-strategy": "region"}},
         "taskmanager": {"bind-host": "localhost", "host": "localhost", "numberOfTaskSlots": SLOTS_PER_TASKMANAGER,
@@ -213,7 +215,8 @@ def _flink_config(ports: Ports, state_dir: str) -> str:
                         "network": {"sort-shuffle": {"min-parallelism": 1000000}}},
         "rest": {"address": "localhost", "bind-address": "localhost", "port": ports.rest},
         "parallelism": {"default": flink.DEFAULT_PARALLELISM},
-        "io": {"tmp": {"dirs": os.path.join(state_dir, "tmp")}},
+        "io": {"tmp": {"dirs": tmp}},
+        "web": {"tmpdir": tmp},
         "blob": {"server": {"port": "0"}},
         # A killed TaskManager: its job restarts on the slots left (measured below: tests/pipeline/test_flink.py).
         "restart-strategy": {"type": "fixed-delay", "fixed-delay": {"attempts": 3, "delay": "5 s"}},
@@ -301,7 +304,7 @@ def start(state_dir: str = DEFAULT_STATE_DIR, ports: Ports = Ports(), taskmanage
             processes[f"taskmanager-{index + 1}"] = _start(f"taskmanager-{index + 1}", [os.path.join(home, "bin", "taskmanager.sh"), "start-foreground"], state_dir, flink_env)
         processes["job_server"] = _start(
             "job_server",
-            ["java", "-Xmx768m", "-cp", os.path.join(job_server_lib, "*"), JOB_SERVER_MAIN, f"--flink-master=localhost:{ports.rest}",
+            ["java", "-Xmx768m", f"-Djava.io.tmpdir={os.path.join(state_dir, 'tmp')}", "-cp", os.path.join(job_server_lib, "*"), JOB_SERVER_MAIN, f"--flink-master=localhost:{ports.rest}",
              f"--job-port={ports.job}", f"--artifact-port={ports.artifact}", f"--expansion-port={ports.expansion}",
              f"--artifacts-dir={os.path.join(state_dir, 'artifacts')}"],
             state_dir, {**os.environ},
