@@ -215,6 +215,9 @@ def _flink_config(ports: Ports, state_dir: str) -> str:
                         "network": {"sort-shuffle": {"min-parallelism": 1000000}}},
         "rest": {"address": "localhost", "bind-address": "localhost", "port": ports.rest},
         "parallelism": {"default": flink.DEFAULT_PARALLELISM},
+        # A job's two subtasks on two TaskManagers (Flink fills one TaskManager's slots first otherwise: measured,
+        # a killed TaskManager then held none of the extraction's tasks).
+        "cluster": {"evenly-spread-out-slots": True},
         "io": {"tmp": {"dirs": tmp}},
         "web": {"tmpdir": tmp},
         "blob": {"server": {"port": "0"}},
