@@ -11,7 +11,8 @@ What it starts, each in its own process group (so that `down` leaves no process)
 - Beam's Flink job server (org.apache.beam.runners.flink.FlinkJobServerDriver of
   org.apache.beam:beam-runners-flink-1.19:2.62.0 and its dependencies, resolved by Maven from Maven Central:
   Beam's job server jar is that module shaded, and Maven Central serves no *-job-server jar here);
-- the project's SDK worker pool (this Python, workers booted by pipeline/beam_worker_boot.py).
+- the project's SDK worker pool (this Python, workers booted by pipeline/beam_worker_boot.py; Beam's pool, shared
+  by both TaskManagers: tools/flink_worker_pool.py).
 
 Downloads are cached in ~/.cache/video-pipeline/flink (VIDEO_PIPELINE_FLINK_CACHE) and ~/.m2; a cluster's
 configuration, logs and temporary files live in its state folder, removed by `down`.
@@ -319,7 +320,7 @@ def start(state_dir: str = DEFAULT_STATE_DIR, ports: Ports = Ports(), taskmanage
         }
         processes["worker_pool"] = _start(
             "worker_pool",
-            [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", f"--service_port={ports.worker_pool}",
+            [sys.executable, "-m", "tools.flink_worker_pool", f"--service_port={ports.worker_pool}",
              "--container_executable=" + os.path.join(PROJECT_ROOT, "pipeline", "beam_worker_boot.py")],
             state_dir, pool_env, cwd=PROJECT_ROOT,
         )
