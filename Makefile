@@ -10,7 +10,7 @@ DEMO_OUTPUT := outputs/demo
 export UV_VERSION := 0.13.10
 IMAGE ?= localhost/video-action-pipeline:latest
 
-.PHONY: setup install lock image test test-fast demo
+.PHONY: setup install lock image test test-fast demo flink-assemble flink-up flink-down
 
 setup: install demo
 
@@ -54,3 +54,16 @@ test: install
 
 test-fast: install
 	$(PYTEST) -m "not e2e" tests
+
+# A local Flink 1.19.0 session cluster (REST API on localhost:8081, two TaskManagers), Beam 2.62.0's Flink job
+# server (localhost:8099) and the project's SDK worker pool (localhost:50000), assembled from PyPI and Maven
+# Central into ~/.cache/video-pipeline/flink and ~/.m2 (once), for `pipeline_runner.py ... --runner flink`.
+# flink-down stops everything flink-up started. Needs Java 17 and Maven.
+flink-assemble: install
+	$(VENV)/bin/python -m tools.flink_cluster assemble
+
+flink-up: install
+	$(VENV)/bin/python -m tools.flink_cluster up
+
+flink-down:
+	$(VENV)/bin/python -m tools.flink_cluster down

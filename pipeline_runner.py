@@ -21,10 +21,11 @@ import errno
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Optional
 
 from pipeline import interrupts
 
@@ -34,7 +35,7 @@ if __name__ == "__main__":
 from frame_path.config import ExtractionConfig  # noqa: E402
 from inference.model import add_views_option  # noqa: E402
 from inference.timeline import add_timeline_options, timeline_config_of  # noqa: E402
-from pipeline import configs, options, runner  # noqa: E402
+from pipeline import configs, flink, options, runner  # noqa: E402
 from trainer.hparams import tunable_fields  # noqa: E402
 from typed_config import bounds_text  # noqa: E402
 
@@ -78,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_extraction_options(run, data_root_required=False)
     run.add_argument("--demo", action="store_true", help="use the built-in demo dataset (generated into OUTPUT_DIR/demo_data, offline); implies --weights none unless given")
-    run.add_argument("--runner", choices=runner.ORCHESTRATORS, default="local", help="orchestrate with LocalDagRunner or the Beam DAG runner (default: %(default)s)")
+    run.add_argument("--runner", choices=runner.ORCHESTRATORS, default="local", help="orchestrate with LocalDagRunner or the Beam DAG runner; flink: LocalDagRunner with every Beam step a job of a Flink cluster (make flink-up) (default: %(default)s)")
+    _add_flink_master_option(run)
     _add_hparam_options(run)
     run.add_argument("--tune", action="store_true", help="run the TFX Tuner (KerasTuner, trainer/tuner.py's small search) before the Trainer, which then trains with its best hyperparameters")
     options.add_arguments(run, configs.GateConfig)
@@ -94,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_extraction_options(extract, trains=False)
     extract.add_argument("--no-cache", action="store_true", help="extract again even when the clips and settings did not change")
+    _add_engine_option(extract)
     extract.set_defaults(handler=extract_command)
 
     compile_parser = commands.add_parser(
@@ -118,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     compile_parser.add_argument("--extraction-gpus", action="store_true", help="give VideoExampleGen the same GPUs as the Trainer")
     compile_parser.add_argument("--cpu-limit", type=float, help="CPU limit of the GPU components, e.g. 8")
     compile_parser.add_argument("--memory-limit-gb", type=float, help="memory limit of the GPU components in GB, e.g. 32")
+    _add_engine_option(compile_parser)
     compile_parser.set_defaults(handler=compile_command)
 
     infer = commands.add_parser(
@@ -130,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_inference_options(infer)
     infer.add_argument("--output-dir", required=True, help="where predictions.jsonl and inference_summary.json go")
+    _add_engine_option(infer)
     infer.set_defaults(handler=infer_command)
 
     compile_inference = commands.add_parser(
@@ -144,6 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_spec_options(compile_inference)
     compile_inference.set_defaults(handler=compile_inference_command)
     return parser
+
+
+def _add_flink_master_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--flink-master", default=flink.DEFAULT_FLINK_MASTER, metavar="HOST:PORT", help="with --runner flink: the Flink JobManager's REST address (default: %(default)s, make flink-up's cluster)")
+
+
+def _add_engine_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runner", choices=("local", "flink"), default="local", help="where the Beam work runs: the local engine, or jobs of a Flink cluster through Beam's Flink job server (pipeline/flink.py; make flink-up) (default: %(default)s)")
+    _add_flink_master_option(parser)
 
 
 def _add_inference_options(parser: argparse.ArgumentParser) -> None:
@@ -240,13 +254,14 @@ def run_command(args: argparse.Namespace) -> int:
         output_dir,
         serving_dir=os.path.abspath(args.serving_dir) if args.serving_dir else None,
         orchestrator=args.runner,
+        flink_master=args.flink_master,
     )
     _print_summary(runner.run(settings), settings.output_dir)
     return 0
 
 
 def extract_command(args: argparse.Namespace) -> int:
-    settings = _settings(args, _pipeline_config(args, os.path.abspath(args.data_root)), _output_dir(args))
+    settings = _settings(args, _pipeline_config(args, os.path.abspath(args.data_root)), _output_dir(args), orchestrator=args.runner, flink_master=args.flink_master)
     _print_summary(runner.run(settings, last_component="VideoExampleGen"), settings.output_dir)
     return 0
 
@@ -289,7 +304,7 @@ def compile_command(args: argparse.Namespace) -> int:
         cpu_limit=args.cpu_limit,
         memory_limit_gb=args.memory_limit_gb,
         pipeline_spec_2_1=args.pipeline_spec_2_1,
-        beam_pipeline_args=args.beam_args,
+        beam_pipeline_args=list(flink.beam_args_for(args.runner, args.flink_master, args.beam_args)),
     )
     print(f"Kubeflow Pipelines v2 spec: {path} (image {args.image}, Trainer GPUs {args.gpus})")
     return 0
@@ -310,7 +325,7 @@ def infer_command(args: argparse.Namespace) -> int:
     from pipeline import inference
 
     request = dataclasses.replace(request, model_dir=os.path.abspath(request.model_dir))
-    settings = inference.InferenceSettings(request, os.path.abspath(args.output_dir), tuple(args.beam_args))
+    settings = inference.InferenceSettings(request, os.path.abspath(args.output_dir), tuple(args.beam_args), args.runner, args.flink_master)
     summary = inference.run_inference(settings)
     print(inference.console_summary(summary))
     return 1 if summary["failed"] else 0  # as predict.py: a script can tell that a video could not be read
@@ -349,6 +364,22 @@ def _find_user_error(error: BaseException) -> BaseException | None:
     while error is not None:
         if isinstance(error, user_errors):
             return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+# How Beam's portable runner reports a job its engine (Flink, Spark, a job service) ended as failed.
+_FAILED_JOB = re.compile(r"Pipeline (\S+) failed in state (FAILED|CANCELLED|UNRECOGNIZED): *(.*)", re.S)
+
+
+def _engine_failure(error: Optional[BaseException]) -> Optional[str]:
+    """One line for a Beam job that its engine failed (a lost TaskManager, a killed worker), from `error` or one it
+    was raised from; None for any other error. The engine's log and UI have the whole story."""
+    while error is not None:
+        match = _FAILED_JOB.search(str(error))
+        if match:
+            reason = " ".join(match.group(3).split())[:300] or "no reason given"
+            return f"the Beam job {match.group(1)} ended {match.group(2)} on its engine: {reason}"
         error = error.__cause__ or error.__context__
     return None
 
@@ -486,6 +517,10 @@ def _run_command(args: argparse.Namespace, beam_args: Callable[[], list[str]]) -
         with _private_tmpdir():
             return args.handler(args)
     except Exception as error:
+        engine_failure = _engine_failure(error)
+        if engine_failure:
+            print(f"error: {engine_failure}", file=sys.stderr)
+            return 1
         user_error = _find_user_error(error)
         no_space = _no_space_left(error) if user_error is None else None
         if no_space:

@@ -9,7 +9,7 @@ import dataclasses
 from typing import Any, Optional, Sequence
 
 from inference.batch import InferenceRequest, infer_videos, open_request
-from pipeline import runner
+from pipeline import flink, runner
 from video_datasets.listing import ignored_files_text
 
 INFERENCE_PIPELINE_NAME = "video-action-inference"
@@ -20,6 +20,8 @@ class InferenceSettings:
     request: InferenceRequest
     output_dir: str
     beam_args: tuple[str, ...] = ()
+    engine: str = "local"  # "flink": the job runs on the Flink cluster at flink_master (pipeline/flink.py)
+    flink_master: Optional[str] = None
 
 
 def run_inference(settings: InferenceSettings) -> dict[str, Any]:
@@ -28,7 +30,8 @@ def run_inference(settings: InferenceSettings) -> dict[str, Any]:
 
     video_list, model = open_request(settings.request)
     output_dir = runner.prepare_output_dir(settings.output_dir, "--output-dir")
-    return infer_videos(video_list, model, settings.request, output_dir, with_default_beam_args(settings.beam_args))
+    beam_args = flink.beam_args_for(settings.engine, settings.flink_master, settings.beam_args)
+    return infer_videos(video_list, model, settings.request, output_dir, with_default_beam_args(beam_args))
 
 
 def create_inference_pipeline(request: InferenceRequest, pipeline_root: str, beam_pipeline_args: Sequence[str] = (), metadata_connection_config: Optional[Any] = None) -> Any:

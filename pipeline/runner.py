@@ -20,14 +20,15 @@ from typing import IO, Any, Optional
 from frame_path import backbone
 from frame_path.config import SPAN_MISMATCH_HINT, ExtractionConfig, span_feature_mismatch
 from frame_path.feature_store import STORE_DIR as FEATURE_STORE_DIR
-from pipeline import configs
+from pipeline import configs, flink
 from pipeline.options import OptionError
 from video_datasets import keras_layout, manifest, spans
 
 logger = logging.getLogger(__name__)
 
 DEMO_WEIGHTS = "none"  # the demo runs offline
-ORCHESTRATORS = ("local", "beam")
+# "flink": LocalDagRunner, with every component's Beam pipeline a job of a Flink cluster (pipeline/flink.py).
+ORCHESTRATORS = ("local", "beam", "flink")
 LOCK_FILE = ".lock"  # in OUTPUT_DIR (and in a run's private temp folder): held by the run, the holder's pid inside
 # Output dirs this process holds, for the rest of its life: a front end called again in
 # the same process (the tests do) takes its own lock again; a flock would refuse it.
@@ -43,7 +44,8 @@ class RunSettings:
     serving_dir: Optional[str] = None  # default OUTPUT_DIR/serving
     enable_cache: bool = True
     beam_args: tuple[str, ...] = ()
-    orchestrator: str = "local"  # LocalDagRunner or BeamDagRunner
+    orchestrator: str = "local"  # LocalDagRunner, BeamDagRunner, or LocalDagRunner with Beam steps on Flink
+    flink_master: Optional[str] = None  # the Flink JobManager's REST address, with orchestrator "flink" (default localhost:8081)
     pipeline_name: str = configs.PIPELINE_NAME
 
     @property
@@ -57,6 +59,11 @@ class RunSettings:
     @property
     def serving_model_dir(self) -> str:
         return self.serving_dir or os.path.join(self.output_dir, "serving")
+
+    @property
+    def component_beam_args(self) -> tuple[str, ...]:
+        """The Beam arguments of the components: the user's, after Flink's with orchestrator "flink"."""
+        return flink.beam_args_for(self.orchestrator, self.flink_master, self.beam_args)
 
     @property
     def extraction(self) -> ExtractionConfig:
@@ -264,7 +271,7 @@ def build_pipeline(settings: RunSettings, last_component: Optional[str] = None):
         last_component=last_component,
         enable_cache=settings.enable_cache,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(settings.metadata_path),
-        beam_pipeline_args=list(settings.beam_args),
+        beam_pipeline_args=list(settings.component_beam_args),
     )
 
 
@@ -285,6 +292,8 @@ def run(settings: RunSettings, last_component: Optional[str] = None) -> dict[str
             BeamDagRunner().run(pipeline)
     else:
         from tfx.orchestration.local.local_dag_runner import LocalDagRunner  # not tfx.v1: see pipeline/pipeline.py
+
+        # "flink" too: TFX orchestrates locally and each Beam component submits its own pipeline to Flink.
 
         LocalDagRunner().run(pipeline)
     summary = reporting.summarize_run(settings.metadata_path, settings.pipeline_name, since_ms=int(started * 1000))

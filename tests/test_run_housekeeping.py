@@ -330,3 +330,24 @@ def test_a_run_marks_its_summary_as_under_way_and_moves_the_last_one_aside(tmp_p
     assert (tmp_path / "report.previous" / "report.md").exists() and not (tmp_path / "report").exists()
     reporting.mark_in_progress(str(tmp_path))  # after a killed run: its marker is replaced, the last result kept
     assert json.loads((tmp_path / "run_summary.previous.json").read_text())["test_accuracy"] == 0.9
+
+
+def test_a_beam_job_its_engine_failed_is_one_line():
+    import pipeline_runner
+
+    message = (
+        "Pipeline BeamApp-root-1207-5b3c failed in state FAILED: org.apache.flink.runtime.JobException: "
+        "TaskManager with id localhost:41577-3b2f is no longer reachable.\n\tat org.apache.flink.runtime..."
+    )
+    try:
+        try:
+            raise RuntimeError(message)
+        except RuntimeError as error:
+            raise ValueError("the component failed") from error
+    except ValueError as wrapped:
+        line = pipeline_runner._engine_failure(wrapped)
+    assert line == (
+        "the Beam job BeamApp-root-1207-5b3c ended FAILED on its engine: org.apache.flink.runtime.JobException: "
+        "TaskManager with id localhost:41577-3b2f is no longer reachable. at org.apache.flink.runtime..."
+    )
+    assert pipeline_runner._engine_failure(ValueError("another error")) is None

@@ -22,6 +22,23 @@ def test_random_init_is_the_same_on_every_build_and_batch_size_does_not_matter()
     np.testing.assert_allclose(first, second, rtol=1e-4, atol=1e-5)
 
 
+def test_random_init_built_in_two_threads_at_once_is_the_same_network():
+    """As an SDK worker on Flink sets up two subtasks' DoFns at once (without the lock: two different networks)."""
+    import threading
+
+    frames = np.random.RandomState(1).randint(0, 256, (2, 32, 32, 3)).astype(np.uint8)
+    alone = backbone.encode_frames(backbone.build_backbone("none", 32, seed=0), frames, batch_size=2)
+    built = []
+    threads = [threading.Thread(target=lambda: built.append(backbone.build_backbone("none", 32, seed=0))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(built) == 2
+    for encoder in built:
+        np.testing.assert_array_equal(backbone.encode_frames(encoder, frames, batch_size=2), alone)
+
+
 def test_weights_id_names_files_by_content(tmp_path):
     weights_file = tmp_path / "w.h5"
     weights_file.write_bytes(b"abc")

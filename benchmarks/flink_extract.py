@@ -1,0 +1,106 @@
+"""`pipeline_runner.py extract` on Flink against the local engine, on the same clips, and where Flink's time goes.
+
+    .venv/bin/python benchmarks/flink_extract.py                # 108 demo clips, 32x32, 8 frames, 1 run each
+    .venv/bin/python benchmarks/flink_extract.py --clips 200 --rounds 2
+
+It generates a demo dataset, starts a Flink cluster of its own on free ports (tools/flink_cluster.py: two
+TaskManagers, Beam's Flink job server, the SDK worker pool, whose workers write the start-up trace of
+pipeline/beam_plugin.py), then runs extract on the local engine and on Flink, alternated, each into a fresh
+output folder (so no features are reused), and stops the cluster. For each Flink run, from the command's start
+and the job's times in Flink's REST API (/jobs/overview) and the workers' traces:
+
+- submission_seconds: command start -> the Flink job's start (process start-up, the manifest's checks, Beam's
+  translation, staging, the job server's translation and the jar upload to the JobManager);
+- worker_start_seconds: the job's start -> the last of its SDK workers had loaded the worker plugin;
+- work_seconds: the rest of the job (the Beam work itself, on parallelism 2);
+- after_job_seconds: the job's end -> the command's end (TFX's bookkeeping, the summary).
+
+One JSON object goes to stdout; progress to stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import common  # noqa: E402
+
+SETTINGS = ["--max-seq-length", "8", "--image-size", "32"]
+
+
+def _worker_starts_ms(trace_dir: str) -> list[int]:
+    """When each SDK worker process loaded the plugin (ms), from its trace file."""
+    starts = []
+    for name in os.listdir(trace_dir) if os.path.isdir(trace_dir) else ():
+        with open(os.path.join(trace_dir, name)) as trace_file:
+            starts.append(int(trace_file.readline().split()[1]))
+    return starts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clips", type=common.at_least(20), default=108, help="demo clips (default: %(default)s)")
+    parser.add_argument("--rounds", type=common.at_least(1), default=1, help="runs of each engine, alternated (default: %(default)s)")
+    parser.add_argument("--work-dir", help="keep the data, outputs and logs here (default: a temporary folder, removed)")
+    args = parser.parse_args(argv)
+    common.setup_logging()
+    from pipeline.beam_plugin import WORKER_TRACE_ENV
+    from tools import flink_cluster
+
+    result: dict[str, Any] = {"machine": common.machine_info(), "settings": SETTINGS, "runs": []}
+    with common.work_dir(args.work_dir, "flink-extract-") as work:
+        data_root = os.path.join(work, "data")
+        result["dataset"] = common.demo_dataset(data_root, args.clips)
+        started = time.monotonic()
+        with flink_cluster.running(os.path.join(work, "cluster"), worker_env={WORKER_TRACE_ENV: os.path.join(work, "trace")}) as cluster:
+            result["cluster_start_seconds"] = round(time.monotonic() - started, 1)
+            for round_index in range(args.rounds):
+                for engine in ("local", "flink"):
+                    output_dir = os.path.join(work, f"{engine}-{round_index}")
+                    trace_dir = os.path.join(work, "trace")
+                    options = [*SETTINGS]
+                    if engine == "flink":
+                        options += ["--runner", "flink", "--flink-master", cluster.flink_master,
+                                    f"--job_endpoint=localhost:{cluster.ports.job}", f"--environment_config=localhost:{cluster.ports.worker_pool}"]
+                    before = {job["jid"] for job in cluster.jobs()}
+                    traced_before = set(_worker_starts_ms(trace_dir))
+                    started_ms = time.time() * 1000
+                    measured = common.run_subprocess(common.runner_command("extract", data_root, output_dir, *options), os.path.join(work, f"{engine}-{round_index}.log"))
+                    ended_ms = time.time() * 1000
+                    extraction = common.read_summary(output_dir)["feature_extraction"]
+                    run: dict[str, Any] = {"engine": engine, "round": round_index, "wall_seconds": measured["wall_seconds"],
+                                           "frames": extraction.get("frames"), "extraction_seconds": extraction.get("seconds")}
+                    jobs = [job for job in cluster.jobs() if job["jid"] not in before]
+                    if engine == "flink":
+                        (job,) = jobs
+                        workers = sorted(set(_worker_starts_ms(trace_dir)) - traced_before)
+                        last_worker = max(workers) if workers else job["start-time"]
+                        run.update({
+                            "flink_job_state": job["state"],
+                            "flink_job_seconds": round(job["duration"] / 1000, 2),
+                            "sdk_workers": len(workers),
+                            "submission_seconds": round((job["start-time"] - started_ms) / 1000, 2),
+                            "worker_start_seconds": round((last_worker - job["start-time"]) / 1000, 2),
+                            "work_seconds": round((job["end-time"] - last_worker) / 1000, 2),
+                            "after_job_seconds": round((ended_ms - job["end-time"]) / 1000, 2),
+                        })
+                    else:
+                        assert jobs == [], jobs
+                    logging.getLogger("benchmarks").info("%s", run)
+                    result["runs"].append(run)
+    for engine in ("local", "flink"):
+        walls = [run["wall_seconds"] for run in result["runs"] if run["engine"] == engine]
+        result[f"{engine}_wall_seconds_mean"] = round(sum(walls) / len(walls), 2)
+    result["flink_over_local"] = round(result["flink_wall_seconds_mean"] / result["local_wall_seconds_mean"], 2)
+    result["machine"]["load_average_at_end"] = common.load_average()
+    common.print_json(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
