@@ -71,7 +71,7 @@ def test_predict_timeline_json_and_table(pushed, capsys):
     assert [item["probability"] for item in with_timeline] == pytest.approx([item["probability"] for item in alone], abs=1e-4)
     with pytest.raises(SystemExit, match="2"):
         predict.main(["--model-dir", serving_dir, video, "--timeline", "--window-seconds", "0"])
-    assert "--window-seconds and --stride-seconds must be above 0" in capsys.readouterr().err
+    assert "--window-seconds and --stride-seconds must be finite numbers above 0" in capsys.readouterr().err
 
 
 def test_serving_frames_agrees_with_predict(pushed, request):
@@ -148,7 +148,7 @@ def test_the_lone_serving_default_gives_the_whole_models_numbers(pushed):
     _, version_dir, _ = pushed
     # Through the Pusher's copy (which drops nested files named saved_model.pb), loaded as VideoClassifier loads it.
     assert os.path.exists(os.path.join(version_dir, inference_model.EXAMPLES_MODEL_DIR, inference_model.EXAMPLES_MODEL_GRAPH))
-    lone = inference_model._load_serving_default(version_dir)
+    lone = inference_model._load_serving_default(version_dir).signatures["serving_default"]
     whole = tf.saved_model.load(version_dir).signatures["serving_default"]
     max_seq_length = inference_model.PushedModel.open(version_dir).extraction.max_seq_length
     rng = np.random.default_rng(0)
