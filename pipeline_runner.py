@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_flink_master_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--flink-master", default=flink.DEFAULT_FLINK_MASTER, metavar="HOST:PORT", help="with --runner flink: the Flink JobManager's REST address (default: %(default)s, make flink-up's cluster)")
+    parser.add_argument("--flink-master", metavar="HOST:PORT", help=f"with --runner flink: the Flink JobManager's REST address (default: {flink.DEFAULT_FLINK_MASTER}, make flink-up's cluster)")
 
 
 def _add_engine_option(parser: argparse.ArgumentParser) -> None:
@@ -494,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
         argv, passed_through = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
+    if getattr(args, "flink_master", None) and args.runner != "flink":
+        parser.error(f"--flink-master goes with --runner flink (the {args.command} command runs its Beam steps on Flink only then)")
     known = _command_options(parser, args.command)
     return _run_command(args, lambda: options.beam_args_of(unknown, passed_through, known))
 

@@ -167,3 +167,11 @@ def test_the_tfx_cli_refuses_a_beam_option_beam_does_not_know(tmp_path):
         tfx_cli.settings_from_environment(_environment(tmp_path, VIDEO_BEAM_PIPELINE_ARGS="--direct_num_workerz=2"))
     settings = tfx_cli.settings_from_environment(_environment(tmp_path, VIDEO_BEAM_PIPELINE_ARGS="--direct_num_workers=2"))
     assert settings.beam_args == ("--direct_num_workers=2",)
+
+
+def test_a_flink_master_without_the_flink_runner_is_refused(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "pipeline_runner.py", "extract", "--data-root", str(tmp_path), "--output-dir", str(tmp_path / "out"), "--flink-master", "jm:8081"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2 and "--flink-master goes with --runner flink" in result.stderr.strip().splitlines()[-1]

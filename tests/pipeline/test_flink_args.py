@@ -46,7 +46,8 @@ def test_run_extract_and_infer_take_runner_flink_and_a_flink_master():
     run = parser.parse_args(["run", "--demo", "--output-dir", "x", "--runner", "flink", "--flink-master", "jm:8081"])
     assert (run.runner, run.flink_master) == ("flink", "jm:8081")
     extract = parser.parse_args(["extract", "--data-root", "d", "--output-dir", "x", "--runner", "flink"])
-    assert (extract.runner, extract.flink_master) == ("flink", flink.DEFAULT_FLINK_MASTER)
+    assert (extract.runner, extract.flink_master) == ("flink", None)  # pipeline/flink.py's default, where the Beam args are made
+    assert flink.beam_args_for("flink", extract.flink_master, ()) == tuple(flink.flink_beam_args(flink.DEFAULT_FLINK_MASTER))
     infer = parser.parse_args(["infer", "--videos", "v", "--model-dir", "m", "--output-dir", "x", "--runner", "flink"])
     assert infer.runner == "flink"
     compiled = parser.parse_args(["compile", "--output-file", "p.json", "--runner", "flink"])
