@@ -123,6 +123,9 @@ def start_outputs(output_dir: str) -> None:
     stale.update(matching(f"{PREDICTIONS_FILE}.beam*") + matching("*.partial"))
     if stale:
         FileSystems.delete(sorted(stale))
+    summary_path = FileSystems.join(output_dir, SUMMARY_FILE)
+    if FileSystems.exists(summary_path) and _status(summary_path) == "running":  # a killed run's marker: no result to keep
+        FileSystems.delete([summary_path])
     for name in (PREDICTIONS_FILE, SUMMARY_FILE, TIMELINES_DIR):
         path = FileSystems.join(output_dir, name)
         if FileSystems.exists(path):
@@ -132,6 +135,16 @@ def start_outputs(output_dir: str) -> None:
                 FileSystems.delete([previous])
             FileSystems.rename([path], [previous])
     _write(FileSystems.join(output_dir, SUMMARY_FILE), (json.dumps({"status": "running", "pid": os.getpid()}, indent=2) + "\n").encode())
+
+
+def _status(summary_path: str) -> Any:
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        with FileSystems.open(summary_path) as summary_file:
+            return json.load(summary_file).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _write(path: str, data: bytes) -> None:

@@ -316,6 +316,8 @@ def test_an_inference_run_moves_the_last_results_aside_and_removes_what_killed_r
     start_outputs(str(tmp_path))
     assert sorted(os.listdir(tmp_path)) == ["inference_summary.json", "inference_summary.previous.json", "predictions.previous.jsonl", "timelines.previous"]
     assert json.loads((tmp_path / "inference_summary.json").read_text())["status"] == "running"
+    start_outputs(str(tmp_path))  # after a killed run: its marker is replaced, the last result kept
+    assert json.loads((tmp_path / "inference_summary.previous.json").read_text()) == {"status": "complete", "videos": 1}
 
 
 def test_a_run_marks_its_summary_as_under_way_and_moves_the_last_one_aside(tmp_path):
