@@ -6,12 +6,11 @@ signature) feeds it the same thing and cannot forget to normalize.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import logging
 import os
-import threading
+import random
 import weakref
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -28,7 +27,6 @@ _IMAGENET_STD = np.array([0.229, 0.224, 0.225])
 
 FEATURE_DIM = 1024  # DenseNet121's channels: features a frame per pooling
 PRECISIONS = ("float32", "bfloat16")
-_RANDOM_INIT_LOCK = threading.Lock()  # build_backbone's, for random weights
 # How a frame's DenseNet121 feature map (4x4 at 128 px) becomes its vector: "avg" (the map's mean, the Keras
 # example's), "max" (the map's maximum: each of the 1024 channels' strongest response anywhere in the frame) or
 # both side by side. The mean mixes a small object with the scene around it; the maximum keeps its look wherever
@@ -135,6 +133,25 @@ def compute_device() -> str:
     return next((kind for kind in ("gpu", "tpu") if kind in kinds), "cpu")
 
 
+def _draw_random_weights(network: "keras.Model", seed: int) -> None:
+    """Draws `network`'s random weights again from `seed` alone, as `keras.utils.set_random_seed(seed)` before
+    building it would have (bitwise), without touching any process-wide random state.
+
+    Keras seeds each initializer from Python's process-wide `random` when the layer is made; in an SDK worker
+    other threads draw from that stream meanwhile (on one Flink TaskManager the features differed from the local
+    engine's), and seeding it globally would reset every caller's stream. Only convolution kernels are random
+    in DenseNet121; their seeds are replayed in the order the layers were made.
+    """
+    import keras
+
+    seeds = random.Random(seed)
+    for layer in network.layers:
+        initializer = getattr(layer, "kernel_initializer", None)
+        if isinstance(initializer, keras.initializers.Initializer) and hasattr(initializer, "seed"):
+            seeded = initializer.__class__.from_config({**initializer.get_config(), "seed": seeds.randint(1, int(1e9))})
+            layer.kernel.assign(seeded(layer.kernel.shape, layer.kernel.dtype))
+
+
 def build_backbone(weights: str, image_size: int, seed: int, precision: str = "float32", pooling: str = "avg") -> "keras.Model":
     """DenseNet121 (no top) with its preprocessing in front and `pooling` (POOLINGS) over its last feature map.
 
@@ -156,38 +173,34 @@ def build_backbone(weights: str, image_size: int, seed: int, precision: str = "f
     # TensorFlow start up.
     import keras
 
-    # Random weights are drawn from process-wide random state: two threads building at once interleave their
-    # draws and get two different networks. An SDK worker on Flink sets up two subtasks' DoFns at once; its
-    # features differed from the local engine's by up to 0.2 (of at most 0.24) before this lock.
-    with _RANDOM_INIT_LOCK if weights == "none" else contextlib.nullcontext():
-        if weights == "none":
-            logger.warning(
-                "DenseNet121 runs with RANDOM weights (--weights none): the frame features are "
-                "not pretrained, fine for tests and the offline demo, not for real accuracy."
-            )
-            # A fixed seed makes every worker (and predict.py) build the same network.
-            keras.utils.set_random_seed(seed)
-        keras_weights = None if weights == "none" else weights
-        previous_policy = keras.config.dtype_policy() if precision == "bfloat16" else None
-        try:
-            if previous_policy is not None:
-                keras.config.set_dtype_policy("mixed_bfloat16")
-            densenet = keras.applications.DenseNet121(
-                include_top=False,
-                weights=keras_weights,
-                input_shape=(image_size, image_size, 3),
-            )
-        except Exception as error:  # Keras raises plain Exception for a failed download.
-            if weights != "imagenet":
-                raise BackboneWeightsError(f"cannot load backbone weights from {weights!r}: {error}") from error
-            raise BackboneWeightsError(
-                f"cannot download the DenseNet121 ImageNet weights ({str(error).splitlines()[0]}); "
-                "offline, pass --weights /path/to/densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5 "
-                "or --weights none (random features, for tests only)"
-            ) from error
-        finally:
-            if previous_policy is not None:
-                keras.config.set_dtype_policy(previous_policy)
+    if weights == "none":
+        logger.warning(
+            "DenseNet121 runs with RANDOM weights (--weights none): the frame features are "
+            "not pretrained, fine for tests and the offline demo, not for real accuracy."
+        )
+    keras_weights = None if weights == "none" else weights
+    previous_policy = keras.config.dtype_policy() if precision == "bfloat16" else None
+    try:
+        if previous_policy is not None:
+            keras.config.set_dtype_policy("mixed_bfloat16")
+        densenet = keras.applications.DenseNet121(
+            include_top=False,
+            weights=keras_weights,
+            input_shape=(image_size, image_size, 3),
+        )
+    except Exception as error:  # Keras raises plain Exception for a failed download.
+        if weights != "imagenet":
+            raise BackboneWeightsError(f"cannot load backbone weights from {weights!r}: {error}") from error
+        raise BackboneWeightsError(
+            f"cannot download the DenseNet121 ImageNet weights ({str(error).splitlines()[0]}); "
+            "offline, pass --weights /path/to/densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5 "
+            "or --weights none (random features, for tests only)"
+        ) from error
+    finally:
+        if previous_policy is not None:
+            keras.config.set_dtype_policy(previous_policy)
+    if weights == "none":
+        _draw_random_weights(densenet, seed)
     frames = keras.Input((image_size, image_size, 3), name="frames")
     normalized = keras.layers.Normalization(
         mean=255.0 * _IMAGENET_MEAN, variance=(255.0 * _IMAGENET_STD) ** 2, name="densenet_preprocessing"

@@ -39,6 +39,47 @@ def test_random_init_built_in_two_threads_at_once_is_the_same_network():
         np.testing.assert_array_equal(backbone.encode_frames(encoder, frames, batch_size=2), alone)
 
 
+def test_random_init_does_not_depend_on_other_threads_drawing_random_numbers():
+    """On one Flink TaskManager other threads of the SDK worker draw from Python's `random` while a DoFn builds
+    its network; Keras takes its initializers' seeds from that same process-wide stream."""
+    import random
+    import threading
+
+    frames = np.random.RandomState(1).randint(0, 256, (2, 32, 32, 3)).astype(np.uint8)
+    alone = backbone.encode_frames(backbone.build_backbone("none", 32, seed=0), frames, batch_size=2)
+    stop = threading.Event()
+
+    def draw() -> None:
+        while not stop.is_set():
+            random.random()
+
+    drawer = threading.Thread(target=draw)
+    drawer.start()
+    try:
+        beside_draws = backbone.build_backbone("none", 32, seed=0)
+    finally:
+        stop.set()
+        drawer.join()
+    np.testing.assert_array_equal(backbone.encode_frames(beside_draws, frames, batch_size=2), alone)
+
+
+def test_random_init_leaves_the_process_random_seeds_alone():
+    """Library code seeds nothing global: a caller's NumPy stream goes on where it was."""
+    np.random.seed(5)
+    expected = np.random.RandomState(5).random_sample()
+    backbone.build_backbone("none", 32, seed=0)
+    assert np.random.random_sample() == expected
+
+
+def test_random_init_is_the_network_keras_builds_after_seeding_everything():
+    """The random-init features every figure in benchmarks/README.md was measured on."""
+    keras.utils.set_random_seed(3)
+    seeded = keras.applications.DenseNet121(include_top=False, weights=None, input_shape=(32, 32, 3))
+    built = backbone.build_backbone("none", 32, seed=3).get_layer("densenet121")
+    for expected, weight in zip(seeded.get_weights(), built.get_weights(), strict=True):
+        np.testing.assert_array_equal(weight, expected)
+
+
 def test_weights_id_names_files_by_content(tmp_path):
     weights_file = tmp_path / "w.h5"
     weights_file.write_bytes(b"abc")
