@@ -6,11 +6,11 @@
 `tfx pipeline create` runs this file inside the `tfx` process with
 LocalDagRunner.run() patched to only record the pipeline; `tfx run create`
 runs `python tfx_pipeline.py`, for real. The variables are pipeline/tfx_cli.py's.
-A bad one is one line on stderr and exit code 2, as with pipeline_runner.py.
+A bad one is one line on stderr and exit code 2, as with pipeline_runner.py (pipeline/front_end.py).
 """
 import sys
 
-import pipeline_runner
+from pipeline import tfx_cli
 
 if __name__ == "__main__":  # the tfx CLI runs it as __main__ too
-    sys.exit(pipeline_runner.tfx_cli_main())
+    sys.exit(tfx_cli.main())

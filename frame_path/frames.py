@@ -12,10 +12,11 @@ from typing import Callable, Optional
 import cv2
 import numpy as np
 
+from video_datasets.listing import file_problem
+
 
 SAMPLING_MODES = ("uniform", "first")
 # Fewer bytes than the headers of any container OpenCV reads (an AVI's RIFF and main headers alone are 88).
-MIN_VIDEO_FILE_BYTES = 32
 DEFAULT_FPS = 25.0  # for containers that declare no frame rate
 
 
@@ -151,36 +152,6 @@ def _read_frames(
     return declared_frames, kept, num_frames, fps
 
 
-def file_problem(path: str, data_root: Optional[str] = None) -> Optional[str]:
-    """Why `path` certainly is no usable video, seen from the file system alone; None when only decoding can tell.
-
-    With `data_root`, a file that resolves to a place outside it (through a link
-    of the file or of a folder on its way) is refused: a data folder must not
-    make the extractor read /etc/passwd or another dataset's clips. Links that
-    stay inside the data root are followed.
-    """
-    if not os.path.exists(path):
-        if os.path.islink(path):
-            return f"dangling symbolic link (to {os.readlink(path)})"
-        return "file not found"
-    if data_root is not None:
-        target, root = os.path.realpath(path), os.path.realpath(data_root)
-        if os.path.commonpath([root, target]) != root:
-            return f"symbolic link to a file outside the data root: {target}"
-    if os.path.isdir(path):
-        return "is a folder, not a video file"
-    if not os.path.isfile(path):
-        return "not a regular file (a device, pipe or socket)"  # a pipe would block the decoder
-    if os.path.basename(path).startswith("._"):
-        return "a macOS AppleDouble file (._*): metadata, not a video"
-    size = os.path.getsize(path)
-    if size == 0:
-        return "empty file"
-    if size < MIN_VIDEO_FILE_BYTES:
-        return f"{size} bytes: too small to be a video"
-    return None
-
-
 def decode_clip(path: str, max_seq_length: int, image_size: int, sampling: str) -> DecodedClip:
     """Decodes a video file into sampled, cropped and resized RGB frames.
 
@@ -190,7 +161,7 @@ def decode_clip(path: str, max_seq_length: int, image_size: int, sampling: str) 
     the declared one (a container off by a frame or two), the clip is read a
     second time for the frames the real count calls for, so the result is
     always that of sampling the decoded frames. Raises VideoDecodeError with the
-    reason when the file is no video (file_problem), gives no frame or is
+    reason when the file is no video (listing.file_problem), gives no frame or is
     clearly cut off.
     """
     problem = file_problem(path)

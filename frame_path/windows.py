@@ -16,7 +16,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from frame_path.frames import DEFAULT_FPS, VideoDecodeError, crop_and_resize, file_problem, sample_frame_indices
+from frame_path.frames import DEFAULT_FPS, VideoDecodeError, crop_and_resize, sample_frame_indices
+from video_datasets.listing import file_problem
 
 
 @dataclasses.dataclass(frozen=True)

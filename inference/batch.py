@@ -17,8 +17,9 @@ import os
 import time
 from typing import Any, Optional, Sequence
 
-from inference.model import PushedModel, check_views
-from inference.timeline import TimelineConfig
+import run_files
+from inference.model import PushedModel, add_views_option, check_views
+from inference.timeline import TimelineConfig, add_timeline_options, timeline_config_of
 from inference.videos import VideoList, list_videos
 from video_datasets.listing import ignored_files_report
 
@@ -54,6 +55,21 @@ class InferenceRequest:
         return cls(**{**values, "videos": tuple(values["videos"])}, timeline=TimelineConfig(**timeline) if timeline else None)
 
 
+def add_request_options(parser: Any) -> None:
+    """What `infer` and `compile-inference` take alike: InferenceRequest's fields."""
+    parser.add_argument("--videos", nargs="+", required=True, metavar="PATH", help="folders (their video files, recursively), video files or glob patterns")
+    parser.add_argument("--model-dir", required=True, help="a serving directory (its newest version is used) or one version folder")
+    parser.add_argument("--top-k", type=int, default=5, help="how many actions to keep per video (default: %(default)s)")
+    parser.add_argument("--weights", help="backbone weights file, as for run (default: the ones the model was trained with)")
+    add_views_option(parser)
+    add_timeline_options(parser)
+
+
+def request_of(args: Any) -> InferenceRequest:
+    """The InferenceRequest of parsed `add_request_options`; ValueError for a bad value."""
+    return InferenceRequest(tuple(args.videos), args.model_dir, args.top_k, args.weights, timeline_config_of(args), args.views)
+
+
 def open_request(request: InferenceRequest) -> tuple[VideoList, PushedModel]:
     """The videos listed and the model opened and checked: VideoListError, ModelDirError or BackboneWeightsError, before Beam starts."""
     return list_videos(list(request.videos)), PushedModel.open(request.model_dir, request.weights, request.views)
@@ -87,7 +103,7 @@ def infer_videos(video_list: VideoList, model: PushedModel, request: InferenceRe
     FileSystems.delete([shard_prefix])
     order = {video: index for index, video in enumerate(videos)}
     results.sort(key=lambda result: order[result["video"]])
-    _write(FileSystems.join(output_dir, PREDICTIONS_FILE), "".join(json.dumps(result) + "\n" for result in results).encode())
+    run_files.write_atomically(FileSystems.join(output_dir, PREDICTIONS_FILE), "".join(json.dumps(result) + "\n" for result in results).encode())
 
     if request.timeline is not None:
         _draw_timelines(results, FileSystems.join(output_dir, TIMELINES_DIR), model.info.labels)
@@ -104,15 +120,15 @@ def infer_videos(video_list: VideoList, model: PushedModel, request: InferenceRe
         "model_dir": model.version_dir,
         "predictions_file": FileSystems.join(output_dir, PREDICTIONS_FILE),
     }
-    _write(FileSystems.join(output_dir, SUMMARY_FILE), (json.dumps(summary, indent=2) + "\n").encode())
+    run_files.write_atomically(FileSystems.join(output_dir, SUMMARY_FILE), (json.dumps(summary, indent=2) + "\n").encode())
     return summary
 
 
 def start_outputs(output_dir: str) -> None:
     """Before the job: the previous run's results move aside (predictions.previous.jsonl, inference_summary.previous.json,
-    timelines.previous/), inference_summary.json says the run is under way, and what killed runs left of Beam's
-    temporary files is removed. A run that is killed then never leaves an older, complete-looking result. (The
-    output folder is this run's alone: `infer` holds its lock, a Kubeflow step has a folder of its own.)"""
+    timelines.previous/: run_files.start_outputs), inference_summary.json says the run is under way, and what killed
+    runs left of Beam's temporary files is removed. (The output folder is this run's alone: `infer` holds its lock, a
+    Kubeflow step has a folder of its own.)"""
     from apache_beam.io.filesystems import FileSystems
 
     def matching(pattern: str) -> list[str]:
@@ -120,43 +136,10 @@ def start_outputs(output_dir: str) -> None:
 
     # Beam's temporary folder is found through its files (a match lists files only).
     stale = {os.path.dirname(path) for path in matching(f"beam-temp-{PREDICTIONS_FILE}*/*")}
-    stale.update(matching(f"{PREDICTIONS_FILE}.beam*") + matching("*.partial"))
+    stale.update(matching(f"{PREDICTIONS_FILE}.beam*") + matching("*" + run_files.PARTIAL))
     if stale:
         FileSystems.delete(sorted(stale))
-    summary_path = FileSystems.join(output_dir, SUMMARY_FILE)
-    if FileSystems.exists(summary_path) and _status(summary_path) == "running":  # a killed run's marker: no result to keep
-        FileSystems.delete([summary_path])
-    for name in (PREDICTIONS_FILE, SUMMARY_FILE, TIMELINES_DIR):
-        path = FileSystems.join(output_dir, name)
-        if FileSystems.exists(path):
-            stem, extension = os.path.splitext(name)
-            previous = FileSystems.join(output_dir, f"{stem}.previous{extension}")
-            if FileSystems.exists(previous):
-                FileSystems.delete([previous])
-            FileSystems.rename([path], [previous])
-    _write(FileSystems.join(output_dir, SUMMARY_FILE), (json.dumps({"status": "running", "pid": os.getpid()}, indent=2) + "\n").encode())
-
-
-def _status(summary_path: str) -> Any:
-    from apache_beam.io.filesystems import FileSystems
-
-    try:
-        with FileSystems.open(summary_path) as summary_file:
-            return json.load(summary_file).get("status")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def _write(path: str, data: bytes) -> None:
-    """Written beside `path`, then renamed: an interrupt never leaves a truncated file that looks complete."""
-    from apache_beam.io.filesystems import FileSystems
-
-    partial_path = path + ".partial"
-    with FileSystems.create(partial_path) as partial:
-        partial.write(data)
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([partial_path], [path])
+    run_files.start_outputs(output_dir, (PREDICTIONS_FILE, SUMMARY_FILE, TIMELINES_DIR), SUMMARY_FILE, {"pid": os.getpid()})
 
 
 def _draw_timelines(results: list[dict[str, Any]], folder: str, labels: list[str]) -> None:
@@ -167,4 +150,4 @@ def _draw_timelines(results: list[dict[str, Any]], folder: str, labels: list[str
             picture = io.BytesIO()
             draw_timeline(result, picture, labels)
             name = os.path.splitext(os.path.basename(result["video"]))[0]
-            _write(f"{folder}/{index:05d}_{name}.png", picture.getvalue())
+            run_files.write_atomically(f"{folder}/{index:05d}_{name}.png", picture.getvalue())

@@ -12,7 +12,7 @@ from typing import Any
 
 from frame_path.config import ExtractionConfig
 from trainer.hparams import training_config
-from typed_config import check_fields, option
+from typed_config import InvalidOption, check_fields, option
 from video_datasets.spans import LATEST as LATEST_SPAN
 
 PIPELINE_NAME = "video-action-recognition"
@@ -67,6 +67,51 @@ class SpanConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
+
+
+# The tag `make image` gives the project's image (tools/container); a cluster needs it pushed to a registry.
+DEFAULT_IMAGE = "localhost/video-action-pipeline:latest"
+
+
+@dataclasses.dataclass(frozen=True)
+class SpecConfig:
+    """Where a compiled Kubeflow spec runs: its steps' image, its artifact root, its schema."""
+
+    image: str = option(DEFAULT_IMAGE, "container image with this project, built from the Dockerfile (what `make image` tags)")
+    pipeline_root: str = option("gs://YOUR_BUCKET/pipeline_root", "artifact root URI")
+    pipeline_spec_2_1: bool = option(
+        False, "write PipelineSpec schema 2.1.0, which recent self-hosted Kubeflow Pipelines 2.x backends need (2.0.0 is what Vertex AI runs)"
+    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if not self.image.strip():
+            raise InvalidOption("image", "must name the container image built from this project's Dockerfile (TFX's stock image lacks its code)")
+
+
+@dataclasses.dataclass(frozen=True)
+class GpuConfig:
+    """The GPUs a compiled Kubeflow spec asks for (the Trainer's, and VideoExampleGen's on request)."""
+
+    gpus: int = option(0, "GPUs the Trainer asks for", minimum=0)
+    gpu_type: str = option(
+        "NVIDIA_TESLA_T4", "accelerator type: Vertex AI names it like the default; self-hosted Kubeflow Pipelines wants nvidia.com/gpu"
+    )
+    extraction_gpus: bool = option(False, "give VideoExampleGen the same GPUs as the Trainer")
+    cpu_limit: float = option(0.0, "CPU limit of the GPU components, e.g. 8; 0: none", minimum=0.0)
+    memory_limit_gb: float = option(0.0, "memory limit of the GPU components in GB, e.g. 32; 0: none", minimum=0.0)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.extraction_gpus and self.gpus == 0:
+            raise InvalidOption("extraction_gpus", "needs GPUs for the Trainer (--gpus 1 or more)")
+
+
+def check_compilable(config: "PipelineConfig") -> None:
+    """InvalidOption for what a Kubeflow Pipelines v2 spec cannot hold: TFX 1.21's KubeflowV2DagRunner compiles no
+    resolver function ("Only single Channel is supported"), so a spec trains on its run's span only."""
+    if config.spans.train_spans > 1:
+        raise InvalidOption("train_spans", "must be 1 in a Kubeflow Pipelines v2 spec (it trains on its run's span only); train on several spans with run or the tfx CLI")
 
 
 @dataclasses.dataclass(frozen=True)

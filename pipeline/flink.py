@@ -13,7 +13,7 @@ The versions go together: apache-beam 2.62.0 (requirements.txt) and Beam's
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 BEAM_VERSION = "2.62.0"
 FLINK_VERSION = "1.19.0"  # the Flink that beam-runners-flink-1.19:2.62.0 is built against (its pom)
@@ -67,3 +67,23 @@ def with_flink_args(user_args: Sequence[str], flink_master: str = DEFAULT_FLINK_
         given.add("environment_config")
     defaults = [arg for arg in flink_beam_args(flink_master, **kwargs) if arg[2:].split("=", 1)[0] not in given]
     return [*defaults, *users]
+
+
+def add_engine_options(parser: Any, choices: Sequence[str] = ("local", "flink"), help_text: str = "") -> None:
+    """--runner (where the Beam work runs) and --flink-master, for every command with Beam steps."""
+    parser.add_argument(
+        "--runner", choices=choices, default="local",
+        help=(help_text or "where the Beam work runs: the local engine, or jobs of a Flink cluster through Beam's Flink job "
+              "server (pipeline/flink.py; make flink-up)") + " (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--flink-master", metavar="HOST:PORT",
+        help=f"with --runner flink: the Flink JobManager's REST address (default: {DEFAULT_FLINK_MASTER}, make flink-up's cluster)",
+    )
+
+
+def flink_master_misuse(command: str, runner: str, flink_master: Optional[str]) -> Optional[str]:
+    """Why --flink-master cannot be used as given (it would be silently unused), None when it can."""
+    if flink_master and runner != "flink":
+        return f"--flink-master goes with --runner flink (the {command} command runs its Beam steps on Flink only then)"
+    return None

@@ -8,13 +8,16 @@ lists the fields, and a new field reaches all of them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import difflib
-from typing import Any, Collection, Iterable, Mapping, Optional, Sequence
+import json
+import os
+from typing import Any, Callable, Collection, Iterable, Iterator, Mapping, Optional, Sequence
 
 from frame_path.config import ExtractionConfig
 from pipeline import configs
-from trainer.hparams import HParamError
+from trainer.hparams import HParamError, tunable_fields
 from typed_config import InvalidOption, bounds_text, field_types, parse_text
 
 
@@ -50,6 +53,19 @@ def unknown_option_message(item: str, known: Iterable[str]) -> str:
 def option_strings(parser: argparse.ArgumentParser) -> list[str]:
     """Every option string `parser` takes."""
     return [flag for action in parser._actions for flag in action.option_strings]
+
+
+def check_output_file(path: str, option: str) -> None:
+    """OptionError unless a local `path` can be written as a file: not a folder, in an existing, writable folder."""
+    if "://" in path:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise OptionError(f"{option} {path} is a folder; give the path of the JSON file to write")
+    if not os.path.isdir(folder):
+        raise OptionError(f"{option} {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise OptionError(f"{option} {path}: folder {folder} is not writable")
 
 
 # Beam's own --runner, spelled so on the command line of this project, whose --runner picks the orchestrator.
@@ -101,13 +117,12 @@ def add_arguments(
         note = (default_notes or {}).get(field.name, "")
         if bounds_text(field):
             note += "; " + bounds_text(field)
+        help_text = f"{field.metadata['help']} (default: {field.default}{note})"
+        if types[field.name] is bool:  # a switch: given or not
+            parser.add_argument(flag(field.name), dest=field.name, action="store_true", default=None, help=help_text)
+            continue
         parser.add_argument(
-            flag(field.name),
-            dest=field.name,
-            type=types[field.name],
-            choices=field.metadata.get("choices"),
-            default=None,
-            help=f"{field.metadata['help']} (default: {field.default}{note})",
+            flag(field.name), dest=field.name, type=types[field.name], choices=field.metadata.get("choices"), default=None, help=help_text
         )
 
 
@@ -140,13 +155,19 @@ def parse_value(name: str, text: str, value_type: type) -> Any:
         raise OptionError(f"{name} {error}") from None
 
 
-def build(config_class: type, values: Mapping[str, Any], spelling: str = "flag", prefix: str = "") -> Any:
-    """`config_class(**values)`, with a bad value reported under the name the user typed (a flag or a variable)."""
+@contextlib.contextmanager
+def named_as(option_name: Callable[[InvalidOption], str]) -> Iterator[None]:
+    """An InvalidOption (a setting out of its bounds, a bad hyperparameter) raised inside becomes an OptionError
+    that names the setting as the user typed it: `option_name` is the front end's one spelling function."""
     try:
-        return config_class(**values)
+        yield
     except InvalidOption as error:
-        name = flag(error.option) if spelling == "flag" else env_name(prefix, error.option)
-        raise OptionError(f"{name} {error.requirement}") from None
+        raise OptionError(f"{option_name(error)} {error.requirement}") from None
+
+
+def flag_name(error: InvalidOption) -> str:
+    """A setting as the command line spells it: `--max-seq-length`, `--hparam dropout`."""
+    return f"--hparam {error.option}" if isinstance(error, HParamError) else flag(error.option)
 
 
 def pipeline_config(
@@ -156,30 +177,48 @@ def pipeline_config(
     hparams: Mapping[str, Any],
     enable_tuning: bool,
     spans: Mapping[str, Any],
-    *,
-    spelling: str = "flag",
-    prefix: str = "",
-    epochs_given: bool = False,
 ) -> configs.PipelineConfig:
-    """The one builder of PipelineConfig for every front end: each setting checked, a bad one named as the user typed it.
+    """The one builder of PipelineConfig for every front end, each setting checked (InvalidOption: wrap the call in
+    `named_as`). `extraction`, `gate` and `spans` hold the given fields of ExtractionConfig, GateConfig and
+    SpanConfig; `hparams` the given hyperparameters."""
+    return configs.PipelineConfig(
+        data_root=data_root,
+        extraction=ExtractionConfig(**extraction),
+        hparams=dict(hparams),
+        enable_tuning=enable_tuning,
+        gate=configs.GateConfig(**gate),
+        spans=configs.SpanConfig(**spans),
+    )
 
-    `extraction`, `gate` and `spans` hold the given fields of ExtractionConfig,
-    GateConfig and SpanConfig; `hparams` the --hparam values (with `epochs` from --epochs /
-    PREFIX_EPOCHS when `epochs_given`).
-    """
-    try:
-        return configs.PipelineConfig(
-            data_root=data_root,
-            extraction=build(ExtractionConfig, extraction, spelling, prefix),
-            hparams=dict(hparams),
-            enable_tuning=enable_tuning,
-            gate=build(configs.GateConfig, gate, spelling, prefix),
-            spans=build(configs.SpanConfig, spans, spelling, prefix),
-        )
-    except HParamError as error:
-        epochs = error.option == "epochs" and epochs_given
-        if spelling == "flag":
-            name = "--epochs" if epochs else f"--hparam {error.option}"
-        else:
-            name = env_name(prefix, "EPOCHS") if epochs else f"{prefix}HPARAMS {error.option}"
-        raise OptionError(f"{name} {error.requirement}") from None
+
+def add_hparam_arguments(parser: argparse.ArgumentParser) -> None:
+    """--epochs and --hparam NAME=VALUE (read by hparams_of_flags), for the commands that train."""
+    parser.add_argument("--epochs", type=int, help="training epochs at most (default: trainer/hparams.py's, 100)")
+    known = ", ".join(
+        f"{field.name} (default {json.dumps(field.default)}{'; ' + bounds_text(field) if bounds_text(field) else ''})" for field in tunable_fields()
+    )
+    parser.add_argument(
+        "--hparam", action="append", default=[], metavar="NAME=VALUE",
+        help=f"a model hyperparameter of trainer/hparams.py's HParams (VALUE read as JSON: 0.001, true), one of: {known}; repeatable",
+    )
+
+
+def hparams_of_flags(items: Sequence[str], epochs: Optional[int]) -> dict[str, Any]:
+    """--hparam NAME=VALUE (values read as JSON where they parse) and --epochs; checked by HParams when the
+    pipeline config is made."""
+    hparams: dict[str, Any] = {}
+    for item in items:
+        name, separator, value = item.partition("=")
+        if not separator:
+            raise OptionError(f"--hparam takes NAME=VALUE, got {item!r}")
+        if name in hparams:
+            raise OptionError(f"--hparam {name} is given twice: give it once")
+        try:
+            hparams[name] = json.loads(value)
+        except ValueError:
+            hparams[name] = value
+    if epochs is not None:
+        if "epochs" in hparams:
+            raise OptionError("--epochs and --hparam epochs both set the epochs: give one")
+        hparams["epochs"] = epochs
+    return hparams

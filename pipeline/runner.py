@@ -9,7 +9,6 @@ build a `RunSettings` and call `check_inputs`, `build_pipeline` or `run`.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
 import logging
 import os
@@ -17,6 +16,7 @@ import tempfile
 import time
 from typing import IO, Any, Optional
 
+import run_files
 from frame_path import backbone
 from frame_path.config import SPAN_MISMATCH_HINT, ExtractionConfig, span_feature_mismatch
 from frame_path.feature_store import STORE_DIR as FEATURE_STORE_DIR
@@ -29,7 +29,6 @@ logger = logging.getLogger(__name__)
 DEMO_WEIGHTS = "none"  # the demo runs offline
 # "flink": LocalDagRunner, with every component's Beam pipeline a job of a Flink cluster (pipeline/flink.py).
 ORCHESTRATORS = ("local", "beam", "flink")
-LOCK_FILE = ".lock"  # in OUTPUT_DIR (and in a run's private temp folder): held by the run, the holder's pid inside
 # Output dirs this process holds, for the rest of its life: a front end called again in
 # the same process (the tests do) takes its own lock again; a flock would refuse it.
 _held_output_dirs: dict[str, IO[str]] = {}
@@ -79,45 +78,6 @@ def absolute(path: str) -> str:
     return path if "://" in path else os.path.abspath(path)
 
 
-def take_lock(path: str) -> Optional[IO[str]]:
-    """`path` (created if need be) opened, locked for this process and holding its pid; None while another process holds it.
-
-    An flock lasts while the file is open: the kernel releases it when its
-    process ends, however (SIGKILL too), so a lock never outlives its run. The
-    pid is written once the lock is held: an empty file is one being taken.
-    """
-    lock = open(path, "a+")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        lock.truncate(0)
-        lock.write(str(os.getpid()))
-        lock.flush()
-    except BlockingIOError:
-        lock.close()
-        return None
-    except BaseException:
-        lock.close()
-        raise
-    return lock
-
-
-def lock_holder(path: str) -> str:
-    """The pid written in the lock file `path` ('?' if none can be read)."""
-    try:
-        with open(path) as lock:
-            return lock.read().strip() or "?"
-    except OSError:
-        return "?"
-
-
-def write_atomically(path: str, text: str) -> None:
-    """Writes `text` beside `path`, then renames: a full disk or an interrupt never leaves a truncated file that looks complete."""
-    partial_path = path + ".partial"
-    with open(partial_path, "w", encoding="utf-8") as partial:
-        partial.write(text)
-    os.replace(partial_path, path)
-
-
 def prepare_output_dir(output_dir: str, option_name: str) -> str:
     """Creates `output_dir`, checks that it can be written and locks it for this process's run, before any work starts.
 
@@ -132,10 +92,10 @@ def prepare_output_dir(output_dir: str, option_name: str) -> str:
             pass
         key = os.path.realpath(output_dir)
         if key not in _held_output_dirs:
-            lock_path = os.path.join(output_dir, LOCK_FILE)
-            lock = take_lock(lock_path)
+            lock_path = os.path.join(output_dir, run_files.LOCK_FILE)
+            lock = run_files.take_lock(lock_path)
             if lock is None:
-                raise OptionError(f"{option_name} {output_dir} is in use by another run (pid {lock_holder(lock_path)})")
+                raise OptionError(f"{option_name} {output_dir} is in use by another run (pid {run_files.lock_holder(lock_path)})")
             _held_output_dirs[key] = lock
     except OSError as error:
         raise OptionError(f"{option_name} {output_dir} cannot be used: {error.strerror or error}") from None
@@ -174,17 +134,6 @@ def check_inputs(settings: RunSettings) -> list[str]:
     return warnings
 
 
-def read_metadata_store(metadata_path: str) -> Any:
-    """The ML Metadata store of a run (OUTPUT_DIR/metadata.sqlite), opened read-only."""
-    from ml_metadata import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
-
-    connection = metadata_store_pb2.ConnectionConfig()
-    connection.sqlite.filename_uri = metadata_path
-    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(connection)
-
-
 def check_span_features(settings: RunSettings, span: int, weights_id: str) -> list[str]:
     """With --train-spans N: OptionError unless the other spans Transform and the Trainer will read are spans of this
     run's data root holding features made as this run's span will be. Transform would otherwise fail on the first
@@ -220,7 +169,7 @@ def _newest_examples_by_span(settings: RunSettings) -> dict[int, Any]:
 
     extracted_by_this_pipeline = os.path.join(settings.pipeline_root, "VideoExampleGen", "")
     newest: dict[int, Any] = {}
-    for artifact in read_metadata_store(settings.metadata_path).get_artifacts_by_type("Examples"):
+    for artifact in run_files.read_metadata_store(settings.metadata_path).get_artifacts_by_type("Examples"):
         if artifact.state == metadata_store_pb2.Artifact.LIVE and artifact.uri.startswith(extracted_by_this_pipeline):
             other_span = artifact.properties["span"].int_value
             if other_span not in newest or artifact.id > newest[other_span].id:
@@ -301,3 +250,10 @@ def run(settings: RunSettings, last_component: Optional[str] = None) -> dict[str
     summary["run_warnings"] = warnings
     reporting.publish(summary, settings.output_dir)
     return summary
+
+
+def print_summary(summary: dict[str, Any], output_dir: str) -> None:
+    """The run's summary on the console, as every front end shows it."""
+    from pipeline import reporting
+
+    print(reporting.console_summary(summary, reporting.summary_path(output_dir)))

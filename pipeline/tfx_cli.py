@@ -38,7 +38,8 @@ import shlex
 from typing import Any, Mapping, Optional
 
 from frame_path.config import ExtractionConfig
-from pipeline import configs, options, runner
+from pipeline import configs, front_end, options, runner
+from trainer.hparams import HParamError
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUTPUT_DIR = os.path.join(PROJECT_DIR, "outputs", "tfx_cli")
@@ -103,18 +104,22 @@ def settings_from_environment(environ: Mapping[str, str] = os.environ) -> runner
     if data_root is None:
         extraction_values.setdefault("weights", runner.DEMO_WEIGHTS)
     serving_dir = _env(environ, "SERVING_DIR")
-    # Every setting is checked before anything is written or generated.
-    pipeline = options.pipeline_config(
-        runner.absolute(data_root) if data_root else runner.demo_data_root(output_dir, generate=False),
-        extraction_values,
-        options.environment_values(configs.GateConfig, PREFIX, environ),
-        _hparams(environ),
-        _flag(environ, "TUNE", default=False),
-        options.environment_values(configs.SpanConfig, PREFIX, environ),
-        spelling="env",
-        prefix=PREFIX,
-        epochs_given=_env(environ, "EPOCHS") is not None,
-    )
+    epochs_given = _env(environ, "EPOCHS") is not None
+
+    def variable_name(error: options.InvalidOption) -> str:
+        if isinstance(error, HParamError):
+            return PREFIX + "EPOCHS" if error.option == "epochs" and epochs_given else f"{PREFIX}HPARAMS {error.option}"
+        return options.env_name(PREFIX, error.option)
+
+    with options.named_as(variable_name):  # every setting checked before anything is written or generated
+        pipeline = options.pipeline_config(
+            runner.absolute(data_root) if data_root else runner.demo_data_root(output_dir, generate=False),
+            extraction_values,
+            options.environment_values(configs.GateConfig, PREFIX, environ),
+            _hparams(environ),
+            _flag(environ, "TUNE", default=False),
+            options.environment_values(configs.SpanConfig, PREFIX, environ),
+        )
     settings = runner.RunSettings(
         output_dir=output_dir,
         pipeline=pipeline,
@@ -153,3 +158,15 @@ def _recording_only() -> bool:
 
     local_dag_runner = sys.modules.get("tfx.orchestration.local.local_dag_runner")
     return local_dag_runner is not None and hasattr(local_dag_runner.LocalDagRunner.run, "__wrapped__")
+
+
+def main() -> int:
+    """The whole pipeline of the VIDEO_* variables, with the front ends' error handling (pipeline/front_end.py)."""
+    return front_end.run_command(_run_and_print_summary, lambda: (PREFIX + "OUTPUT_DIR", output_dir_of()))
+
+
+def _run_and_print_summary() -> int:
+    summary = run_with_local_dag_runner()
+    if summary is not None:
+        runner.print_summary(summary, output_dir_of())
+    return 0

@@ -16,7 +16,7 @@ import subprocess
 import uuid
 from typing import Iterator, Sequence
 
-from pipeline_runner import DEFAULT_IMAGE
+from pipeline.configs import DEFAULT_IMAGE
 from tests.helpers import PROJECT_ROOT
 
 CONTAINER_TOOL = os.path.join(PROJECT_ROOT, "tools", "container")

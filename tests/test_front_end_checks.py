@@ -12,9 +12,9 @@ from pipeline.options import OptionError
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# Runs pipeline_runner.main(ARGV) (no ARGV: tfx_pipeline.py's tfx_cli_main) in a fresh interpreter and then says whether TensorFlow or TFX were imported.
+# Runs pipeline_runner.main(ARGV) (no ARGV: tfx_pipeline.py's tfx_cli.main) in a fresh interpreter and then says whether TensorFlow or TFX were imported.
 _MAIN_THEN_IMPORTS = (
-    "import sys, pipeline_runner; code = pipeline_runner.main(sys.argv[1:]) if sys.argv[1:] else pipeline_runner.tfx_cli_main(); "
+    "import sys, pipeline_runner; from pipeline import tfx_cli; code = pipeline_runner.main(sys.argv[1:]) if sys.argv[1:] else tfx_cli.main(); "
     "print('imported:', sorted(name for name in ('tensorflow', 'tfx', 'keras') if name in sys.modules)); sys.exit(code)"
 )
 
@@ -57,7 +57,9 @@ def test_bad_epochs_name_the_option_given(tmp_path):
 @pytest.mark.parametrize(
     "options, message",
     [
-        (["--gpus", "-1"], "--gpus must be 0 or more"),
+        (["--gpus", "-1"], "--gpus must be at least 0, got -1"),
+        (["--extraction-gpus"], "--extraction-gpus needs GPUs for the Trainer (--gpus 1 or more)"),
+        (["--train-spans", "2"], "--train-spans must be 1 in a Kubeflow Pipelines v2 spec"),
         (["--hparam", "num_head=2"], "--hparam num_head is not a hyperparameter"),
         (["--image", ""], "--image must name the container image built from this project's Dockerfile"),
         (["--image", " "], "--image must name"),
@@ -92,7 +94,7 @@ def test_an_unknown_flag_value_is_an_error(tmp_path, variable, text):
 
 
 def test_the_tfx_cli_entry_refuses_bad_variables_before_tfx_is_imported(tmp_path):
-    # `tfx run create` runs tfx_pipeline.py, i.e. tfx_cli_main().
+    # `tfx run create` runs tfx_pipeline.py, i.e. tfx_cli.main().
     assert "VIDEO_TUNE must be one of" in _refusal(env=_environment(tmp_path, VIDEO_TUNE="maybe"))
 
 

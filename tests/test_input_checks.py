@@ -11,7 +11,7 @@ import pipeline_runner
 from inference import model as inference_model
 from frame_path import frames
 from tests.helpers import CLASSES, keras_rows, make_keras_dataset, ucf101_name, write_text
-from video_datasets import manifest
+from video_datasets import listing, manifest
 from video_datasets.manifest import DatasetError, read_manifest
 
 
@@ -145,7 +145,7 @@ def test_links_out_of_the_data_root_are_problems_never_eval_and_never_read(tmp_p
     assert clips["train/linked/clip.avi"].problem == outside + os.path.realpath(elsewhere / "folder" / "clip.avi")
     assert clips["train/v_Skiing_g12_c01.avi"].problem is None
     assert {clip.group for clip in clips.values() if clip.label == "Punch" and clip.split == "eval"} == {"g11"}
-    assert frames.file_problem(os.path.join(train_dir, "v_Punch_g26_c01.avi")) is None  # no data root, no such rule
+    assert listing.file_problem(os.path.join(train_dir, "v_Punch_g26_c01.avi")) is None  # no data root, no such rule
     # The data root itself may be a link: what counts is where the clips are.
     os.symlink(data_root, tmp_path / "root-link")
     through_link = {clip.video_id: clip.problem for clip in read_manifest(str(tmp_path / "root-link"))}

@@ -229,7 +229,7 @@ def _check_a_rerun_extracts_again(long_data_root, output_dir):
 
 def start_tmpdir_owner(tmpdir):
     """A process inside pipeline_runner's private temp folder, as a run is; returns it and the folder."""
-    code = "import os, time, pipeline_runner\nwith pipeline_runner._private_tmpdir():\n    print(os.environ['TMPDIR'], flush=True)\n    time.sleep(600)"
+    code = "import os, time\nfrom pipeline import front_end\nwith front_end.private_tmpdir():\n    print(os.environ['TMPDIR'], flush=True)\n    time.sleep(600)"
     owner = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=dict(os.environ, TMPDIR=tmpdir), stdout=subprocess.PIPE, text=True)
     return owner, owner.stdout.readline().strip()
 
@@ -335,7 +335,7 @@ def test_a_run_marks_its_summary_as_under_way_and_moves_the_last_one_aside(tmp_p
 
 
 def test_a_beam_job_its_engine_failed_is_one_line():
-    import pipeline_runner
+    from pipeline import front_end
 
     message = (
         "Pipeline BeamApp-root-1207-5b3c failed in state FAILED: org.apache.flink.runtime.JobException: "
@@ -347,9 +347,9 @@ def test_a_beam_job_its_engine_failed_is_one_line():
         except RuntimeError as error:
             raise ValueError("the component failed") from error
     except ValueError as wrapped:
-        line = pipeline_runner._engine_failure(wrapped)
+        line = front_end.engine_failure_line(wrapped)
     assert line == (
         "the Beam job BeamApp-root-1207-5b3c ended FAILED on its engine: org.apache.flink.runtime.JobException: "
         "TaskManager with id localhost:41577-3b2f is no longer reachable. at org.apache.flink.runtime..."
     )
-    assert pipeline_runner._engine_failure(ValueError("another error")) is None
+    assert front_end.engine_failure_line(ValueError("another error")) is None

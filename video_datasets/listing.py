@@ -6,8 +6,10 @@ import dataclasses
 import os
 import posixpath
 import re
+from typing import Optional
 
 _UCF101_NAME = re.compile(r"^v_.+_g(\d+)_c(\d+)\.[^./]+$")
+MIN_VIDEO_FILE_BYTES = 32
 
 
 class DatasetError(ValueError):
@@ -86,3 +88,33 @@ def ignored_files_text(report: dict[str, object]) -> str:
     """'3 files (.txt 2, .db 1)': one line for the console."""
     extensions = ", ".join(f"{extension} {count}" for extension, count in report["extensions"].items())  # type: ignore[union-attr]
     return f"{report['count']} files ({extensions})"
+
+
+def file_problem(path: str, data_root: Optional[str] = None) -> Optional[str]:
+    """Why `path` certainly is no usable video, seen from the file system alone; None when only decoding can tell.
+
+    With `data_root`, a file that resolves to a place outside it (through a link
+    of the file or of a folder on its way) is refused: a data folder must not
+    make the extractor read /etc/passwd or another dataset's clips. Links that
+    stay inside the data root are followed.
+    """
+    if not os.path.exists(path):
+        if os.path.islink(path):
+            return f"dangling symbolic link (to {os.readlink(path)})"
+        return "file not found"
+    if data_root is not None:
+        target, root = os.path.realpath(path), os.path.realpath(data_root)
+        if os.path.commonpath([root, target]) != root:
+            return f"symbolic link to a file outside the data root: {target}"
+    if os.path.isdir(path):
+        return "is a folder, not a video file"
+    if not os.path.isfile(path):
+        return "not a regular file (a device, pipe or socket)"  # a pipe would block the decoder
+    if os.path.basename(path).startswith("._"):
+        return "a macOS AppleDouble file (._*): metadata, not a video"
+    size = os.path.getsize(path)
+    if size == 0:
+        return "empty file"
+    if size < MIN_VIDEO_FILE_BYTES:
+        return f"{size} bytes: too small to be a video"
+    return None

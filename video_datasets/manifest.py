@@ -18,10 +18,9 @@ import hashlib
 import os
 from typing import Iterable, Optional
 
-from frame_path.frames import file_problem
 from video_datasets import keras_layout, ucf101_layout
 from video_datasets.carve_out import EVAL_GROUP_FRACTION, eval_groups_per_class
-from video_datasets.listing import DatasetError, ListedClip, group_of
+from video_datasets.listing import DatasetError, ListedClip, file_problem, group_of
 
 SPLIT_NAMES = ("train", "eval", "test")
 
@@ -40,7 +39,7 @@ class Clip:
     label: str
     split: str  # 'train', 'eval' or 'test'
     group: str  # UCF101 group key, see group_of
-    # Why the file certainly is no usable video (frames.file_problem: missing, empty, a link out of the data
+    # Why the file certainly is no usable video (listing.file_problem: missing, empty, a link out of the data
     # root...), None when only decoding can tell: never held out as eval; the extractor skips it with this reason.
     problem: Optional[str] = None
 

@@ -18,8 +18,8 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from components.pusher.executor import ALREADY_PUSHED_AS
+import run_files
 from frame_path.records import EXTRACTION_REPORT_FILE
-from pipeline import runner
 from trainer.model_files import HISTORY_FILE, MODEL_INFO_FILE
 
 _CACHED = metadata_store_pb2.Execution.CACHED
@@ -168,7 +168,7 @@ def _gate_reasons(gate: dict[str, Any], accuracy: float, baseline_accuracy: Opti
 
 def summarize_run(metadata_path: str, pipeline_name: str, since_ms: int) -> dict[str, Any]:
     """The run's summary; components that did not run this time are absent from `seconds`."""
-    runs = _component_runs(runner.read_metadata_store(metadata_path), pipeline_name, since_ms)
+    runs = _component_runs(run_files.read_metadata_store(metadata_path), pipeline_name, since_ms)
 
     examples_uri = runs["VideoExampleGen"]["outputs"]["examples"][0].uri
     with open(os.path.join(examples_uri, EXTRACTION_REPORT_FILE)) as report_file:

@@ -14,8 +14,8 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from frame_path.config import ExtractionConfig
 from typed_config import parse_bool
 from pipeline import configs
-from pipeline.configs import PipelineConfig
-from pipeline.kubeflow import DEFAULT_GPU_TYPE, compile_pipeline
+from pipeline.configs import GpuConfig, PipelineConfig, SpanConfig
+from pipeline.kubeflow import compile_pipeline
 
 IMAGE = "europe-docker.pkg.dev/project/repo/video-pipeline:test"
 # Nothing exists at these paths: compiling must not touch data or the network.
@@ -82,7 +82,7 @@ def cpu_spec(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def gpu_spec(tmp_path_factory):
-    return _compile(tmp_path_factory, "gpu.json", gpus=1)
+    return _compile(tmp_path_factory, "gpu.json", gpu=GpuConfig(gpus=1))
 
 
 def test_every_component_is_a_task_of_the_dag(cpu_spec):
@@ -120,8 +120,8 @@ def test_without_gpus_nothing_requests_an_accelerator(cpu_spec):
 
 def test_gpus_go_to_the_trainer_only(gpu_spec):
     accelerator = gpu_spec.executor("Trainer").container.resources.accelerator
-    assert (accelerator.count, accelerator.type) == (1, DEFAULT_GPU_TYPE)
-    assert (accelerator.resource_count, accelerator.resource_type) == ("1", DEFAULT_GPU_TYPE)
+    assert (accelerator.count, accelerator.type) == (1, GpuConfig().gpu_type)
+    assert (accelerator.resource_count, accelerator.resource_type) == ("1", GpuConfig().gpu_type)
     others = {label: c for label, c in gpu_spec.container_executors().items() if label != gpu_spec.spec.components["Trainer"].executor_label}
     for label, container in others.items():
         assert not container.resources.HasField("accelerator"), label
@@ -132,11 +132,7 @@ def test_extraction_gpus_and_limits(tmp_path_factory):
         tmp_path_factory,
         "gpu2.json",
         serving_model_dir=None,
-        gpus=2,
-        gpu_type="nvidia.com/gpu",
-        extraction_gpus=True,
-        cpu_limit=8,
-        memory_limit_gb=32,
+        gpu=GpuConfig(gpus=2, gpu_type="nvidia.com/gpu", extraction_gpus=True, cpu_limit=8, memory_limit_gb=32),
         config=PipelineConfig(data_root=DATA_ROOT, extraction=ExtractionConfig(weights="none")),
     )
     for task_name in ("Trainer", "VideoExampleGen"):
@@ -149,16 +145,21 @@ def test_extraction_gpus_and_limits(tmp_path_factory):
 
 
 def test_pipeline_spec_2_1(tmp_path_factory):
-    spec = _compile(tmp_path_factory, "spec21.json", pipeline_spec_2_1=True, gpus=1)
+    spec = _compile(tmp_path_factory, "spec21.json", pipeline_spec_2_1=True, gpu=GpuConfig(gpus=1))
     assert spec.spec.schema_version == "2.1.0"
     assert spec.tasks["VideoExampleGen"].inputs.parameters["input_base"].runtime_value.HasField("constant")
     assert spec.executor("Trainer").container.resources.accelerator.count == 1
 
 
 @pytest.mark.parametrize("options", [{"gpus": -1}, {"gpus": 0, "extraction_gpus": True}])
-def test_bad_gpu_options(tmp_path, options):
+def test_bad_gpu_options(options):
     with pytest.raises(ValueError):
-        compile_pipeline(str(tmp_path / "x.json"), PipelineConfig(data_root=DATA_ROOT), image=IMAGE, pipeline_root=PIPELINE_ROOT, serving_model_dir=None, **options)
+        GpuConfig(**options)
+
+
+def test_a_spec_of_several_spans_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="train_spans must be 1 in a Kubeflow Pipelines v2 spec"):
+        compile_pipeline(str(tmp_path / "x.json"), PipelineConfig(data_root=DATA_ROOT, spans=SpanConfig(train_spans=2)), image=IMAGE, pipeline_root=PIPELINE_ROOT, serving_model_dir=None)
 
 
 # --- The compiled spec against a committed golden file ---------------------------------------------
@@ -309,4 +310,4 @@ def test_dockerfile_image_runs_the_spec_commands(cpu_spec):
 def test_make_image_tags_what_compile_names_by_default():
     import pipeline_runner
 
-    assert _make_variable("IMAGE") == pipeline_runner.DEFAULT_IMAGE
+    assert _make_variable("IMAGE") == configs.DEFAULT_IMAGE
