@@ -14,9 +14,10 @@ unless the user names a --runner, to every component's Beam arguments
 (with_default_beam_args).
 
 Set VIDEO_PIPELINE_WORKER_TRACE=DIR to have every Beam worker process write
-DIR/PID.txt: "pipeline.beam_plugin MILLISECONDS" when the plugin loads (the
-Unix time: tests match it with the component executions in the metadata
-store), then one line per library of TRACED_MODULES it imports, i.e. whose
+DIR/PID.txt: "pipeline.beam_plugin MILLISECONDS PROCESS_STARTED_MS" when the
+plugin loads (Unix times: tests match the first with the component executions
+in the metadata store; the two apart are the worker's start-up, which
+benchmarks/flink_extract.py measures), then one line per library of TRACED_MODULES it imports, i.e. whose
 DoFns it unpickled and ran. That is the evidence of which component's work
 ran in which worker process (tests/beam_workers.py reads it).
 """
@@ -66,8 +67,24 @@ def _trace_imports(trace_dir: str) -> None:
                 trace_file.write(args[0] + "\n")
 
     sys.addaudithook(hook)
+    loaded_ms = int(time.time() * 1000)
     with open(trace_path, "a") as trace_file:
-        trace_file.write(f"{PLUGIN_MODULE} {int(time.time() * 1000)}\n")
+        trace_file.write(f"{PLUGIN_MODULE} {loaded_ms} {_process_started_ms(loaded_ms)}\n")
+
+
+def _process_started_ms(now_ms: int) -> int:
+    """When this process started (Unix ms), from its age in /proc; `now_ms` where there is no /proc.
+
+    Its age rather than boot time + start ticks: /proc/stat's boot time is in whole seconds.
+    """
+    try:
+        with open("/proc/self/stat") as stat_file:
+            start_ticks = int(stat_file.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime
+        with open("/proc/uptime") as uptime_file:
+            uptime = float(uptime_file.read().split()[0])
+    except (OSError, IndexError, ValueError):
+        return now_ms
+    return now_ms - max(0, round((uptime - start_ticks / os.sysconf("SC_CLK_TCK")) * 1000))
 
 
 if os.environ.get(WORKER_TRACE_ENV) and _WORKER_ENV in os.environ:

@@ -54,7 +54,7 @@ def worker_traces(trace_dir):
     for name in os.listdir(trace_dir):
         with open(os.path.join(trace_dir, name)) as trace_file:
             first, *modules = trace_file.read().splitlines()
-        plugin, started_ms = first.split()
+        plugin, started_ms, _process_started_ms = first.split()
         assert plugin == beam_plugin.PLUGIN_MODULE  # loaded before any component code
         traces[int(name.split(".")[0])] = (int(started_ms), modules)
     return traces

@@ -125,3 +125,17 @@ def test_model_quality_scores_held_out_sets_of_other_scenes_and_windows_cut_at_a
     assert model_quality.SEQUENCE_SETS["aligned"].windows == "aligned"
     held_out = model_quality.SEQUENCE_SETS["heldout_aligned"]
     assert held_out.seed != 0 and held_out.easing != "smoothstep" and held_out.frames_per_action != model_quality.SEQUENCE_SETS["aligned"].frames_per_action
+
+
+def test_flink_extract_counts_overlapping_worker_starts_once_and_within_the_job(tmp_path):
+    from benchmarks import flink_extract
+
+    (tmp_path / "11.txt").write_text("pipeline.beam_plugin 5000 1000\ncomponents.video_example_gen.executor\n")
+    # A pid used again appends its second worker to the same file.
+    (tmp_path / "12.txt").write_text("pipeline.beam_plugin 6000 2000\npipeline.beam_plugin 20000 15000\n")
+    starts = flink_extract._worker_starts_ms(str(tmp_path))
+    assert starts == {("11.txt", 1000, 5000), ("12.txt", 2000, 6000), ("12.txt", 15000, 20000)}
+    intervals = [(started, loaded) for _, started, loaded in starts]
+    # 1000-6000 (the pair overlaps) and 15000-20000; before the job's start at 1500 and after its end at 18000 not counted.
+    assert flink_extract._union_seconds(intervals, 0, 30000) == 10.0
+    assert flink_extract._union_seconds(intervals, 1500, 18000) == 7.5

@@ -99,7 +99,10 @@ def test_the_local_engines_worker_processes_get_the_pipeline_options(tmp_path, m
     assert traces and str(os.getpid()) not in {os.path.basename(path)[:-4] for path in traces}
     for path in traces:
         with open(path) as trace:
-            assert trace.readline().startswith(beam_plugin.PLUGIN_MODULE + " ")
+            plugin, loaded_ms, process_started_ms = trace.readline().split()
+        # The worker's start-up (process start -> plugin loaded) is what benchmarks/flink_extract.py measures.
+        assert plugin == beam_plugin.PLUGIN_MODULE
+        assert 0 <= int(loaded_ms) - int(process_started_ms) < 300_000
 
 
 def test_pipelines_built_without_options_run_on_the_local_engine_meanwhile():
