@@ -1,4 +1,4 @@
-"""What a linear probe reads from the frame features of each crop and pooling, on a benchmark's unseen scenes (issue 22).
+"""What a linear probe reads from the frame features of each crop and pooling, on a benchmark's unseen scenes.
 
     .venv/bin/python benchmarks/crop_probe.py                                 # the appearance benchmark, ~6 min
     .venv/bin/python benchmarks/crop_probe.py --benchmark mixed --centre-fraction 0.5

@@ -28,7 +28,7 @@ With --feature-reuse SIZE it runs `pipeline_runner.py extract` three times
 into one output folder (so on one feature store): on SIZE demo clips, after
 adding 10 % new clips, and after relabelling 5 % of them; wall seconds of each
 command, the store's hits and misses, the two reruns' time as a share of
-the first (issue 23's targets: <= 0.2 and <= 0.1), and what keying the clips
+the first (targets: <= 0.2 and <= 0.1), and what keying the clips
 costs by identity (the store's key) and by a sha256 of their content.
 
 Every subprocess gets a fresh TMPDIR (Beam leaves its temporary files there),
@@ -244,7 +244,7 @@ def feature_reuse(size: int, workdir: str, source: Optional[str] = None) -> dict
         "clips": clips,
         **runs,
         "clip_keys": keys,
-        # Targets (issue 23): <= 0.2 after +10 % new clips, <= 0.1 after relabelling 5 %.
+        # Targets: <= 0.2 after +10 % new clips, <= 0.1 after relabelling 5 %.
         "new_clips_vs_first": _ratio(runs["new_clips"]["extract_wall_seconds"], first),
         "relabelled_vs_first": _ratio(runs["relabelled"]["extract_wall_seconds"], first),
     }

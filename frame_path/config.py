@@ -28,7 +28,7 @@ FEATURE_SETTINGS = ("max_seq_length", "image_size", "sampling", "precision", "fr
 SETTINGS_ADDED_LATER = {"frame_pooling": "avg"}
 # Frames per forward pass on a CPU: larger passes are no faster there (benchmarks/README.md, section 1).
 CPU_FRAME_BATCH_SIZE = 32
-# On a GPU at 128 px (H100, Keras on JAX, issue 15): 1,189 frames/s at 32, 7,325 at 256, 14,599 at 1,024.
+# On a GPU at 128 px (H100, Keras on JAX; benchmarks/README.md): 1,189 frames/s at 32, 7,325 at 256, 14,599 at 1,024.
 # Larger frames get proportionally fewer a pass, so that a pass needs the same memory.
 GPU_FRAME_BATCH_SIZE_AT_128_PX = 1024
 

@@ -4,7 +4,7 @@ Two pools, the same interface (`submit(path) -> Future`, `close()`):
 - ProcessDecoderPool, for 2 workers or more: worker PROCESSES
   (frame_path/decode_worker.py, which says why not multiprocessing), because decoding in threads of one process
   stops scaling at the GIL (16 cores of an H100 host: 6,229 sampled frames/s
-  with 16 threads, 9,156 with 16 processes; issue 15).
+  with 16 threads, 9,156 with 16 processes; benchmarks/README.md).
 - ThreadDecoderPool, for 1 worker: one thread of this process (OpenCV releases
   the GIL while it decodes); no child to start and no pipe to cross
   (benchmarks/README.md, section 1, for the figures).

@@ -1,4 +1,4 @@
-"""Issue 19: every option and environment variable checked strictly, in one line, before TensorFlow or TFX is imported."""
+"""Every option and environment variable checked strictly, in one line, before TensorFlow or TFX is imported."""
 from __future__ import annotations
 
 import os

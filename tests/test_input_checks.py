@@ -1,4 +1,4 @@
-"""Bad or surprising input data found by a new user's trials (issue 12): each gives a reported skip, a warning, or one clear line."""
+"""Bad or surprising input data found by a new user's trials: each gives a reported skip, a warning, or one clear line."""
 from __future__ import annotations
 
 import os

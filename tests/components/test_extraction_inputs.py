@@ -1,5 +1,5 @@
-"""`extract` on data roots with dangling links, a clip replaced in place (issue 12), junk files and links out of
-the data root (issue 19): real VideoExampleGen runs."""
+"""`extract` on data roots with dangling links, a clip replaced in place, junk files and links out of the data
+root: real VideoExampleGen runs."""
 import glob
 import json
 import os

@@ -59,7 +59,7 @@ def test_environment_values_reach_the_config(tmp_path):
         ({"VIDEO_MAX_SEQ_LENGTH": "many"}, "VIDEO_MAX_SEQ_LENGTH must be an integer, got 'many'"),
         ({"VIDEO_SAMPLING": "random"}, "VIDEO_SAMPLING must be one of uniform, first, got 'random'"),
         ({"VIDEO_HPARAMS": "[1]"}, "VIDEO_HPARAMS must be a JSON object"),
-        # Issue 19: hyperparameters named under the variable that set them, unbalanced quotes, NaN.
+        # Hyperparameters named under the variable that set them, unbalanced quotes, NaN.
         ({"VIDEO_HPARAMS": '{"dropout": 3}'}, "VIDEO_HPARAMS dropout must be at most 0.95, got 3.0"),
         ({"VIDEO_HPARAMS": '{"max_seq_length": 4}'}, "VIDEO_HPARAMS max_seq_length is not a hyperparameter"),
         ({"VIDEO_EPOCHS": "0"}, "VIDEO_EPOCHS must be at least 1, got 0"),

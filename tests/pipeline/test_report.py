@@ -131,7 +131,7 @@ def test_writes_pictures_and_report(tmp_path):
 @pytest.mark.parametrize(
     "kept_epoch, warmup_epochs, expected",
     [
-        # Issue 19: the lowest val_loss (epoch 4) lies in the warm-up; the report names the epoch the Trainer kept.
+        # The lowest val_loss (epoch 4) lies in the warm-up; the report names the epoch the Trainer kept.
         (5, 5, "kept the weights of epoch 5: val_loss 0.9800, the lowest after the 5-epoch warm-up"),
         (6, 10, "kept the weights of epoch 6: val_loss 1.0100, the last epoch: training was no longer than the 10-epoch warm-up"),
     ],

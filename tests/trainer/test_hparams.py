@@ -42,7 +42,7 @@ def test_unknown_and_missing_keys_are_refused():
 @pytest.mark.parametrize(
     "name, value, requirement",
     [
-        # Issue 19: accepted before, then NaN losses or absurd models.
+        # Once accepted, then NaN losses or absurd models.
         ("learning_rate", math.inf, "must be a finite number"),
         ("feature_noise", math.nan, "must be a finite number"),
         ("dropout", "abc", "must be a finite number, got 'abc'"),

@@ -212,7 +212,7 @@ def test_model_module_is_backend_agnostic(source_path):
     assert not re.search(r"\btf\.|tensorflow|tfx|\bpipeline\.", source)
 
 
-# --- change streams (issue 13) -------------------------------------------------------------------
+# --- change streams -------------------------------------------------------------------------------
 
 
 def test_next_frame_differences_never_come_from_padding():
