@@ -10,7 +10,7 @@ DEMO_OUTPUT := outputs/demo
 export UV_VERSION := 0.13.10
 IMAGE ?= localhost/video-action-pipeline:latest
 
-.PHONY: setup install lock image test test-deps test-fast demo flink-assemble flink-up flink-down
+.PHONY: setup install lock image test test-deps test-fast lint demo flink-assemble flink-up flink-down
 
 setup: install demo
 
@@ -49,7 +49,7 @@ demo: install
 # On both cores (pytest-xdist; tests/conftest.py keeps each module's tests on one worker).
 # The 15 slowest tests are listed at the end, so that a slow new test shows.
 PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider -n 2
-test: install test-deps
+test: install lint test-deps
 	$(PYTEST) --durations=15 tests
 
 # Podman, runc and debootstrap where missing (tools/install_test_deps), and Flink with Beam's Flink job server for
@@ -58,6 +58,12 @@ test: install test-deps
 test-deps: install
 	tools/install_test_deps
 	$(VENV)/bin/python -m tools.flink_cluster assemble
+
+# ruff (pyproject.toml): the linter and the formatter, pinned, run from uv's cache (uvx fetches it from PyPI once).
+RUFF := $(VENV)/bin/uvx ruff@0.16.9
+lint: install
+	$(RUFF) check .
+	$(RUFF) format --check .
 
 test-fast: install
 	$(PYTEST) -m "not e2e" tests

@@ -7,18 +7,16 @@
     python pipeline_runner.py infer --videos DIR --model-dir SERVING_DIR --output-dir DIR
                                                                          a pushed model over new videos (Beam)
 
-The `tfx` command line's pipeline file is tfx_pipeline.py (VIDEO_* variables,
-see pipeline/tfx_cli.py).
-
-Run a command with --help for its options.
+Run a command with --help for its options. The `tfx` command line's pipeline file is tfx_pipeline.py.
 """
+
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import os
 import sys
-from typing import Any, Optional
+from typing import Any
 
 from pipeline import interrupts
 
@@ -26,13 +24,17 @@ if __name__ == "__main__":
     interrupts.stop_on_ctrl_c()  # first, before any thread starts (NumPy's start when it is imported)
 
 from frame_path.config import ExtractionConfig  # noqa: E402
-from inference.batch import add_request_options, request_of  # noqa: E402
-from pipeline import configs, flink, front_end, options, runner  # noqa: E402
+from inference.batch import add_request_options  # noqa: E402
+from pipeline import command_line, configs, flink, front_end, options, runner  # noqa: E402
 from pipeline.options import OptionError  # noqa: E402
 
 
 def _add_extraction_options(parser: argparse.ArgumentParser, data_root_required: bool = True, trains: bool = True) -> None:
-    parser.add_argument("--data-root", required=data_root_required, help="folder of videos: train.csv/test.csv + train/ test/ (Keras example layout) or UCF101 class folders")
+    parser.add_argument(
+        "--data-root",
+        required=data_root_required,
+        help="folder of videos: train.csv/test.csv + train/ test/ (Keras example layout) or UCF101 class folders",
+    )
     parser.add_argument("--output-dir", required=True, help="where the pipeline root, the metadata store and run_summary.json go")
     options.add_arguments(parser, ExtractionConfig, default_notes={"weights": "; none with --demo"})
     options.add_arguments(parser, configs.SpanConfig, leave_out=() if trains else ("train_spans",))
@@ -40,7 +42,11 @@ def _add_extraction_options(parser: argparse.ArgumentParser, data_root_required:
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
     options.add_hparam_arguments(parser)
-    parser.add_argument("--tune", action="store_true", help="run the TFX Tuner (KerasTuner, trainer/tuner.py's small search) before the Trainer, which then trains with its best hyperparameters")
+    parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="run the TFX Tuner (trainer/tuner.py's small KerasTuner search) first; the Trainer takes its best hyperparameters",
+    )
     options.add_arguments(parser, configs.GateConfig)
 
 
@@ -55,6 +61,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    _add_run_and_extract(commands)
+    infer = commands.add_parser(
+        "infer",
+        help="apply a pushed model to new, unlabelled videos on Beam (predictions.jsonl)",
+        description="Decodes, samples and encodes each video as VideoExampleGen did for the model's training clips (the "
+        "settings its model_info.json records), classifies it with the model's serving_default signature, and writes "
+        "OUTPUT_DIR/predictions.jsonl (one JSON object a video: video, predictions [{label, probability}] most likely "
+        "first, frames; or error) and OUTPUT_DIR/inference_summary.json. " + _BEAM_OPTIONS_HELP,
+    )
+    add_request_options(infer)
+    infer.add_argument("--output-dir", required=True, help="where predictions.jsonl and inference_summary.json go")
+    flink.add_engine_options(infer)
+    infer.set_defaults(handler=infer_command)
+
+    _add_kubeflow_commands(commands)
+    return parser
+
+
+def _add_run_and_extract(commands: Any) -> None:
     run = commands.add_parser(
         "run",
         help="the whole pipeline: extract, validate, transform, train, evaluate, push",
@@ -62,8 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
         "Trainer, Evaluator, Pusher) and writes OUTPUT_DIR/run_summary.json and OUTPUT_DIR/report/. " + _BEAM_OPTIONS_HELP,
     )
     _add_extraction_options(run, data_root_required=False)
-    run.add_argument("--demo", action="store_true", help="use the built-in demo dataset (generated into OUTPUT_DIR/demo_data, offline); implies --weights none unless given")
-    flink.add_engine_options(run, runner.ORCHESTRATORS, "orchestrate with LocalDagRunner or the Beam DAG runner; flink: LocalDagRunner with every Beam step a job of a Flink cluster (make flink-up)")
+    run.add_argument(
+        "--demo",
+        action="store_true",
+        help="use the built-in demo dataset (generated into OUTPUT_DIR/demo_data, offline); implies --weights none unless given",
+    )
+    flink.add_engine_options(
+        run,
+        runner.ORCHESTRATORS,
+        "orchestrate with LocalDagRunner or the Beam DAG runner; flink: LocalDagRunner with every Beam step a job of a "
+        "Flink cluster (make flink-up)",
+    )
     _add_training_options(run)
     run.add_argument("--serving-dir", help="where blessed models are pushed, one numbered folder each (default: OUTPUT_DIR/serving)")
     run.add_argument("--no-cache", action="store_true", help="run every component again even when its inputs did not change")
@@ -80,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     flink.add_engine_options(extract)
     extract.set_defaults(handler=extract_command)
 
+
+def _add_kubeflow_commands(commands: Any) -> None:
     compile_parser = commands.add_parser(
         "compile",
         help="write a Kubeflow Pipelines v2 spec (KubeflowV2DagRunner) of the whole pipeline",
@@ -99,19 +135,6 @@ def build_parser() -> argparse.ArgumentParser:
     flink.add_engine_options(compile_parser)
     compile_parser.set_defaults(handler=compile_command)
 
-    infer = commands.add_parser(
-        "infer",
-        help="apply a pushed model to new, unlabelled videos on Beam (predictions.jsonl)",
-        description="Decodes, samples and encodes each video as VideoExampleGen did for the model's training clips (the "
-        "settings its model_info.json records), classifies it with the model's serving_default signature, and writes "
-        "OUTPUT_DIR/predictions.jsonl (one JSON object a video: video, predictions [{label, probability}] most likely "
-        "first, frames; or error) and OUTPUT_DIR/inference_summary.json. " + _BEAM_OPTIONS_HELP,
-    )
-    add_request_options(infer)
-    infer.add_argument("--output-dir", required=True, help="where predictions.jsonl and inference_summary.json go")
-    flink.add_engine_options(infer)
-    infer.set_defaults(handler=infer_command)
-
     compile_inference = commands.add_parser(
         "compile-inference",
         help="write a Kubeflow Pipelines v2 spec of infer (one VideoInference step)",
@@ -123,104 +146,85 @@ def build_parser() -> argparse.ArgumentParser:
     add_request_options(compile_inference)
     options.add_arguments(compile_inference, configs.SpecConfig)
     compile_inference.set_defaults(handler=compile_inference_command)
-    return parser
-
-
-def _pipeline_config(args: argparse.Namespace, data_root: str, *, demo: bool = False, trains: bool = True) -> configs.PipelineConfig:
-    """What run, extract and compile share; extract has no training options and takes their defaults."""
-    extraction = options.given_values(args, ExtractionConfig)
-    if demo:
-        extraction.setdefault("weights", runner.DEMO_WEIGHTS)
-    hparams = options.hparams_of_flags(args.hparam, args.epochs) if trains else {}
-
-    def option_name(error: options.InvalidOption) -> str:
-        return "--epochs" if trains and error.option == "epochs" and args.epochs is not None else options.flag_name(error)
-
-    gate, spans = options.given_values(args, configs.GateConfig), options.given_values(args, configs.SpanConfig)
-    with options.named_as(option_name):
-        return options.pipeline_config(data_root, extraction, gate, hparams, trains and args.tune, spans)
-
-
-def _settings(args: argparse.Namespace, pipeline: configs.PipelineConfig, output_dir: str, **settings: Any) -> runner.RunSettings:
-    return runner.RunSettings(
-        output_dir=output_dir, pipeline=pipeline, beam_args=tuple(args.beam_args), enable_cache=not args.no_cache,
-        orchestrator=args.runner, flink_master=args.flink_master, **settings,
-    )
 
 
 def run_command(args: argparse.Namespace) -> int:
     if args.demo == bool(args.data_root):
-        raise OptionError("--demo and --data-root exclude each other" if args.demo else "give --data-root DIR, or --demo for the built-in demo dataset")
+        raise OptionError(
+            "--demo and --data-root exclude each other" if args.demo else "give --data-root DIR, or --demo for the built-in demo dataset"
+        )
     demo_root = runner.demo_data_root(os.path.abspath(args.output_dir), generate=False)
-    pipeline_config = _pipeline_config(args, demo_root if args.demo else os.path.abspath(args.data_root), demo=args.demo)
+    pipeline_config = command_line.pipeline_config(args, demo_root if args.demo else os.path.abspath(args.data_root), demo=args.demo)
     # After the options' checks: a bad one leaves no output dir and no demo data.
     output_dir = runner.prepare_output_dir(os.path.abspath(args.output_dir), "--output-dir")
     if args.demo:
         runner.demo_data_root(output_dir)
-    settings = _settings(args, pipeline_config, output_dir, serving_dir=os.path.abspath(args.serving_dir) if args.serving_dir else None)
+    settings = command_line.run_settings(
+        args, pipeline_config, output_dir, serving_dir=os.path.abspath(args.serving_dir) if args.serving_dir else None
+    )
     runner.print_summary(runner.run(settings), output_dir)
     return 0
 
 
 def extract_command(args: argparse.Namespace) -> int:
-    pipeline_config = _pipeline_config(args, os.path.abspath(args.data_root), trains=False)
+    pipeline_config = command_line.pipeline_config(args, os.path.abspath(args.data_root), trains=False)
     output_dir = runner.prepare_output_dir(os.path.abspath(args.output_dir), "--output-dir")
-    runner.print_summary(runner.run(_settings(args, pipeline_config, output_dir), last_component="VideoExampleGen"), output_dir)
+    runner.print_summary(
+        runner.run(command_line.run_settings(args, pipeline_config, output_dir), last_component="VideoExampleGen"), output_dir
+    )
     return 0
 
 
 def compile_command(args: argparse.Namespace) -> int:
     # Every check before TFX is imported (a minute on 2 cores).
-    spec = _spec_config(args)
-    pipeline_config = _pipeline_config(args, args.data_root)
-    with options.named_as(options.flag_name):
-        gpu = configs.GpuConfig(**options.given_values(args, configs.GpuConfig))
-        configs.check_compilable(pipeline_config)
+    spec = command_line.spec_config(args)
+    pipeline_config = command_line.pipeline_config(args, args.data_root)
+    gpu = command_line.gpu_config(args, pipeline_config)
     from pipeline.kubeflow import compile_pipeline
 
     path = compile_pipeline(
-        args.output_file, pipeline_config, image=spec.image, pipeline_root=spec.pipeline_root,
-        serving_model_dir=args.serving_dir or spec.pipeline_root.rstrip("/") + "/serving", gpu=gpu,
-        pipeline_spec_2_1=spec.pipeline_spec_2_1, beam_pipeline_args=list(flink.beam_args_for(args.runner, args.flink_master, args.beam_args)),
+        args.output_file,
+        pipeline_config,
+        image=spec.image,
+        pipeline_root=spec.pipeline_root,
+        serving_model_dir=args.serving_dir or spec.pipeline_root.rstrip("/") + "/serving",
+        gpu=gpu,
+        pipeline_spec_2_1=spec.pipeline_spec_2_1,
+        beam_pipeline_args=list(flink.beam_args_for(args.runner, args.flink_master, args.beam_args)),
     )
     print(f"Kubeflow Pipelines v2 spec: {path} (image {spec.image}, Trainer GPUs {gpu.gpus})")
     return 0
 
 
-def _spec_config(args: argparse.Namespace) -> configs.SpecConfig:
-    """The spec's settings, checked, once a local --output-file is known to go into an existing, writable folder."""
-    options.check_output_file(args.output_file, "--output-file")
-    with options.named_as(options.flag_name):
-        return configs.SpecConfig(**options.given_values(args, configs.SpecConfig))
-
-
-def _inference_request(args: argparse.Namespace) -> Any:
-    try:  # an OptionError for a bad value
-        return request_of(args)
-    except ValueError as error:
-        raise OptionError(str(error)) from None
-
-
 def infer_command(args: argparse.Namespace) -> int:
-    request = dataclasses.replace(_inference_request(args), model_dir=os.path.abspath(args.model_dir))
+    request = dataclasses.replace(command_line.inference_request(args), model_dir=os.path.abspath(args.model_dir))
     from pipeline import inference
 
-    summary = inference.run_inference(inference.InferenceSettings(request, os.path.abspath(args.output_dir), tuple(args.beam_args), args.runner, args.flink_master))
+    summary = inference.run_inference(
+        inference.InferenceSettings(request, os.path.abspath(args.output_dir), tuple(args.beam_args), args.runner, args.flink_master)
+    )
     print(inference.console_summary(summary))
     return 1 if summary["failed"] else 0  # as predict.py: a script can tell that a video could not be read
 
 
 def compile_inference_command(args: argparse.Namespace) -> int:
-    request = _inference_request(args)
-    spec = _spec_config(args)
+    request = command_line.inference_request(args)
+    spec = command_line.spec_config(args)
     from pipeline.kubeflow import compile_inference_pipeline
 
-    path = compile_inference_pipeline(args.output_file, request, image=spec.image, pipeline_root=spec.pipeline_root, pipeline_spec_2_1=spec.pipeline_spec_2_1, beam_pipeline_args=args.beam_args)
+    path = compile_inference_pipeline(
+        args.output_file,
+        request,
+        image=spec.image,
+        pipeline_root=spec.pipeline_root,
+        pipeline_spec_2_1=spec.pipeline_spec_2_1,
+        beam_pipeline_args=args.beam_args,
+    )
     print(f"Kubeflow Pipelines v2 spec of the inference: {path} (image {spec.image})")
     return 0
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """The command line: what follows `--` goes to Beam unchecked; any other option this command does not know
     must be one of Beam's (see options.beam_args_of)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -238,12 +242,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         args.beam_args = options.beam_args_of(unknown, passed_through, known)
         return args.handler(args)
 
-    return front_end.run_command(command, lambda: _output_location(args))
-
-
-def _output_location(args: argparse.Namespace) -> tuple[str, str]:
-    """The option naming where the command writes, and its path, for the full-disk line."""
-    return ("--output-dir", os.path.abspath(args.output_dir)) if getattr(args, "output_dir", None) else ("--output-file", os.path.abspath(args.output_file))
+    return front_end.run_command(command, lambda: command_line.output_location(args))
 
 
 if __name__ == "__main__":

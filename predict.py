@@ -13,13 +13,14 @@ label merged into segments (a table, or `windows` and `segments` with --json). W
 One bad video never stops the others; the exit code is 1 if any
 video failed, 2 for a bad model directory or mismatched backbone weights.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import sys
-from typing import Any, Optional
+from typing import Any
 
 from frame_path.errors import BackboneWeightsError
 from inference.model import ModelDirError, PushedModel, VideoClassifier, add_views_option, check_views
@@ -28,12 +29,14 @@ from inference.timeline import add_timeline_options, timeline_config_of
 from pipeline.options import option_strings, unknown_option_message
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files to classify")
     parser.add_argument("--model-dir", required=True, help="a serving directory (its newest version is used) or one version folder")
     parser.add_argument("--top-k", type=int, default=5, help="how many actions to show per video (default: %(default)s)")
-    parser.add_argument("--json", action="store_true", help="one JSON object per video and line: video, predictions [{label, probability}] or error")
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON object per video and line: video, predictions [{label, probability}] or error"
+    )
     parser.add_argument("--weights", help="backbone weights, as for the pipeline (default: the ones the model was trained with)")
     add_views_option(parser)
     add_timeline_options(parser)

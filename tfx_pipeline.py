@@ -8,6 +8,7 @@ LocalDagRunner.run() patched to only record the pipeline; `tfx run create`
 runs `python tfx_pipeline.py`, for real. The variables are pipeline/tfx_cli.py's.
 A bad one is one line on stderr and exit code 2, as with pipeline_runner.py (pipeline/front_end.py).
 """
+
 import sys
 
 from pipeline import tfx_cli

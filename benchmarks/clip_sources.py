@@ -1,11 +1,12 @@
 """The clips a benchmark measures on: a dataset's, synthetic UCF101-like ones, copies of real ones, or the demo's."""
+
 from __future__ import annotations
 
 import argparse
 import logging
 import os
 import shutil
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -65,7 +66,9 @@ def copied_clip_paths(source_dir: str, output_dir: str, num_clips: int) -> list[
     """`num_clips` copies of the videos in `source_dir`, cycled: real footage when only a few clips exist."""
     from video_datasets.ucf101_layout import VIDEO_EXTENSIONS
 
-    sources = sorted(name for name in os.listdir(source_dir) if name.lower().endswith(VIDEO_EXTENSIONS)) if os.path.isdir(source_dir) else []
+    sources = (
+        sorted(name for name in os.listdir(source_dir) if name.lower().endswith(VIDEO_EXTENSIONS)) if os.path.isdir(source_dir) else []
+    )
     if not sources:
         raise common.fail(f"--copies-of: no video files in {source_dir}")
     os.makedirs(output_dir, exist_ok=True)

@@ -3,6 +3,7 @@
 Standard library only at import time: extract_throughput.py must load neither
 TensorFlow nor Keras before it is asked to (tests/frame_path/test_decoder_pool.py).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,8 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any, Callable, Iterator, Optional, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PIPELINE_RUNNER = os.path.join(REPO_ROOT, "pipeline_runner.py")
@@ -29,7 +31,7 @@ _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 # --- the machine and the output -------------------------------------------------------------------
 
 
-def load_average() -> Optional[list[float]]:
+def load_average() -> list[float] | None:
     """The 1, 5 and 15 minute load averages, None where the platform has none."""
     with contextlib.suppress(OSError):
         return [round(value, 2) for value in os.getloadavg()]
@@ -65,7 +67,7 @@ def print_json(result: dict[str, Any]) -> None:
     print(json.dumps(result, indent=2))
 
 
-def fail(message: str) -> "SystemExit":
+def fail(message: str) -> SystemExit:
     """What a benchmark raises for input it cannot use: one line on stderr, exit status 1."""
     return SystemExit(f"error: {message}")
 
@@ -133,7 +135,7 @@ def name_list(choices: Sequence[str]) -> Callable[[str], list[str]]:
 
 
 @contextlib.contextmanager
-def work_dir(path: Optional[str], prefix: str, keep: bool = False) -> Iterator[str]:
+def work_dir(path: str | None, prefix: str, keep: bool = False) -> Iterator[str]:
     """`path` (made if missing, kept), or a fresh temporary folder removed at the end unless `keep`."""
     if path:
         os.makedirs(path, exist_ok=True)
@@ -160,9 +162,7 @@ def demo_dataset(output_dir: str, clips: int) -> dict[str, int]:
     return {"clips": len(demo.DEMO_CLASSES) * per_class, "train_clips_per_class": per_class - test, "test_clips_per_class": test}
 
 
-def runner_command(
-    subcommand: str, data_root: str, output_dir: str, *options: str, entry: Sequence[str] = (PIPELINE_RUNNER,)
-) -> list[str]:
+def runner_command(subcommand: str, data_root: str, output_dir: str, *options: str, entry: Sequence[str] = (PIPELINE_RUNNER,)) -> list[str]:
     """`pipeline_runner.py SUBCOMMAND` on `data_root` into `output_dir`, random-init weights (offline), `options` appended.
 
     `entry` replaces the script, e.g. by a benchmark that runs the runner in its own process.

@@ -13,6 +13,7 @@ side by side (`both_avg`, `both_max`), at several regularisation strengths. The 
 is in view and drops the order: a probe of appearance only.
 One JSON object goes to stdout.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,10 +64,10 @@ def clip_features(path: str, model: Any, config: Any, centre_fraction: float) ->
 
 def probe(data_root: str, centre_fraction: float) -> dict[str, Any]:
     import numpy as np
+    import tfx  # noqa: F401  (first: the TFDV stand-in)
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    import tfx  # noqa: F401  (first: the TFDV stand-in)
     from frame_path.config import ExtractionConfig, resolve_auto_settings
 
     config = resolve_auto_settings(ExtractionConfig(weights="none", frame_pooling="avg+max"))
@@ -87,13 +88,20 @@ def probe(data_root: str, centre_fraction: float) -> dict[str, Any]:
         scaler = StandardScaler().fit(features["train"][name])
         train, test = scaler.transform(features["train"][name]), scaler.transform(features["test"][name])
         accuracy[name] = {
-            f"C={strength:g}": round(float((LogisticRegression(C=strength, max_iter=3000).fit(train, labels["train"]).predict(test) == labels["test"]).mean()), 3)
+            f"C={strength:g}": round(
+                float((LogisticRegression(C=strength, max_iter=3000).fit(train, labels["train"]).predict(test) == labels["test"]).mean()), 3
+            )
             for strength in INVERSE_REGULARISATION
         }
     return {
         "clips": {split: len(split_labels) for split, split_labels in labels.items()},
         "centre_fraction": centre_fraction,
-        "settings": {"max_seq_length": config.max_seq_length, "image_size": config.image_size, "sampling": config.sampling, "weights": config.weights},
+        "settings": {
+            "max_seq_length": config.max_seq_length,
+            "image_size": config.image_size,
+            "sampling": config.sampling,
+            "weights": config.weights,
+        },
         "test_accuracy": accuracy,
         "encode_seconds": round(encode_seconds, 1),
     }
@@ -102,8 +110,12 @@ def probe(data_root: str, centre_fraction: float) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--benchmark", choices=("appearance", "mixed"), default="appearance", help="(default: %(default)s)")
-    parser.add_argument("--centre-fraction", type=float, default=0.5, help="side of the centre crop, a share of the square's (default: %(default)s)")
-    parser.add_argument("--work-dir", default="/tmp/crop_probe", help="where the benchmark is generated, unless there (default: %(default)s)")
+    parser.add_argument(
+        "--centre-fraction", type=float, default=0.5, help="side of the centre crop, a share of the square's (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--work-dir", default="/tmp/crop_probe", help="where the benchmark is generated, unless there (default: %(default)s)"
+    )
     args = parser.parse_args(argv)
     if not 0.1 <= args.centre_fraction <= 1:
         raise common.fail(f"--centre-fraction must be in 0.1..1, got {args.centre_fraction}")

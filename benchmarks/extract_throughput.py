@@ -44,6 +44,7 @@ serial decode time of the project (decode_clip: every frame decoded, only the sa
 ones cropped and resized) and of the seed, and where the seed's time per frame
 goes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,7 +55,8 @@ import math
 import os
 import sys
 import time
-from typing import Any, Callable, NamedTuple, Optional
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -91,7 +93,7 @@ DECODE_PROCESSES = {"auto": None, "always": True, "never": False}
 # --- timing helpers ------------------------------------------------------------------------------
 
 
-def _busy_cpu_seconds() -> Optional[float]:
+def _busy_cpu_seconds() -> float | None:
     """CPU seconds all processes of the machine have used (from /proc/stat), None where unknown."""
     try:
         with open("/proc/stat") as stat_file:
@@ -140,7 +142,13 @@ def timed_run(label: str, name: str, function: Callable[[], int]) -> dict[str, f
     run = {"seconds": round(seconds, 3), "frames": frame_count, "fps": fps(frame_count, seconds), **cpu}
     logger.info(
         "[%s] %s: %d frames in %.2f s (%.1f frames/s; cores: this process %.2f, others %s)",
-        label, name, frame_count, seconds, run["fps"], cpu["own_cores"], cpu.get("other_cores"),
+        label,
+        name,
+        frame_count,
+        seconds,
+        run["fps"],
+        cpu["own_cores"],
+        cpu.get("other_cores"),
     )
     return run
 
@@ -156,7 +164,7 @@ def ratio(numerator: float, denominator: float, digits: int = 3) -> float:
 # --- the measured paths --------------------------------------------------------------------------
 
 
-def decode_all(paths: list[str], config: ExtractionConfig, processes: Optional[bool], workers: int = 1) -> list[np.ndarray]:
+def decode_all(paths: list[str], config: ExtractionConfig, processes: bool | None, workers: int = 1) -> list[np.ndarray]:
     """The frames ClipEncoder would feed the backbone, one array per clip (decode errors skipped).
 
     workers > 1: on a decoder pool (hundreds of clips on a many-core host); 1: serially, in this thread.
@@ -205,7 +213,7 @@ class Backend:
         backbone.encode_frames(self.model, self.all_frames, self.config.frame_batch_size)
         return len(self.all_frames)
 
-    def end_to_end(self, paths: Optional[list[str]] = None) -> int:
+    def end_to_end(self, paths: list[str] | None = None) -> int:
         frame_count = 0
         for _, encoded in self.encoder.encode((path, path) for path in (paths or self.paths)):
             if not isinstance(encoded, frames.VideoDecodeError):
@@ -237,7 +245,7 @@ class Backend:
 class DecodeOnly:
     """(d): decoder pools with the config's decode workers and with 1, started once, as ClipEncoder's."""
 
-    def __init__(self, config: ExtractionConfig, processes: Optional[bool], paths: list[str]):
+    def __init__(self, config: ExtractionConfig, processes: bool | None, paths: list[str]):
         self.paths = paths
         self.worker_counts = sorted({config.decode_workers, 1}, reverse=True)
         self.pools: dict[int, Any] = {}
@@ -260,7 +268,7 @@ class DecodeOnly:
             pool.close()
 
 
-def measure(backend: Backend, repeats: int, with_seed: bool, label: str, decoders: Optional[DecodeOnly] = None) -> dict[str, Any]:
+def measure(backend: Backend, repeats: int, with_seed: bool, label: str, decoders: DecodeOnly | None = None) -> dict[str, Any]:
     """Best frames/s of each path over `repeats` alternated runs, the paired ratios, and every run."""
     logger.info("[%s] warming up", label)
     backend.warm_up()
@@ -325,9 +333,9 @@ def throughput_figures(measured: dict[str, Any], workers: int) -> dict[str, Any]
     return figures
 
 
-def targets_met(result: dict[str, Any]) -> dict[str, Optional[bool]]:
+def targets_met(result: dict[str, Any]) -> dict[str, bool | None]:
     """Each target whose ratio was measured, for the decode workers it is meant for: met or not (None: not timed)."""
-    met: dict[str, Optional[bool]] = {}
+    met: dict[str, bool | None] = {}
     for name, target in TARGETS.items():
         if name in result and target.decode_workers in (0, result["decode_workers"]):
             met[name] = None if result[name] is None else result[name] >= target.minimum
@@ -347,7 +355,9 @@ def cosine_similarities(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * b, axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-30)
 
 
-def precision_figures(models: dict[str, Any], measured: dict[str, dict[str, Any]], all_frames: np.ndarray, batch_size: int) -> dict[str, Any]:
+def precision_figures(
+    models: dict[str, Any], measured: dict[str, dict[str, Any]], all_frames: np.ndarray, batch_size: int
+) -> dict[str, Any]:
     """float32 vs bfloat16 backbones: frames/s of both and how far apart their features are."""
     float32_features = backbone.encode_frames(models["float32"], all_frames, batch_size)
     bfloat16_features = backbone.encode_frames(models["bfloat16"], all_frames, batch_size)
@@ -356,7 +366,9 @@ def precision_figures(models: dict[str, Any], measured: dict[str, dict[str, Any]
     # similarity look perfect; centering on the float32 mean feature shows the per-frame agreement.
     mean_feature = float32_features.mean(axis=0, keepdims=True)
     centered = cosine_similarities(float32_features - mean_feature, bfloat16_features - mean_feature)
-    relative_error = np.linalg.norm(bfloat16_features - float32_features, axis=1) / np.maximum(np.linalg.norm(float32_features, axis=1), 1e-30)
+    relative_error = np.linalg.norm(bfloat16_features - float32_features, axis=1) / np.maximum(
+        np.linalg.norm(float32_features, axis=1), 1e-30
+    )
     float32_fps, bfloat16_fps = measured["float32"], measured["bfloat16"]
     return {
         "float32_raw_forward_fps": float32_fps["raw_forward"],
@@ -441,7 +453,18 @@ def benchmark(paths: list[str], clip_style: str, config: ExtractionConfig, args:
     return result
 
 
-def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
+def _add_thread_options(parser: argparse.ArgumentParser) -> None:
+    """TensorFlow's and OpenCV's thread counts (0 or -1: the library's own)."""
+    parser.add_argument(
+        "--intra-op-threads", type=common.at_least(0), default=0, help="TensorFlow intra-op threads (0: TensorFlow's default)"
+    )
+    parser.add_argument(
+        "--inter-op-threads", type=common.at_least(0), default=0, help="TensorFlow inter-op threads (0: TensorFlow's default)"
+    )
+    parser.add_argument("--opencv-threads", type=common.at_least(-1), default=-1, help="cv2.setNumThreads (-1: leave OpenCV's default)")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=common.at_least(1), default=32, help="clips to measure on (default: %(default)s)")
     parser.add_argument(
@@ -451,28 +474,51 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
         help="generated clips: the demo dataset's (6-40 frames of at most 176x144) or UCF101-like "
         "(150-210 frames of 320x240 XVID: decoding costs much more) (default: %(default)s)",
     )
-    parser.add_argument("--data-root", help="use the clips of this dataset (Keras or UCF101 layout; first --clips) instead of generated ones")
-    parser.add_argument("--copies-of", metavar="DIR", help="use --clips copies of the videos in DIR, cycled (e.g. ../shared/data/real_clips) instead of generated ones")
+    parser.add_argument(
+        "--data-root", help="use the clips of this dataset (Keras or UCF101 layout; first --clips) instead of generated ones"
+    )
+    parser.add_argument(
+        "--copies-of",
+        metavar="DIR",
+        help="use --clips copies of the videos in DIR, cycled (e.g. ../shared/data/real_clips) instead of generated ones",
+    )
     # The pipeline's extraction settings (`pipeline_runner.py extract`), with its defaults and bounds.
     options.add_arguments(parser, ExtractionConfig, default_notes={"weights": "; none here, offline"})
-    parser.add_argument("--compare-precision", action="store_true", help="also build the other precision's backbone: its throughput and feature agreement")
-    parser.add_argument("--repeats", type=common.at_least(1), default=3, help="timed repeats of (a), (b) and (d); the best is reported (default: %(default)s)")
+    parser.add_argument(
+        "--compare-precision", action="store_true", help="also build the other precision's backbone: its throughput and feature agreement"
+    )
+    parser.add_argument(
+        "--repeats",
+        type=common.at_least(1),
+        default=3,
+        help="timed repeats of (a), (b) and (d); the best is reported (default: %(default)s)",
+    )
     parser.add_argument("--skip-seed", action="store_true", help="do not time the seed's per-frame loop (c)")
     parser.add_argument(
         "--decode-processes",
         choices=tuple(DECODE_PROCESSES),
         default="auto",
-        help="decode in worker processes: 'auto' for 2 workers or more (as the executor), 'always', 'never' (threads) (default: %(default)s)",
+        help=(
+            "decode in worker processes: 'auto' for 2 workers or more (as the executor), 'always', 'never' (threads) (default: %(default)s)"
+        ),
     )
-    parser.add_argument("--decode-ahead", type=common.at_least(1), default=None, help="ClipEncoder decode_ahead (default: ClipEncoder's, 2 a worker, at least 4)")
+    parser.add_argument(
+        "--decode-ahead",
+        type=common.at_least(1),
+        default=None,
+        help="ClipEncoder decode_ahead (default: ClipEncoder's, 2 a worker, at least 4)",
+    )
     parser.add_argument("--skip-decode-only", action="store_true", help="do not time (d), decoding alone")
-    parser.add_argument("--skip-decode-profile", action="store_true", help="do not time the serial decode of all clips (both ways; minutes for hundreds of clips)")
-    parser.add_argument("--intra-op-threads", type=common.at_least(0), default=0, help="TensorFlow intra-op threads (0: TensorFlow's default)")
-    parser.add_argument("--inter-op-threads", type=common.at_least(0), default=0, help="TensorFlow inter-op threads (0: TensorFlow's default)")
-    parser.add_argument("--opencv-threads", type=common.at_least(-1), default=-1, help="cv2.setNumThreads (-1: leave OpenCV's default)")
+    parser.add_argument(
+        "--skip-decode-profile",
+        action="store_true",
+        help="do not time the serial decode of all clips (both ways; minutes for hundreds of clips)",
+    )
+    _add_thread_options(parser)
     args = parser.parse_args(argv)
     try:
-        args.extraction = options.build(ExtractionConfig, {"weights": "none", **options.given_values(args, ExtractionConfig)})
+        with options.named_as(options.flag_name):
+            args.extraction = ExtractionConfig(**{"weights": "none", **options.given_values(args, ExtractionConfig)})
     except options.OptionError as error:
         parser.error(str(error))
     return args
@@ -491,7 +537,7 @@ def set_threads(args: argparse.Namespace) -> None:
             tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     common.setup_logging()
     machine = common.machine_info()

@@ -20,6 +20,7 @@ and the job's times in Flink's REST API (/jobs/overview) and the workers' traces
 
 One JSON object goes to stdout; progress to stderr.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,6 +64,30 @@ def _union_seconds(intervals: list[tuple[float, float]], low: float, high: float
     return total / 1000
 
 
+def _flink_breakdown(
+    job: dict[str, Any], workers: list[tuple[int, int]], started_ms: float, ended_ms: float, wall_seconds: float
+) -> dict[str, Any]:
+    """Where a Flink run's wall time went, from its job's times and its SDK workers' (start, plugin loaded) in ms."""
+    worker_start = _union_seconds(workers, job["start-time"], job["end-time"])
+    each = [(loaded - started) / 1000 for started, loaded in workers] or [0.0]
+    breakdown: dict[str, Any] = {
+        "flink_job_state": job["state"],
+        "flink_job_seconds": round(job["duration"] / 1000, 2),
+        "sdk_workers": len(workers),
+        # When each started, from the job's start: in pairs, anew for each stage.
+        "sdk_worker_started_at_seconds": sorted(round((started - job["start-time"]) / 1000, 1) for started, _ in workers),
+        "sdk_worker_start_each_seconds": {"min": round(min(each), 2), "mean": round(sum(each) / len(each), 2), "max": round(max(each), 2)},
+        "submission_seconds": round((job["start-time"] - started_ms) / 1000, 2),
+        "worker_start_seconds": round(worker_start, 2),
+        "work_seconds": round((job["end-time"] - job["start-time"]) / 1000 - worker_start, 2),
+        "after_job_seconds": round((ended_ms - job["end-time"]) / 1000, 2),
+    }
+    # What the four parts leave out of the command's wall time (~0: they split it).
+    parts = ("submission_seconds", "worker_start_seconds", "work_seconds", "after_job_seconds")
+    breakdown["breakdown_minus_wall_seconds"] = round(sum(breakdown[part] for part in parts) - wall_seconds, 2)
+    return breakdown
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=common.at_least(20), default=108, help="demo clips (default: %(default)s)")
@@ -84,41 +109,30 @@ def main(argv: list[str] | None = None) -> int:
                 for engine in ("local", "flink"):
                     output_dir = os.path.join(work, f"{engine}-{round_index}")
                     trace_dir = os.path.join(work, "trace")
-                    options = [*SETTINGS]
-                    if engine == "flink":
-                        options += ["--runner", "flink", "--flink-master", cluster.flink_master,
-                                    f"--job_endpoint=localhost:{cluster.ports.job}", f"--environment_config=localhost:{cluster.ports.worker_pool}"]
+                    options = [*SETTINGS, *(cluster.runner_options() if engine == "flink" else [])]
                     before = {job["jid"] for job in cluster.jobs()}
                     traced_before = _worker_starts_ms(trace_dir)
                     started_ms = time.time() * 1000
-                    measured = common.run_subprocess(common.runner_command("extract", data_root, output_dir, *options), os.path.join(work, f"{engine}-{round_index}.log"))
+                    measured = common.run_subprocess(
+                        common.runner_command("extract", data_root, output_dir, *options), os.path.join(work, f"{engine}-{round_index}.log")
+                    )
                     ended_ms = time.time() * 1000
                     summary = common.read_summary(output_dir)
                     extraction = summary["feature_extraction"]
-                    run: dict[str, Any] = {"engine": engine, "round": round_index, "wall_seconds": measured["wall_seconds"],
-                                           "clips": sum(summary["splits"].values()), "skipped": len(summary["skipped_videos"]),
-                                           "frames": extraction.get("frames"), "extraction_seconds": extraction.get("seconds")}
+                    run: dict[str, Any] = {
+                        "engine": engine,
+                        "round": round_index,
+                        "wall_seconds": measured["wall_seconds"],
+                        "clips": sum(summary["splits"].values()),
+                        "skipped": len(summary["skipped_videos"]),
+                        "frames": extraction.get("frames"),
+                        "extraction_seconds": extraction.get("seconds"),
+                    }
                     jobs = [job for job in cluster.jobs() if job["jid"] not in before]
                     if engine == "flink":
                         (job,) = jobs
                         workers = [(started, loaded) for _, started, loaded in _worker_starts_ms(trace_dir) - traced_before]
-                        worker_start = _union_seconds(workers, job["start-time"], job["end-time"])
-                        each = [(loaded - started) / 1000 for started, loaded in workers] or [0.0]
-                        run.update({
-                            "flink_job_state": job["state"],
-                            "flink_job_seconds": round(job["duration"] / 1000, 2),
-                            "sdk_workers": len(workers),
-                            # When each started, from the job's start: in pairs, anew for each stage.
-                            "sdk_worker_started_at_seconds": sorted(round((started - job["start-time"]) / 1000, 1) for started, _ in workers),
-                            "sdk_worker_start_each_seconds": {"min": round(min(each), 2), "mean": round(sum(each) / len(each), 2), "max": round(max(each), 2)},
-                            "submission_seconds": round((job["start-time"] - started_ms) / 1000, 2),
-                            "worker_start_seconds": round(worker_start, 2),
-                            "work_seconds": round((job["end-time"] - job["start-time"]) / 1000 - worker_start, 2),
-                            "after_job_seconds": round((ended_ms - job["end-time"]) / 1000, 2),
-                        })
-                        # What the four parts leave out of the command's wall time (~0: they split it).
-                        run["breakdown_minus_wall_seconds"] = round(
-                            sum(run[part] for part in ("submission_seconds", "worker_start_seconds", "work_seconds", "after_job_seconds")) - run["wall_seconds"], 2)
+                        run.update(_flink_breakdown(job, workers, started_ms, ended_ms, run["wall_seconds"]))
                     else:
                         assert jobs == [], jobs
                     logging.getLogger("benchmarks").info("%s", run)

@@ -22,6 +22,7 @@ As subprocesses of this script (each with a fresh TMPDIR):
 
 One JSON object goes to stdout; progress to stderr.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ import json
 import logging
 import os
 import sys
-from typing import Any, Optional
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -47,8 +48,20 @@ TIMELINE_OPTIONS = ("--timeline", "--window-seconds", "4", "--stride-seconds", "
 
 def trained_model(work_dir: str) -> str:
     output_dir = os.path.join(work_dir, "model")
-    command = [sys.executable, common.PIPELINE_RUNNER, "run", "--demo", "--output-dir", output_dir, "--epochs", "1",
-               "--min-test-accuracy", "0", "--min-lift-over-majority", "-1"]
+    command = [
+        sys.executable,
+        common.PIPELINE_RUNNER,
+        "run",
+        "--demo",
+        "--output-dir",
+        output_dir,
+        "--epochs",
+        "1",
+        "--min-test-accuracy",
+        "0",
+        "--min-lift-over-majority",
+        "-1",
+    ]
     common.run_subprocess(command, os.path.join(work_dir, "train.log"))
     return os.path.join(output_dir, "serving")
 
@@ -92,7 +105,18 @@ def extraction_options(model_dir: str) -> list[str]:
 
 
 def infer(model_dir: str, videos: list[str], output_dir: str, log_path: str, *options: str) -> dict[str, Any]:
-    command = [sys.executable, common.PIPELINE_RUNNER, "infer", "--videos", *videos, "--model-dir", model_dir, "--output-dir", output_dir, *options]
+    command = [
+        sys.executable,
+        common.PIPELINE_RUNNER,
+        "infer",
+        "--videos",
+        *videos,
+        "--model-dir",
+        model_dir,
+        "--output-dir",
+        output_dir,
+        *options,
+    ]
     process = common.run_subprocess(command, log_path, poll_rss=True)
     with open(os.path.join(output_dir, "inference_summary.json")) as summary_file:
         summary = json.load(summary_file)
@@ -110,21 +134,32 @@ def benchmark(args: argparse.Namespace, work_dir: str) -> dict[str, Any]:
     for repeat in range(args.repeats):
         extract_dir = os.path.join(work_dir, f"extract_{repeat}")  # fresh: a rerun into the same folder is served from its cache
         extract = common.run_subprocess(
-            common.runner_command("extract", data_root, extract_dir, *extraction_options(model_dir)), os.path.join(work_dir, f"extract_{repeat}.log")
+            common.runner_command("extract", data_root, extract_dir, *extraction_options(model_dir)),
+            os.path.join(work_dir, f"extract_{repeat}.log"),
         )
         extract_summary = common.read_summary(extract_dir)
         extraction = extract_summary["feature_extraction"]
         if sum(extract_summary["splits"].values()) != len(clips):
             raise common.fail(f"extract read {extract_summary['splits']} of {len(clips)} clips")
         inferred = infer(model_dir, [data_root], os.path.join(work_dir, f"infer_{repeat}"), os.path.join(work_dir, f"infer_{repeat}.log"))
-        pairs.append({
-            "extraction_clips_per_s": round(len(clips) / extraction["seconds"], 3),
-            "infer_clips_per_s": round(inferred["summary"]["videos"] / inferred["summary"]["seconds"], 3),
-            "extraction": {**extraction, "command_wall_seconds": extract["wall_seconds"]},
-            "infer": {"seconds": inferred["summary"]["seconds"], "frames_per_second": inferred["summary"]["frames_per_second"],
-                      "command_wall_seconds": inferred["process"]["wall_seconds"]},
-        })
-        logger.info("pair %d: extraction %.3f clips/s, infer %.3f clips/s", repeat + 1, pairs[-1]["extraction_clips_per_s"], pairs[-1]["infer_clips_per_s"])
+        pairs.append(
+            {
+                "extraction_clips_per_s": round(len(clips) / extraction["seconds"], 3),
+                "infer_clips_per_s": round(inferred["summary"]["videos"] / inferred["summary"]["seconds"], 3),
+                "extraction": {**extraction, "command_wall_seconds": extract["wall_seconds"]},
+                "infer": {
+                    "seconds": inferred["summary"]["seconds"],
+                    "frames_per_second": inferred["summary"]["frames_per_second"],
+                    "command_wall_seconds": inferred["process"]["wall_seconds"],
+                },
+            }
+        )
+        logger.info(
+            "pair %d: extraction %.3f clips/s, infer %.3f clips/s",
+            repeat + 1,
+            pairs[-1]["extraction_clips_per_s"],
+            pairs[-1]["infer_clips_per_s"],
+        )
     extraction_clips_per_s = float(np.median([pair["extraction_clips_per_s"] for pair in pairs]))
     infer_clips_per_s = float(np.median([pair["infer_clips_per_s"] for pair in pairs]))
     result: dict[str, Any] = {
@@ -148,20 +183,37 @@ def timeline_figures(args: argparse.Namespace, model_dir: str, work_dir: str) ->
     for label, minutes in (("tenth", args.long_video_minutes / 10), ("long", args.long_video_minutes)):
         logger.info("writing a %.1f-minute video", minutes)
         video = long_video(os.path.join(work_dir, f"{label}.avi"), minutes)
-        run = infer(model_dir, [video], os.path.join(work_dir, f"timeline_{label}"), os.path.join(work_dir, f"timeline_{label}.log"), *TIMELINE_OPTIONS)
+        run = infer(
+            model_dir,
+            [video],
+            os.path.join(work_dir, f"timeline_{label}"),
+            os.path.join(work_dir, f"timeline_{label}.log"),
+            *TIMELINE_OPTIONS,
+        )
         with open(os.path.join(work_dir, f"timeline_{label}", "predictions.jsonl")) as predictions_file:
             windows = len(json.loads(predictions_file.readline())["windows"])
         timelines[label] = {
-            "minutes": round(minutes, 2), "frames": run["summary"]["frames"], "windows": windows, "seconds": run["summary"]["seconds"],
-            "decoded_frames_per_second": run["summary"]["frames_per_second"], "tree_peak_rss_mb": run["process"]["tree_peak_rss_mb"],
+            "minutes": round(minutes, 2),
+            "frames": run["summary"]["frames"],
+            "windows": windows,
+            "seconds": run["summary"]["seconds"],
+            "decoded_frames_per_second": run["summary"]["frames_per_second"],
+            "tree_peak_rss_mb": run["process"]["tree_peak_rss_mb"],
         }
     return {**timelines, "peak_rss_long_vs_tenth": round(timelines["long"]["tree_peak_rss_mb"] / timelines["tenth"]["tree_peak_rss_mb"], 3)}
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clips", type=common.at_least(16), default=48, help="UCF101-like clips for extract and infer, at least 16 (two training groups a class; default: %(default)s)")
-    parser.add_argument("--repeats", type=common.at_least(1), default=3, help="extract/infer pairs, alternating; medians reported (default: %(default)s)")
+    parser.add_argument(
+        "--clips",
+        type=common.at_least(16),
+        default=48,
+        help="UCF101-like clips for extract and infer, at least 16 (two training groups a class; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--repeats", type=common.at_least(1), default=3, help="extract/infer pairs, alternating; medians reported (default: %(default)s)"
+    )
     parser.add_argument("--skip-timeline", action="store_true", help="only the clips/s of extract and infer")
     parser.add_argument("--long-video-minutes", type=float, default=10.0, help="length of the timeline's video (default: %(default)s)")
     parser.add_argument("--model-dir", help="a pushed model (serving dir or version); default: one trained on the demo data here")

@@ -46,6 +46,7 @@ issues 13-21), the Trainer's choice on the eval split (`frame_streams=auto`) ove
 
 One JSON object goes to stdout; progress to stderr.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,15 +55,15 @@ import logging
 import os
 import sys
 import time
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
 from benchmarks import common  # noqa: E402
-from frame_path.records import FRAME_FEATURES_KEY, FRAME_MASK_KEY, LABEL_KEY, NUM_FRAMES_KEY, VIDEO_ID_KEY  # noqa: E402
 from frame_path.config import ExtractionConfig  # noqa: E402
+from frame_path.records import FRAME_FEATURES_KEY, FRAME_MASK_KEY, LABEL_KEY, NUM_FRAMES_KEY, VIDEO_ID_KEY  # noqa: E402
 from trainer.hparams import DEFAULT_HPARAMS, SEED_HPARAMS, HParams  # noqa: E402
 from video_datasets import appearance_benchmark, hard_benchmark  # noqa: E402
 
@@ -158,7 +159,7 @@ def load_split(split_dir: str) -> dict[str, np.ndarray]:
     }
 
 
-def load_examples(examples: str, shifted_examples: Optional[str] = None) -> dict[str, dict[str, np.ndarray]]:
+def load_examples(examples: str, shifted_examples: str | None = None) -> dict[str, dict[str, np.ndarray]]:
     """train, eval, test and, given the shifted set's Examples, its test split as `shifted`."""
     splits = {split: load_split(os.path.join(examples, f"Split-{split}")) for split in SPLITS}
     if shifted_examples:
@@ -290,13 +291,21 @@ def kfold_selection(train: dict[str, np.ndarray], hparams: Any, labels: list[str
         accuracies, losses = [], []
         for held_out in range(folds):
             fit_mask, held_mask = fold != held_out, fold == held_out
-            inputs = {name: {key: train[key][mask] for key in (FRAME_FEATURES_KEY, FRAME_MASK_KEY)} for name, mask in (("fit", fit_mask), ("held", held_mask))}
+            inputs = {
+                name: {key: train[key][mask] for key in (FRAME_FEATURES_KEY, FRAME_MASK_KEY)}
+                for name, mask in (("fit", fit_mask), ("held", held_mask))
+            }
             keras.utils.set_random_seed(seed)
 
             def fit(classifier: keras.Model, callbacks: list[keras.callbacks.Callback]) -> keras.callbacks.History:
                 return classifier.fit(
-                    inputs["fit"], label_ids[fit_mask], validation_data=(inputs["held"], label_ids[held_mask]),
-                    epochs=candidate.epochs, batch_size=candidate.batch_size, verbose=0, callbacks=callbacks,
+                    inputs["fit"],
+                    label_ids[fit_mask],
+                    validation_data=(inputs["held"], label_ids[held_mask]),
+                    epochs=candidate.epochs,
+                    batch_size=candidate.batch_size,
+                    verbose=0,
+                    callbacks=callbacks,
                 )
 
             trained = fit_and_keep(model.build_model(len(labels), candidate), candidate, fit)
@@ -341,8 +350,13 @@ def train_and_test(
 
         def fit(classifier: keras.Model, callbacks: list[keras.callbacks.Callback]) -> keras.callbacks.History:
             return classifier.fit(
-                inputs["train"], label_ids["train"], validation_data=(inputs["eval"], label_ids["eval"]),
-                epochs=candidate.epochs, batch_size=candidate.batch_size, verbose=0, callbacks=callbacks,
+                inputs["train"],
+                label_ids["train"],
+                validation_data=(inputs["eval"], label_ids["eval"]),
+                epochs=candidate.epochs,
+                batch_size=candidate.batch_size,
+                verbose=0,
+                callbacks=callbacks,
             )
 
         trained = fit_and_keep(classifier, candidate, fit)
@@ -364,13 +378,22 @@ def train_and_test(
         # lowest eval loss, the one with the best eval accuracy (ties: the lower loss; the Trainer's rule before
         # the loss decided), and all of them with their probabilities averaged (an ensemble).
         by_loss = min(selection["candidates"], key=lambda name: selection["candidates"][name]["eval_loss"])
-        by_accuracy = max(selection["candidates"], key=lambda name: (selection["candidates"][name]["eval_accuracy"], -selection["candidates"][name]["eval_loss"]))
+        by_accuracy = max(
+            selection["candidates"],
+            key=lambda name: (selection["candidates"][name]["eval_accuracy"], -selection["candidates"][name]["eval_loss"]),
+        )
         for split in (*EVALUATED_SPLITS, "eval"):
             if split in inputs:
                 averaged = np.mean([probabilities_of(candidate, split) for candidate in candidate_models.values()], axis=0)
-                alternatives.setdefault("ensemble", {})[f"{split}_accuracy"] = round(float(np.mean(averaged.argmax(axis=1) == label_ids[split])), 4)
-                alternatives.setdefault("eval_loss_pick", {"chosen": by_loss})[f"{split}_accuracy"] = round(accuracy(candidate_models[by_loss], split), 4)
-                alternatives.setdefault("eval_accuracy_pick", {"chosen": by_accuracy})[f"{split}_accuracy"] = round(accuracy(candidate_models[by_accuracy], split), 4)
+                alternatives.setdefault("ensemble", {})[f"{split}_accuracy"] = round(
+                    float(np.mean(averaged.argmax(axis=1) == label_ids[split])), 4
+                )
+                alternatives.setdefault("eval_loss_pick", {"chosen": by_loss})[f"{split}_accuracy"] = round(
+                    accuracy(candidate_models[by_loss], split), 4
+                )
+                alternatives.setdefault("eval_accuracy_pick", {"chosen": by_accuracy})[f"{split}_accuracy"] = round(
+                    accuracy(candidate_models[by_accuracy], split), 4
+                )
     kfold = kfold_selection(splits["train"], hparams, labels, seed, folds) if folds > 1 and len(selection["candidates"]) > 1 else None
     return {
         **accuracies,
@@ -396,11 +419,13 @@ def configuration_result(
     for split in (*EVALUATED_SPLITS, *VIEW_SPLITS):
         accuracies = [run[f"{split}_accuracy"] for run in runs if f"{split}_accuracy" in run]
         if accuracies:
-            figures.update({
-                f"{split}_accuracy_mean": round(float(np.mean(accuracies)), 4),
-                f"{split}_accuracy_min": round(float(np.min(accuracies)), 4),
-                f"{split}_accuracies": accuracies,
-            })
+            figures.update(
+                {
+                    f"{split}_accuracy_mean": round(float(np.mean(accuracies)), 4),
+                    f"{split}_accuracy_min": round(float(np.min(accuracies)), 4),
+                    f"{split}_accuracies": accuracies,
+                }
+            )
     return {
         **features._asdict(),
         **figures,
@@ -426,31 +451,55 @@ def _selection_verdict(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work-dir", default="/tmp/model_quality", help="benchmark data and features (default: %(default)s)")
     parser.add_argument("--seeds", type=common.int_list(), default=[0, 1, 2], metavar="N,N", help="training seeds (default: 0,1,2)")
     parser.add_argument(
-        "--configs", type=common.name_list(tuple(CONFIGURATIONS)), default=list(CONFIGURATIONS), metavar="NAME,NAME",
+        "--configs",
+        type=common.name_list(tuple(CONFIGURATIONS)),
+        default=list(CONFIGURATIONS),
+        metavar="NAME,NAME",
         help=f"which configurations (default: {','.join(CONFIGURATIONS)})",
     )
     parser.add_argument(
-        "--hparam", action="append", default=[], type=common.name_value(), metavar="NAME=VALUE",
+        "--hparam",
+        action="append",
+        default=[],
+        type=common.name_value(),
+        metavar="NAME=VALUE",
         help="overlay on every configuration (VALUE read as JSON), e.g. temporal_crops=0; repeatable",
     )
     parser.add_argument(
-        "--benchmarks", type=common.name_list(tuple(BENCHMARKS)), default=list(BENCHMARKS), metavar="NAME,NAME",
+        "--benchmarks",
+        type=common.name_list(tuple(BENCHMARKS)),
+        default=list(BENCHMARKS),
+        metavar="NAME,NAME",
         help=f"which benchmarks (default: {','.join(BENCHMARKS)})",
     )
     parser.add_argument(
-        "--kfold", type=int, default=0, metavar="K",
-        help="also choose today's default's frame streams by K-fold over the training groups, against the eval split's choice (default: 0, off)",
+        "--kfold",
+        type=int,
+        default=0,
+        metavar="K",
+        help=(
+            "also choose today's default's frame streams by K-fold over the training groups, against the eval split's "
+            "choice (default: 0, off)"
+        ),
     )
     parser.add_argument(
-        "--eval-clips", type=int, default=0, metavar="N",
-        help="cut the eval split (the Trainer's validation and stream choice) to N clips, classes in turn, to see how a choice holds on a small one (default: 0, all)",
+        "--eval-clips",
+        type=int,
+        default=0,
+        metavar="N",
+        help=(
+            "cut the eval split (the Trainer's validation and stream choice) to N clips, classes in turn, to see how a "
+            "choice holds on a small one (default: 0, all)"
+        ),
     )
-    parser.add_argument("--views", type=int, default=1, help="also test with multi-view testing of N views, for uniform sampling (default: 1, off)")
+    parser.add_argument(
+        "--views", type=int, default=1, help="also test with multi-view testing of N views, for uniform sampling (default: 1, off)"
+    )
     args = parser.parse_args(argv)
     if args.views < 1:
         parser.error("--views must be at least 1")
@@ -494,7 +543,9 @@ def benchmark_splits(name: str, work_dir: str, feature_kinds: set[Features], vie
             if views > 1:
                 dense_options = ("--max-seq-length", str(max_seq_length * views))
                 dense_dir = features.folder(folder, f"_views{views}")
-                splits["test_dense"] = load_split(os.path.join(extract_features(data_root, dense_dir, *features.options(), *dense_options), "Split-test"))
+                splits["test_dense"] = load_split(
+                    os.path.join(extract_features(data_root, dense_dir, *features.options(), *dense_options), "Split-test")
+                )
                 dense_shifted = extract_features(shifted_root, f"{dense_dir}_shifted", *features.options(), *dense_options)
                 splits["shifted_dense"] = load_split(os.path.join(dense_shifted, "Split-test"))
         seconds[f"extraction_{os.path.basename(features.folder(''))}"] = round(time.perf_counter() - started, 1)
@@ -516,7 +567,7 @@ def smaller_eval_split(splits: dict[str, dict[str, np.ndarray]], clips: int) -> 
     return {**splits, "eval": {key: values[np.sort(kept)] for key, values in evaluation.items()}}
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     common.setup_logging()
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -537,14 +588,17 @@ def main(argv: Optional[list[str]] = None) -> int:
                 for name in args.configs
             },
         }
-    common.print_json({
-        "benchmarks": "hard (video_datasets/hard_benchmark.py), appearance (video_datasets/appearance_benchmark.py); seed 0, --weights none",
-        "seeds": args.seeds,
-        "hparam_overlay": overlay,
-        "views": args.views,
-        **benchmarks,
-        "machine": {**machine, "load_average_at_end": common.load_average()},
-    })
+    common.print_json(
+        {
+            "benchmarks": "hard (video_datasets/hard_benchmark.py), appearance "
+            "(video_datasets/appearance_benchmark.py); seed 0, --weights none",
+            "seeds": args.seeds,
+            "hparam_overlay": overlay,
+            "views": args.views,
+            **benchmarks,
+            "machine": {**machine, "load_average_at_end": common.load_average()},
+        }
+    )
     return 0
 
 

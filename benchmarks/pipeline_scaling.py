@@ -34,6 +34,7 @@ costs by identity (the store's key) and by a sha256 of their content.
 Every subprocess gets a fresh TMPDIR (Beam leaves its temporary files there),
 removed afterwards. One JSON object goes to stdout; progress to stderr.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,7 +45,7 @@ import os
 import shutil
 import sys
 import time
-from typing import Any, Optional
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -65,7 +66,9 @@ def examples_bytes(summary: dict[str, Any]) -> int:
 
 def timed_run(data_root: str, run_dir: str, log_path: str, epochs: int) -> dict[str, Any]:
     """`pipeline_runner.py run` (no accuracy gate): seconds per component and the extraction's figures."""
-    command = runner_command("run", data_root, run_dir, "--min-test-accuracy", "0", "--min-lift-over-majority", "-1", "--epochs", str(epochs))
+    command = runner_command(
+        "run", data_root, run_dir, "--min-test-accuracy", "0", "--min-lift-over-majority", "-1", "--epochs", str(epochs)
+    )
     process = run_subprocess(command, log_path)
     summary = read_summary(run_dir)
     extraction = summary["feature_extraction"]
@@ -206,7 +209,7 @@ def key_costs(data_root: str) -> dict[str, Any]:
     }
 
 
-def feature_reuse(size: int, workdir: str, source: Optional[str] = None) -> dict[str, Any]:
+def feature_reuse(size: int, workdir: str, source: str | None = None) -> dict[str, Any]:
     """`extract` into one output folder three times: on `size` clips, after 10 % more, after relabelling 5 %.
 
     The new clips are generated with the others (or are the last rows of a copy of `source`, a dataset in the
@@ -235,7 +238,10 @@ def feature_reuse(size: int, workdir: str, source: Optional[str] = None) -> dict
     for row in train_rows[::step][:relabelled]:
         row[1] = labels[(labels.index(row[1]) + 1) % len(labels)]
     _write_train_csv(data_root, [header, *train_rows])
-    runs["relabelled"] = {"clips_relabelled": relabelled, **_timed_extract(data_root, output_dir, os.path.join(workdir, "reuse_relabel.log"))}
+    runs["relabelled"] = {
+        "clips_relabelled": relabelled,
+        **_timed_extract(data_root, output_dir, os.path.join(workdir, "reuse_relabel.log")),
+    }
     keys = key_costs(data_root)
     shutil.rmtree(data_root, ignore_errors=True)
     shutil.rmtree(output_dir, ignore_errors=True)
@@ -305,7 +311,7 @@ def memory_probe(sizes: list[int], workdir: str) -> dict[str, Any]:
     return {"runs": rows, "rss_growth_kb_per_clip": growth}
 
 
-def _ratio(large: Optional[float], small: Optional[float]) -> Optional[float]:
+def _ratio(large: float | None, small: float | None) -> float | None:
     if large is None or small in (None, 0):
         return None
     return round(large / small, 2)
@@ -331,7 +337,13 @@ def ratios(small: dict[str, Any], large: dict[str, Any], feature_bytes_per_clip:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=common.int_list(minimum=8), default=[60, 240], metavar="N,N", help="comma-separated clip counts, 8 or more each (default: 60,240)")
+    parser.add_argument(
+        "--sizes",
+        type=common.int_list(minimum=8),
+        default=[60, 240],
+        metavar="N,N",
+        help="comma-separated clip counts, 8 or more each (default: 60,240)",
+    )
     parser.add_argument("--epochs", type=common.at_least(1), default=20, help="training epochs of each run (default: %(default)s)")
     parser.add_argument("--work-dir", help="where datasets and outputs go (default: a temporary folder, removed at the end)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs of every subprocess)")

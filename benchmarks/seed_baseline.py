@@ -4,6 +4,7 @@
 then calls `feature_extractor.predict` once per frame, on a batch of one: the baseline the project's
 frame path is timed against (benchmarks/extract_throughput.py's seed_loop).
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -4,6 +4,7 @@ The backbone takes RGB frames with values 0..255 and includes DenseNet's own
 preprocessing, so every caller (Beam extractor, predict.py, the serving
 signature) feeds it the same thing and cannot forget to normalize.
 """
+
 from __future__ import annotations
 
 import functools
@@ -12,7 +13,8 @@ import logging
 import os
 import random
 import weakref
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -106,7 +108,7 @@ def share_gpu_memory() -> list[str]:
 
 
 def compute_device() -> str:
-    """"gpu", "tpu" or "cpu": where the Keras backend runs models by default.
+    """ "gpu", "tpu" or "cpu": where the Keras backend runs models by default.
 
     For TensorFlow only the physical devices are listed: that leaves the GPUs
     uninitialized, so memory growth can still be set afterwards.
@@ -133,7 +135,7 @@ def compute_device() -> str:
     return next((kind for kind in ("gpu", "tpu") if kind in kinds), "cpu")
 
 
-def _draw_random_weights(network: "keras.Model", seed: int) -> None:
+def _draw_random_weights(network: keras.Model, seed: int) -> None:
     """Draws `network`'s random weights again from `seed` alone, as `keras.utils.set_random_seed(seed)` before
     building it would have (bitwise), without touching any process-wide random state.
 
@@ -152,7 +154,35 @@ def _draw_random_weights(network: "keras.Model", seed: int) -> None:
             layer.kernel.assign(seeded(layer.kernel.shape, layer.kernel.dtype))
 
 
-def build_backbone(weights: str, image_size: int, seed: int, precision: str = "float32", pooling: str = "avg") -> "keras.Model":
+def _densenet121(weights: str, image_size: int, precision: str) -> keras.Model:
+    """Keras' DenseNet121 without its top, in `precision`; BackboneWeightsError when its weights cannot be had."""
+    import keras
+
+    keras_weights = None if weights == "none" else weights
+    previous_policy = keras.config.dtype_policy() if precision == "bfloat16" else None
+    try:
+        if previous_policy is not None:
+            keras.config.set_dtype_policy("mixed_bfloat16")
+        densenet = keras.applications.DenseNet121(
+            include_top=False,
+            weights=keras_weights,
+            input_shape=(image_size, image_size, 3),
+        )
+    except Exception as error:  # Keras raises plain Exception for a failed download.
+        if weights != "imagenet":
+            raise BackboneWeightsError(f"cannot load backbone weights from {weights!r}: {error}") from error
+        raise BackboneWeightsError(
+            f"cannot download the DenseNet121 ImageNet weights ({str(error).splitlines()[0]}); "
+            "offline, pass --weights /path/to/densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5 "
+            "or --weights none (random features, for tests only)"
+        ) from error
+    finally:
+        if previous_policy is not None:
+            keras.config.set_dtype_policy(previous_policy)
+    return densenet
+
+
+def build_backbone(weights: str, image_size: int, seed: int, precision: str = "float32", pooling: str = "avg") -> keras.Model:
     """DenseNet121 (no top) with its preprocessing in front and `pooling` (POOLINGS) over its last feature map.
 
     `pooling` defaults to DenseNet121's own ("avg"); the pipeline's default is ExtractionConfig's, whose
@@ -178,27 +208,7 @@ def build_backbone(weights: str, image_size: int, seed: int, precision: str = "f
             "DenseNet121 runs with RANDOM weights (--weights none): the frame features are "
             "not pretrained, fine for tests and the offline demo, not for real accuracy."
         )
-    keras_weights = None if weights == "none" else weights
-    previous_policy = keras.config.dtype_policy() if precision == "bfloat16" else None
-    try:
-        if previous_policy is not None:
-            keras.config.set_dtype_policy("mixed_bfloat16")
-        densenet = keras.applications.DenseNet121(
-            include_top=False,
-            weights=keras_weights,
-            input_shape=(image_size, image_size, 3),
-        )
-    except Exception as error:  # Keras raises plain Exception for a failed download.
-        if weights != "imagenet":
-            raise BackboneWeightsError(f"cannot load backbone weights from {weights!r}: {error}") from error
-        raise BackboneWeightsError(
-            f"cannot download the DenseNet121 ImageNet weights ({str(error).splitlines()[0]}); "
-            "offline, pass --weights /path/to/densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5 "
-            "or --weights none (random features, for tests only)"
-        ) from error
-    finally:
-        if previous_policy is not None:
-            keras.config.set_dtype_policy(previous_policy)
+    densenet = _densenet121(weights, image_size, precision)
     if weights == "none":
         _draw_random_weights(densenet, seed)
     frames = keras.Input((image_size, image_size, 3), name="frames")
@@ -208,7 +218,9 @@ def build_backbone(weights: str, image_size: int, seed: int, precision: str = "f
     feature_map = densenet(normalized)
     # "avg" is the layer DenseNet121(pooling="avg") itself ends with, in its precision: the same features, bitwise.
     pooling_layers = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}
-    pooled = [pooling_layers[statistic](name=f"{statistic}_pool", dtype=densenet.dtype_policy)(feature_map) for statistic in pooling.split("+")]
+    pooled = [
+        pooling_layers[statistic](name=f"{statistic}_pool", dtype=densenet.dtype_policy)(feature_map) for statistic in pooling.split("+")
+    ]
     features = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(name="pooled_features")(pooled)
     if precision == "bfloat16":
         # A float32 layer casts the bfloat16 pooled features back: callers always get float32.
@@ -216,7 +228,7 @@ def build_backbone(weights: str, image_size: int, seed: int, precision: str = "f
     return keras.Model(frames, features, name="densenet121_frame_encoder")
 
 
-def encode_frames(backbone: "keras.Model", frames: np.ndarray, batch_size: int) -> np.ndarray:
+def encode_frames(backbone: keras.Model, frames: np.ndarray, batch_size: int) -> np.ndarray:
     """Frame features [num_frames, feature_dim] for uint8 RGB frames, batch_size frames per forward pass.
 
     The frames go in as they are: the model casts them to its float32 input
@@ -229,10 +241,10 @@ def encode_frames(backbone: "keras.Model", frames: np.ndarray, batch_size: int) 
 
 
 # backbone -> {frames dtype: its forward pass}; an entry goes with its backbone.
-_FORWARD_PASSES: "weakref.WeakKeyDictionary[Any, dict[str, Callable[[np.ndarray], np.ndarray]]]" = weakref.WeakKeyDictionary()
+_FORWARD_PASSES: weakref.WeakKeyDictionary[Any, dict[str, Callable[[np.ndarray], np.ndarray]]] = weakref.WeakKeyDictionary()
 
 
-def _forward_pass(backbone: "keras.Model", dtype: np.dtype) -> Callable[[np.ndarray], np.ndarray]:
+def _forward_pass(backbone: keras.Model, dtype: np.dtype) -> Callable[[np.ndarray], np.ndarray]:
     """The backbone's forward pass on a batch of frames of `dtype`.
 
     On TensorFlow one tf.function for every batch size: Keras' predict_on_batch traces DenseNet121 for the

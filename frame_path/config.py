@@ -5,18 +5,19 @@ environment variables and the Kubeflow compile all derive from this class or
 pass it whole: a new option is one new field here (default, help text,
 bounds), and every front end has it.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from frame_path import backbone
 from frame_path.backbone import POOLINGS, PRECISIONS, compute_device, feature_dim
 from frame_path.frames import SAMPLING_MODES
 from typed_config import check_fields, option
 from video_datasets.carve_out import EVAL_GROUP_FRACTION
-
 
 AUTO = "auto"  # a str setting chosen by `resolve_auto_settings`
 AUTO_NUMBER = 0  # an int setting chosen by `resolve_auto_settings`
@@ -96,7 +97,7 @@ class ExtractionConfig:
         check_fields(self)
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> "ExtractionConfig":
+    def from_mapping(cls, values: Mapping[str, Any]) -> ExtractionConfig:
         """From a mapping with (at least) every field, e.g. a component's exec_properties; other keys are ignored.
         A record made before a field existed (SETTINGS_ADDED_LATER) gets the value it was made with."""
         values = {**SETTINGS_ADDED_LATER, **values}
@@ -129,7 +130,7 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-def resolve_auto_settings(config: ExtractionConfig, device: Optional[str] = None, cores: Optional[int] = None) -> ExtractionConfig:
+def resolve_auto_settings(config: ExtractionConfig, device: str | None = None, cores: int | None = None) -> ExtractionConfig:
     """`config` with every 'auto' setting (0 or 'auto') chosen for the device and the cores; explicit values stay.
 
     `device`: "cpu", "gpu" or "tpu" (default: the Keras backend's, `backbone.compute_device`);
@@ -159,7 +160,7 @@ SPAN_MISMATCH_HINT = (
 )
 
 
-def span_feature_mismatch(span: int, report: Mapping[str, Any], other_span: int, other: Mapping[str, Any]) -> Optional[str]:
+def span_feature_mismatch(span: int, report: Mapping[str, Any], other_span: int, other: Mapping[str, Any]) -> str | None:
     """'span 1 has max_seq_length 8, span 2 6' where two spans' features are made differently (FEATURE_SETTINGS and
     the weights id of their extraction reports); None where they are not. An 'auto' setting of `other`, not yet
     resolved for a device, matches any."""
@@ -168,6 +169,8 @@ def span_feature_mismatch(span: int, report: Mapping[str, Any], other_span: int,
     if not differing:
         return None
     return (
-        f"span {span} has " + ", ".join(f"{name} {report.get(name)!r}" for name in differing)
-        + f", span {other_span} " + ", ".join(f"{other.get(name)!r}" for name in differing)
+        f"span {span} has "
+        + ", ".join(f"{name} {report.get(name)!r}" for name in differing)
+        + f", span {other_span} "
+        + ", ".join(f"{other.get(name)!r}" for name in differing)
     )

@@ -14,6 +14,7 @@ out of band as raw bytes after the pickle: a clip's frames cross the pipe
 once and are read straight into the array the parent uses (no float
 conversion, no second copy).
 """
+
 from __future__ import annotations
 
 import os

@@ -9,6 +9,7 @@ Two pools, the same interface (`submit(path) -> Future`, `close()`):
   the GIL while it decodes); no child to start and no pipe to cross
   (benchmarks/README.md, section 1, for the figures).
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -18,13 +19,13 @@ import queue
 import subprocess
 import sys
 import threading
-from typing import Any, Optional, Union
+from typing import Any
 
 from frame_path import decode_worker, frames
 
 logger = logging.getLogger(__name__)
 
-DecodeResult = Union[frames.DecodedClip, frames.VideoDecodeError]
+DecodeResult = frames.DecodedClip | frames.VideoDecodeError
 # The frame_path package's parent folder, for the workers' import path.
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _WORKER_MAIN = "import sys; sys.path.insert(0, {root!r}); import frame_path.decode_worker as worker; sys.exit(worker.main())"
@@ -41,7 +42,7 @@ class ThreadDecoderPool:
         self._settings = (max_seq_length, image_size, sampling)
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clip-decoder")
 
-    def submit(self, path: str) -> "concurrent.futures.Future[DecodeResult]":
+    def submit(self, path: str) -> concurrent.futures.Future[DecodeResult]:
         return self._executor.submit(decode_worker.decode, (path, *self._settings))
 
     def close(self) -> None:
@@ -107,7 +108,7 @@ class ProcessDecoderPool:
 
     def __init__(self, workers: int, max_seq_length: int, image_size: int, sampling: str):
         self._settings = (max_seq_length, image_size, sampling)
-        self._tasks: "queue.SimpleQueue[Optional[tuple[concurrent.futures.Future, str]]]" = queue.SimpleQueue()
+        self._tasks: queue.SimpleQueue[tuple[concurrent.futures.Future, str] | None] = queue.SimpleQueue()
         self._closed = False
         self._lock = threading.Lock()
         self._workers = [_WorkerProcess() for _ in range(workers)]  # all start at once, then are awaited
@@ -119,8 +120,7 @@ class ProcessDecoderPool:
                 worker.stop()
             raise
         self._threads = [
-            threading.Thread(target=self._feed, args=(slot,), name=f"clip-decoder-feeder-{slot}", daemon=True)
-            for slot in range(workers)
+            threading.Thread(target=self._feed, args=(slot,), name=f"clip-decoder-feeder-{slot}", daemon=True) for slot in range(workers)
         ]
         for thread in self._threads:
             thread.start()
@@ -129,7 +129,7 @@ class ProcessDecoderPool:
     def pids(self) -> list[int]:
         return [worker.process.pid for worker in self._workers]
 
-    def submit(self, path: str) -> "concurrent.futures.Future[DecodeResult]":
+    def submit(self, path: str) -> concurrent.futures.Future[DecodeResult]:
         if self._closed:
             raise RuntimeError("the decoder pool is closed")
         future: concurrent.futures.Future = concurrent.futures.Future()
@@ -203,7 +203,7 @@ class ProcessDecoderPool:
             thread.join(timeout=10)
 
 
-def decoder_pool(workers: int, max_seq_length: int, image_size: int, sampling: str, processes: Optional[bool] = None) -> Any:
+def decoder_pool(workers: int, max_seq_length: int, image_size: int, sampling: str, processes: bool | None = None) -> Any:
     """A ProcessDecoderPool for 2 workers or more, a ThreadDecoderPool for 1 (`processes` forces either)."""
     if workers < 1:
         raise ValueError(f"decode workers must be at least 1, got {workers}")

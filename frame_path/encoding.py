@@ -9,12 +9,14 @@ for features that do not depend on the clips beside it).
 Used by the Beam executor and the benchmarks; the decode workers are
 frame_path/decoder_pools.py's.
 """
+
 from __future__ import annotations
 
 import collections
 import dataclasses
 import weakref
-from typing import Any, Iterable, Iterator, Optional, Union
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -52,9 +54,9 @@ class ClipEncoder:
         sampling: str,
         frame_batch_size: int,
         decode_workers: int = 1,
-        decode_ahead: Optional[int] = None,
-        decode_processes: Optional[bool] = None,
-        pad_last_pass: Optional[bool] = None,
+        decode_ahead: int | None = None,
+        decode_processes: bool | None = None,
+        pad_last_pass: bool | None = None,
         clip_aligned_passes: bool = False,
     ):
         self._frame_encoder = frame_encoder
@@ -83,7 +85,7 @@ class ClipEncoder:
         self._finalizer = weakref.finalize(self, self._decoder_pool.close)
 
     @classmethod
-    def for_config(cls, frame_encoder: Any, config: ExtractionConfig, **options: Any) -> "ClipEncoder":
+    def for_config(cls, frame_encoder: Any, config: ExtractionConfig, **options: Any) -> ClipEncoder:
         """The encoder of a resolved ExtractionConfig (no 'auto' setting left) on `frame_encoder`; `options` as __init__'s."""
         return cls(
             frame_encoder,
@@ -102,13 +104,13 @@ class ClipEncoder:
     def close(self) -> None:
         self._finalizer()
 
-    def __enter__(self) -> "ClipEncoder":
+    def __enter__(self) -> ClipEncoder:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
 
-    def encode(self, keyed_paths: Iterable[tuple[Any, str]]) -> Iterator[tuple[Any, Union[EncodedClip, frames.VideoDecodeError]]]:
+    def encode(self, keyed_paths: Iterable[tuple[Any, str]]) -> Iterator[tuple[Any, EncodedClip | frames.VideoDecodeError]]:
         """(key, path) pairs -> (key, EncodedClip or the VideoDecodeError that made the clip unusable).
 
         Frames queue across clip boundaries and go through the backbone in full

@@ -26,6 +26,7 @@ Invalidation rules:
 Entries are never deleted by the pipeline: remove the store folder (or one
 settings folder) to reclaim the space.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,7 +37,7 @@ import json
 import logging
 import os
 import uuid
-from typing import Any, Optional, Union
+from typing import Any
 
 import numpy as np
 
@@ -97,7 +98,7 @@ class FeatureStore:
         key = hashlib.sha256(clip_identity(path).encode()).hexdigest()
         return os.path.join(self.folder, key[:2], f"{key}.npz")
 
-    def get(self, path: str) -> Union[StoredClip, VideoDecodeError, None]:
+    def get(self, path: str) -> StoredClip | VideoDecodeError | None:
         """The stored features of the clip at `path`, the VideoDecodeError it gave, or None (never stored, changed
         since, or unreadable)."""
         import tensorflow as tf
@@ -121,7 +122,7 @@ class FeatureStore:
             logger.warning("Feature store entry %s for %s cannot be read (%s): extracting the clip again", entry, path, error)
             return None
 
-    def put(self, path: str, clip: Union[StoredClip, VideoDecodeError]) -> Optional[str]:
+    def put(self, path: str, clip: StoredClip | VideoDecodeError) -> str | None:
         """Stores `clip` as the features of the clip at `path`, or the reason it cannot be decoded (a file that stays
         the same stays broken: an empty or truncated clip is not decoded again every run); written whole under a
         unique name, then renamed. Returns why it could not be stored (a store that is not writable, a full disk),

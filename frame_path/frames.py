@@ -3,17 +3,16 @@
 The same functions serve the Beam extractor, `predict.py` and the tests, so a
 clip is always turned into frames one way.
 """
+
 from __future__ import annotations
 
 import dataclasses
-import os
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import cv2
 import numpy as np
 
 from video_datasets.listing import file_problem
-
 
 SAMPLING_MODES = ("uniform", "first")
 # Fewer bytes than the headers of any container OpenCV reads (an AVI's RIFF and main headers alone are 88).
@@ -72,7 +71,9 @@ def view_positions(num_sampled: int, max_seq_length: int, views: int) -> np.ndar
 
 def clip_views(frame_features: np.ndarray, max_seq_length: int, views: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """The views (view_positions) of a clip's dense [num_sampled, dim] features, each padded as pad_to_length pads a clip."""
-    return [pad_to_length(frame_features[positions], max_seq_length) for positions in view_positions(len(frame_features), max_seq_length, views)]
+    return [
+        pad_to_length(frame_features[positions], max_seq_length) for positions in view_positions(len(frame_features), max_seq_length, views)
+    ]
 
 
 def center_crop_square(frame: np.ndarray) -> np.ndarray:
@@ -115,7 +116,7 @@ def _is_truncated(decoded_frames: int, expected_frames: int) -> bool:
 
 
 def _read_frames(
-    path: str, plan: Callable[[int], Optional[np.ndarray]], image_size: int, max_frames: Optional[int]
+    path: str, plan: Callable[[int], np.ndarray | None], image_size: int, max_frames: int | None
 ) -> tuple[int, dict[int, np.ndarray], int, float]:
     """Decodes a clip's frames in order: (declared frame count, {index: cropped RGB frame}, frames decoded, frame rate).
 
@@ -168,7 +169,7 @@ def decode_clip(path: str, max_seq_length: int, image_size: int, sampling: str) 
     if problem is not None:
         raise VideoDecodeError(problem)
 
-    def planned_sample(declared_frames: int) -> Optional[np.ndarray]:
+    def planned_sample(declared_frames: int) -> np.ndarray | None:
         # Some containers declare no count (0 or less): then every frame is kept.
         return sample_frame_indices(declared_frames, max_seq_length, sampling) if declared_frames > 0 else None
 

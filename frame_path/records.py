@@ -3,6 +3,7 @@
 TensorFlow is imported only to build a record, so that the keys can be read
 where TensorFlow is not installed (the model on Keras-on-JAX).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -21,7 +22,7 @@ NUM_FRAMES_KEY = "num_frames"  # int64: frames decoded from the file
 EXTRACTION_REPORT_FILE = "extraction_report.json"
 
 
-def _float_list(values: np.ndarray) -> "tf.train.FloatList":
+def _float_list(values: np.ndarray) -> tf.train.FloatList:
     """A FloatList of `values` (float32), parsed from its packed wire form: the same message as
     FloatList(value=values), but protobuf copies the bytes instead of converting 20,480 floats one by one
     (0.05 ms against 7.4 ms a clip of 20 x 1024 here: a third of writing a stored clip's Example)."""
@@ -41,9 +42,7 @@ def _varint(number: int) -> bytes:
     return bytes(encoded)
 
 
-def make_example(
-    frame_features: np.ndarray, frame_mask: np.ndarray, label: str, video_id: str, num_frames: int
-) -> "tf.train.Example":
+def make_example(frame_features: np.ndarray, frame_mask: np.ndarray, label: str, video_id: str, num_frames: int) -> tf.train.Example:
     """One clip: padded frame features, their mask, label, id and decoded frame count."""
     import tensorflow as tf
 

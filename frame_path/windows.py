@@ -8,10 +8,11 @@ as its last frame is read, so memory holds the frames of the open windows
 only, whatever the video's length. The same pass gives the whole video's
 sample (the one label of the video), as frames.decode_clip samples it.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator
+from collections.abc import Iterator
 
 import cv2
 import numpy as np

@@ -7,6 +7,7 @@ in the order the videos were listed), OUTPUT_DIR/inference_summary.json
 timeline, one picture a video in OUTPUT_DIR/timelines/. Files are written
 through Beam's FileSystems, so OUTPUT_DIR may be a bucket's URI.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,7 +16,8 @@ import json
 import logging
 import os
 import time
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import run_files
 from inference.model import PushedModel, add_views_option, check_views
@@ -36,8 +38,8 @@ class InferenceRequest:
     videos: tuple[str, ...]  # folders, files, glob patterns
     model_dir: str  # a serving directory (its newest version) or one version folder
     top_k: int = 5
-    weights: Optional[str] = None  # backbone weights; default: those the model was trained with
-    timeline: Optional[TimelineConfig] = None  # windows and segments per video, and a picture of each
+    weights: str | None = None  # backbone weights; default: those the model was trained with
+    timeline: TimelineConfig | None = None  # windows and segments per video, and a picture of each
     views: int = 1  # VideoClassifier's multi-view testing
 
     def __post_init__(self) -> None:
@@ -49,7 +51,7 @@ class InferenceRequest:
         return json.dumps(dataclasses.asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "InferenceRequest":
+    def from_json(cls, text: str) -> InferenceRequest:
         values = json.loads(text)
         timeline = values.pop("timeline")
         return cls(**{**values, "videos": tuple(values["videos"])}, timeline=TimelineConfig(**timeline) if timeline else None)
@@ -57,7 +59,9 @@ class InferenceRequest:
 
 def add_request_options(parser: Any) -> None:
     """What `infer` and `compile-inference` take alike: InferenceRequest's fields."""
-    parser.add_argument("--videos", nargs="+", required=True, metavar="PATH", help="folders (their video files, recursively), video files or glob patterns")
+    parser.add_argument(
+        "--videos", nargs="+", required=True, metavar="PATH", help="folders (their video files, recursively), video files or glob patterns"
+    )
     parser.add_argument("--model-dir", required=True, help="a serving directory (its newest version is used) or one version folder")
     parser.add_argument("--top-k", type=int, default=5, help="how many actions to keep per video (default: %(default)s)")
     parser.add_argument("--weights", help="backbone weights file, as for run (default: the ones the model was trained with)")
@@ -75,7 +79,9 @@ def open_request(request: InferenceRequest) -> tuple[VideoList, PushedModel]:
     return list_videos(list(request.videos)), PushedModel.open(request.model_dir, request.weights, request.views)
 
 
-def infer_videos(video_list: VideoList, model: PushedModel, request: InferenceRequest, output_dir: str, beam_args: Sequence[str]) -> dict[str, Any]:
+def infer_videos(
+    video_list: VideoList, model: PushedModel, request: InferenceRequest, output_dir: str, beam_args: Sequence[str]
+) -> dict[str, Any]:
     """Runs the Beam pipeline over the listed videos and writes the results into `output_dir`; returns the summary written."""
     import apache_beam as beam
     from apache_beam.io.filesystems import FileSystems
@@ -103,7 +109,9 @@ def infer_videos(video_list: VideoList, model: PushedModel, request: InferenceRe
     FileSystems.delete([shard_prefix])
     order = {video: index for index, video in enumerate(videos)}
     results.sort(key=lambda result: order[result["video"]])
-    run_files.write_atomically(FileSystems.join(output_dir, PREDICTIONS_FILE), "".join(json.dumps(result) + "\n" for result in results).encode())
+    run_files.write_atomically(
+        FileSystems.join(output_dir, PREDICTIONS_FILE), "".join(json.dumps(result) + "\n" for result in results).encode()
+    )
 
     if request.timeline is not None:
         _draw_timelines(results, FileSystems.join(output_dir, TIMELINES_DIR), model.info.labels)

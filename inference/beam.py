@@ -11,10 +11,12 @@ predict.py (inference.results.video_results), so both give the same numbers.
 Videos come in batches, so that VideoExampleGen's ClipEncoder decodes ahead
 of the backbone and fills its forward passes across videos.
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 import apache_beam as beam
 
@@ -26,12 +28,12 @@ logger = logging.getLogger(__name__)
 
 
 class _PredictVideoDoFn(beam.DoFn):
-    def __init__(self, model: PushedModel, top_k: int, timeline_config: Optional[TimelineConfig], views: int):
+    def __init__(self, model: PushedModel, top_k: int, timeline_config: TimelineConfig | None, views: int):
         self._model = model
         self._views = views
         self._top_k = top_k
         self._timeline_config = timeline_config
-        self._classifier: Optional[VideoClassifier] = None
+        self._classifier: VideoClassifier | None = None
 
     def setup(self) -> None:
         self._classifier = VideoClassifier(self._model, self._views)
@@ -52,7 +54,7 @@ class _PredictVideoDoFn(beam.DoFn):
 
 @beam.ptransform_fn
 def PredictVideos(  # noqa: N802 (Beam's style)
-    videos: beam.PCollection, model: PushedModel, top_k: int, timeline_config: Optional[TimelineConfig] = None, views: int = 1
+    videos: beam.PCollection, model: PushedModel, top_k: int, timeline_config: TimelineConfig | None = None, views: int = 1
 ) -> beam.PCollection:
     """Paths -> inference.results.video_results of each: {video, predictions, frames[, windows, segments]} or {video, error}."""
     return (

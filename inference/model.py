@@ -1,12 +1,14 @@
 """A pushed model as the front ends apply it: its version folder, its model_info.json, and one video at a time through
 the same frame path as VideoExampleGen (predict.py, `pipeline_runner.py infer`'s Beam workers)."""
+
 from __future__ import annotations
 
 import dataclasses
 import functools
 import json
 import os
-from typing import Any, Iterable, Iterator, Optional, Union
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from frame_path import backbone, frames
 from frame_path.config import AUTO_NUMBER, ExtractionConfig, resolve_auto_settings
@@ -62,7 +64,7 @@ class PushedModel:
     extraction: ExtractionConfig  # the training features' settings; `weights` replaced where the user gave others
 
     @classmethod
-    def open(cls, model_dir: str, weights: Optional[str] = None, views: int = 1) -> "PushedModel":
+    def open(cls, model_dir: str, weights: str | None = None, views: int = 1) -> PushedModel:
         """ModelDirError for a directory without a usable model (or one that takes no `views`, VideoClassifier's),
         BackboneWeightsError for weights unlike the training ones."""
         version_dir = resolve_model_dir(model_dir)
@@ -116,7 +118,9 @@ def check_views(views: int) -> None:
 def add_views_option(parser: Any) -> None:
     """--views, for predict.py and `infer` alike."""
     parser.add_argument(
-        "--views", type=int, default=1,
+        "--views",
+        type=int,
+        default=1,
         help="multi-view testing: average the probabilities of N temporally offset samplings of each video (and window); "
         "N times the backbone work (default: %(default)s)",
     )
@@ -170,7 +174,7 @@ class VideoClassifier:
         if "_clip_encoder" in self.__dict__:  # started
             self._clip_encoder.close()
 
-    def __enter__(self) -> "VideoClassifier":
+    def __enter__(self) -> VideoClassifier:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -187,7 +191,9 @@ class VideoClassifier:
             raise outcome
         return outcome, num_frames
 
-    def classify_videos(self, video_paths: Iterable[str], top_k: int) -> Iterator[tuple[str, Union[list[dict[str, Any]], frames.VideoDecodeError], int]]:
+    def classify_videos(
+        self, video_paths: Iterable[str], top_k: int
+    ) -> Iterator[tuple[str, list[dict[str, Any]] | frames.VideoDecodeError, int]]:
         """(path, its top-k predictions or the VideoDecodeError that made it unreadable, its frame count) in input order.
 
         Each clip goes to serving_default as soon as its features are in: one call a clip costs ~1% of its
@@ -200,7 +206,11 @@ class VideoClassifier:
                 done[index] = (path, encoded, 0)
             else:
                 frame_features = encoded.frame_features[: encoded.frames_encoded]
-                done[index] = (path, self._serve_clip(frame_features, top_k, os.path.basename(path), encoded.num_frames), encoded.num_frames)
+                done[index] = (
+                    path,
+                    self._serve_clip(frame_features, top_k, os.path.basename(path), encoded.num_frames),
+                    encoded.num_frames,
+                )
             while next_index in done:
                 yield done.pop(next_index)
                 next_index += 1

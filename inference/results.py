@@ -1,7 +1,9 @@
 """One video's result, as predict.py prints it and `infer` writes it to predictions.jsonl."""
+
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Optional
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from frame_path import frames
 from inference.model import VideoClassifier
@@ -9,7 +11,7 @@ from inference.timeline import TimelineConfig, timeline
 
 
 def video_results(
-    classifier: VideoClassifier, videos: Iterable[str], top_k: int, timeline_config: Optional[TimelineConfig] = None
+    classifier: VideoClassifier, videos: Iterable[str], top_k: int, timeline_config: TimelineConfig | None = None
 ) -> Iterator[dict[str, Any]]:
     """Per video, in order: {video, predictions [{label, probability}] most likely first, frames[, windows, segments]}
     or {video, error}.
@@ -36,5 +38,6 @@ def video_results(
 def timeline_table(result: dict[str, Any]) -> str:
     """The segments of a result as readable lines."""
     return "\n".join(
-        f"  {segment['start_s']:8.2f} - {segment['end_s']:8.2f} s  {segment['label']:<24} {segment['probability']:.3f}" for segment in result["segments"]
+        f"  {segment['start_s']:8.2f} - {segment['end_s']:8.2f} s  {segment['label']:<24} {segment['probability']:.3f}"
+        for segment in result["segments"]
     )

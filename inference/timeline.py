@@ -1,10 +1,11 @@
 """Timelines of a long video: which action when, from overlapping windows each classified as a training clip."""
+
 from __future__ import annotations
 
 import dataclasses
 import math
 import os
-from typing import Any, Optional
+from typing import Any
 
 from frame_path.windows import decode_windows, open_windows
 from inference.model import VideoClassifier
@@ -21,8 +22,8 @@ FALLBACK_WINDOW_SECONDS = 4.0
 class TimelineConfig:
     # None: from the model. A window is as long as the median training clip (UCF101's ~7 s, the demo's ~1 s):
     # each window is then sampled like a training clip; windows overlap by half.
-    window_seconds: Optional[float] = None
-    stride_seconds: Optional[float] = None  # None: half the window
+    window_seconds: float | None = None
+    stride_seconds: float | None = None  # None: half the window
     min_probability: float = 0.5  # a window whose best label is below this is "no action"
 
     def __post_init__(self) -> None:
@@ -33,7 +34,7 @@ class TimelineConfig:
         if not 0 <= self.min_probability <= 1:
             raise ValueError(f"--min-probability must be within [0, 1], got {self.min_probability}")
 
-    def for_model(self, info: ModelInfo) -> "TimelineConfig":
+    def for_model(self, info: ModelInfo) -> TimelineConfig:
         """Window and stride as given, or derived from the durations of the model's training clips."""
         recorded = (info.train_clip_seconds or {}).get("median") or FALLBACK_WINDOW_SECONDS
         window_seconds = self.window_seconds or recorded
@@ -43,15 +44,22 @@ class TimelineConfig:
 def add_timeline_options(parser: Any) -> None:
     """--timeline and its settings, for predict.py and `infer` alike."""
     defaults = TimelineConfig()
-    parser.add_argument("--timeline", action="store_true", help="also classify overlapping windows of each video: windows and segments (which action when)")
+    parser.add_argument(
+        "--timeline", action="store_true", help="also classify overlapping windows of each video: windows and segments (which action when)"
+    )
     parser.add_argument(
         "--window-seconds", type=float, help="timeline window length (default: the median duration of the model's training clips)"
     )
     parser.add_argument("--stride-seconds", type=float, help="time between window starts (default: half the window)")
-    parser.add_argument("--min-probability", type=float, default=defaults.min_probability, help=f"windows whose best label is less likely are '{NO_ACTION}' (default: %(default)s)")
+    parser.add_argument(
+        "--min-probability",
+        type=float,
+        default=defaults.min_probability,
+        help=f"windows whose best label is less likely are '{NO_ACTION}' (default: %(default)s)",
+    )
 
 
-def timeline_config_of(args: Any) -> Optional[TimelineConfig]:
+def timeline_config_of(args: Any) -> TimelineConfig | None:
     """The TimelineConfig of parsed options, None without --timeline; ValueError for bad values."""
     if not args.timeline:
         return None
@@ -94,7 +102,10 @@ def timeline(classifier: VideoClassifier, video_path: str, config: TimelineConfi
     windows, whole = [], None
     for window, sampled_frames in decode_windows(video_path, video, extraction.image_size):
         if window is video.whole:
-            whole = classifier.classify_frames(sampled_frames, top_k, os.path.basename(video_path), video.declared_frames), video.declared_frames
+            whole = (
+                classifier.classify_frames(sampled_frames, top_k, os.path.basename(video_path), video.declared_frames),
+                video.declared_frames,
+            )
             continue
         windows.append(
             {
@@ -107,7 +118,7 @@ def timeline(classifier: VideoClassifier, video_path: str, config: TimelineConfi
     return {"predictions": predictions, "frames": num_frames, "windows": windows, "segments": segments(windows, config.min_probability)}
 
 
-def draw_timeline(result: dict[str, Any], target: Any, labels: Optional[list[str]] = None) -> None:
+def draw_timeline(result: dict[str, Any], target: Any, labels: list[str] | None = None) -> None:
     """A PNG picture of the segments (labels over time) and of each label's probability per window, to a path or a binary file."""
     import matplotlib
 

@@ -1,4 +1,5 @@
 """The videos an inference run is given: folders (their video files), video files and glob patterns."""
+
 from __future__ import annotations
 
 import glob

@@ -19,13 +19,14 @@ pipeline/beam_plugin.py's with_default_beam_args pins LOCAL_RUNNER unless the
 user names a --runner (Flink, Spark, Dataflow, a PortableRunner): the
 arguments of local_engine_args.
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-from apache_beam.runners.runner import PipelineRunner, PipelineResult
+from apache_beam.runners.runner import PipelineResult, PipelineRunner
 
 LOCAL_RUNNER = "pipeline.beam_engine.LocalRunner"  # as --runner takes it: the module path of the class below
 

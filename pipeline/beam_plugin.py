@@ -21,12 +21,13 @@ benchmarks/flink_extract.py measures), then one line per library of TRACED_MODUL
 DoFns it unpickled and ran. That is the evidence of which component's work
 ran in which worker process (tests/beam_workers.py reads it).
 """
+
 from __future__ import annotations
 
 import os
 import sys
 import time
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import tfx  # noqa: F401  (first: installs the sql_util stand-in before TFDV is imported)
 
@@ -47,7 +48,7 @@ TRACED_MODULES = (
 _WORKER_ENV = "CONTROL_API_SERVICE_DESCRIPTOR"
 
 
-def with_default_beam_args(beam_pipeline_args: Optional[Sequence[str]]) -> list[str]:
+def with_default_beam_args(beam_pipeline_args: Sequence[str] | None) -> list[str]:
     """The pipeline's default Beam arguments (the worker plugin; the local engine unless the user's name a --runner), then the user's."""
     users = list(beam_pipeline_args or [])
     engine = [] if beam_engine.names_a_runner(users) else beam_engine.local_engine_args()

@@ -30,6 +30,7 @@ container contract as Beam's own boot does:
 Any other command runs as given (`IMAGE python pipeline_runner.py run --demo ...`).
 Kubeflow sets each container's command itself, which replaces the ENTRYPOINT.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,9 +38,8 @@ import os
 import sys
 
 import grpc
-from google.protobuf import json_format, text_format
-
 from apache_beam.portability.api import beam_provision_api_pb2, beam_provision_api_pb2_grpc
+from google.protobuf import json_format, text_format
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -48,9 +48,7 @@ def worker_environment(provision_endpoint: str, worker_id: str) -> dict[str, str
     """The environment sdk_worker_main reads, from the provision service (as Beam's boot does)."""
     with grpc.insecure_channel(provision_endpoint) as channel:
         stub = beam_provision_api_pb2_grpc.ProvisionServiceStub(channel)
-        info = stub.GetProvisionInfo(
-            beam_provision_api_pb2.GetProvisionInfoRequest(), metadata=[("worker_id", worker_id)]
-        ).info
+        info = stub.GetProvisionInfo(beam_provision_api_pb2.GetProvisionInfoRequest(), metadata=[("worker_id", worker_id)]).info
     environment = {
         "WORKER_ID": worker_id,
         "PIPELINE_OPTIONS": json_format.MessageToJson(info.pipeline_options),
@@ -78,7 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--setup_only", action="store_true", help="install the staged packages and exit: nothing to install here")
     parser.add_argument("--worker_pool", action="store_true", help="serve Beam's external worker pool instead of one worker")
     parser.add_argument(
-        "--service_port", type=int, default=WORKER_POOL_PORT,
+        "--service_port",
+        type=int,
+        default=WORKER_POOL_PORT,
         help=f"the worker pool's port (default {WORKER_POOL_PORT}, as Beam's SDK containers; another where several share a host network)",
     )
     return parser
@@ -94,8 +94,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.worker_pool:
         command = [
-            sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
-            f"--service_port={args.service_port}", f"--container_executable={os.path.abspath(__file__)}",
+            sys.executable,
+            "-m",
+            "apache_beam.runners.worker.worker_pool_main",
+            f"--service_port={args.service_port}",
+            f"--container_executable={os.path.abspath(__file__)}",
         ]
         os.execv(sys.executable, command)
     if not (args.id and args.provision_endpoint):

@@ -1,10 +1,12 @@
-"""Pipeline-level settings: the pipeline's name, the Evaluator's gate (GateConfig), the spans a run uses (SpanConfig), and PipelineConfig, which holds a run's settings whole.
+"""Pipeline-level settings: the pipeline's name, the Evaluator's gate (GateConfig), the spans a run uses (SpanConfig),
+and PipelineConfig, which holds a run's settings whole.
 
 Everything else has its home with the code that uses it: extraction settings
 in frame_path/config.py (ExtractionConfig), model hyperparameters in
 trainer/hparams.py (HParams), split names and video extensions in
 video_datasets/manifest.py.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,7 +36,8 @@ class GateConfig:
     min_lift_over_majority: float = option(
         ACCURACY_TOLERANCE,
         "the Evaluator blesses a model only when its test accuracy beats the test split's majority-class share (the accuracy "
-        "of always answering its most frequent class) by at least this much; the tiny default means strictly better, -1 turns the check off",
+        "of always answering its most frequent class) by at least this much; the tiny default means strictly better, -1 "
+        "turns the check off",
         minimum=-1.0,
         maximum=1.0,
     )
@@ -80,13 +83,16 @@ class SpecConfig:
     image: str = option(DEFAULT_IMAGE, "container image with this project, built from the Dockerfile (what `make image` tags)")
     pipeline_root: str = option("gs://YOUR_BUCKET/pipeline_root", "artifact root URI")
     pipeline_spec_2_1: bool = option(
-        False, "write PipelineSpec schema 2.1.0, which recent self-hosted Kubeflow Pipelines 2.x backends need (2.0.0 is what Vertex AI runs)"
+        False,
+        "write PipelineSpec schema 2.1.0, which recent self-hosted Kubeflow Pipelines 2.x backends need (2.0.0 is what Vertex AI runs)",
     )
 
     def __post_init__(self) -> None:
         check_fields(self)
         if not self.image.strip():
-            raise InvalidOption("image", "must name the container image built from this project's Dockerfile (TFX's stock image lacks its code)")
+            raise InvalidOption(
+                "image", "must name the container image built from this project's Dockerfile (TFX's stock image lacks its code)"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,11 +113,14 @@ class GpuConfig:
             raise InvalidOption("extraction_gpus", "needs GPUs for the Trainer (--gpus 1 or more)")
 
 
-def check_compilable(config: "PipelineConfig") -> None:
+def check_compilable(config: PipelineConfig) -> None:
     """InvalidOption for what a Kubeflow Pipelines v2 spec cannot hold: TFX 1.21's KubeflowV2DagRunner compiles no
     resolver function ("Only single Channel is supported"), so a spec trains on its run's span only."""
     if config.spans.train_spans > 1:
-        raise InvalidOption("train_spans", "must be 1 in a Kubeflow Pipelines v2 spec (it trains on its run's span only); train on several spans with run or the tfx CLI")
+        raise InvalidOption(
+            "train_spans",
+            "must be 1 in a Kubeflow Pipelines v2 spec (it trains on its run's span only); train on several spans with run or the tfx CLI",
+        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,9 +11,11 @@ on this machine; its defaults are the ports below.
 The versions go together: apache-beam 2.62.0 (requirements.txt) and Beam's
 `beam-runners-flink-1.19:2.62.0`, built against Flink 1.19.0.
 """
+
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 BEAM_VERSION = "2.62.0"
 FLINK_VERSION = "1.19.0"  # the Flink that beam-runners-flink-1.19:2.62.0 is built against (its pom)
@@ -50,7 +52,7 @@ def flink_beam_args(
     ]
 
 
-def beam_args_for(runner: str, flink_master: Optional[str], user_args: Sequence[str]) -> tuple[str, ...]:
+def beam_args_for(runner: str, flink_master: str | None, user_args: Sequence[str]) -> tuple[str, ...]:
     """The Beam arguments of the components for a front end's --runner: Flink's then the user's for "flink", the user's otherwise."""
     if runner != "flink":
         return tuple(user_args)
@@ -72,17 +74,24 @@ def with_flink_args(user_args: Sequence[str], flink_master: str = DEFAULT_FLINK_
 def add_engine_options(parser: Any, choices: Sequence[str] = ("local", "flink"), help_text: str = "") -> None:
     """--runner (where the Beam work runs) and --flink-master, for every command with Beam steps."""
     parser.add_argument(
-        "--runner", choices=choices, default="local",
-        help=(help_text or "where the Beam work runs: the local engine, or jobs of a Flink cluster through Beam's Flink job "
-              "server (pipeline/flink.py; make flink-up)") + " (default: %(default)s)",
+        "--runner",
+        choices=choices,
+        default="local",
+        help=(
+            help_text
+            or "where the Beam work runs: the local engine, or jobs of a Flink cluster through Beam's Flink job "
+            "server (pipeline/flink.py; make flink-up)"
+        )
+        + " (default: %(default)s)",
     )
     parser.add_argument(
-        "--flink-master", metavar="HOST:PORT",
+        "--flink-master",
+        metavar="HOST:PORT",
         help=f"with --runner flink: the Flink JobManager's REST address (default: {DEFAULT_FLINK_MASTER}, make flink-up's cluster)",
     )
 
 
-def flink_master_misuse(command: str, runner: str, flink_master: Optional[str]) -> Optional[str]:
+def flink_master_misuse(command: str, runner: str, flink_master: str | None) -> str | None:
     """Why --flink-master cannot be used as given (it would be silently unused), None when it can."""
     if flink_master and runner != "flink":
         return f"--flink-master goes with --runner flink (the {command} command runs its Beam steps on Flink only then)"

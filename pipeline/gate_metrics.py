@@ -14,10 +14,12 @@ pipeline/pipeline.py puts a lower bound on `accuracy_over_majority` and
 references this class by name and module: TFMA imports this module in the
 Evaluator's Beam workers, where the project root is on the path.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
@@ -36,10 +38,10 @@ class AccuracyOverMajority(metric_types.Metric):
 
 def _accuracy_over_majority(
     name: str = ACCURACY_OVER_MAJORITY,
-    eval_config: Optional[Any] = None,
+    eval_config: Any | None = None,
     model_name: str = "",
     output_name: str = "",
-    sub_key: Optional[metric_types.SubKey] = None,
+    sub_key: metric_types.SubKey | None = None,
     example_weighted: bool = False,
 ) -> metric_types.MetricComputations:
     keys = [
@@ -65,7 +67,7 @@ class Counts:
 class AccuracyOverMajorityCombiner(beam.CombineFn):
     """Counts per label and correct answers; `keys` are (accuracy_over_majority, majority_class_share) of one model."""
 
-    def __init__(self, keys: list[metric_types.MetricKey], eval_config: Optional[Any] = None):
+    def __init__(self, keys: list[metric_types.MetricKey], eval_config: Any | None = None):
         self._keys = keys
         self._eval_config = eval_config
 

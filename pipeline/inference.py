@@ -3,10 +3,12 @@ pipeline's Beam runners or as a one-step TFX pipeline (the VideoInference compon
 
 Both run inference/batch.py's job; its files are described there.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from inference.batch import InferenceRequest, infer_videos, open_request
 from pipeline import flink, runner
@@ -21,7 +23,7 @@ class InferenceSettings:
     output_dir: str
     beam_args: tuple[str, ...] = ()
     engine: str = "local"  # "flink": the job runs on the Flink cluster at flink_master (pipeline/flink.py)
-    flink_master: Optional[str] = None
+    flink_master: str | None = None
 
 
 def run_inference(settings: InferenceSettings) -> dict[str, Any]:
@@ -34,7 +36,9 @@ def run_inference(settings: InferenceSettings) -> dict[str, Any]:
     return infer_videos(video_list, model, settings.request, output_dir, with_default_beam_args(beam_args))
 
 
-def create_inference_pipeline(request: InferenceRequest, pipeline_root: str, beam_pipeline_args: Sequence[str] = (), metadata_connection_config: Optional[Any] = None) -> Any:
+def create_inference_pipeline(
+    request: InferenceRequest, pipeline_root: str, beam_pipeline_args: Sequence[str] = (), metadata_connection_config: Any | None = None
+) -> Any:
     """A TFX pipeline of one VideoInference component (its InferenceResult artifact holds the job's files)."""
     from tfx import v1 as tfx
 

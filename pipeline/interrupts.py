@@ -17,6 +17,7 @@ What an unfinished component wrote stays unregistered: TFX publishes an
 execution and its artifacts only when the component completes, so a rerun
 (also with the cache on) runs that component again.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -26,7 +27,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import psutil
 

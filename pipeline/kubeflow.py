@@ -8,12 +8,14 @@
 The image is the project's Dockerfile (TFX's image + this project on PYTHONPATH).
 Compiling needs neither data nor network: paths are only written into the spec.
 """
+
 from __future__ import annotations
 
 import functools
 import json
 import os
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
@@ -96,9 +98,7 @@ def compile_pipeline(
         if missing:
             raise ValueError(f"the pipeline has no component {sorted(missing)}")
         for component_id in sorted(gpu_ids):
-            components[component_id].with_platform_config(
-                gpu_resource_spec(gpu)
-            )
+            components[component_id].with_platform_config(gpu_resource_spec(gpu))
 
     edit = functools.partial(_add_example_gen_resources, resources=gpu_resource_spec(gpu)) if gpu.extraction_gpus else None
     return _write_spec(pipeline, output_file, image, pipeline_spec_2_1, edit)
@@ -123,14 +123,14 @@ def compile_inference_pipeline(
     return _write_spec(create_inference_pipeline(request, pipeline_root, beam_pipeline_args), output_file, image, pipeline_spec_2_1)
 
 
-def _write_spec(pipeline: Any, output_file: str, image: str, pipeline_spec_2_1: bool, edit: Optional[Callable[[dict[str, Any]], None]] = None) -> str:
+def _write_spec(
+    pipeline: Any, output_file: str, image: str, pipeline_spec_2_1: bool, edit: Callable[[dict[str, Any]], None] | None = None
+) -> str:
     """KubeflowV2DagRunner's PipelineJob of `pipeline` (every component in `image`), `edit`ed, as JSON at `output_file`
     (written whole or not at all: an interrupted compile leaves no spec that looks whole)."""
     output_file = os.path.abspath(output_file) if "://" not in output_file else output_file
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
-            default_image=image, use_pipeline_spec_2_1=pipeline_spec_2_1
-        ),
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image, use_pipeline_spec_2_1=pipeline_spec_2_1),
     )
     pipeline_job = runner.run(pipeline, write_out=False)
     if edit is not None:

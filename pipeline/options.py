@@ -5,6 +5,7 @@ command line and `PREFIX_FIELD_NAME` in the environment, with its type, help,
 choices and default; the dataclass itself checks the bounds. So no front end
 lists the fields, and a new field reaches all of them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,7 +14,8 @@ import dataclasses
 import difflib
 import json
 import os
-from typing import Any, Callable, Collection, Iterable, Iterator, Mapping, Optional, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from frame_path.config import ExtractionConfig
 from pipeline import configs
@@ -33,7 +35,7 @@ def env_name(prefix: str, field_name: str) -> str:
     return prefix + field_name.upper()
 
 
-def closest_option(typed: str, known: Iterable[str]) -> Optional[str]:
+def closest_option(typed: str, known: Iterable[str]) -> str | None:
     """The known option that `typed` most likely meant (`--max_seq_length`, `--imagesize` -> `--max-seq-length`,
     `--image-size`), compared with hyphens and underscores alike; None when none is close."""
     by_shape = {option.replace("_", "-").lower(): option for option in known}
@@ -82,7 +84,7 @@ def beam_args_of(unknown: Sequence[str], passed_through: Sequence[str] = (), kno
     an OptionError naming the closest of `known` (the command's own options) or
     Beam's. Beam is imported only when there is something to check.
     """
-    renamed = ["--runner" + item[len(BEAM_RUNNER_FLAG):] if item.split("=", 1)[0] == BEAM_RUNNER_FLAG else item for item in unknown]
+    renamed = ["--runner" + item[len(BEAM_RUNNER_FLAG) :] if item.split("=", 1)[0] == BEAM_RUNNER_FLAG else item for item in unknown]
     if renamed:
         beam_parser = _beam_parser()
         _, refused = beam_parser.parse_known_args(renamed)
@@ -106,7 +108,7 @@ def _beam_parser() -> argparse.ArgumentParser:
 
 
 def add_arguments(
-    parser: argparse.ArgumentParser, config_class: type, default_notes: Optional[Mapping[str, str]] = None, leave_out: Collection[str] = ()
+    parser: argparse.ArgumentParser, config_class: type, default_notes: Mapping[str, str] | None = None, leave_out: Collection[str] = ()
 ) -> None:
     """One option per field (but those in `leave_out`, which the command has no use for). Defaults stay None so
     that `given_values` can tell what was given."""
@@ -129,9 +131,7 @@ def add_arguments(
 def given_values(args: argparse.Namespace, config_class: type) -> dict[str, Any]:
     """The fields that were given on the command line."""
     return {
-        field.name: getattr(args, field.name)
-        for field in dataclasses.fields(config_class)
-        if getattr(args, field.name, None) is not None
+        field.name: getattr(args, field.name) for field in dataclasses.fields(config_class) if getattr(args, field.name, None) is not None
     }
 
 
@@ -195,15 +195,19 @@ def add_hparam_arguments(parser: argparse.ArgumentParser) -> None:
     """--epochs and --hparam NAME=VALUE (read by hparams_of_flags), for the commands that train."""
     parser.add_argument("--epochs", type=int, help="training epochs at most (default: trainer/hparams.py's, 100)")
     known = ", ".join(
-        f"{field.name} (default {json.dumps(field.default)}{'; ' + bounds_text(field) if bounds_text(field) else ''})" for field in tunable_fields()
+        f"{field.name} (default {json.dumps(field.default)}{'; ' + bounds_text(field) if bounds_text(field) else ''})"
+        for field in tunable_fields()
     )
     parser.add_argument(
-        "--hparam", action="append", default=[], metavar="NAME=VALUE",
+        "--hparam",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
         help=f"a model hyperparameter of trainer/hparams.py's HParams (VALUE read as JSON: 0.001, true), one of: {known}; repeatable",
     )
 
 
-def hparams_of_flags(items: Sequence[str], epochs: Optional[int]) -> dict[str, Any]:
+def hparams_of_flags(items: Sequence[str], epochs: int | None) -> dict[str, Any]:
     """--hparam NAME=VALUE (values read as JSON where they parse) and --epochs; checked by HParams when the
     pipeline config is made."""
     hparams: dict[str, Any] = {}

@@ -4,16 +4,17 @@ At the top only what VideoExampleGen and the Pipeline need is imported: `extract
 the stock components after it (tfx.v1, TFMA, Transform) cost ~4 s more of a 2-core machine's start (12.6 against
 16.4 s, measured), a fifth of a rerun that only relabels clips.
 """
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration.pipeline import Pipeline
 
 from components.video_example_gen.component import VideoExampleGen
-from pipeline.beam_plugin import with_default_beam_args
 from pipeline import gate_metrics
+from pipeline.beam_plugin import with_default_beam_args
 from pipeline.configs import ACCURACY_TOLERANCE, GateConfig, PipelineConfig
 
 if TYPE_CHECKING:
@@ -25,11 +26,11 @@ def create_pipeline(
     *,
     pipeline_name: str,
     pipeline_root: str,
-    serving_model_dir: Optional[str] = None,
-    last_component: Optional[str] = None,
+    serving_model_dir: str | None = None,
+    last_component: str | None = None,
     enable_cache: bool = True,
-    metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
-    beam_pipeline_args: Optional[list[str]] = None,
+    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
+    beam_pipeline_args: list[str] | None = None,
 ) -> Pipeline:
     """Videos -> frame features -> validated Examples -> trained, evaluated, pushed model.
 
@@ -52,15 +53,11 @@ def create_pipeline(
 
 
 def _components_after(
-    example_gen: VideoExampleGen, config: PipelineConfig, serving_model_dir: Optional[str], last_component: Optional[str]
+    example_gen: VideoExampleGen, config: PipelineConfig, serving_model_dir: str | None, last_component: str | None
 ) -> list[Any]:
     """Validation, Transform, (Tuner,) Trainer, Evaluator against the last blessed model, and the Pusher if it has a
     destination; up to `last_component`."""
     from tfx import v1 as tfx
-    from tfx.dsl.components.base import executor_spec
-    from tfx.dsl.input_resolution import canned_resolver_functions
-
-    from components.pusher import executor as pusher_executor
 
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
@@ -68,12 +65,7 @@ def _components_after(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
     feature_shape = {"max_seq_length": config.extraction.max_seq_length, "feature_dim": config.extraction.feature_dim}
-    # This run's Examples, or with train_spans > 1 those of the latest spans extracted so far (this run's among them):
-    # a component's output channel resolves to this run's artifacts only, a plain Channel of it to every run's.
-    training_examples = example_gen.outputs["examples"]
-    if config.spans.train_spans > 1:
-        every_span = tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples, producer_component_id=example_gen.id, output_key="examples")
-        training_examples = canned_resolver_functions.rolling_range(every_span, num_spans=config.spans.train_spans, min_spans=1)
+    training_examples = _training_examples(example_gen, config.spans.train_spans)
     transform = tfx.components.Transform(
         examples=training_examples,
         schema=schema_gen.outputs["schema"],
@@ -98,6 +90,45 @@ def _components_after(
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         **training,
     )
+    latest_blessed_model, evaluator = _evaluation(example_gen, trainer, config.gate)
+    components = [
+        statistics_gen,
+        schema_gen,
+        example_validator,
+        transform,
+        *([tuner] if tuner else []),
+        trainer,
+        latest_blessed_model,
+        evaluator,
+    ]
+    if serving_model_dir is not None:
+        components.append(_pusher(trainer, evaluator, serving_model_dir))
+    if last_component is not None:
+        component_ids = [component.id for component in components]
+        components = components[: component_ids.index(last_component) + 1]
+    if config.spans.train_spans > 1:
+        for consumer in {transform, tuner, trainer}.intersection(components):
+            consumer.add_upstream_node(example_gen)  # a plain Channel is no edge: this run's span first
+    return components
+
+
+def _training_examples(example_gen: VideoExampleGen, train_spans: int) -> Any:
+    """This run's Examples, or with `train_spans` > 1 those of the latest spans extracted so far (this run's among
+    them): a component's output channel resolves to this run's artifacts only, a plain Channel of it to every run's."""
+    from tfx import v1 as tfx
+    from tfx.dsl.input_resolution import canned_resolver_functions
+
+    if train_spans <= 1:
+        return example_gen.outputs["examples"]
+    every_span = tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples, producer_component_id=example_gen.id, output_key="examples")
+    return canned_resolver_functions.rolling_range(every_span, num_spans=train_spans, min_spans=1)
+
+
+def _evaluation(example_gen: VideoExampleGen, trainer: Any, gate: GateConfig) -> tuple[Any, Any]:
+    """The resolver of the last blessed model, and the Evaluator that gates the Trainer's model on the test split
+    against it."""
+    from tfx import v1 as tfx
+
     latest_blessed_model = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
@@ -108,27 +139,24 @@ def _components_after(
         model=trainer.outputs["model"],
         baseline_model=latest_blessed_model.outputs["model"],
         example_splits=["test"],
-        eval_config=_eval_config(config.gate),
+        eval_config=_eval_config(gate),
     )
-    components = [statistics_gen, schema_gen, example_validator, transform, *([tuner] if tuner else []), trainer, latest_blessed_model, evaluator]
-    if serving_model_dir is not None:
-        components.append(
-            tfx.components.Pusher(
-                model=trainer.outputs["model"],
-                model_blessing=evaluator.outputs["blessing"],
-                push_destination=tfx.proto.PushDestination(
-                    filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
-                ),
-                custom_executor_spec=executor_spec.ExecutorClassSpec(pusher_executor.Executor),
-            )
-        )
-    if last_component is not None:
-        component_ids = [component.id for component in components]
-        components = components[: component_ids.index(last_component) + 1]
-    if config.spans.train_spans > 1:
-        for consumer in {transform, tuner, trainer}.intersection(components):
-            consumer.add_upstream_node(example_gen)  # a plain Channel is no edge: this run's span first
-    return components
+    return latest_blessed_model, evaluator
+
+
+def _pusher(trainer: Any, evaluator: Any, serving_model_dir: str) -> Any:
+    """TFX's Pusher with this project's executor (components/pusher: nothing pushed twice)."""
+    from tfx import v1 as tfx
+    from tfx.dsl.components.base import executor_spec
+
+    from components.pusher import executor as pusher_executor
+
+    return tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)),
+        custom_executor_spec=executor_spec.ExecutorClassSpec(pusher_executor.Executor),
+    )
 
 
 # Where the Evaluator's results say how each setting of the gate went: (metric name, candidate-minus-baseline diff?).
@@ -165,9 +193,7 @@ def _eval_config(gate: GateConfig) -> tfma.EvalConfig:
             absolute={"value": -gate.max_accuracy_regression - ACCURACY_TOLERANCE},
         ),
     )
-    lift_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": gate.min_lift_over_majority})
-    )
+    lift_threshold = tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(lower_bound={"value": gate.min_lift_over_majority}))
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(

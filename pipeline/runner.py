@@ -6,6 +6,7 @@ when used), OUTPUT_DIR/run_summary.json and OUTPUT_DIR/report/; OUTPUT_DIR/.lock
 is held by the run under way. Front ends
 build a `RunSettings` and call `check_inputs`, `build_pipeline` or `run`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,7 +15,7 @@ import logging
 import os
 import tempfile
 import time
-from typing import IO, Any, Optional
+from typing import IO, Any
 
 import run_files
 from frame_path import backbone
@@ -40,11 +41,11 @@ class RunSettings:
 
     output_dir: str
     pipeline: configs.PipelineConfig
-    serving_dir: Optional[str] = None  # default OUTPUT_DIR/serving
+    serving_dir: str | None = None  # default OUTPUT_DIR/serving
     enable_cache: bool = True
     beam_args: tuple[str, ...] = ()
     orchestrator: str = "local"  # LocalDagRunner, BeamDagRunner, or LocalDagRunner with Beam steps on Flink
-    flink_master: Optional[str] = None  # the Flink JobManager's REST address, with orchestrator "flink" (default localhost:8081)
+    flink_master: str | None = None  # the Flink JobManager's REST address, with orchestrator "flink" (default localhost:8081)
     pipeline_name: str = configs.PIPELINE_NAME
 
     @property
@@ -157,9 +158,15 @@ def check_span_features(settings: RunSettings, span: int, weights_id: str) -> li
         _check_span_source(train_spans, other_span, report.get("data_root"), settings.pipeline.data_root)
         mismatch = span_feature_mismatch(other_span, report, span, extraction)
         if mismatch:
-            raise OptionError(f"--train-spans {train_spans}: the spans to train on would hold features made differently: {mismatch} ({SPAN_MISMATCH_HINT})")
+            raise OptionError(
+                f"--train-spans {train_spans}: the spans to train on would hold features made differently: {mismatch} "
+                f"({SPAN_MISMATCH_HINT})"
+            )
     if len(chosen) < train_spans:
-        return [f"--train-spans {train_spans}: only spans {', '.join(map(str, sorted(chosen)))} are extracted, so the Trainer reads those {len(chosen)}"]
+        return [
+            f"--train-spans {train_spans}: only spans {', '.join(map(str, sorted(chosen)))} are extracted, so the "
+            f"Trainer reads those {len(chosen)}"
+        ]
     return []
 
 
@@ -177,7 +184,7 @@ def _newest_examples_by_span(settings: RunSettings) -> dict[int, Any]:
     return newest
 
 
-def _extraction_report(examples_uri: str) -> Optional[dict[str, Any]]:
+def _extraction_report(examples_uri: str) -> dict[str, Any] | None:
     from frame_path.records import EXTRACTION_REPORT_FILE
 
     report_path = os.path.join(examples_uri, EXTRACTION_REPORT_FILE)
@@ -187,7 +194,7 @@ def _extraction_report(examples_uri: str) -> Optional[dict[str, Any]]:
         return json.load(report_file)
 
 
-def _check_span_source(train_spans: int, span: int, extracted_from: Optional[str], data_root: str) -> None:
+def _check_span_source(train_spans: int, span: int, extracted_from: str | None, data_root: str) -> None:
     """OptionError unless `span` was extracted from that span of `data_root` (a span is its data root's own)."""
     if extracted_from is None:  # an extraction report older than the record
         return
@@ -205,7 +212,7 @@ def _check_span_source(train_spans: int, span: int, extracted_from: Optional[str
     )
 
 
-def build_pipeline(settings: RunSettings, last_component: Optional[str] = None):
+def build_pipeline(settings: RunSettings, last_component: str | None = None):
     """The TFX pipeline of `settings`, with its metadata store; the Pusher only when the pipeline goes that far."""
     from tfx.orchestration import metadata
 
@@ -224,7 +231,7 @@ def build_pipeline(settings: RunSettings, last_component: Optional[str] = None):
     )
 
 
-def run(settings: RunSettings, last_component: Optional[str] = None) -> dict[str, Any]:
+def run(settings: RunSettings, last_component: str | None = None) -> dict[str, Any]:
     """Checks the inputs, runs the pipeline (up to `last_component`), writes its summary and report; returns the summary."""
     warnings = check_inputs(settings)
     pipeline = build_pipeline(settings, last_component)

@@ -30,12 +30,14 @@ from these environment variables (read when the file runs, i.e. at
 The `tfx` CLI keeps its own record of created pipelines (pipeline_args.json)
 under $LOCAL_HOME/PIPELINE_NAME/, by default ~/tfx/local/PIPELINE_NAME/.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import shlex
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from frame_path.config import ExtractionConfig
 from pipeline import configs, front_end, options, runner
@@ -46,11 +48,11 @@ DEFAULT_OUTPUT_DIR = os.path.join(PROJECT_DIR, "outputs", "tfx_cli")
 PREFIX = "VIDEO_"
 
 
-def _env(environ: Mapping[str, str], name: str) -> Optional[str]:
+def _env(environ: Mapping[str, str], name: str) -> str | None:
     return environ.get(PREFIX + name, "").strip() or None
 
 
-def _value(environ: Mapping[str, str], name: str, parse: type) -> Optional[Any]:
+def _value(environ: Mapping[str, str], name: str, parse: type) -> Any | None:
     text = _env(environ, name)
     return None if text is None else options.parse_value(PREFIX + name, text, parse)
 
@@ -134,7 +136,7 @@ def settings_from_environment(environ: Mapping[str, str] = os.environ) -> runner
     return settings
 
 
-def run_with_local_dag_runner() -> Optional[dict[str, Any]]:
+def run_with_local_dag_runner() -> dict[str, Any] | None:
     """Builds the pipeline of the VIDEO_* variables and runs it with LocalDagRunner; returns the run's summary.
 
     Under `tfx pipeline create/update/compile` the CLI patches LocalDagRunner.run() to only record the pipeline:

@@ -5,19 +5,21 @@ A leaf of the project's imports (it imports none of the project's modules), so t
 front ends and their reports (`pipeline/`), and batch inference (`inference/`), whose outputs may be a bucket's
 URI. Paths go through Beam's FileSystems, which serve local paths and gs://, s3://, hdfs:// alike.
 """
+
 from __future__ import annotations
 
 import fcntl
 import json
 import os
-from typing import IO, Any, Mapping, Optional, Sequence, Union
+from collections.abc import Mapping, Sequence
+from typing import IO, Any
 
 LOCK_FILE = ".lock"  # in OUTPUT_DIR (and in a run's private temp folder): held by the run, the holder's pid inside
 PREVIOUS = ".previous"  # NAME.previous.EXT: the last run's result, kept while a run is under way
 PARTIAL = ".partial"  # NAME.partial: a file being written
 
 
-def take_lock(path: str) -> Optional[IO[str]]:
+def take_lock(path: str) -> IO[str] | None:
     """`path` (created if need be) opened, locked for this process and holding its pid; None while another process holds it.
 
     An flock lasts while the file is open: the kernel releases it when its
@@ -48,7 +50,7 @@ def lock_holder(path: str) -> str:
         return "?"
 
 
-def write_atomically(path: str, content: Union[str, bytes]) -> None:
+def write_atomically(path: str, content: str | bytes) -> None:
     """Writes `content` beside `path`, then renames: a full disk or an interrupt never leaves a truncated file that
     looks complete."""
     from apache_beam.io.filesystems import FileSystems

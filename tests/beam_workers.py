@@ -6,6 +6,7 @@ libraries it imported. Matched with when each component ran (the executions in t
 steps of a Kubeflow run), that is the evidence that VideoExampleGen, StatisticsGen, Transform and the
 Evaluator each ran in worker processes, other than the launching ones, that ran that component's library.
 """
+
 import contextlib
 import os
 import signal
@@ -122,11 +123,17 @@ def job_service_and_worker_pool(log_dir, started=None):
     environment = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
     commands = {
         "worker_pool": [
-            sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", f"--service_port={pool_port}",
+            sys.executable,
+            "-m",
+            "apache_beam.runners.worker.worker_pool_main",
+            f"--service_port={pool_port}",
             "--container_executable=" + os.path.join(PROJECT_ROOT, "pipeline", "beam_worker_boot.py"),
         ],
         "job_service": [
-            sys.executable, "-m", "apache_beam.runners.portability.local_job_service_main", f"--port={job_port}",
+            sys.executable,
+            "-m",
+            "apache_beam.runners.portability.local_job_service_main",
+            f"--port={job_port}",
             f"--staging_dir={os.path.join(log_dir, 'staging')}",
         ],
     }
@@ -140,7 +147,9 @@ def job_service_and_worker_pool(log_dir, started=None):
             log_path = os.path.join(log_dir, f"{name}.log")
             with open(log_path, "w") as log:
                 processes[name] = (
-                    subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True),
+                    subprocess.Popen(
+                        command, cwd=PROJECT_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                    ),
                     log_path,
                 )
         _wait_for_port(pool_port, *processes["worker_pool"], deadline)
@@ -150,6 +159,3 @@ def job_service_and_worker_pool(log_dir, started=None):
         watchdog.cancel()
         for process, _ in processes.values():
             _stop(process)
-
-
-

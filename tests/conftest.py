@@ -1,4 +1,5 @@
 """Test-wide setup (one TMPDIR removed at the end) and the shared tiny pipeline runs."""
+
 import csv
 import json
 import os
@@ -93,7 +94,9 @@ def demo_dataset(tmp_path_factory):
     """
     generated: dict[tuple[int, int], str] = {}
 
-    def make(train_clips_per_class: int = demo.TRAIN_CLIPS_PER_CLASS, test_clips_per_class: int = demo.TEST_CLIPS_PER_CLASS, copy: bool = False) -> str:
+    def make(
+        train_clips_per_class: int = demo.TRAIN_CLIPS_PER_CLASS, test_clips_per_class: int = demo.TEST_CLIPS_PER_CLASS, copy: bool = False
+    ) -> str:
         size = (train_clips_per_class, test_clips_per_class)
         if size not in generated:
             generated[size] = demo.generate_demo_dataset(

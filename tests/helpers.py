@@ -1,10 +1,12 @@
 """Helpers shared by the tests: plain functions, no fixtures (those live in conftest.py)."""
+
 from __future__ import annotations
 
 import contextlib
 import os
 import socketserver
 import subprocess
+import sys
 import threading
 
 import cv2
@@ -98,6 +100,17 @@ def make_class_folders(root, groups, classes=CLASSES) -> list[str]:
 
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# The components a whole run executes, in order (TFX's resolver of the last blessed model aside).
+EXECUTED_COMPONENTS = ("VideoExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer", "Evaluator", "Pusher")
+
+
+def run_pipeline_runner(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """`python pipeline_runner.py ARGS` in a fresh interpreter, as a user runs it; its output captured."""
+    return subprocess.run([sys.executable, "pipeline_runner.py", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
+
+
 # A recording proxy on 127.0.0.1 stands in for the network. Each process under test gets it as its
 # HTTP(S) proxy, NO_PROXY only for localhost (as README says to set it: Beam's worker processes talk
 # gRPC to localhost, which gRPC would send to the proxy too), and a fresh HOME (so no Prism binary
@@ -129,7 +142,9 @@ def recording_proxy(home):
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{proxy.server_address[1]}"
     environment = {name: value for name, value in os.environ.items() if name.lower() != "no_proxy"}
-    environment.update({name: url for name in PROXY_VARIABLES}, NO_PROXY="localhost,127.0.0.1", no_proxy="localhost,127.0.0.1", HOME=str(home))
+    environment.update(
+        {name: url for name in PROXY_VARIABLES}, NO_PROXY="localhost,127.0.0.1", no_proxy="localhost,127.0.0.1", HOME=str(home)
+    )
     try:
         yield environment, proxy.requests
     finally:

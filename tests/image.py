@@ -6,6 +6,7 @@ The image is built once per test run: the first pytest-xdist worker that needs i
 that also keeps builds of other checkouts apart, and leaves its id in the run's shared temporary folder for
 the other worker.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -14,7 +15,7 @@ import json
 import os
 import subprocess
 import uuid
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from pipeline.configs import DEFAULT_IMAGE
 from tests.helpers import PROJECT_ROOT
@@ -30,7 +31,9 @@ def container_tool(*args: str, timeout: float = 120, check: bool = True) -> subp
     """tools/container with `args` (the engine with this machine's flags), its output captured."""
     result = subprocess.run([CONTAINER_TOOL, *args], capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
-        raise AssertionError(f"tools/container {' '.join(args[:3])} ... exited with {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise AssertionError(
+            f"tools/container {' '.join(args[:3])} ... exited with {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return result
 
 
@@ -45,7 +48,9 @@ def build_image(log_path: str, built_marker: str) -> str:
                 with open(built_marker) as marker:
                     return marker.read().strip()
             with open(log_path, "w") as log:
-                process = subprocess.run([CONTAINER_TOOL, "build", IMAGE_TAG], stdout=log, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT_SECONDS)
+                process = subprocess.run(
+                    [CONTAINER_TOOL, "build", IMAGE_TAG], stdout=log, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT_SECONDS
+                )
             if process.returncode != 0:
                 with open(log_path) as log:
                     raise AssertionError(f"the image build failed ({process.returncode}):\n{log.read()[-4000:]}")
@@ -72,7 +77,9 @@ def container(image: str, command: Sequence[str], options: Sequence[str] = (), l
     log = open(log_path, "w") if log_path else subprocess.DEVNULL
     process = subprocess.Popen(
         [CONTAINER_TOOL, "run", "--rm", "--name", name, *options, image, *command],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         yield process

@@ -9,6 +9,7 @@ the project on PYTHONPATH (what the image holds), or in a container of the
 image that the spec names (tests/image.py), as on a cluster. Resolver tasks resolve
 nothing (a first run: no blessed model in the metadata store).
 """
+
 import json
 import os
 import subprocess
@@ -97,7 +98,7 @@ class LocalLauncher:
             inputs["artifacts"][name] = {"artifacts": self.outputs[producer["producerTask"]][producer["outputArtifactKey"]]}
         for name, spec in task.get("inputs", {}).get("parameters", {}).items():
             # Schema 2.0 writes `constantValue` {intValue|doubleValue|stringValue}, as the entry points read it.
-            (kind, value), = spec["runtimeValue"]["constantValue"].items()
+            ((kind, value),) = spec["runtimeValue"]["constantValue"].items()
             inputs["parameters"][name] = {kind: value}
             inputs["parameterValues"][name] = value if kind == "stringValue" else float(value)
         task_root = os.path.join(self.run_root, task_name)
@@ -152,7 +153,9 @@ class LocalLauncher:
         parameter_types = component.get("inputDefinitions", {}).get("parameters", {})
         for name, value in driver_output.get("parameterValues", {}).items():
             parameter_type = parameter_types.get(name, {}).get("type")
-            executor_input["inputs"]["parameters"][name], executor_input["inputs"]["parameterValues"][name] = _parameter(value, parameter_type)
+            executor_input["inputs"]["parameters"][name], executor_input["inputs"]["parameterValues"][name] = _parameter(
+                value, parameter_type
+            )
         for key, artifact_list in driver_output.get("artifacts", {}).items():
             for artifact, updated in zip(executor_input["outputs"]["artifacts"][key]["artifacts"], artifact_list["artifacts"]):
                 artifact["metadata"] = updated.get("metadata", {})
@@ -166,7 +169,9 @@ class LocalLauncher:
             produced = executor_output.get("artifacts", {}).get(key, {}).get("artifacts", [])
             artifacts = []
             for artifact, updated in zip(artifact_list["artifacts"], produced or [{}] * len(artifact_list["artifacts"])):
-                artifacts.append({**artifact, "uri": updated.get("uri", artifact["uri"]), "metadata": updated.get("metadata", artifact["metadata"])})
+                artifacts.append(
+                    {**artifact, "uri": updated.get("uri", artifact["uri"]), "metadata": updated.get("metadata", artifact["metadata"])}
+                )
             outputs[key] = artifacts
         return outputs
 

@@ -1,4 +1,5 @@
 """The appearance benchmark generator: only the object's look tells its classes apart (real files, decoded with OpenCV)."""
+
 from __future__ import annotations
 
 import pathlib

@@ -1,4 +1,5 @@
 """What the benchmarks hold of the pipeline agrees with the pipeline: model_quality's z-score and its configurations."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -79,7 +80,9 @@ def test_model_quality_kfold_selection_holds_out_whole_groups_and_sees_what_is_i
         LABEL_KEY: np.array(labels),
         model_quality.VIDEO_ID_KEY: np.array(video_ids),
     }
-    hparams = HParams.from_config({"max_seq_length": MAX_SEQ_LENGTH, "feature_dim": FEATURE_DIM * 4, "epochs": 8, "warmup_epochs": 0, "batch_size": 16})
+    hparams = HParams.from_config(
+        {"max_seq_length": MAX_SEQ_LENGTH, "feature_dim": FEATURE_DIM * 4, "epochs": 8, "warmup_epochs": 0, "batch_size": 16}
+    )
     selection = model_quality.kfold_selection(train, hparams, ["Bar", "Disc"], seed=0, folds=2)
     assert selection["folds"] == 2 and set(selection["candidates"]) == {"change", "appearance", "all"}
     assert selection["chosen"] != "change"
@@ -124,7 +127,11 @@ def test_model_quality_scores_held_out_sets_of_other_scenes_and_windows_cut_at_a
         assert config.seed != hard_benchmark.BenchmarkConfig().seed
     assert model_quality.SEQUENCE_SETS["aligned"].windows == "aligned"
     held_out = model_quality.SEQUENCE_SETS["heldout_aligned"]
-    assert held_out.seed != 0 and held_out.easing != "smoothstep" and held_out.frames_per_action != model_quality.SEQUENCE_SETS["aligned"].frames_per_action
+    assert (
+        held_out.seed != 0
+        and held_out.easing != "smoothstep"
+        and held_out.frames_per_action != model_quality.SEQUENCE_SETS["aligned"].frames_per_action
+    )
 
 
 def test_flink_extract_counts_overlapping_worker_starts_once_and_within_the_job(tmp_path):

@@ -1,4 +1,5 @@
 """Tests of the demo dataset generator and the download helper (offline), on real files."""
+
 from __future__ import annotations
 
 import csv
@@ -127,7 +128,9 @@ def test_demo_pairs_are_time_reversed(decoded_clips):
             backward_frames = decoded_clips[_partner(video_id, forward, backward)][0]
             assert len(forward_frames) == len(backward_frames)
             # Same frames, opposite order (up to the lossy codec).
-            difference = np.mean([np.abs(a.astype(np.int16) - b.astype(np.int16)).mean() for a, b in zip(forward_frames[::-1], backward_frames)])
+            difference = np.mean(
+                [np.abs(a.astype(np.int16) - b.astype(np.int16)).mean() for a, b in zip(forward_frames[::-1], backward_frames)]
+            )
             assert difference < 4.0, f"{video_id}: mean difference {difference:.2f}"
 
 
@@ -176,12 +179,28 @@ def test_demo_dataset_reads_as_a_manifest(demo_root):
 
 def test_demo_cli(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "video_datasets.demo", str(tmp_path / "cli"), "--train-clips-per-class", "1", "--test-clips-per-class", "1", "--seed", "5"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "video_datasets.demo",
+            str(tmp_path / "cli"),
+            "--train-clips-per-class",
+            "1",
+            "--test-clips-per-class",
+            "1",
+            "--seed",
+            "5",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert len(_read_csv(tmp_path / "cli" / "train.csv")) == len(demo.DEMO_CLASSES)
-    help_result = subprocess.run([sys.executable, "-m", "video_datasets.demo", "--help"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    help_result = subprocess.run(
+        [sys.executable, "-m", "video_datasets.demo", "--help"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
     assert help_result.returncode == 0 and "--train-clips-per-class" in help_result.stdout
 
 
@@ -200,7 +219,10 @@ def test_download_fails_offline_with_one_line_hint(tmp_path):
 def test_download_cli_fails_offline_with_exit_code_2(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "video_datasets.download", str(tmp_path / "ucf"), "--url", UNREACHABLE_URL, "--timeout", "5"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "--data-root" in result.stderr
@@ -226,11 +248,14 @@ def _write_archive(path, members: dict[str, bytes]) -> str:
 
 def test_download_extracts_a_local_archive(tmp_path):
     # urllib reads file:// URLs, so the whole download-and-extract path runs without a network.
-    url = _write_archive(tmp_path / "ucf101_top5.tar.gz", {
-        "ucf101_top5/train.csv": b"video_name,tag\n",
-        "ucf101_top5/test.csv": b"video_name,tag\n",
-        "ucf101_top5/train/v_Punch_g08_c01.avi": b"",
-    })
+    url = _write_archive(
+        tmp_path / "ucf101_top5.tar.gz",
+        {
+            "ucf101_top5/train.csv": b"video_name,tag\n",
+            "ucf101_top5/test.csv": b"video_name,tag\n",
+            "ucf101_top5/train/v_Punch_g08_c01.avi": b"",
+        },
+    )
     data_root = download.download_ucf101_top5(str(tmp_path / "target"), url=url)
     assert data_root == str(tmp_path / "target" / "ucf101_top5")
     assert (tmp_path / "target" / "ucf101_top5" / "train" / "v_Punch_g08_c01.avi").is_file()

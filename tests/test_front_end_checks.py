@@ -1,4 +1,5 @@
 """Every option and environment variable checked strictly, in one line, before TensorFlow or TFX is imported."""
+
 from __future__ import annotations
 
 import os
@@ -9,12 +10,15 @@ import pytest
 
 from pipeline import tfx_cli
 from pipeline.options import OptionError
+from tests.helpers import run_pipeline_runner
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# Runs pipeline_runner.main(ARGV) (no ARGV: tfx_pipeline.py's tfx_cli.main) in a fresh interpreter and then says whether TensorFlow or TFX were imported.
+# Runs pipeline_runner.main(ARGV) (no ARGV: tfx_pipeline.py's tfx_cli.main) in a fresh interpreter and then says
+# whether TensorFlow or TFX were imported.
 _MAIN_THEN_IMPORTS = (
-    "import sys, pipeline_runner; from pipeline import tfx_cli; code = pipeline_runner.main(sys.argv[1:]) if sys.argv[1:] else tfx_cli.main(); "
+    "import sys, pipeline_runner; from pipeline import tfx_cli; code = pipeline_runner.main(sys.argv[1:]) if "
+    "sys.argv[1:] else tfx_cli.main(); "
     "print('imported:', sorted(name for name in ('tensorflow', 'tfx', 'keras') if name in sys.modules)); sys.exit(code)"
 )
 
@@ -22,7 +26,11 @@ _MAIN_THEN_IMPORTS = (
 def _refusal(*argv: str, env: dict[str, str] | None = None) -> str:
     """The one error line of `pipeline_runner.py ARGV`, which must fail (exit 2) without importing TensorFlow or TFX."""
     result = subprocess.run(
-        [sys.executable, "-c", _MAIN_THEN_IMPORTS, *argv], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", _MAIN_THEN_IMPORTS, *argv],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, **(env or {})},
     )
     assert result.returncode == 2, result.stderr[-2000:]
@@ -80,7 +88,9 @@ def _environment(tmp_path, **variables: str) -> dict[str, str]:
     return {"VIDEO_OUTPUT_DIR": str(tmp_path / "out"), "VIDEO_DATA_ROOT": str(tmp_path / "data"), **variables}
 
 
-@pytest.mark.parametrize("text, expected", [("off", False), ("0", False), ("No", False), ("false", False), ("on", True), ("1", True), ("YES", True)])
+@pytest.mark.parametrize(
+    "text, expected", [("off", False), ("0", False), ("No", False), ("false", False), ("on", True), ("1", True), ("YES", True)]
+)
 def test_environment_flags_mean_what_they_say(tmp_path, text, expected):
     settings = tfx_cli.settings_from_environment(_environment(tmp_path, VIDEO_TUNE=text, VIDEO_ENABLE_CACHE=text))
     assert settings.pipeline.enable_tuning is expected and settings.enable_cache is expected
@@ -126,7 +136,9 @@ def test_beam_options_pass_when_beam_knows_them_and_anything_after_a_double_dash
     from pipeline.options import beam_args_of
 
     assert beam_args_of(["--direct_num_workers=2", "--direct_running_mode", "multi_processing"]) == [
-        "--direct_num_workers=2", "--direct_running_mode", "multi_processing"
+        "--direct_num_workers=2",
+        "--direct_running_mode",
+        "multi_processing",
     ]
     assert beam_args_of(["--beam_runner=DataflowRunner", "--project=p"]) == ["--runner=DataflowRunner", "--project=p"]
     assert beam_args_of([], ["--my_own_option=1", "word"]) == ["--my_own_option=1", "word"]
@@ -144,7 +156,10 @@ def test_the_tfx_cli_refuses_epochs_given_twice(tmp_path):
 def test_predict_names_the_closest_option(tmp_path):
     result = subprocess.run(
         [sys.executable, "predict.py", "--model-dir", str(tmp_path), "--topk", "3", "clip.avi"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].endswith("unknown option --topk: did you mean --top-k?"), result.stderr
@@ -165,15 +180,16 @@ def test_an_infinite_timeline_window_is_one_line_before_anything_is_written(tmp_
 
 
 def test_the_tfx_cli_refuses_a_beam_option_beam_does_not_know(tmp_path):
-    with pytest.raises(OptionError, match="^VIDEO_BEAM_PIPELINE_ARGS: unknown option --direct_num_workerz: did you mean --direct_num_workers\\?$"):
+    with pytest.raises(
+        OptionError, match="^VIDEO_BEAM_PIPELINE_ARGS: unknown option --direct_num_workerz: did you mean --direct_num_workers\\?$"
+    ):
         tfx_cli.settings_from_environment(_environment(tmp_path, VIDEO_BEAM_PIPELINE_ARGS="--direct_num_workerz=2"))
     settings = tfx_cli.settings_from_environment(_environment(tmp_path, VIDEO_BEAM_PIPELINE_ARGS="--direct_num_workers=2"))
     assert settings.beam_args == ("--direct_num_workers=2",)
 
 
 def test_a_flink_master_without_the_flink_runner_is_refused(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "pipeline_runner.py", "extract", "--data-root", str(tmp_path), "--output-dir", str(tmp_path / "out"), "--flink-master", "jm:8081"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+    result = run_pipeline_runner(
+        "extract", "--data-root", str(tmp_path), "--output-dir", str(tmp_path / "out"), "--flink-master", "jm:8081"
     )
     assert result.returncode == 2 and "--flink-master goes with --runner flink" in result.stderr.strip().splitlines()[-1]

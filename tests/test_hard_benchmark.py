@@ -1,4 +1,5 @@
 """Tests of the hard benchmark generator, on real files decoded with OpenCV (a small configuration)."""
+
 from __future__ import annotations
 
 import csv
@@ -105,6 +106,7 @@ def _brightness_change(clip: list[np.ndarray]) -> float:
 
 def test_pairs_differ_only_in_direction(decoded):
     """Brighten gets brighter, Darken darker; Grow/Shrink and Sharpen/Blur change their own measure in opposite directions."""
+
     def sharpness(frame: np.ndarray) -> float:
         return float(cv2.Laplacian(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var())
 
@@ -191,7 +193,9 @@ def test_an_action_sequence_holds_its_actions_in_a_row(tmp_path):
     path = tmp_path / "sequence.avi"
     actions = hard_benchmark.write_action_sequence(str(path), ("Brighten", "Grow", "Darken"), group=2, frames_per_action=(30, 40))
     assert [action["label"] for action in actions] == ["Brighten", "Grow", "Darken"]
-    assert actions[0]["start_frame"] == 0 and all(before["end_frame"] == after["start_frame"] for before, after in zip(actions, actions[1:]))
+    assert actions[0]["start_frame"] == 0 and all(
+        before["end_frame"] == after["start_frame"] for before, after in zip(actions, actions[1:])
+    )
     video = every_frame(path)
     assert len(video) == actions[-1]["end_frame"] and all(30 <= action["end_frame"] - action["start_frame"] <= 40 for action in actions)
     brighten, _, darken = ([frame.mean() for frame in video[action["start_frame"] : action["end_frame"]]] for action in actions)
@@ -203,7 +207,10 @@ def test_the_held_out_sets_draw_other_scenes_timings_and_easing(tmp_path):
     import dataclasses
 
     assert hard_benchmark.HELDOUT_TEST.seed != BenchmarkConfig().seed and hard_benchmark.HELDOUT_TEST.easing == "linear"
-    assert hard_benchmark.HELDOUT_WHOLE.action_fraction_range == (1.0, 1.0) and hard_benchmark.HELDOUT_WHOLE.course_fraction_range == (1.0, 1.0)
+    assert hard_benchmark.HELDOUT_WHOLE.action_fraction_range == (1.0, 1.0) and hard_benchmark.HELDOUT_WHOLE.course_fraction_range == (
+        1.0,
+        1.0,
+    )
     config = dataclasses.replace(hard_benchmark.HELDOUT_WHOLE, test_groups=1, test_clips_per_group=1, num_frames_range=(30, 30))
     hard_benchmark.generate_hard_benchmark(str(tmp_path), config)
     [brighten] = [row for row in _rows(tmp_path, "test") if row["tag"] == "Brighten"]

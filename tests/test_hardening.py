@@ -1,4 +1,5 @@
 """Bad input across extract, run and predict: a reported skip with its reason, or one clear line and a non-zero exit."""
+
 import csv
 import json
 import os
@@ -8,6 +9,7 @@ import sys
 import pytest
 
 from tests.conftest import ODD_VALID_CLIPS, SKIPPED_CLIPS
+from tests.helpers import run_pipeline_runner
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -37,10 +39,7 @@ def test_bad_dataset_is_one_clear_line(tmp_path, command, case):
     make_dataset, expected_text = BAD_DATASETS[case]
     data_root = make_dataset(tmp_path / "data")
     os.makedirs(data_root, exist_ok=True)
-    result = subprocess.run(
-        [sys.executable, "pipeline_runner.py", command, "--data-root", data_root, "--output-dir", str(tmp_path / "out"), "--weights", "none"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
-    )
+    result = run_pipeline_runner(command, "--data-root", data_root, "--output-dir", str(tmp_path / "out"), "--weights", "none")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     [line] = result.stderr.strip().splitlines()
@@ -53,7 +52,10 @@ def test_predict_reports_each_bad_video_and_classifies_the_odd_valid_ones(local_
     odd = [os.path.join(data_root, "test", name) for name in ODD_VALID_CLIPS]
     result = subprocess.run(
         [sys.executable, "predict.py", "--model-dir", os.path.join(output_dir, "serving"), "--json", *bad, *odd],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     lines = {line["video"]: line for line in map(json.loads, result.stdout.splitlines())}
@@ -65,6 +67,12 @@ def test_predict_reports_each_bad_video_and_classifies_the_odd_valid_ones(local_
 
 def test_predict_with_no_model_is_one_clear_line(tmp_path):
     result = subprocess.run(
-        [sys.executable, "predict.py", "--model-dir", str(tmp_path), "clip.avi"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "predict.py", "--model-dir", str(tmp_path), "clip.avi"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    assert result.returncode == 2 and result.stderr.strip().splitlines() == [f"error: {tmp_path} holds no saved model (neither saved_model.pb nor numbered version folders)"]
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        f"error: {tmp_path} holds no saved model (neither saved_model.pb nor numbered version folders)"
+    ]

@@ -2,6 +2,7 @@
 and no compiler, the demo run offline to a blessed model, and the image as Beam's SDK worker pool for a
 Beam step of the pipeline. The Kubeflow steps in containers are tests/pipeline/test_kubeflow_run.py's.
 Every container is started and removed here (tests/image.py)."""
+
 import json
 import os
 import re
@@ -76,23 +77,38 @@ def test_a_beam_step_runs_on_the_images_worker_pool(project_image, demo_dataset,
         folder.mkdir()
     pool_port, job_port = _free_port(), _free_port()
     pool_options = [
-        "--network", "host", *volume(data_root, read_only=True), *volume(output_dir), *volume(trace_dir),
-        "--env", f"{WORKER_TRACE_ENV}={trace_dir}",
+        "--network",
+        "host",
+        *volume(data_root, read_only=True),
+        *volume(output_dir),
+        *volume(trace_dir),
+        "--env",
+        f"{WORKER_TRACE_ENV}={trace_dir}",
     ]
     pool_log = str(logs / "worker_pool.log")
     job_log = str(logs / "job_service.log")
     with container(project_image, ["--worker_pool", f"--service_port={pool_port}"], pool_options, pool_log) as pool:
         with open(job_log, "w") as log:
             job_service = subprocess.Popen(
-                [sys.executable, "-m", "apache_beam.runners.portability.local_job_service_main", f"--port={job_port}", f"--staging_dir={logs / 'staging'}"],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "apache_beam.runners.portability.local_job_service_main",
+                    f"--port={job_port}",
+                    f"--staging_dir={logs / 'staging'}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         try:
             _wait_for_port(pool_port, pool, pool_log, deadline=_deadline(180))
             _wait_for_port(job_port, job_service, job_log, deadline=_deadline(120))
             portable = [
-                "--beam_runner=PortableRunner", f"--job_endpoint=localhost:{job_port}",
-                "--environment_type=EXTERNAL", f"--environment_config=localhost:{pool_port}",
+                "--beam_runner=PortableRunner",
+                f"--job_endpoint=localhost:{job_port}",
+                "--environment_type=EXTERNAL",
+                f"--environment_config=localhost:{pool_port}",
                 # The launcher's stream of the job's state carries this deadline (default 60 s): the job took
                 # 62 s on 2 busy cores, the workers' TensorFlow start in the container included.
                 "--job_server_timeout=900",

@@ -2,6 +2,7 @@
 
 Every import counts, also one inside a function: it hides a cycle from Python at load time, not from a reader.
 """
+
 import ast
 import glob
 import os

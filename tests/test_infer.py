@@ -1,6 +1,7 @@
 """`pipeline_runner.py infer` on the model the tiny local pipeline run pushed: the same numbers as predict.py,
 in process, on 2 Beam worker processes and through a job service's worker pool; bad inputs as error lines or
 one-line refusals."""
+
 import glob
 import json
 import os
@@ -23,7 +24,12 @@ def serving(local_runs, data_root):
 def _infer(tmp_path, serving_dir, *paths, extra=(), exit_code=0):
     """infer's results and summary; its exit code is 1 when a video could not be read, as predict.py's."""
     output_dir = tmp_path / "inferred"
-    assert pipeline_runner.main(["infer", "--videos", *paths, "--model-dir", serving_dir, "--output-dir", str(output_dir), "--top-k", "4", *extra]) == exit_code
+    assert (
+        pipeline_runner.main(
+            ["infer", "--videos", *paths, "--model-dir", serving_dir, "--output-dir", str(output_dir), "--top-k", "4", *extra]
+        )
+        == exit_code
+    )
     with open(output_dir / "predictions.jsonl") as predictions_file:
         results = [json.loads(line) for line in predictions_file]
     with open(output_dir / "inference_summary.json") as summary_file:
@@ -103,7 +109,12 @@ def test_infer_through_a_job_service_and_its_worker_pool(serving, tmp_path, work
     serving_dir, test_videos = serving
     (tmp_path / "services").mkdir()
     with job_service_and_worker_pool(str(tmp_path / "services")) as (job_port, pool_port):
-        portable = ["--beam_runner=PortableRunner", f"--job_endpoint=localhost:{job_port}", "--environment_type=EXTERNAL", f"--environment_config=localhost:{pool_port}"]
+        portable = [
+            "--beam_runner=PortableRunner",
+            f"--job_endpoint=localhost:{job_port}",
+            "--environment_type=EXTERNAL",
+            f"--environment_config=localhost:{pool_port}",
+        ]
         results, summary = _infer(tmp_path, serving_dir, *test_videos[:2], extra=portable)
     assert [result["video"] for result in results] == test_videos[:2] and summary["predicted"] == 2
     _assert_as_predict_gives(results, serving_dir)
@@ -127,7 +138,19 @@ def test_compiled_inference_spec_runs_step_by_step(serving, tmp_path):
     serving_dir, test_videos = serving
     spec_path = tmp_path / "inference.json"
     videos = test_videos[:2]
-    command = ["compile-inference", "--output-file", str(spec_path), "--videos", *videos, "--model-dir", serving_dir, "--top-k", "4", "--pipeline-root", str(tmp_path / "root")]
+    command = [
+        "compile-inference",
+        "--output-file",
+        str(spec_path),
+        "--videos",
+        *videos,
+        "--model-dir",
+        serving_dir,
+        "--top-k",
+        "4",
+        "--pipeline-root",
+        str(tmp_path / "root"),
+    ]
     assert pipeline_runner.main(command) == 0
     (tmp_path / "logs").mkdir()
     launcher = run_spec(spec_path, tmp_path / "logs")
@@ -140,13 +163,35 @@ def test_compiled_inference_spec_runs_step_by_step(serving, tmp_path):
     _assert_as_predict_gives(results, serving_dir)
     with open(os.path.join(result_artifact["uri"], "inference_summary.json")) as summary_file:
         assert json.load(summary_file)["predicted"] == 2
-    assert {key: value for key, value in result_artifact["metadata"].items() if key in ("videos", "predicted", "failed")} == {"videos": 2, "predicted": 2, "failed": 0}
+    assert {key: value for key, value in result_artifact["metadata"].items() if key in ("videos", "predicted", "failed")} == {
+        "videos": 2,
+        "predicted": 2,
+        "failed": 0,
+    }
 
 
 def test_a_folder_gives_every_video_container_and_lists_what_it_ignores(tmp_path):
     from inference.videos import list_videos
 
-    containers = [".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv", ".flv", ".3gp", ".ts", ".mts", ".M2TS", ".ogv", ".vob", ".divx"]
+    containers = [
+        ".avi",
+        ".mp4",
+        ".mkv",
+        ".mov",
+        ".webm",
+        ".mpg",
+        ".mpeg",
+        ".m4v",
+        ".wmv",
+        ".flv",
+        ".3gp",
+        ".ts",
+        ".mts",
+        ".M2TS",
+        ".ogv",
+        ".vob",
+        ".divx",
+    ]
     for extension in containers:
         (tmp_path / f"clip{extension}").write_bytes(b"x")
     (tmp_path / "notes.txt").write_bytes(b"x")

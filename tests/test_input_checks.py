@@ -1,4 +1,5 @@
 """Bad or surprising input data found by a new user's trials: each gives a reported skip, a warning, or one clear line."""
+
 from __future__ import annotations
 
 import os
@@ -8,8 +9,8 @@ import time
 import pytest
 
 import pipeline_runner
-from inference import model as inference_model
 from frame_path import frames
+from inference import model as inference_model
 from tests.helpers import CLASSES, keras_rows, make_keras_dataset, ucf101_name, write_text
 from video_datasets import listing, manifest
 from video_datasets.manifest import DatasetError, read_manifest

@@ -1,5 +1,6 @@
 """requirements.lock: the whole resolved stack, pinned with hashes, that `make install` and the image
 install. It must agree with requirements.txt and overrides.txt (`make lock` regenerates it)."""
+
 import os
 import re
 
@@ -47,7 +48,9 @@ def test_the_lock_satisfies_requirements_and_overrides():
             if name == "requirements.txt" and key in overridden:
                 continue  # the override wins
             assert key in locked, f"{requirement} ({name}) is not in requirements.lock: make lock"
-            assert requirement.specifier.contains(locked[key][0], prereleases=True), f"{requirement} ({name}) but requirements.lock has {locked[key][0]}: make lock"
+            assert requirement.specifier.contains(locked[key][0], prereleases=True), (
+                f"{requirement} ({name}) but requirements.lock has {locked[key][0]}: make lock"
+            )
 
 
 def test_the_tools_install_from_the_lock_too():

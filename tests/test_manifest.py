@@ -1,4 +1,5 @@
 """Tests of video_datasets.manifest on real folders (files are short text, no videos: the manifest never decodes)."""
+
 from __future__ import annotations
 
 import os
@@ -6,11 +7,12 @@ import random
 
 import pytest
 
+from tests.helpers import CLASSES, keras_rows, make_class_folders, make_keras_dataset, touch, ucf101_name, write_text
 from video_datasets import carve_out, manifest
 from video_datasets.carve_out import assign_eval_groups
 from video_datasets.listing import group_of
-from tests.helpers import CLASSES, keras_rows, make_class_folders, make_keras_dataset, touch, ucf101_name, write_text
 from video_datasets.manifest import Clip, DatasetError, read_manifest
+
 
 def _error_message(data_root, **kwargs) -> str:
     with pytest.raises(DatasetError) as raised:
@@ -237,7 +239,11 @@ def test_class_folders_fall_back_to_groups_01_to_07_as_test(tmp_path):
 def test_class_folders_take_every_video_container_and_list_the_files_they_ignore(tmp_path):
     """UCF101 class folders whose Grow and Shrink clips are .m4v: taken, in any case; a file that is no video is listed."""
     make_class_folders(tmp_path, range(1, 12), classes=("Brighten", "Darken"))
-    m4v = [f"{cls}/{ucf101_name(cls, group, 1, extension)}" for cls in ("Grow", "Shrink") for group, extension in ((2, ".m4v"), (8, ".M4V"), (9, ".wmv"), (10, ".3gp"), (11, ".ts"), (3, ".mts"))]
+    m4v = [
+        f"{cls}/{ucf101_name(cls, group, 1, extension)}"
+        for cls in ("Grow", "Shrink")
+        for group, extension in ((2, ".m4v"), (8, ".M4V"), (9, ".wmv"), (10, ".3gp"), (11, ".ts"), (3, ".mts"))
+    ]
     for video_id in m4v:
         touch(tmp_path / video_id)
     for other in ("Grow/notes.txt", "Grow/Thumbs.db", "Shrink/nested/v_Shrink_g04_c01.avi"):
@@ -253,7 +259,11 @@ def test_class_folders_take_every_video_container_and_list_the_files_they_ignore
 
 def test_files_in_neither_split_list_nor_csv_are_listed_as_ignored(tmp_path):
     make_class_folders(tmp_path, range(1, 12), classes=("ApplyEyeMakeup", "Punch"))
-    write_text(tmp_path / "trainlist01.txt", "\n".join(f"Punch/v_Punch_g{group:02d}_c01.avi 1\nApplyEyeMakeup/v_ApplyEyeMakeup_g{group:02d}_c01.avi 2" for group in (8, 10, 11)) + "\n")
+    write_text(
+        tmp_path / "trainlist01.txt",
+        "\n".join(f"Punch/v_Punch_g{group:02d}_c01.avi 1\nApplyEyeMakeup/v_ApplyEyeMakeup_g{group:02d}_c01.avi 2" for group in (8, 10, 11))
+        + "\n",
+    )
     write_text(tmp_path / "testlist01.txt", "Punch/v_Punch_g09_c01.avi\nApplyEyeMakeup/v_ApplyEyeMakeup_g09_c01.avi\n")
     ignored = manifest.ignored_files(str(tmp_path))
     assert "Punch/v_Punch_g02_c01.avi" in ignored and "Punch/v_Punch_g09_c01.avi" not in ignored
@@ -267,7 +277,11 @@ def test_class_folders_with_official_split_lists(tmp_path, list_folder):
     make_class_folders(tmp_path, range(1, 12), classes=("ApplyEyeMakeup", "Punch"))
     lists_dir = tmp_path / list_folder if list_folder else tmp_path
     # Deliberately unlike the fallback: group 02 trains, group 09 tests.
-    train_entries = [f"{cls}/v_{cls}_g{group:02d}_c01.avi {index}" for index, cls in enumerate(("ApplyEyeMakeup", "Punch"), 1) for group in (2, 8, 10, 11)]
+    train_entries = [
+        f"{cls}/v_{cls}_g{group:02d}_c01.avi {index}"
+        for index, cls in enumerate(("ApplyEyeMakeup", "Punch"), 1)
+        for group in (2, 8, 10, 11)
+    ]
     train_entries.append("Punch/v_Punch_g20_c01.avi 2")  # listed but missing: kept
     test_entries = [f"{cls}/v_{cls}_g09_c01.avi" for cls in ("ApplyEyeMakeup", "Punch")]
     write_text(lists_dir / "trainlist01.txt", "\r\n".join(train_entries) + "\r\n\r\n")

@@ -1,4 +1,5 @@
 """predict.py and the serving_frames signature, on a model the tiny local pipeline run pushed."""
+
 import glob
 import json
 import os
@@ -10,8 +11,8 @@ import pytest
 import tensorflow as tf
 
 import predict
-from inference import model as inference_model
 from frame_path.errors import BackboneWeightsError
+from inference import model as inference_model
 from tests.helpers import declared_frame_count, every_frame
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,7 +31,10 @@ def test_predict_cli_json_with_a_corrupt_file(pushed, tmp_path):
     corrupt.write_text("not a video\n" * 50)
     result = subprocess.run(
         [sys.executable, "predict.py", "--model-dir", serving_dir, "--json", "--top-k", "3", videos[0], str(corrupt), videos[1]],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 1, result.stderr[-2000:]
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -137,7 +141,11 @@ def test_bad_views_are_one_line(pushed, tmp_path, capsys):
     with pytest.raises(SystemExit, match="2"):
         predict.main(["--model-dir", serving_dir, video, "--views", "0"])
     assert "--views must be within [1, 16], got 0" in capsys.readouterr().err
-    first_sampling = _damaged_copy(version_dir, tmp_path, lambda text: json.dumps({**json.loads(text), "extraction": {**json.loads(text)["extraction"], "sampling": "first"}}))
+    first_sampling = _damaged_copy(
+        version_dir,
+        tmp_path,
+        lambda text: json.dumps({**json.loads(text), "extraction": {**json.loads(text)["extraction"], "sampling": "first"}}),
+    )
     assert predict.main(["--model-dir", first_sampling, video, "--views", "2"]) == 2
     assert capsys.readouterr().err.strip() == "error: --views needs a model trained on 'uniform' samples; this one samples 'first'"
 
@@ -165,7 +173,15 @@ def test_the_model_records_how_long_its_training_clips_last(pushed):
     _, version_dir, _ = pushed
     durations = inference_model.PushedModel.open(version_dir).info.train_clip_seconds
     # The demo's clips: 6-40 frames at 25 frames/s.
-    assert 6 / 25 <= durations["min"] <= durations["quartile_1"] <= durations["median"] <= durations["quartile_3"] <= durations["max"] <= 40 / 25
+    assert (
+        6 / 25
+        <= durations["min"]
+        <= durations["quartile_1"]
+        <= durations["median"]
+        <= durations["quartile_3"]
+        <= durations["max"]
+        <= 40 / 25
+    )
 
 
 def test_model_dir_resolves_to_the_newest_version(pushed):
@@ -208,7 +224,10 @@ def _without(key):
     [
         (lambda text: text[: len(text) // 2], "is not valid JSON"),  # truncated
         (_without("labels"), "lacks labels"),
-        (lambda text: json.dumps({**json.loads(text), "extraction": {**json.loads(text)["extraction"], "image_size": "x"}}), "unusable extraction setting: image_size must be an integer"),
+        (
+            lambda text: json.dumps({**json.loads(text), "extraction": {**json.loads(text)["extraction"], "image_size": "x"}}),
+            "unusable extraction setting: image_size must be an integer",
+        ),
         (_setting("max_seq_length", 5), "says max_seq_length 5, but the model itself records 8"),
         (_setting("frame_pooling", "avg"), "says frame_pooling 'avg', but the model itself records 'max'"),
         (_setting("frame_pooling", "avg+max"), "says frame_pooling 'avg+max', but the model itself records 'max'"),

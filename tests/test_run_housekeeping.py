@@ -6,6 +6,7 @@ process, its decode workers and its Beam workers all get it. Each run here
 starts in a session of its own, so its group can be signalled (and killed in
 the end) without touching the test runner's.
 """
+
 import contextlib
 import json
 import os
@@ -21,6 +22,7 @@ import pytest
 
 from pipeline.interrupts import still_running
 from tests.conftest import SMALL
+from tests.helpers import run_pipeline_runner
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXTRACTION_STARTED = "clips to encode"  # VideoExampleGen's log line once the manifest is read
@@ -39,8 +41,12 @@ class Run:
     def __init__(self, *args, env=None):
         self.process = subprocess.Popen(
             [sys.executable, "pipeline_runner.py", *args],
-            cwd=PROJECT_ROOT, env=env, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            cwd=PROJECT_ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         self.group = self.process.pid  # a session leader's pid is its group's id
         self.stderr_lines = []
@@ -118,6 +124,13 @@ def ignores_sigint(pid):
     return bool(ignored & (1 << (signal.SIGINT - 1)))
 
 
+def _start_launcher(code: str) -> subprocess.Popen:
+    """A Python process running `code` in a session of its own (as a terminal's foreground job), its output piped."""
+    return subprocess.Popen(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
 def test_ctrl_c_in_a_launcher_ends_it_and_its_children_which_ignore_it():
     """pipeline/interrupts.py on its own (fast): a child started after stop_on_ctrl_c ignores SIGINT; the launcher ends it."""
     code = (
@@ -128,7 +141,7 @@ def test_ctrl_c_in_a_launcher_ends_it_and_its_children_which_ignore_it():
         "print(child.pid, flush=True)\n"
         "time.sleep(120)\n"
     )
-    launcher = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    launcher = _start_launcher(code)
     try:
         child = psutil.Process(int(launcher.stdout.readline()))
         assert ignores_sigint(child.pid)
@@ -166,7 +179,7 @@ def test_ctrl_c_ends_the_children_before_one_can_say_anything_about_another_s_en
         "print(sleeper.pid, watcher.pid, flush=True)\n"
         "time.sleep(120)\n"
     )
-    launcher = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    launcher = _start_launcher(code)
     try:
         children = [psutil.Process(int(pid)) for pid in launcher.stdout.readline().split()]
         os.killpg(launcher.pid, signal.SIGINT)
@@ -214,10 +227,7 @@ def test_ctrl_c_during_extraction_stops_at_once_with_one_line_and_no_process_lef
 def _check_a_rerun_extracts_again(long_data_root, output_dir):
     """After an interrupted extraction, a rerun takes nothing from the cache and encodes every clip."""
     interrupted_examples = os.listdir(os.path.join(output_dir, "pipeline_root", "VideoExampleGen", "examples"))
-    rerun = subprocess.run(
-        [sys.executable, "pipeline_runner.py", *extract_args(long_data_root, output_dir, "--decode-workers", "2")],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
-    )
+    rerun = run_pipeline_runner(*extract_args(long_data_root, output_dir, "--decode-workers", "2"), timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     with open(os.path.join(output_dir, "run_summary.json")) as summary_file:
         summary = json.load(summary_file)
@@ -229,8 +239,13 @@ def _check_a_rerun_extracts_again(long_data_root, output_dir):
 
 def start_tmpdir_owner(tmpdir):
     """A process inside pipeline_runner's private temp folder, as a run is; returns it and the folder."""
-    code = "import os, time\nfrom pipeline import front_end\nwith front_end.private_tmpdir():\n    print(os.environ['TMPDIR'], flush=True)\n    time.sleep(600)"
-    owner = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=dict(os.environ, TMPDIR=tmpdir), stdout=subprocess.PIPE, text=True)
+    code = (
+        "import os, time\nfrom pipeline import front_end\nwith front_end.private_tmpdir():\n"
+        "    print(os.environ['TMPDIR'], flush=True)\n    time.sleep(600)"
+    )
+    owner = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, env=dict(os.environ, TMPDIR=tmpdir), stdout=subprocess.PIPE, text=True
+    )
     return owner, owner.stdout.readline().strip()
 
 
@@ -248,7 +263,11 @@ def test_a_run_removes_the_temp_folders_of_dead_runs_and_keeps_the_others(tmp_pa
         (tmp_path / "empty").mkdir()
         result = subprocess.run(  # a run that stops at its input check, after its start
             [sys.executable, "pipeline_runner.py", *extract_args(str(tmp_path / "empty"), str(tmp_path / "out"))],
-            cwd=PROJECT_ROOT, env=dict(os.environ, TMPDIR=tmpdir), capture_output=True, text=True, timeout=120,
+            cwd=PROJECT_ROOT,
+            env=dict(os.environ, TMPDIR=tmpdir),
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert result.returncode == 2, result.stderr
         assert sorted(os.listdir(tmpdir)) == sorted([os.path.basename(live_folder), os.path.basename(foreign)])
@@ -266,10 +285,7 @@ def test_a_second_run_into_a_busy_output_dir_is_refused_with_one_line(long_data_
     first = Run(*extract_args(long_data_root, output_dir))
     try:
         first.wait_for(lambda: EXTRACTION_STARTED in first.stderr, "extraction")
-        second = subprocess.run(
-            [sys.executable, "pipeline_runner.py", *extract_args(long_data_root, output_dir)],
-            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
-        )
+        second = run_pipeline_runner(*extract_args(long_data_root, output_dir), timeout=300)
         assert second.returncode == 2, second.stderr[-3000:]
         assert second.stderr == f"error: --output-dir {output_dir} is in use by another run (pid {first.process.pid})\n"
         with pytest.raises(OptionError, match=f"VIDEO_OUTPUT_DIR {output_dir} is in use by another run \\(pid {first.process.pid}\\)"):
@@ -290,10 +306,7 @@ def test_a_full_disk_under_the_output_dir_is_one_line(long_data_root, tmp_path):
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
         output_dir = str(mount_point / "out")  # 2 MB: the metadata store fits, the 180 clips' Examples (~6 MB) do not
-        result = subprocess.run(
-            [sys.executable, "pipeline_runner.py", *extract_args(long_data_root, output_dir)],
-            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
-        )
+        result = run_pipeline_runner(*extract_args(long_data_root, output_dir), timeout=600)
         assert result.returncode == 2, result.stderr[-3000:]
         assert "Traceback" not in result.stderr, result.stderr[-3000:]
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:") or re.match(r"\d\d:\d\d:\d\d ERROR ", line)]
@@ -314,7 +327,12 @@ def test_an_inference_run_moves_the_last_results_aside_and_removes_what_killed_r
     (tmp_path / "inference_summary.json").write_text('{"status": "complete", "videos": 1}')
     (tmp_path / "predictions.jsonl.partial").write_text("{")
     start_outputs(str(tmp_path))
-    assert sorted(os.listdir(tmp_path)) == ["inference_summary.json", "inference_summary.previous.json", "predictions.previous.jsonl", "timelines.previous"]
+    assert sorted(os.listdir(tmp_path)) == [
+        "inference_summary.json",
+        "inference_summary.previous.json",
+        "predictions.previous.jsonl",
+        "timelines.previous",
+    ]
     assert json.loads((tmp_path / "inference_summary.json").read_text())["status"] == "running"
     start_outputs(str(tmp_path))  # after a killed run: its marker is replaced, the last result kept
     assert json.loads((tmp_path / "inference_summary.previous.json").read_text()) == {"status": "complete", "videos": 1}

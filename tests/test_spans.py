@@ -1,4 +1,5 @@
 """video_datasets/spans.py: where the spans of a data root are, which one a run takes, and the one-line errors."""
+
 import os
 
 import pytest

@@ -1,7 +1,8 @@
 """Segments from classified windows: neighbours of one label merged, weak windows 'no action', no overlaps."""
-from inference.timeline import NO_ACTION, TimelineConfig, segments
 
 import pytest
+
+from inference.timeline import NO_ACTION, TimelineConfig, segments
 
 
 def _window(start, end, label, probability):
@@ -24,7 +25,9 @@ def test_neighbouring_windows_of_one_label_merge_and_segments_tile_the_video():
     assert segments(windows, min_probability=0.0)[1] == {"start_s": 4, "end_s": 12, "label": "Shrink", "probability": 0.566667}
 
 
-@pytest.mark.parametrize("values", [(0, 1, 0.5), (4, -1, 0.5), (4, 2, 1.5), (float("inf"), None, 0.5), (4, float("inf"), 0.5), (float("nan"), None, 0.5)])
+@pytest.mark.parametrize(
+    "values", [(0, 1, 0.5), (4, -1, 0.5), (4, 2, 1.5), (float("inf"), None, 0.5), (4, float("inf"), 0.5), (float("nan"), None, 0.5)]
+)
 def test_bad_timeline_settings_are_refused(values):
     with pytest.raises(ValueError):
         TimelineConfig(*values)

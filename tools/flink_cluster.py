@@ -17,6 +17,7 @@ What it starts, each in its own process group (so that `down` leaves no process)
 Downloads are cached in ~/.cache/video-pipeline/flink (VIDEO_PIPELINE_FLINK_CACHE) and ~/.m2; a cluster's
 configuration, logs and temporary files live in its state folder, removed by `down`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,7 @@ import tempfile
 import time
 import urllib.request
 import zipfile
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, PROJECT_ROOT)
@@ -64,7 +65,7 @@ class Ports:
     worker_pool: int = 50000
 
     @classmethod
-    def free(cls) -> "Ports":
+    def free(cls) -> Ports:
         """Ports nothing listens on now: a test's cluster beside `make flink-up`'s, or another test run's."""
         sockets = [socket.socket() for _ in dataclasses.fields(cls)]
         try:
@@ -96,6 +97,18 @@ class Cluster:
         """The Beam arguments of a component whose pipeline runs on this cluster."""
         return flink.flink_beam_args(self.flink_master, f"localhost:{self.ports.job}", f"localhost:{self.ports.worker_pool}")
 
+    def runner_options(self) -> list[str]:
+        """`pipeline_runner.py`'s options that send a command's Beam work here: --runner flink, and the job server's and
+        the pool's ports as explicit Beam options (which win over --runner flink's defaults)."""
+        return [
+            "--runner",
+            "flink",
+            "--flink-master",
+            self.flink_master,
+            f"--job_endpoint=localhost:{self.ports.job}",
+            f"--environment_config=localhost:{self.ports.worker_pool}",
+        ]
+
     def rest(self, path: str) -> dict:
         with urllib.request.urlopen(self.rest_url + path, timeout=10) as response:
             return json.load(response)
@@ -111,10 +124,16 @@ class Cluster:
 def _pip_download(requirement: str, dest: str, sdist: bool) -> str:
     """The one file pip downloads for `requirement` (only downloaded: apache-flink is never installed)."""
     os.makedirs(dest, exist_ok=True)
-    kind = ["--no-binary", ":all:"] if sdist else ["--only-binary", ":all:", "--python-version", "3.11", "--platform", "manylinux2014_x86_64"]
+    kind = (
+        ["--no-binary", ":all:"] if sdist else ["--only-binary", ":all:", "--python-version", "3.11", "--platform", "manylinux2014_x86_64"]
+    )
     subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", *kind, "-d", dest, requirement], check=True)
     name = requirement.split("==")[0].replace("-", "_")
-    found = [path for path in glob.glob(os.path.join(dest, "*")) if os.path.basename(path).replace("-", "_").startswith(name + "_" + flink.FLINK_VERSION)]
+    found = [
+        path
+        for path in glob.glob(os.path.join(dest, "*"))
+        if os.path.basename(path).replace("-", "_").startswith(name + "_" + flink.FLINK_VERSION)
+    ]
     if len(found) != 1:
         raise RuntimeError(f"pip download {requirement}: expected one file in {dest}, found {found}")
     return found[0]
@@ -184,7 +203,8 @@ def assemble_job_server(cache_dir: str = CACHE_DIR) -> str:
         pom_file.write(_JOB_SERVER_POM.format(beam=flink.BEAM_VERSION))
     subprocess.run(
         ["mvn", "-q", "-B", "-f", pom, "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={partial}"],
-        check=True, stdout=subprocess.DEVNULL,
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
     os.remove(pom)
     if not glob.glob(os.path.join(partial, f"beam-runners-flink-1.19-{flink.BEAM_VERSION}.jar")):
@@ -203,17 +223,28 @@ def _flink_config(ports: Ports, state_dir: str) -> str:
     tmp = os.path.join(state_dir, "tmp")
     config = {
         # java.io.tmpdir: Flink's JVMs put files there that stop() could not remove (flink-web-*, rpc jars).
-        "env": {"java": {"opts": {"all": f"{_java_opts()} -Djava.io.tmpdir={tmp}"}}, "pid": {"dir": state_dir}, "log": {"dir": os.path.join(state_dir, "log")}},
-        "jobmanager": {"bind-host": "localhost", "rpc": {"address": "localhost", "port": ports.jobmanager_rpc},
-                       "memory": {"process": {"size": "1024m"}}, "execution": {"failover-strategy": "region"}},
-        "taskmanager": {"bind-host": "localhost", "host": "localhost", "numberOfTaskSlots": SLOTS_PER_TASKMANAGER,
-                        "memory": {"process": {"size": "1536m"}, "managed": {"fraction": 0.2},
-                                   "network": {"min": "256m", "max": "256m"}},
-                        # Flink's sort-merge shuffle asks 512 network buffers for each blocking result of a batch
-                        # job, and a Beam job has dozens: VideoExampleGen failed with "Insufficient number of
-                        # network buffers: required 512, but only 494 available" of 8192. At parallelism 2 the
-                        # hash shuffle (Flink's default before 1.15) needs a few per channel.
-                        "network": {"sort-shuffle": {"min-parallelism": 1000000}}},
+        "env": {
+            "java": {"opts": {"all": f"{_java_opts()} -Djava.io.tmpdir={tmp}"}},
+            "pid": {"dir": state_dir},
+            "log": {"dir": os.path.join(state_dir, "log")},
+        },
+        "jobmanager": {
+            "bind-host": "localhost",
+            "rpc": {"address": "localhost", "port": ports.jobmanager_rpc},
+            "memory": {"process": {"size": "1024m"}},
+            "execution": {"failover-strategy": "region"},
+        },
+        "taskmanager": {
+            "bind-host": "localhost",
+            "host": "localhost",
+            "numberOfTaskSlots": SLOTS_PER_TASKMANAGER,
+            "memory": {"process": {"size": "1536m"}, "managed": {"fraction": 0.2}, "network": {"min": "256m", "max": "256m"}},
+            # Flink's sort-merge shuffle asks 512 network buffers for each blocking result of a batch
+            # job, and a Beam job has dozens: VideoExampleGen failed with "Insufficient number of
+            # network buffers: required 512, but only 494 available" of 8192. At parallelism 2 the
+            # hash shuffle (Flink's default before 1.15) needs a few per channel.
+            "network": {"sort-shuffle": {"min-parallelism": 1000000}},
+        },
         "rest": {"address": "localhost", "bind-address": "localhost", "port": ports.rest},
         "parallelism": {"default": flink.DEFAULT_PARALLELISM},
         # A job's two subtasks on two TaskManagers (Flink fills one TaskManager's slots first otherwise: measured,
@@ -243,10 +274,12 @@ def _java_opts() -> str:
     raise RuntimeError("no Java options in Flink's config.yaml")
 
 
-def _start(name: str, command: list[str], state_dir: str, env: dict[str, str], cwd: Optional[str] = None) -> int:
+def _start(name: str, command: list[str], state_dir: str, env: dict[str, str], cwd: str | None = None) -> int:
     log_path = os.path.join(state_dir, "log", f"{name}.out")
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=cwd or state_dir, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=cwd or state_dir, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
     return process.pid
 
 
@@ -282,15 +315,8 @@ def _log_tail(state_dir: str, name: str) -> str:
     return ""
 
 
-def start(state_dir: str = DEFAULT_STATE_DIR, ports: Ports = Ports(), taskmanagers: int = TASKMANAGERS, worker_env: Optional[dict[str, str]] = None) -> Cluster:
-    """Starts a cluster (assembled first if need be) and returns once its REST API lists every TaskManager's
-    slots and the job server and worker pool listen. Stopped (`stop`) if it does not get there."""
-    if os.path.exists(os.path.join(state_dir, STATE_FILE)):
-        raise RuntimeError(f"a cluster's state is in {state_dir}: stop it first (python -m tools.flink_cluster down --state-dir {state_dir})")
-    for port in dataclasses.astuple(ports):
-        if _port_open(port):
-            raise RuntimeError(f"port {port} is in use: another cluster (make flink-down) or service holds it")
-    home, job_server_lib = assemble_flink(), assemble_job_server()
+def _write_configuration(home: str, ports: Ports, state_dir: str) -> str:
+    """The cluster's folders in `state_dir`, and its conf folder: Flink's own files with this cluster's config.yaml."""
     for folder in ("conf", "log", "tmp", "artifacts", "worker_tmp"):
         os.makedirs(os.path.join(state_dir, folder), exist_ok=True)
     conf_dir = os.path.join(state_dir, "conf")
@@ -299,31 +325,81 @@ def start(state_dir: str = DEFAULT_STATE_DIR, ports: Ports = Ports(), taskmanage
             shutil.copy(os.path.join(home, "conf", name), conf_dir)
     with open(os.path.join(conf_dir, "config.yaml"), "w") as config_file:
         config_file.write(_flink_config(ports, state_dir))
+    return conf_dir
+
+
+def _start_job_server(job_server_lib: str, ports: Ports, state_dir: str) -> int:
+    """Beam's Flink job server, submitting to this cluster's JobManager; its process group."""
+    return _start(
+        "job_server",
+        [
+            "java",
+            "-Xmx768m",
+            f"-Djava.io.tmpdir={os.path.join(state_dir, 'tmp')}",
+            "-cp",
+            os.path.join(job_server_lib, "*"),
+            JOB_SERVER_MAIN,
+            f"--flink-master=localhost:{ports.rest}",
+            f"--job-port={ports.job}",
+            f"--artifact-port={ports.artifact}",
+            f"--expansion-port={ports.expansion}",
+            f"--artifacts-dir={os.path.join(state_dir, 'artifacts')}",
+        ],
+        state_dir,
+        {**os.environ},
+    )
+
+
+def _start_worker_pool(ports: Ports, state_dir: str, worker_env: dict[str, str] | None) -> int:
+    """The project's SDK worker pool, with this venv's Python first on PATH; its process group."""
+    pool_env = {
+        **os.environ,
+        **(worker_env or {}),
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+        "TMPDIR": os.path.join(state_dir, "worker_tmp"),
+    }
+    return _start(
+        "worker_pool",
+        [
+            sys.executable,
+            "-m",
+            "tools.flink_worker_pool",
+            f"--service_port={ports.worker_pool}",
+            "--container_executable=" + os.path.join(PROJECT_ROOT, "pipeline", "beam_worker_boot.py"),
+        ],
+        state_dir,
+        pool_env,
+        cwd=PROJECT_ROOT,
+    )
+
+
+def start(
+    state_dir: str = DEFAULT_STATE_DIR, ports: Ports = Ports(), taskmanagers: int = TASKMANAGERS, worker_env: dict[str, str] | None = None
+) -> Cluster:
+    """Starts a cluster (assembled first if need be) and returns once its REST API lists every TaskManager's
+    slots and the job server and worker pool listen. Stopped (`stop`) if it does not get there."""
+    if os.path.exists(os.path.join(state_dir, STATE_FILE)):
+        raise RuntimeError(
+            f"a cluster's state is in {state_dir}: stop it first (python -m tools.flink_cluster down --state-dir {state_dir})"
+        )
+    for port in dataclasses.astuple(ports):
+        if _port_open(port):
+            raise RuntimeError(f"port {port} is in use: another cluster (make flink-down) or service holds it")
+    home, job_server_lib = assemble_flink(), assemble_job_server()
+    conf_dir = _write_configuration(home, ports, state_dir)
     flink_env = {**os.environ, "FLINK_HOME": home, "FLINK_CONF_DIR": conf_dir, "FLINK_LOG_DIR": os.path.join(state_dir, "log")}
     processes: dict[str, int] = {}
     cluster = Cluster(state_dir, ports, processes)
     try:
-        processes["jobmanager"] = _start("jobmanager", [os.path.join(home, "bin", "jobmanager.sh"), "start-foreground"], state_dir, flink_env)
+        processes["jobmanager"] = _start(
+            "jobmanager", [os.path.join(home, "bin", "jobmanager.sh"), "start-foreground"], state_dir, flink_env
+        )
         for index in range(taskmanagers):
-            processes[f"taskmanager-{index + 1}"] = _start(f"taskmanager-{index + 1}", [os.path.join(home, "bin", "taskmanager.sh"), "start-foreground"], state_dir, flink_env)
-        processes["job_server"] = _start(
-            "job_server",
-            ["java", "-Xmx768m", f"-Djava.io.tmpdir={os.path.join(state_dir, 'tmp')}", "-cp", os.path.join(job_server_lib, "*"), JOB_SERVER_MAIN, f"--flink-master=localhost:{ports.rest}",
-             f"--job-port={ports.job}", f"--artifact-port={ports.artifact}", f"--expansion-port={ports.expansion}",
-             f"--artifacts-dir={os.path.join(state_dir, 'artifacts')}"],
-            state_dir, {**os.environ},
-        )
-        pool_env = {
-            **os.environ, **(worker_env or {}),
-            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
-            "TMPDIR": os.path.join(state_dir, "worker_tmp"),
-        }
-        processes["worker_pool"] = _start(
-            "worker_pool",
-            [sys.executable, "-m", "tools.flink_worker_pool", f"--service_port={ports.worker_pool}",
-             "--container_executable=" + os.path.join(PROJECT_ROOT, "pipeline", "beam_worker_boot.py")],
-            state_dir, pool_env, cwd=PROJECT_ROOT,
-        )
+            processes[f"taskmanager-{index + 1}"] = _start(
+                f"taskmanager-{index + 1}", [os.path.join(home, "bin", "taskmanager.sh"), "start-foreground"], state_dir, flink_env
+            )
+        processes["job_server"] = _start_job_server(job_server_lib, ports, state_dir)
+        processes["worker_pool"] = _start_worker_pool(ports, state_dir, worker_env)
         _write_state(cluster)
         _wait_ready(cluster, taskmanagers)
     except BaseException:
@@ -360,7 +436,7 @@ def _wait_ready(cluster: Cluster, taskmanagers: int) -> None:
     raise TimeoutError(f"Flink cluster not ready after {READY_SECONDS} s: waiting for {waiting} (logs in {cluster.state_dir}/log)")
 
 
-def load(state_dir: str = DEFAULT_STATE_DIR) -> Optional[Cluster]:
+def load(state_dir: str = DEFAULT_STATE_DIR) -> Cluster | None:
     """The cluster whose state is in `state_dir`, or None."""
     try:
         with open(os.path.join(state_dir, STATE_FILE)) as state_file:
@@ -405,7 +481,7 @@ def stop(state_dir: str = DEFAULT_STATE_DIR, keep_logs: bool = False) -> list[st
 
 
 @contextlib.contextmanager
-def running(state_dir: Optional[str] = None, worker_env: Optional[dict[str, str]] = None) -> Iterator[Cluster]:
+def running(state_dir: str | None = None, worker_env: dict[str, str] | None = None) -> Iterator[Cluster]:
     """A cluster on free ports for the time of the block (tests, benchmarks); always stopped after."""
     with tempfile.TemporaryDirectory(prefix="flink-cluster-") as scratch:
         cluster = start(state_dir or os.path.join(scratch, "cluster"), Ports.free(), worker_env=worker_env)
@@ -415,7 +491,7 @@ def running(state_dir: Optional[str] = None, worker_env: Optional[dict[str, str]
             stop(cluster.state_dir)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=("assemble", "up", "down", "status"))
     parser.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="the cluster's configuration, logs, pids (default: %(default)s)")
@@ -425,9 +501,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     elif args.action == "up":
         started = time.monotonic()
         cluster = start(args.state_dir)
-        print(f"Flink {flink.FLINK_VERSION} session cluster ready in {time.monotonic() - started:.0f} s: REST API and web UI "
-              f"{cluster.rest_url}, {TASKMANAGERS} TaskManagers x {SLOTS_PER_TASKMANAGER} slots; Beam {flink.BEAM_VERSION} job server "
-              f"localhost:{cluster.ports.job}; SDK worker pool localhost:{cluster.ports.worker_pool}; logs {args.state_dir}/log")
+        print(
+            f"Flink {flink.FLINK_VERSION} session cluster ready in {time.monotonic() - started:.0f} s: REST API and web UI "
+            f"{cluster.rest_url}, {TASKMANAGERS} TaskManagers x {SLOTS_PER_TASKMANAGER} slots; Beam {flink.BEAM_VERSION} job server "
+            f"localhost:{cluster.ports.job}; SDK worker pool localhost:{cluster.ports.worker_pool}; logs {args.state_dir}/log"
+        )
         print("Run the pipeline's Beam steps there with:  pipeline_runner.py run|extract|infer ... --runner flink")
         print("  (the same as the Beam options: " + " ".join(cluster.beam_args()) + ")")
         print("Stop it with:  make flink-down")

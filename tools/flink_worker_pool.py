@@ -11,12 +11,12 @@ the first TaskManager stopped its worker the pool killed the second's: measured,
 request kills a worker only while it is the one live worker of its id; the others end when their TaskManager
 closes their control channel, as every SDK worker does, and the pool's process group goes with `down`.
 """
+
 from __future__ import annotations
 
 import argparse
 import threading
 import time
-from typing import Optional
 
 from apache_beam.portability.api import beam_fn_api_pb2
 from apache_beam.runners.worker import worker_pool_main
@@ -49,7 +49,7 @@ class SharedWorkerPool(worker_pool_main.BeamFnExternalWorkerPoolServicer):
         return beam_fn_api_pb2.StopWorkerResponse()
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--service_port", type=int, required=True)
     parser.add_argument("--container_executable", required=True)

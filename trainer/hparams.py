@@ -5,10 +5,12 @@ Plain Python (no Keras, no TensorFlow), so that every front end checks a
 wrong types, non-finite numbers and values out of bounds; the `--hparam` help
 and the Tuner's space are derived from its fields.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from typed_config import InvalidOption, check_fields, defaults, option
 
@@ -36,7 +38,9 @@ class HParams:
 
     max_seq_length: int = option(help="frames per clip (the extraction's max_seq_length)", minimum=1, maximum=512)
     feature_dim: int = option(help="features per frame (the backbone's)", minimum=1, maximum=65536)
-    projection_dim: int = option(64, "size the frame vectors are projected to before attention; 0 keeps them as they are", minimum=0, maximum=4096, search=[32, 64])
+    projection_dim: int = option(
+        64, "size the frame vectors are projected to before attention; 0 keeps them as they are", minimum=0, maximum=4096, search=[32, 64]
+    )
     dense_dim: int = option(64, "hidden size of each encoder's feed-forward block", minimum=1, maximum=8192)
     num_heads: int = option(2, "attention heads", minimum=1, maximum=64)
     num_layers: int = option(1, "transformer encoder blocks", minimum=1, maximum=32)
@@ -59,17 +63,35 @@ class HParams:
     # one with the lowest eval loss on the eval split, whose groups (scenes) training never saw (trainer/stream_selection.py): the
     # data decides, for ImageNet weights too.
     frame_streams: str = option(
-        "auto", "which frame vectors the model sees: change (clip centring + motion), appearance (the features "
+        "auto",
+        "which frame vectors the model sees: change (clip centring + motion), appearance (the features "
         "themselves, the Keras example's), all (the three), or auto (the Trainer trains each and keeps the one best "
-        "on the eval split)", choices=("auto", *STREAM_CANDIDATES), search=list(STREAM_CANDIDATES),
+        "on the eval split)",
+        choices=("auto", *STREAM_CANDIDATES),
+        search=list(STREAM_CANDIDATES),
     )
     # Off: on the hard benchmark (frame_streams=change, 3 seeds) crops inside the action (crop_anchor=change,
     # 30% of clips, at least half the change) lift the partial-course clips (0.955 -> 0.983) but gain less than
     # a clip in 48 on held-out scenes (0.903 -> 0.917, whole-course clips 0.924 -> 0.931) and cost the test
     # split 0.976 -> 0.951; crops anywhere in the clip (crop_anchor=frames) cost it 0.03 (benchmarks/README.md).
-    temporal_crops: float = option(0.0, "share of training clips replaced by a random stretch of them, resampled to the clip's length; 0 = off", minimum=0.0, maximum=1.0)
-    min_crop_fraction: float = option(0.3, "shortest stretch a temporal crop keeps, as a share of the clip (of its change with crop_anchor=change)", minimum=0.05, maximum=1.0)
-    crop_anchor: str = option("frames", "what a temporal crop's stretch is a share of: frames (anywhere in the clip) or change (inside the action, the still frames around it cut away)", choices=("frames", "change"))
+    temporal_crops: float = option(
+        0.0,
+        "share of training clips replaced by a random stretch of them, resampled to the clip's length; 0 = off",
+        minimum=0.0,
+        maximum=1.0,
+    )
+    min_crop_fraction: float = option(
+        0.3,
+        "shortest stretch a temporal crop keeps, as a share of the clip (of its change with crop_anchor=change)",
+        minimum=0.05,
+        maximum=1.0,
+    )
+    crop_anchor: str = option(
+        "frames",
+        "what a temporal crop's stretch is a share of: frames (anywhere in the clip) or change (inside the action, the "
+        "still frames around it cut away)",
+        choices=("frames", "change"),
+    )
     feature_noise: float = option(0.0, "std of Gaussian noise on the z-scored features in training; 0 = off", minimum=0.0, maximum=10.0)
     label_smoothing: float = option(0.0, "label smoothing of the cross-entropy; 0 = off", minimum=0.0, maximum=0.9)
     weight_decay: float = option(0.0, "decoupled weight decay (AdamW); 0 = Adam", minimum=0.0, maximum=1.0)
@@ -81,7 +103,9 @@ class HParams:
     def streams(self) -> tuple[str, ...]:
         """The streams of a chosen `frame_streams` (trainer/model.py's FrameStreams); ValueError for 'auto'."""
         if self.frame_streams not in STREAM_CANDIDATES:
-            raise ValueError(f"frame_streams={self.frame_streams!r} is chosen by the Trainer (trainer/stream_selection.py) before a model is built")
+            raise ValueError(
+                f"frame_streams={self.frame_streams!r} is chosen by the Trainer (trainer/stream_selection.py) before a model is built"
+            )
         return STREAM_CANDIDATES[self.frame_streams]
 
     @property
@@ -95,7 +119,7 @@ class HParams:
         return self.projection_dim or self.feature_dim * self.num_streams
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "HParams":
+    def from_config(cls, config: Mapping[str, Any]) -> HParams:
         """From a pipeline `custom_config`-style mapping: the SHAPE_FIELDS are required, every other key has a default.
 
         Unknown keys raise InvalidOption, so a typo fails loudly instead of being ignored.

@@ -18,6 +18,7 @@ same model runs on every Keras backend (e.g. `KERAS_BACKEND=jax`). It imports
 nothing from the pipeline: the caller passes `max_seq_length` and
 `feature_dim`.
 """
+
 import keras
 from keras import layers, ops
 
@@ -263,9 +264,7 @@ class PositionalEmbedding(layers.Layer):
         super().__init__(**kwargs)
         self.sequence_length = sequence_length
         self.output_dim = output_dim
-        self.position_embeddings = layers.Embedding(
-            input_dim=sequence_length, output_dim=output_dim, name="position_embeddings"
-        )
+        self.position_embeddings = layers.Embedding(input_dim=sequence_length, output_dim=output_dim, name="position_embeddings")
 
     def build(self, frame_vectors_shape, frame_mask_shape=None) -> None:
         # Explicit so that loading a saved model recreates the variables.
@@ -287,17 +286,14 @@ class PositionalEmbedding(layers.Layer):
 class TransformerEncoder(layers.Layer):
     """Post-norm transformer block: masked self-attention, then feed-forward."""
 
-    def __init__(self, embed_dim: int, dense_dim: int, num_heads: int,
-                 dropout: float = 0.0, **kwargs):
+    def __init__(self, embed_dim: int, dense_dim: int, num_heads: int, dropout: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.embed_dim = embed_dim
         self.dense_dim = dense_dim
         self.num_heads = num_heads
         self.dropout = dropout
         # key_dim=embed_dim per head, as in the Keras example.
-        self.attention = layers.MultiHeadAttention(
-            num_heads=num_heads, key_dim=embed_dim, name="attention"
-        )
+        self.attention = layers.MultiHeadAttention(num_heads=num_heads, key_dim=embed_dim, name="attention")
         self.attention_dropout = layers.Dropout(dropout, name="attention_dropout")
         self.layernorm_attention = layers.LayerNormalization(name="layernorm_attention")
         self.dense_hidden = layers.Dense(dense_dim, activation="gelu", name="dense_hidden")
@@ -368,22 +364,22 @@ def build_model(num_classes: int, hparams: HParams) -> keras.Model:
 
     frame_vectors = ZeroPaddedFrames(name="zero_padded_frames")(frame_features, frame_mask)
     if hparams.temporal_crops:
-        frame_vectors = TemporalCrops(
-            hparams.temporal_crops, hparams.min_crop_fraction, anchor=hparams.crop_anchor, name="temporal_crops"
-        )(frame_vectors, frame_mask)
+        frame_vectors = TemporalCrops(hparams.temporal_crops, hparams.min_crop_fraction, anchor=hparams.crop_anchor, name="temporal_crops")(
+            frame_vectors, frame_mask
+        )
     if hparams.feature_noise:
         # Training only; noise on padded frames is zeroed by every later layer.
         frame_vectors = layers.GaussianNoise(hparams.feature_noise, name="feature_noise")(frame_vectors)
     streams = hparams.streams
     if streams != ("appearance",):
-        frame_vectors = FrameStreams(
-            "clip_centering" in streams, "motion" in streams, "appearance" in streams, name="frame_streams"
-        )(frame_vectors, frame_mask)
+        frame_vectors = FrameStreams("clip_centering" in streams, "motion" in streams, "appearance" in streams, name="frame_streams")(
+            frame_vectors, frame_mask
+        )
     if hparams.projection_dim:
         frame_vectors = layers.Dense(hparams.projection_dim, name="frame_projection")(frame_vectors)
-    frame_vectors = PositionalEmbedding(
-        hparams.max_seq_length, hparams.embed_dim, name="frame_position_embedding"
-    )(frame_vectors, frame_mask)
+    frame_vectors = PositionalEmbedding(hparams.max_seq_length, hparams.embed_dim, name="frame_position_embedding")(
+        frame_vectors, frame_mask
+    )
     for index in range(hparams.num_layers):
         frame_vectors = TransformerEncoder(
             hparams.embed_dim,

@@ -1,10 +1,13 @@
-"""The files the Trainer writes beside the model, and the model's record of itself; no TensorFlow here, so reports and predict.py can read them cheaply."""
+"""The files the Trainer writes beside the model, and the model's record of itself; no TensorFlow here, so reports and
+predict.py can read them cheaply."""
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from frame_path.config import FEATURE_SETTINGS, ExtractionConfig
 
@@ -33,13 +36,13 @@ class ModelInfo:
     backbone_weights_id: str
     hparams: dict[str, Any]
     # min, quartiles, max of the training clips' durations (VideoExampleGen's report); None in older models
-    train_clip_seconds: Optional[dict[str, float]] = None
+    train_clip_seconds: dict[str, float] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "extraction": self.extraction.as_dict()}
 
     @classmethod
-    def from_dict(cls, values: Any) -> "ModelInfo":
+    def from_dict(cls, values: Any) -> ModelInfo:
         """ValueError saying what is missing or wrong (a damaged or older model_info.json)."""
         if not isinstance(values, Mapping):
             raise ValueError("is not a JSON object")
@@ -64,8 +67,8 @@ class ModelInfo:
         weights and the labels' order, which a consumer compares with model_info.json (`record_mismatch`)."""
         return json.dumps(self._recorded())
 
-    def record_mismatch(self, feature_record: str) -> Optional[str]:
-        """"says frame_pooling 'avg', but the model itself records 'max'" for the first setting of this model_info
+    def record_mismatch(self, feature_record: str) -> str | None:
+        """ "says frame_pooling 'avg', but the model itself records 'max'" for the first setting of this model_info
         that differs from the model's own `feature_record`; None when all agree."""
         recorded = json.loads(feature_record)
         for name, value in self._recorded().items():
@@ -75,4 +78,8 @@ class ModelInfo:
 
     def _recorded(self) -> dict[str, Any]:
         settings = self.extraction.as_dict()
-        return {**{name: settings[name] for name in FEATURE_SETTINGS}, "backbone_weights_id": self.backbone_weights_id, "labels": self.labels}
+        return {
+            **{name: settings[name] for name in FEATURE_SETTINGS},
+            "backbone_weights_id": self.backbone_weights_id,
+            "labels": self.labels,
+        }

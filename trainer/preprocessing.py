@@ -4,6 +4,7 @@ The class list travels with the transform graph (a TFT vocabulary), and the
 normalization statistics are computed once over the training split, so
 training, evaluation and serving all see the same numbers.
 """
+
 from __future__ import annotations
 
 from typing import Any

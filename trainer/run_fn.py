@@ -7,6 +7,7 @@ in the graph; `transform_features` is what the Evaluator uses to read labels. `a
 the labels and which backbone weights produced the features, so that a
 model is never fed features of another backbone.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,10 +28,11 @@ from frame_path.config import SPAN_MISMATCH_HINT, ExtractionConfig, span_feature
 from frame_path.records import EXTRACTION_REPORT_FILE
 from trainer import model as video_model
 from trainer import serving_frames
-from trainer.stream_selection import select_streams
-from trainer.training import TrainedModel, fit_and_keep
 from trainer.model_files import EXAMPLES_MODEL_DIR, EXAMPLES_MODEL_GRAPH, HISTORY_FILE, MODEL_INFO_FILE, ModelInfo
 from trainer.preprocessing import FEATURE_KEYS, LABEL_ID_KEY, LABEL_VOCABULARY
+from trainer.stream_selection import select_streams
+from trainer.training import TrainedModel, fit_and_keep
+
 TRAINING_SEED = 0  # same Examples and hyperparameters -> the same model
 # TFX datasets have no known length, so Keras warns at the end of every epoch.
 warnings.filterwarnings("ignore", message="Your input ran out of data")
@@ -164,20 +166,21 @@ def _tuned_values(fn_args: tfx.components.FnArgs) -> dict[str, Any]:
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
-    """Trains on `train`, early-stops and picks weights (and, for frame_streams=auto, the streams) on `eval`; `test` is left to the Evaluator."""
+    """Trains on `train`, early-stops and picks weights (and, for frame_streams=auto, the streams) on `eval`; `test` is
+    left to the Evaluator."""
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     labels = [label.decode() for label in tf_transform_output.vocabulary_by_name(LABEL_VOCABULARY)]
     hparams = video_model.HParams.from_config({**fn_args.custom_config, **_tuned_values(fn_args)})
     extraction_report = _extraction_report(fn_args)
     extraction = ExtractionConfig.from_mapping(extraction_report)  # as the features were made
     if extraction.max_seq_length != hparams.max_seq_length:
-        raise ValueError(
-            f"features have {extraction.max_seq_length} frames per clip, the model expects {hparams.max_seq_length}"
-        )
+        raise ValueError(f"features have {extraction.max_seq_length} frames per clip, the model expects {hparams.max_seq_length}")
 
     strategy = _distribution_strategy()
     global_batch_size = hparams.batch_size * strategy.num_replicas_in_sync
-    logger.info("Training on %d replica(s), global batch %d, %d classes %s", strategy.num_replicas_in_sync, global_batch_size, len(labels), labels)
+    logger.info(
+        "Training on %d replica(s), global batch %d, %d classes %s", strategy.num_replicas_in_sync, global_batch_size, len(labels), labels
+    )
     train_dataset = dataset(fn_args, fn_args.train_files, tf_transform_output, global_batch_size, shuffle=True)
     eval_dataset = dataset(fn_args, fn_args.eval_files, tf_transform_output, global_batch_size, shuffle=False)
 
@@ -201,7 +204,12 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
     trained, stream_selection = select_streams(hparams, train)
     classifier, hparams = trained.model, trained.hparams
-    logger.info("Trained %d epochs; kept the weights of epoch %d (warm-up %d)", len(trained.history["loss"]), trained.kept_epoch, hparams.warmup_epochs)
+    logger.info(
+        "Trained %d epochs; kept the weights of epoch %d (warm-up %d)",
+        len(trained.history["loss"]),
+        trained.kept_epoch,
+        hparams.warmup_epochs,
+    )
     training_record = {
         **trained.history,
         # The Trainer's own choices, which reports read rather than re-derive (the epoch 1-based).

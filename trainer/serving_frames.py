@@ -5,6 +5,7 @@ decoded frames and get the same answer as the pipeline's own decoding:
 same sampled indices (integer formula), same center crop, and TF's 'area'
 resize, which matches OpenCV's INTER_AREA once rounded to integers.
 """
+
 from __future__ import annotations
 
 import keras

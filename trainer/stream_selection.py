@@ -18,11 +18,13 @@ eval losses are within LOSS_MARGIN of the lowest are too close to tell apart by 
 back to the eval accuracy among them (the record says so). Plain Keras: the Trainer and
 benchmarks/model_quality.py select with this one function.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from trainer.hparams import STREAM_CANDIDATES, HParams
 from trainer.training import TrainedModel
@@ -49,14 +51,21 @@ def select_streams(hparams: HParams, train: Callable[[HParams], TrainedModel]) -
     """Trains each of candidates(hparams) with `train` and keeps the best by CRITERION.
 
     Returns the kept model and the record of the choice (what the Trainer writes to history.json):
-    {configured, chosen, criterion, fell_back_to_accuracy, candidates: {name: {eval_accuracy, eval_loss, kept_epoch, epochs_run, train_seconds}}}.
+    {configured, chosen, criterion, fell_back_to_accuracy, candidates: {name: {eval_accuracy, eval_loss, kept_epoch,
+    epochs_run, train_seconds}}}.
     """
     trained = []
     for candidate in candidates(hparams):
         trained.append(train(candidate))
-        logger.info("frame_streams=%s: eval accuracy %.4f, eval loss %.4f (epoch %d of %d, %.0f s)",
-                    candidate.frame_streams, trained[-1].kept(ACCURACY), trained[-1].kept(LOSS),
-                    trained[-1].kept_epoch, len(trained[-1].history[LOSS]), trained[-1].seconds)
+        logger.info(
+            "frame_streams=%s: eval accuracy %.4f, eval loss %.4f (epoch %d of %d, %.0f s)",
+            candidate.frame_streams,
+            trained[-1].kept(ACCURACY),
+            trained[-1].kept(LOSS),
+            trained[-1].kept_epoch,
+            len(trained[-1].history[LOSS]),
+            trained[-1].seconds,
+        )
     best, fell_back = _best(trained)
     record = {
         "configured": hparams.frame_streams,
@@ -76,8 +85,12 @@ def select_streams(hparams: HParams, train: Callable[[HParams], TrainedModel]) -
         },
     }
     if len(trained) > 1:
-        logger.info("Chose frame_streams=%s (%s%s)", best.hparams.frame_streams, CRITERION,
-                    "; the losses were too close, the eval accuracy decided" if fell_back else "")
+        logger.info(
+            "Chose frame_streams=%s (%s%s)",
+            best.hparams.frame_streams,
+            CRITERION,
+            "; the losses were too close, the eval accuracy decided" if fell_back else "",
+        )
     return best, record
 
 

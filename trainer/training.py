@@ -6,12 +6,14 @@ weights, but only after `warmup_epochs`) and the stop on a non-finite loss.
 scores a trial by the same rule (`SELECTION_METRIC`). `fit_and_keep()` trains
 with them and records what was kept.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import keras
 
@@ -29,7 +31,7 @@ class _StopOnNonFiniteLoss(keras.callbacks.Callback):
         super().__init__()
         self._hparams = hparams
 
-    def on_epoch_end(self, epoch: int, logs: Optional[dict[str, Any]] = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         for name in ("loss", "val_loss"):
             value = (logs or {}).get(name)
             if value is not None and not math.isfinite(float(value)):
@@ -49,7 +51,7 @@ class _SelectionScore(keras.callbacks.Callback):
         super().__init__()
         self._warmup_epochs = warmup_epochs
 
-    def on_epoch_end(self, epoch: int, logs: Optional[dict[str, Any]] = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is None or "val_loss" not in logs:
             return
         eligible = epoch >= self._warmup_epochs or epoch == self.params.get("epochs", 0) - 1
@@ -106,4 +108,10 @@ def fit_and_keep(
     started = time.perf_counter()
     history = fit(classifier, callbacks)
     kept = kept_epoch(callbacks, len(history.epoch))
-    return TrainedModel(hparams, classifier, {name: [float(value) for value in values] for name, values in history.history.items()}, kept, time.perf_counter() - started)
+    return TrainedModel(
+        hparams,
+        classifier,
+        {name: [float(value) for value in values] for name, values in history.history.items()},
+        kept,
+        time.perf_counter() - started,
+    )

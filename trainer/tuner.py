@@ -9,6 +9,7 @@ loss, which moves less than accuracy on a few dozen eval clips. The frame
 streams are one of its dimensions (change, appearance, all), so a tuned
 Trainer trains the streams the Tuner chose rather than choosing again.
 """
+
 from __future__ import annotations
 
 import dataclasses

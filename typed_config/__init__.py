@@ -7,12 +7,14 @@ value as a field's type. Plain Python, no project imports, so every layer can
 use it: the extraction settings (frame_path/config.py), the model
 hyperparameters (trainer/hparams.py) and the front ends (pipeline/options.py).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
 import typing
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 class InvalidOption(ValueError):
@@ -34,10 +36,10 @@ def option(
     default: Any = dataclasses.MISSING,
     help: str = "",
     *,
-    minimum: Optional[float] = None,
-    maximum: Optional[float] = None,
-    choices: Optional[Sequence[str]] = None,
-    search: Optional[Sequence[Any]] = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    choices: Sequence[str] | None = None,
+    search: Sequence[Any] | None = None,
 ) -> Any:
     """A dataclass field with what front ends need to offer it: help text, bounds, choices (no default: required).
 

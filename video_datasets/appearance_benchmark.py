@@ -25,6 +25,7 @@ both what is in view and the order.
 
     python -m video_datasets.appearance_benchmark OUTPUT_DIR [--seed N] [--mixed]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,7 @@ import cv2
 import numpy as np
 
 from video_datasets.demo import CODECS, clip_name, write_clip, write_csvs
-from video_datasets.hard_benchmark import HEIGHT_RANGE, WIDTH_RANGE, BenchmarkConfig, _num_frames, groups_of_splits, _textured_canvas
+from video_datasets.hard_benchmark import HEIGHT_RANGE, WIDTH_RANGE, BenchmarkConfig, _num_frames, _textured_canvas, groups_of_splits
 from video_datasets.keras_layout import CSV_FILES as KERAS_CSV_FILES
 
 # class -> (shape, surface pattern, hue in OpenCV's 0-180)
@@ -78,8 +79,10 @@ def _object_mask(shape: str, size: int, angle: float) -> np.ndarray:
         cv2.rectangle(mask, (size // 2 - arm, 1), (size // 2 + arm, size - 2), 1, thickness=-1)
     else:  # star: five points
         points = [
-            (centre[0] + (radius if index % 2 == 0 else radius * 0.42) * np.sin(index * np.pi / 5),
-             centre[1] - (radius if index % 2 == 0 else radius * 0.42) * np.cos(index * np.pi / 5))
+            (
+                centre[0] + (radius if index % 2 == 0 else radius * 0.42) * np.sin(index * np.pi / 5),
+                centre[1] - (radius if index % 2 == 0 else radius * 0.42) * np.cos(index * np.pi / 5),
+            )
             for index in range(10)
         ]
         cv2.fillPoly(mask, [np.array(points, dtype=np.int32)], 1)
@@ -112,8 +115,9 @@ def _object_image(class_name: str, size: int, rng: np.random.Generator) -> tuple
     return colour, mask
 
 
-def _clip_frames(class_name: str, canvas: np.ndarray, width: int, height: int, noise_sigma: float,
-                 num_frames: int, rng: np.random.Generator) -> list[np.ndarray]:
+def _clip_frames(
+    class_name: str, canvas: np.ndarray, width: int, height: int, noise_sigma: float, num_frames: int, rng: np.random.Generator
+) -> list[np.ndarray]:
     """The object swaying across the frame centre under a slow pan, the same motion for every class."""
     size = int(rng.uniform(0.45, 0.6) * min(width, height))
     colour, mask = _object_image(class_name, size, rng)

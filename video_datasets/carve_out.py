@@ -1,8 +1,9 @@
 """The eval split, carved out of the training clips by UCF101 group, so that no group (same actor, same background) is on both sides."""
+
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable, Mapping, Optional
+from collections.abc import Iterable, Mapping
 
 from video_datasets.listing import ListedClip, group_of
 
@@ -27,9 +28,7 @@ def assign_eval_groups(groups: Iterable[str], eval_fraction: float) -> set[str]:
     return set(distinct_groups[:count])
 
 
-def eval_groups_per_class(
-    rows: Iterable[ListedClip], problems: Mapping[str, Optional[str]], eval_fraction: float
-) -> dict[str, set[str]]:
+def eval_groups_per_class(rows: Iterable[ListedClip], problems: Mapping[str, str | None], eval_fraction: float) -> dict[str, set[str]]:
     """Label -> its training groups held out as eval.
 
     Chosen per class, so the carve-out never takes all of a class's training

@@ -19,6 +19,7 @@ demo rewards a model that learns the action rather than the scene.
 
     python -m video_datasets.demo OUTPUT_DIR
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,8 @@ import sys
 import cv2
 import numpy as np
 
-from video_datasets.keras_layout import COLUMNS as KERAS_COLUMNS, CSV_FILES as KERAS_CSV_FILES
+from video_datasets.keras_layout import COLUMNS as KERAS_COLUMNS
+from video_datasets.keras_layout import CSV_FILES as KERAS_CSV_FILES
 from video_datasets.ucf101_layout import FALLBACK_TEST_GROUPS
 
 # (forward class, its time-reversed partner)
@@ -126,7 +128,9 @@ def _grow_frames(spec: _ClipSpec, scene: _Scene, rng: np.random.RandomState) -> 
         if is_circle:
             cv2.circle(inside, center, half_size, 1, thickness=-1)
         else:
-            cv2.rectangle(inside, (center[0] - half_size, center[1] - half_size), (center[0] + half_size, center[1] + half_size), 1, thickness=-1)
+            cv2.rectangle(
+                inside, (center[0] - half_size, center[1] - half_size), (center[0] + half_size, center[1] + half_size), 1, thickness=-1
+            )
         frame = np.where(inside[..., None].astype(bool), shape_fill, background[None, None, :]) + noise
         frames.append(np.clip(frame, 0, 255).astype(np.uint8))
     return frames

@@ -4,6 +4,7 @@
 
 prints the folder to pass as `--data-root` (the one with train.csv and test.csv).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -132,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Downloads the UCF101 5-class subset of the Keras video classification example "
         "and prints the folder to pass as --data-root.",
     )
-    parser.add_argument("target_dir", metavar="TARGET_DIR", help="folder to unpack into; nothing is downloaded if the dataset is already there")
+    parser.add_argument(
+        "target_dir", metavar="TARGET_DIR", help="folder to unpack into; nothing is downloaded if the dataset is already there"
+    )
     parser.add_argument("--url", default=UCF101_TOP5_URL, help="archive to download (default: %(default)s)")
     parser.add_argument("--timeout", type=float, default=DOWNLOAD_TIMEOUT_SECONDS, help="network timeout in seconds (default: %(default)s)")
     args = parser.parse_args(argv)

@@ -31,6 +31,7 @@ the action filling the whole clip (40-100% of its course), in clips of 8 to 600 
 
     python -m video_datasets.hard_benchmark OUTPUT_DIR [--seed N] [--shifted]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -85,11 +86,18 @@ class BenchmarkConfig:
     easing: str = "smoothstep"
 
     def __post_init__(self) -> None:
-        if min(self.train_groups, self.train_clips_per_group, self.test_clips_per_group) < 1 or not 1 <= self.test_groups < FIRST_TRAIN_GROUP:
+        if (
+            min(self.train_groups, self.train_clips_per_group, self.test_clips_per_group) < 1
+            or not 1 <= self.test_groups < FIRST_TRAIN_GROUP
+        ):
             raise ValueError(f"train_groups and clips per group must be >= 1 and test_groups in 1..7: {self}")
         low, high = self.action_fraction_range
         course_low, course_high = self.course_fraction_range
-        if not 0 < low <= high <= 1 or not 0 < course_low <= course_high <= 1 or not 2 <= self.num_frames_range[0] <= self.num_frames_range[1]:
+        if (
+            not 0 < low <= high <= 1
+            or not 0 < course_low <= course_high <= 1
+            or not 2 <= self.num_frames_range[0] <= self.num_frames_range[1]
+        ):
             raise ValueError(f"need 0 < action and course fractions <= 1 and at least 2 frames a clip: {self}")
         if self.easing not in EASINGS:
             raise ValueError(f"easing must be one of {', '.join(EASINGS)}: {self}")
@@ -101,8 +109,12 @@ class BenchmarkConfig:
 # and clips run 8-600 frames (training: 8-170). Only its test split is meant to be used; train is a stub
 # of two groups of one clip a class.
 SHIFTED = BenchmarkConfig(
-    train_groups=2, train_clips_per_group=1, corrupt_files=False,
-    action_fraction_range=(1.0, 1.0), num_frames_range=(8, 600), course_fraction_range=(0.4, 1.0),
+    train_groups=2,
+    train_clips_per_group=1,
+    corrupt_files=False,
+    action_fraction_range=(1.0, 1.0),
+    num_frames_range=(8, 600),
+    course_fraction_range=(0.4, 1.0),
 )
 
 # Held-out yardsticks, never tuned on: other scenes (seed 1: every scene, object and noise drawn anew),
@@ -110,8 +122,14 @@ SHIFTED = BenchmarkConfig(
 # speed, where training clips start and stop slowly). Test split only; train is a stub.
 HELDOUT_SEED = 1
 HELDOUT_TEST = BenchmarkConfig(
-    seed=HELDOUT_SEED, train_groups=2, train_clips_per_group=1, test_clips_per_group=2, corrupt_files=False,
-    action_fraction_range=(0.2, 0.95), num_frames_range=(12, 250), easing="linear",
+    seed=HELDOUT_SEED,
+    train_groups=2,
+    train_clips_per_group=1,
+    test_clips_per_group=2,
+    corrupt_files=False,
+    action_fraction_range=(0.2, 0.95),
+    num_frames_range=(12, 250),
+    easing="linear",
 )
 # The action filling the whole clip from its first frame to its last, its whole course (a clip cut exactly
 # at the action's boundaries), 48-150 frames, in held-out scenes.
@@ -272,9 +290,11 @@ def groups_of_splits(config: BenchmarkConfig) -> dict[str, tuple[range, int]]:
 
 def generate_hard_benchmark(output_dir: str, config: BenchmarkConfig = BenchmarkConfig()) -> str:
     """Writes the benchmark (train.csv, test.csv, train/, test/) to `output_dir`; returns it."""
-    noise_bank = np.random.default_rng([config.seed, 2]).normal(
-        0.0, 1.0, size=(_NOISE_BANK_SIZE, HEIGHT_RANGE[1] + 16, WIDTH_RANGE[1] + 16, 1)
-    ).astype(np.float32)
+    noise_bank = (
+        np.random.default_rng([config.seed, 2])
+        .normal(0.0, 1.0, size=(_NOISE_BANK_SIZE, HEIGHT_RANGE[1] + 16, WIDTH_RANGE[1] + 16, 1))
+        .astype(np.float32)
+    )
     rows: dict[str, list[tuple[str, str]]] = {"train": [], "test": []}
     for split, (split_groups, clips_per_group) in groups_of_splits(config).items():
         os.makedirs(os.path.join(output_dir, split), exist_ok=True)
@@ -295,14 +315,21 @@ def generate_hard_benchmark(output_dir: str, config: BenchmarkConfig = Benchmark
 
 
 def write_action_sequence(
-    path: str, classes: tuple[str, ...], group: int, seed: int = 0, frames_per_action: tuple[int, int] = (60, 120), easing: str = "smoothstep"
+    path: str,
+    classes: tuple[str, ...],
+    group: int,
+    seed: int = 0,
+    frames_per_action: tuple[int, int] = (60, 120),
+    easing: str = "smoothstep",
 ) -> list[dict[str, int | str]]:
     """A video of the actions of `classes` in a row, each filling its stretch, in the scene of test group `group`.
 
     The timeline check: a window centred in each action, or cut exactly at its boundaries, must name it.
     Returns each action's {label, start_frame, end_frame (exclusive)}; 25 frames/s, MJPG.
     """
-    noise_bank = np.random.default_rng([seed, 2]).normal(0.0, 1.0, size=(2, HEIGHT_RANGE[1] + 16, WIDTH_RANGE[1] + 16, 1)).astype(np.float32)
+    noise_bank = (
+        np.random.default_rng([seed, 2]).normal(0.0, 1.0, size=(2, HEIGHT_RANGE[1] + 16, WIDTH_RANGE[1] + 16, 1)).astype(np.float32)
+    )
     rng = np.random.default_rng([seed, 4, group, *(CLASSES.index(name) for name in classes)])
     scene = _scene(seed, CLASSES.index(classes[0]), group)
     whole_clip = dataclasses.replace(BenchmarkConfig(), action_fraction_range=(1.0, 1.0), easing=easing)
@@ -327,15 +354,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m video_datasets.hard_benchmark", description=__doc__.split("\n\n")[0])
     parser.add_argument("output_dir", metavar="OUTPUT_DIR", help="folder for train.csv, test.csv, train/ and test/")
     parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same dataset (default: %(default)s)")
-    parser.add_argument("--train-groups", type=int, default=BenchmarkConfig.train_groups, help="train groups per class (default: %(default)s)")
-    parser.add_argument("--test-groups", type=int, default=BenchmarkConfig.test_groups, help="test groups per class, 1-7 (default: %(default)s)")
+    parser.add_argument(
+        "--train-groups", type=int, default=BenchmarkConfig.train_groups, help="train groups per class (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--test-groups", type=int, default=BenchmarkConfig.test_groups, help="test groups per class, 1-7 (default: %(default)s)"
+    )
     parser.add_argument("--train-clips-per-group", type=int, default=BenchmarkConfig.train_clips_per_group, help="(default: %(default)s)")
     parser.add_argument("--test-clips-per-group", type=int, default=BenchmarkConfig.test_clips_per_group, help="(default: %(default)s)")
-    parser.add_argument("--shifted", action="store_true", help="the shifted test set: actions filling the whole clip, 40-100%% of their course, 8-600 frames (its train split is a stub)")
+    parser.add_argument(
+        "--shifted",
+        action="store_true",
+        help="the shifted test set: actions filling the whole clip, 40-100%% of their course, 8-600 frames (its train split is a stub)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.shifted:
-            config = dataclasses.replace(SHIFTED, seed=args.seed, test_groups=args.test_groups, test_clips_per_group=args.test_clips_per_group)
+            config = dataclasses.replace(
+                SHIFTED, seed=args.seed, test_groups=args.test_groups, test_clips_per_group=args.test_clips_per_group
+            )
         else:
             config = BenchmarkConfig(args.seed, args.train_groups, args.test_groups, args.train_clips_per_group, args.test_clips_per_group)
     except ValueError as error:

@@ -1,4 +1,5 @@
 """The Keras example layout: `train.csv` and `test.csv` (columns `video_name,tag`) beside the folders `train/` and `test/`."""
+
 from __future__ import annotations
 
 import csv

@@ -1,4 +1,5 @@
 """What both dataset layouts share: listed clips, safe relative names, listing text, UCF101 group names."""
+
 from __future__ import annotations
 
 import collections
@@ -6,7 +7,6 @@ import dataclasses
 import os
 import posixpath
 import re
-from typing import Optional
 
 _UCF101_NAME = re.compile(r"^v_.+_g(\d+)_c(\d+)\.[^./]+$")
 MIN_VIDEO_FILE_BYTES = 32
@@ -68,9 +68,7 @@ def read_listing_text(path: str) -> str:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
-        raise DatasetError(
-            f"{path} line {line}: byte 0x{data[error.start]:02x} is not UTF-8 text; save the file as UTF-8"
-        ) from None
+        raise DatasetError(f"{path} line {line}: byte 0x{data[error.start]:02x} is not UTF-8 text; save the file as UTF-8") from None
     if "\x00" in text:
         # No file name can hold one; os.stat would raise on it much later, in the component's driver.
         line = data[: data.index(b"\x00")].count(b"\n") + 1
@@ -90,7 +88,7 @@ def ignored_files_text(report: dict[str, object]) -> str:
     return f"{report['count']} files ({extensions})"
 
 
-def file_problem(path: str, data_root: Optional[str] = None) -> Optional[str]:
+def file_problem(path: str, data_root: str | None = None) -> str | None:
     """Why `path` certainly is no usable video, seen from the file system alone; None when only decoding can tell.
 
     With `data_root`, a file that resolves to a place outside it (through a link

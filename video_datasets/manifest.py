@@ -11,12 +11,13 @@ Two layouts are recognized:
 The `eval` split is carved out of the training clips by UCF101 group, so that
 no group (same actor, same background) is on both sides.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import os
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 from video_datasets import keras_layout, ucf101_layout
 from video_datasets.carve_out import EVAL_GROUP_FRACTION, eval_groups_per_class
@@ -41,7 +42,7 @@ class Clip:
     group: str  # UCF101 group key, see group_of
     # Why the file certainly is no usable video (listing.file_problem: missing, empty, a link out of the data
     # root...), None when only decoding can tell: never held out as eval; the extractor skips it with this reason.
-    problem: Optional[str] = None
+    problem: str | None = None
 
 
 def _check_labels(rows: list[ListedClip], layout: str) -> None:
@@ -52,9 +53,7 @@ def _check_labels(rows: list[ListedClip], layout: str) -> None:
         raise DatasetError(f"{test_source} has no clips")
     unknown_labels = sorted(test_labels - train_labels)
     if unknown_labels:
-        raise DatasetError(
-            f"labels in {test_source} but not in {train_source}: {', '.join(unknown_labels)}; a model cannot learn them"
-        )
+        raise DatasetError(f"labels in {test_source} but not in {train_source}: {', '.join(unknown_labels)}; a model cannot learn them")
     if len(train_labels) < 2:
         found = f"only {', '.join(sorted(train_labels))}" if train_labels else "none"
         raise DatasetError(f"{train_source} needs at least 2 labels to train a classifier, found {found}")
@@ -64,9 +63,7 @@ def _check_unique(rows: list[ListedClip]) -> None:
     first_source: dict[str, str] = {}
     for row in rows:
         if row.relative_path in first_source:
-            raise DatasetError(
-                f"{row.source}: clip {row.relative_path!r} is listed twice (first in {first_source[row.relative_path]})"
-            )
+            raise DatasetError(f"{row.source}: clip {row.relative_path!r} is listed twice (first in {first_source[row.relative_path]})")
         first_source[row.relative_path] = row.source
 
 
@@ -77,7 +74,10 @@ def ignored_files(data_root: str) -> list[str]:
     if keras_layout.is_keras_layout(data_root):
         listed, folders = keras_layout.read_layout(data_root), list(keras_layout.CSV_FILES)
     else:
-        listed, folders = ucf101_layout.read_layout(data_root, ucf101_layout.find_split_lists(data_root)), ucf101_layout.class_folders(data_root)
+        listed, folders = (
+            ucf101_layout.read_layout(data_root, ucf101_layout.find_split_lists(data_root)),
+            ucf101_layout.class_folders(data_root),
+        )
     taken = {row.relative_path for row in listed}
     files = (
         os.path.relpath(os.path.join(folder, name), data_root).replace(os.sep, "/")
@@ -97,7 +97,8 @@ def listing_files(data_root: str) -> list[str]:
 
 
 def labels_without_eval(clips: Iterable[Clip]) -> list[str]:
-    """Labels that the carve-out gave no eval clips (a class with a single training group of clips that may be videos keeps it for training).
+    """Labels that the carve-out gave no eval clips (a class with a single training group of clips that may be videos
+    keeps it for training).
 
     What was planned: the extraction report counts the classes that ended with no eval Example written.
     """
@@ -176,7 +177,8 @@ def read_manifest(data_root: str, eval_fraction: float = EVAL_GROUP_FRACTION) ->
 
     Raises DatasetError (one line) for data that cannot make a train/eval/test
     dataset; `data_warnings()` says what looks unintended (nothing is logged here:
-    a run reads the manifest in the front end, the driver and the executor). Listed files that certainly are no videos (missing, empty, a link
+    a run reads the manifest in the front end, the driver and the executor). Listed files that certainly are no videos
+    (missing, empty, a link
     out of the data root: `Clip.problem`) are kept: the extractor reports them
     as skipped.
     """

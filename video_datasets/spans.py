@@ -10,12 +10,12 @@ and the span's relative pattern: `/data/videos` holding `span-1/`, `span-2/`
 is (`/data/videos`, `span-{SPAN}`); `/data/day-{SPAN}/clips` is (`/data`,
 `day-{SPAN}/clips`). `{SPAN}` stands for the digits of a folder's name.
 """
+
 from __future__ import annotations
 
 import glob
 import os
 import re
-from typing import Optional
 
 from video_datasets.listing import DatasetError
 
@@ -24,7 +24,7 @@ SPAN_FOLDER = "span-" + SPAN_TOKEN  # DATA_ROOT/span-N/: the layout found withou
 LATEST = -1
 
 
-def span_layout(data_root: str) -> tuple[str, Optional[str]]:
+def span_layout(data_root: str) -> tuple[str, str | None]:
     """(the folder the spans live in, the span's pattern relative to it), or (data_root, None) without spans."""
     if SPAN_TOKEN in data_root:
         parts = data_root.split("/")
@@ -72,7 +72,7 @@ def span_folder_of(pattern: str) -> str:
     return "/".join(parts)
 
 
-def _span_number(span_pattern: str, relative_path: str) -> Optional[int]:
+def _span_number(span_pattern: str, relative_path: str) -> int | None:
     before, _, after = span_pattern.partition(SPAN_TOKEN)
     match = re.fullmatch(re.escape(before) + r"(\d+)" + re.escape(after), relative_path)
     return int(match.group(1)) if match else None

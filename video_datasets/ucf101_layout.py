@@ -3,6 +3,7 @@
 The lists (`trainlist01.txt`, `testlist01.txt`) are read in the data root or
 in `ucfTrainTestlist/`; without them, groups 01-07 are the test split.
 """
+
 from __future__ import annotations
 
 import io
@@ -13,8 +14,35 @@ from video_datasets.listing import DatasetError, ListedClip, group_number, read_
 # Every container FFmpeg (OpenCV's reader) reads as video, compared case-insensitively: a class folder's or an
 # `infer` folder's files with other extensions are listed as ignored, never taken silently or dropped silently.
 VIDEO_EXTENSIONS = (
-    ".avi", ".mp4", ".m4v", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m1v", ".m2v", ".wmv", ".asf", ".flv", ".f4v",
-    ".3gp", ".3g2", ".ts", ".mts", ".m2ts", ".ogv", ".ogg", ".vob", ".divx", ".xvid", ".mxf", ".dv", ".y4m", ".h264", ".hevc",
+    ".avi",
+    ".mp4",
+    ".m4v",
+    ".mkv",
+    ".mov",
+    ".webm",
+    ".mpg",
+    ".mpeg",
+    ".m1v",
+    ".m2v",
+    ".wmv",
+    ".asf",
+    ".flv",
+    ".f4v",
+    ".3gp",
+    ".3g2",
+    ".ts",
+    ".mts",
+    ".m2ts",
+    ".ogv",
+    ".ogg",
+    ".vob",
+    ".divx",
+    ".xvid",
+    ".mxf",
+    ".dv",
+    ".y4m",
+    ".h264",
+    ".hevc",
 )
 SPLIT_LIST_FILES = {"train": "trainlist01.txt", "test": "testlist01.txt"}
 SPLIT_LIST_FOLDER = "ucfTrainTestlist"
@@ -60,7 +88,8 @@ def is_video_name(path: str) -> bool:
 def class_folders(data_root: str) -> list[str]:
     """The names of the class folders of `data_root` (hidden folders and the split lists' folder are none)."""
     return [
-        name for name in sorted(os.listdir(data_root))
+        name
+        for name in sorted(os.listdir(data_root))
         if not name.startswith(".") and name != SPLIT_LIST_FOLDER and os.path.isdir(os.path.join(data_root, name))
     ]
 

@@ -4,12 +4,13 @@ A rerun whose Trainer comes from the cache hands the Evaluator the model it bles
 baseline; TFX's Pusher would then copy the identical files again as a new version, and a model server would
 reload the same weights under a new number. Here the model's files are compared with the newest version's.
 """
+
 from __future__ import annotations
 
 import filecmp
 import logging
 import os
-from typing import Any, Optional
+from typing import Any
 
 from tfx.components.pusher import executor as tfx_pusher
 from tfx.dsl.io import fileio
@@ -35,17 +36,19 @@ class Executor(tfx_pusher.Executor):
         super().Do(input_dict, output_dict, exec_properties)
 
 
-def _base_directory(exec_properties: dict[str, Any]) -> Optional[str]:
+def _base_directory(exec_properties: dict[str, Any]) -> str | None:
     push_destination = pusher_pb2.PushDestination()
     proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], push_destination)
     return push_destination.filesystem.base_directory or None
 
 
-def _newest_version_holding(model_path: str, base_directory: Optional[str]) -> Optional[str]:
+def _newest_version_holding(model_path: str, base_directory: str | None) -> str | None:
     """The destination's newest version folder when it holds exactly the files of `model_path`, else None."""
     if not base_directory or not fileio.isdir(base_directory):
         return None
-    versions = sorted((name for name in fileio.listdir(base_directory) if name.rstrip("/").isdigit()), key=lambda name: int(name.rstrip("/")))
+    versions = sorted(
+        (name for name in fileio.listdir(base_directory) if name.rstrip("/").isdigit()), key=lambda name: int(name.rstrip("/"))
+    )
     if not versions:
         return None
     newest = os.path.join(base_directory, versions[-1].rstrip("/"))
@@ -60,4 +63,8 @@ def _same_files(left: str, right: str) -> bool:
     if comparison.left_only or comparison.right_only or comparison.funny_files:
         return False
     _, mismatch, errors = filecmp.cmpfiles(left, right, comparison.common_files, shallow=False)
-    return not mismatch and not errors and all(_same_files(os.path.join(left, name), os.path.join(right, name)) for name in comparison.common_dirs)
+    return (
+        not mismatch
+        and not errors
+        and all(_same_files(os.path.join(left, name), os.path.join(right, name)) for name in comparison.common_dirs)
+    )

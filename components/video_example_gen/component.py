@@ -1,15 +1,15 @@
 """VideoExampleGen: a folder of labelled videos -> DenseNet121 frame-feature Examples."""
+
 from __future__ import annotations
 
 import hashlib
 import os
-from typing import Optional
 
+from tfx import types
 from tfx.components.example_gen import driver, input_processor
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.proto import example_gen_pb2, range_config_pb2
-from tfx import types
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
@@ -52,18 +52,20 @@ def input_fingerprint(data_root: str) -> str:
 class _ManifestInputProcessor(input_processor.FileBasedInputProcessor):
     """The span of video_datasets/spans.py (the latest, or the one of range_config), fingerprinted by its manifest."""
 
-    def resolve_span_and_version(self) -> tuple[int, Optional[int]]:
+    def resolve_span_and_version(self) -> tuple[int, int | None]:
         span_pattern = spans.span_folder_of(self._splits[0].pattern)
         if not span_pattern:
             self._fingerprint = input_fingerprint(self._input_base_uri)
             return 0, None
         static = self._range_config.static_range if self._range_config and self._range_config.HasField("static_range") else None
-        span, folder = spans.resolve_span(os.path.join(self._input_base_uri, span_pattern), static.start_span_number if static else spans.LATEST)
+        span, folder = spans.resolve_span(
+            os.path.join(self._input_base_uri, span_pattern), static.start_span_number if static else spans.LATEST
+        )
         self._span_folder = os.path.relpath(folder, self._input_base_uri)
         self._fingerprint = input_fingerprint(folder)
         return span, None
 
-    def get_pattern_for_span_version(self, pattern: str, span: int, version: Optional[int]) -> str:
+    def get_pattern_for_span_version(self, pattern: str, span: int, version: int | None) -> str:
         # The folder's own spelling of the number (span-01 stays span-01): the executor reads the folder from it.
         span_pattern = spans.span_folder_of(pattern)
         return pattern if not span_pattern else self._span_folder + pattern[len(span_pattern) :]
@@ -116,7 +118,9 @@ class VideoExampleGen(FileBasedExampleGen):
         if span != spans.LATEST:
             if span_pattern is None:
                 spans.resolve_span(data_root, span)  # the one-line error of a span asked of a data root without spans
-            range_config = range_config_pb2.RangeConfig(static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span))
+            range_config = range_config_pb2.RangeConfig(
+                static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span)
+            )
         spec = VideoExampleGenSpec(
             input_base=input_base,
             input_config=input_config,

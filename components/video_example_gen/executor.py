@@ -10,13 +10,15 @@ clip with its split. The splits are written as clips stream through, with
 `extraction_report.json` (split counts, skipped clips with their reasons,
 throughput, the store's hits and misses) beside them.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import os
 import time
-from typing import Any, Iterable, Iterator, NamedTuple, Optional
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 import tensorflow as tf
@@ -62,7 +64,9 @@ class _ClipsDoFn(beam.DoFn):
         self._last_progress = self._started
         self._clip_count = 0
 
-    def _written(self, clip: manifest.Clip, stored: feature_store.StoredClip, from_store: bool, not_stored: Optional[str] = None) -> Iterator[Any]:
+    def _written(
+        self, clip: manifest.Clip, stored: feature_store.StoredClip, from_store: bool, not_stored: str | None = None
+    ) -> Iterator[Any]:
         """The clip's (split, Example) and its outcome; the label, id and split are the manifest's, never stored."""
         self._clips_done.inc()
         yield clip.split, make_example(stored.frame_features, stored.frame_mask, clip.label, clip.video_id, stored.num_frames)
@@ -71,7 +75,7 @@ class _ClipsDoFn(beam.DoFn):
         yield beam.pvalue.TaggedOutput(self.CLIP_LOG, outcome)
         self._log_progress()
 
-    def _skipped(self, clip: manifest.Clip, reason: str, not_stored: Optional[str] = None) -> beam.pvalue.TaggedOutput:
+    def _skipped(self, clip: manifest.Clip, reason: str, not_stored: str | None = None) -> beam.pvalue.TaggedOutput:
         logger.warning("Skipping %s: %s", clip.path, reason)
         self._clips_skipped.inc()
         return beam.pvalue.TaggedOutput(self.CLIP_LOG, {**_outcome(clip, not_stored), "skipped": reason})
@@ -117,7 +121,7 @@ class _EncodeClipsDoFn(_ClipsDoFn):
     def setup(self) -> None:
         super().setup()
         # Built at the first batch: a runner may set up this step even when the store had every clip.
-        self._encoder: Optional[encoding.ClipEncoder] = None
+        self._encoder: encoding.ClipEncoder | None = None
 
     def teardown(self) -> None:
         if self._encoder is not None:
@@ -136,13 +140,15 @@ class _EncodeClipsDoFn(_ClipsDoFn):
                 not_stored = self._store.put(clip.path, encoded) if self._store else None
                 yield self._skipped(clip, str(encoded), not_stored)
                 continue
-            stored = feature_store.StoredClip(encoded.frame_features, encoded.frame_mask, encoded.num_frames, encoded.frames_encoded, encoded.seconds)
+            stored = feature_store.StoredClip(
+                encoded.frame_features, encoded.frame_mask, encoded.num_frames, encoded.frames_encoded, encoded.seconds
+            )
             not_stored = self._store.put(clip.path, stored) if self._store else None
             self._frames_encoded.inc(encoded.frames_encoded)
             yield from self._written(clip, stored, from_store=False, not_stored=not_stored)
 
 
-def _outcome(clip: manifest.Clip, not_stored: Optional[str] = None) -> dict[str, str]:
+def _outcome(clip: manifest.Clip, not_stored: str | None = None) -> dict[str, str]:
     """What the per-clip log records of every clip, written or skipped (and why the store lacks it, where it does)."""
     outcome = {"video_id": clip.video_id, "path": clip.path, "split": clip.split, "label": clip.label}
     return {**outcome, "not_stored": not_stored} if not_stored else outcome
@@ -164,7 +170,8 @@ def EncodeClips(root: beam.pvalue.PBegin, clips: list[manifest.Clip], config: Ex
         | "ListClips" >> beam.Create(clips)
         # Spread clips over workers before the expensive steps.
         | "Reshuffle" >> beam.Reshuffle()
-        | "ReadStore" >> beam.ParDo(_ReadStoreDoFn(config, weights_id)).with_outputs(_ReadStoreDoFn.MISSES, _ClipsDoFn.CLIP_LOG, main="examples")
+        | "ReadStore"
+        >> beam.ParDo(_ReadStoreDoFn(config, weights_id)).with_outputs(_ReadStoreDoFn.MISSES, _ClipsDoFn.CLIP_LOG, main="examples")
     )
     # Batches of clips keep the decoders ahead of the backbone across clips; at
     # least 4 full forward passes a batch (a GPU's 1024-frame passes: 205 clips).
@@ -202,7 +209,8 @@ def _write_splits(split_examples: beam.PCollection, examples_artifact: Any) -> N
         (
             by_split[index]
             | f"Serialize[{split}]" >> beam.Map(lambda split_and_example: split_and_example[1].SerializeToString())
-            | f"WriteSplit[{split}]" >> beam.io.WriteToTFRecord(
+            | f"WriteSplit[{split}]"
+            >> beam.io.WriteToTFRecord(
                 os.path.join(artifact_utils.get_split_uri([examples_artifact], split), "data_tfrecord"),
                 file_name_suffix=".gz",  # gzip, chosen by the suffix
             )
@@ -255,7 +263,9 @@ class Executor(BaseExampleGenExecutor):
         hits, misses, not_stored = (report.pop(f"feature_store_{name}") for name in ("hits", "misses", "not_stored"))
         report.update(
             # The settings above keep the store's uri under "feature_store"; this says what it served.
-            feature_store_use={"hits": hits, "misses": misses, "not_stored": not_stored, **feature_store.store_size(config.feature_store)} if config.feature_store else None,
+            feature_store_use={"hits": hits, "misses": misses, "not_stored": not_stored, **feature_store.store_size(config.feature_store)}
+            if config.feature_store
+            else None,
             data_root=data_root,
             span=examples_artifact.span,
             groups_in_train_and_test=manifest.groups_in_train_and_test(clips),
@@ -364,7 +374,7 @@ def _fold_clip_log(outcomes: Iterable[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _quartiles(values: list[float]) -> Optional[dict[str, float]]:
+def _quartiles(values: list[float]) -> dict[str, float] | None:
     """min, quartiles and max of `values` (seconds); None for none."""
     if not values:
         return None

@@ -2,6 +2,7 @@
 
 The Kubeflow step of `pipeline_runner.py compile-inference`; the same Beam job as `infer` (inference/batch.py).
 """
+
 from __future__ import annotations
 
 from tfx import types

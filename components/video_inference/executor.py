@@ -1,4 +1,5 @@
 """VideoInference's executor: inference/batch.py's job into the InferenceResult artifact's folder."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,9 +1,10 @@
 """Everything a run tells: run_summary.json (read back from ML Metadata), the report pictures and page, the console lines.
 
-    summary = summarize_run(metadata_path, pipeline_name, since_ms)
-    publish(summary, output_dir)            # OUTPUT_DIR/run_summary.json and, after an evaluation, OUTPUT_DIR/report/
-    print(console_summary(summary, summary_path(output_dir)))
+summary = summarize_run(metadata_path, pipeline_name, since_ms)
+publish(summary, output_dir)            # OUTPUT_DIR/run_summary.json and, after an evaluation, OUTPUT_DIR/report/
+print(console_summary(summary, summary_path(output_dir)))
 """
+
 from __future__ import annotations
 
 import json

@@ -1,7 +1,8 @@
 """The run summary as a few lines for the console."""
+
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from video_datasets.listing import ignored_files_text
 
@@ -25,11 +26,13 @@ def gate_checks(summary: dict[str, Any]) -> list[str]:
     ]
 
 
-def stream_selection_lines(selection: Optional[dict[str, Any]]) -> list[str]:
+def stream_selection_lines(selection: dict[str, Any] | None) -> list[str]:
     """The Trainer's choice of frame streams (history.json's stream_selection) and each candidate's eval figures."""
     if not selection or len(selection["candidates"]) < 2:
         return [f"frame streams {selection['chosen']} (configured)"] if selection else []
-    fell_back = "; the eval losses were too close to tell apart, so the eval accuracy decided" if selection.get("fell_back_to_accuracy") else ""
+    fell_back = (
+        "; the eval losses were too close to tell apart, so the eval accuracy decided" if selection.get("fell_back_to_accuracy") else ""
+    )
     lines = [f"frame streams {selection['chosen']}, chosen from {len(selection['candidates'])} by {selection['criterion']}{fell_back}:"]
     for name, figures in selection["candidates"].items():
         mark = "  <- kept" if name == selection["chosen"] else ""
@@ -50,7 +53,9 @@ def feature_store_lines(summary: dict[str, Any]) -> list[str]:
     lines = [f"{served}; store {use['entries']} clips{size} at {summary['feature_store']}"]
     if use.get("not_stored"):
         not_stored = use["not_stored"]
-        lines.append(f"WARNING: {not_stored['clips']} clips could not be stored ({not_stored['first_reason']}); the run went on without storing them")
+        lines.append(
+            f"WARNING: {not_stored['clips']} clips could not be stored ({not_stored['first_reason']}); the run went on without storing them"
+        )
     return lines
 
 
@@ -73,7 +78,9 @@ def console_summary(summary: dict[str, Any], path: str) -> str:
     ]
     lines += [f"    skipped {item['path']}: {item['reason']}" for item in summary["skipped_videos"]]
     if (summary.get("ignored_files") or {}).get("count"):
-        lines.append(f"  ignored      {ignored_files_text(summary['ignored_files'])} in the clips' folders: no video extension, or not listed")
+        lines.append(
+            f"  ignored      {ignored_files_text(summary['ignored_files'])} in the clips' folders: no video extension, or not listed"
+        )
     lines += [f"  WARNING      {warning}" for warning in [*summary.get("data_warnings", []), *summary.get("run_warnings", [])]]
     if summary.get("labels_without_eval"):
         lines.append(

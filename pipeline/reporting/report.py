@@ -15,11 +15,12 @@ writes to `run_summary.json` and writes into `report_dir`:
 
 Only matplotlib (Agg backend) is used; every figure is closed after saving.
 """
+
 from __future__ import annotations
 
 import json
 import os
-from typing import Any, Optional
+from typing import Any
 
 import matplotlib
 
@@ -106,9 +107,7 @@ def plot_confusion_matrix(confusion: dict, path: str, accuracy: float, test_exam
     axes = figure.add_subplot()
     # pcolormesh, not imshow: no resampling of a 101x101 picture, and white cell borders for free.
     edges = np.arange(n + 1) - 0.5
-    image = axes.pcolormesh(
-        edges, edges, rates, cmap="Blues", vmin=0.0, vmax=1.0, edgecolors="white", linewidth=0.3 if many else 1.5
-    )
+    image = axes.pcolormesh(edges, edges, rates, cmap="Blues", vmin=0.0, vmax=1.0, edgecolors="white", linewidth=0.3 if many else 1.5)
     axes.set_xlim(-0.5, n - 0.5)
     axes.set_ylim(n - 0.5, -0.5)  # first class on top
     axes.set_aspect("equal")
@@ -126,17 +125,7 @@ def plot_confusion_matrix(confusion: dict, path: str, accuracy: float, test_exam
         spine.set_visible(False)
 
     if not many:
-        text_size = float(np.clip(cell * 72 * 0.26, 6, 12))
-        for row in range(n):
-            for column in range(n):
-                count, rate = int(counts[row, column]), rates[row, column]
-                rate_text = f"{rate:.0%}" if counts[row].sum() else "\u2013"
-                colour = "white" if rate > 0.55 else ("#9a9a9a" if count == 0 else "black")
-                axes.text(
-                    column, row, f"{count}\n{rate_text}", ha="center", va="center",
-                    fontsize=text_size, color=colour, linespacing=1.1,
-                    fontweight="bold" if row == column and count else "normal",
-                )
+        _write_cell_counts(axes, counts, rates, cell)
 
     colorbar = figure.colorbar(image, ax=axes, shrink=min(1.0, 4.0 / side + 0.4), pad=0.02, fraction=0.05)
     colorbar.ax.yaxis.set_major_formatter(PercentFormatter(1.0))
@@ -150,10 +139,32 @@ def plot_confusion_matrix(confusion: dict, path: str, accuracy: float, test_exam
     _save(figure, path)
 
 
+def _write_cell_counts(axes: Any, counts: np.ndarray, rates: np.ndarray, cell: float) -> None:
+    """Each cell's count and row rate, bold on the diagonal, grey where nothing was predicted."""
+    text_size = float(np.clip(cell * 72 * 0.26, 6, 12))
+    n = len(counts)
+    for row in range(n):
+        for column in range(n):
+            count, rate = int(counts[row, column]), rates[row, column]
+            rate_text = f"{rate:.0%}" if counts[row].sum() else "\u2013"
+            colour = "white" if rate > 0.55 else ("#9a9a9a" if count == 0 else "black")
+            axes.text(
+                column,
+                row,
+                f"{count}\n{rate_text}",
+                ha="center",
+                va="center",
+                fontsize=text_size,
+                color=colour,
+                linespacing=1.1,
+                fontweight="bold" if row == column and count else "normal",
+            )
+
+
 # --------------------------------------------------------------------------- training curves
 
 
-def load_history(model_run_uri: Optional[str]) -> Optional[dict[str, list[float]]]:
+def load_history(model_run_uri: str | None) -> dict[str, list[float]] | None:
     """The Keras history the Trainer saved, or None when there is none."""
     if not model_run_uri:
         return None
@@ -165,14 +176,14 @@ def load_history(model_run_uri: Optional[str]) -> Optional[dict[str, list[float]
     return {name: [float(value) for value in values] for name, values in history.items() if isinstance(values, list)}
 
 
-def _accuracy_key(history: dict[str, list[float]]) -> Optional[str]:
+def _accuracy_key(history: dict[str, list[float]]) -> str | None:
     for key in ("sparse_categorical_accuracy", "accuracy", "categorical_accuracy"):
         if key in history:
             return key
     return next((key for key in history if key.endswith("accuracy") and not key.startswith("val_")), None)
 
 
-def plot_training_curves(history: Optional[dict[str, list[float]]], path: str, kept_epoch: Optional[int] = None) -> None:
+def plot_training_curves(history: dict[str, list[float]] | None, path: str, kept_epoch: int | None = None) -> None:
     """Loss and accuracy panels, train vs eval split, the epoch whose weights the Trainer kept marked."""
     if not history or not any(history.values()):
         _message_figure(path, "Training curves", "No training history (history.json) was found for this run.")
@@ -190,8 +201,15 @@ def plot_training_curves(history: Optional[dict[str, list[float]]], path: str, k
         if train:
             axes.plot(range(1, len(train) + 1), train, marker=marker, markersize=4, color="tab:blue", label="train")
         if validation:
-            axes.plot(range(1, len(validation) + 1), validation, marker=marker, markersize=4, color="tab:orange",
-                      linestyle="--", label="validation (eval split)")
+            axes.plot(
+                range(1, len(validation) + 1),
+                validation,
+                marker=marker,
+                markersize=4,
+                color="tab:orange",
+                linestyle="--",
+                label="validation (eval split)",
+            )
         if not train and not validation:
             axes.text(0.5, 0.5, f"no {title.lower()} recorded", transform=axes.transAxes, ha="center", va="center", color="grey")
         if best is not None:
@@ -240,13 +258,11 @@ def _code(text: Any) -> str:
 def _per_class_table(per_class: dict[str, dict[str, Any]]) -> list[str]:
     lines = ["| Class | Precision | Recall | Support |", "|---|---:|---:|---:|"]
     for label, figures in per_class.items():
-        lines.append(
-            f"| {_cell(label)} | {figures['precision']:.2f} | {figures['recall']:.2f} | {int(figures['support'])} |"
-        )
+        lines.append(f"| {_cell(label)} | {figures['precision']:.2f} | {figures['recall']:.2f} | {int(figures['support'])} |")
     return lines
 
 
-def render_markdown(summary: dict, history: Optional[dict[str, list[float]]], paths: dict[str, str]) -> str:
+def render_markdown(summary: dict, history: dict[str, list[float]] | None, paths: dict[str, str]) -> str:
     """The text of `report.md` (a run that evaluated a model: publish() writes no report otherwise)."""
     sections = [
         ["# Video action recognition: pipeline run report"],
@@ -318,7 +334,9 @@ def _features_section(summary: dict) -> list[str]:
     if summary.get("span"):
         lines.append(f"- Span {summary['span']}: {_code(summary['data_root'])}")
     if len(summary.get("training_spans") or []) > 1:
-        lines.append(f"- Trained on spans {', '.join(map(str, summary['training_spans']))} (`--train-spans`); tested on span {summary['span']}")
+        lines.append(
+            f"- Trained on spans {', '.join(map(str, summary['training_spans']))} (`--train-spans`); tested on span {summary['span']}"
+        )
     skipped = summary.get("skipped_videos") or []
     if skipped:
         lines += ["", f"Skipped clips ({len(skipped)}):", "", "| Clip | Split | Reason |", "|---|---|---|"]
@@ -336,7 +354,7 @@ def _per_class_section(per_class: dict[str, dict[str, Any]]) -> list[str]:
     return ["## Per-class results (test split)", "", *_per_class_table(per_class)] if per_class else []
 
 
-def _training_section(summary: dict, history: Optional[dict[str, list[float]]]) -> list[str]:
+def _training_section(summary: dict, history: dict[str, list[float]] | None) -> list[str]:
     lines = ["## Training", ""]
     if not history:
         return [*lines, "- No training history (history.json) was found"]

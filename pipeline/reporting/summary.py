@@ -6,19 +6,20 @@ per-class figures from its confusion matrix, the gate (what each bound
 required, what the Evaluator measured, which bound failed), the blessing and
 the push.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from components.pusher.executor import ALREADY_PUSHED_AS
 import run_files
+from components.pusher.executor import ALREADY_PUSHED_AS
 from frame_path.records import EXTRACTION_REPORT_FILE
 from trainer.model_files import HISTORY_FILE, MODEL_INFO_FILE
 
@@ -57,7 +58,7 @@ def _component_runs(store: metadata_store.MetadataStore, pipeline_name: str, sin
     return runs
 
 
-def _custom_int(artifact: metadata_store_pb2.Artifact, name: str) -> Optional[int]:
+def _custom_int(artifact: metadata_store_pb2.Artifact, name: str) -> int | None:
     value = artifact.custom_properties.get(name)
     return None if value is None else value.int_value
 
@@ -142,7 +143,7 @@ def _gate(evaluation_uri: str, overall_metrics: Any, failures: list[Any]) -> dic
     }
 
 
-def _gate_reasons(gate: dict[str, Any], accuracy: float, baseline_accuracy: Optional[float]) -> list[str]:
+def _gate_reasons(gate: dict[str, Any], accuracy: float, baseline_accuracy: float | None) -> list[str]:
     """Each failed setting of the gate as a sentence, with the figures the Evaluator measured."""
     required, reasons = gate["required"], []
     if "min_test_accuracy" in gate["failed"]:

@@ -1,5 +1,6 @@
 """`extract` on data roots with dangling links, a clip replaced in place, junk files and links out of the data
 root: real VideoExampleGen runs."""
+
 import glob
 import json
 import os
@@ -42,7 +43,9 @@ def test_dangling_links_and_a_clip_replaced_in_place(dangling_links_data, tmp_pa
     assert skipped["path"].endswith("v_Grow_g08_c77.avi") and skipped["reason"].startswith("dangling symbolic link")
     assert _extract(dangling_links_data, output_dir)["cached_components"] == ["VideoExampleGen"]
     train_dir = os.path.join(dangling_links_data, "train")
-    clip = os.path.join(train_dir, min(name for name in os.listdir(train_dir) if name.startswith("v_") and os.path.isfile(os.path.join(train_dir, name))))
+    clip = os.path.join(
+        train_dir, min(name for name in os.listdir(train_dir) if name.startswith("v_") and os.path.isfile(os.path.join(train_dir, name)))
+    )
     replacement = clip + ".new"
     shutil.copy2(clip, replacement)
     os.replace(replacement, clip)  # what `rsync -t` and `cp -p` leave: same size, same modification time
@@ -132,7 +135,10 @@ def junk_class_folders(tmp_path_factory, demo_dataset):
 def _written_labels(examples_uri, split):
     records = tf.data.TFRecordDataset(glob.glob(os.path.join(examples_uri, f"Split-{split}", "*.gz")), compression_type="GZIP")
     examples = [tf.train.Example.FromString(record.numpy()) for record in records]
-    return [(example.features.feature["label"].bytes_list.value[0].decode(), example.features.feature["video_id"].bytes_list.value[0].decode()) for example in examples]
+    return [
+        (example.features.feature["label"].bytes_list.value[0].decode(), example.features.feature["video_id"].bytes_list.value[0].decode())
+        for example in examples
+    ]
 
 
 def test_classes_without_eval_clips_links_out_of_the_data_root_and_junk_are_reported(junk_class_folders, tmp_path):

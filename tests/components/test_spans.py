@@ -1,5 +1,6 @@
 """Spans: VideoExampleGen extracts the latest span (or the one asked), records it on its Examples, and
 --train-spans N hands Transform (and the Trainer, on the same channel) the latest N spans' Examples."""
+
 import json
 import os
 import shutil
@@ -68,7 +69,9 @@ def test_extract_takes_the_latest_span_or_the_one_asked_and_train_spans_gives_tr
     examples_type = store.get_artifact_type("Examples").id
     spans_read = {}
     for execution in store.get_executions():
-        inputs = [event.artifact_id for event in store.get_events_by_execution_ids([execution.id]) if event.type == metadata_store_pb2.Event.INPUT]
+        inputs = [
+            event.artifact_id for event in store.get_events_by_execution_ids([execution.id]) if event.type == metadata_store_pb2.Event.INPUT
+        ]
         examples = [artifact for artifact in store.get_artifacts_by_id(inputs) if artifact.type_id == examples_type]
         spans_read[types[execution.type_id]] = sorted(artifact.properties["span"].int_value for artifact in examples)
     assert spans_read["Transform"] == [1, 2]  # and the Trainer and Tuner: the same channel
@@ -127,7 +130,9 @@ def test_spans_of_another_data_root_are_refused_and_the_refusals_advice_works(de
     settings = runner.RunSettings(
         output_dir=output_dir,
         pipeline=configs.PipelineConfig(
-            data_root=data_root, extraction=ExtractionConfig(weights="none", max_seq_length=8, image_size=32), spans=configs.SpanConfig(train_spans=2)
+            data_root=data_root,
+            extraction=ExtractionConfig(weights="none", max_seq_length=8, image_size=32),
+            spans=configs.SpanConfig(train_spans=2),
         ),
     )
     runner.check_inputs(settings)  # no refusal

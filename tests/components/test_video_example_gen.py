@@ -1,10 +1,9 @@
 """VideoExampleGen for real: generated clips -> LocalDagRunner -> TFRecords, via `pipeline_runner.py extract`."""
+
 import csv
 import glob
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ import tensorflow as tf
 import pipeline_runner
 from frame_path.backbone import compute_device
 from frame_path.config import ExtractionConfig, resolve_auto_settings, usable_cores
-from tests.helpers import decode_worker_children
+from tests.helpers import decode_worker_children, run_pipeline_runner
 from video_datasets import manifest
 
 MAX_SEQ_LENGTH = 12  # small, so that some demo clips (8-10 frames) are shorter and get padded
@@ -43,8 +42,19 @@ def extraction(tmp_path_factory, demo_dataset):
         corrupt.write("not a video\n" * 100)
     output_dir = str(tmp_path_factory.mktemp("output"))
     exit_code = pipeline_runner.main(
-        ["extract", "--data-root", data_root, "--output-dir", output_dir, "--weights", "none",
-         "--max-seq-length", str(MAX_SEQ_LENGTH), "--image-size", str(IMAGE_SIZE)]
+        [
+            "extract",
+            "--data-root",
+            data_root,
+            "--output-dir",
+            output_dir,
+            "--weights",
+            "none",
+            "--max-seq-length",
+            str(MAX_SEQ_LENGTH),
+            "--image-size",
+            str(IMAGE_SIZE),
+        ]
     )
     assert exit_code == 0
     with open(os.path.join(output_dir, "run_summary.json")) as summary_file:
@@ -101,27 +111,31 @@ def test_report_records_the_settings_chosen_for_the_device_and_no_decoder_outliv
     # The run summary copies extraction_report.json: 'auto' settings appear as resolved for this machine's device
     # (and the pooling for the weights: the map's maximum with random-init ones).
     assert (summary["frame_batch_size"], summary["precision"], summary["decode_workers"], summary["frame_pooling"]) == (
-        resolved.frame_batch_size, resolved.precision, resolved.decode_workers, "max")
-    assert summary["auto_settings"] == {"device": device, "frame_batch_size": resolved.frame_batch_size,
-                                        "precision": resolved.precision, "decode_workers": resolved.decode_workers,
-                                        "frame_pooling": "max"}
+        resolved.frame_batch_size,
+        resolved.precision,
+        resolved.decode_workers,
+        "max",
+    )
+    assert summary["auto_settings"] == {
+        "device": device,
+        "frame_batch_size": resolved.frame_batch_size,
+        "precision": resolved.precision,
+        "decode_workers": resolved.decode_workers,
+        "frame_pooling": "max",
+    }
     assert decode_worker_children() == []
 
 
 def test_skip_report_lists_corrupt_and_missing_clips(extraction):
     _, summary = extraction
     reasons = {os.path.basename(item["path"]): item["reason"] for item in summary["skipped_videos"]}
-    assert reasons == {"v_Grow_g20_c01.avi": "not a readable video (unknown container or codec)",
-                       "v_Grow_g20_c02.avi": "file not found"}
+    assert reasons == {"v_Grow_g20_c01.avi": "not a readable video (unknown container or codec)", "v_Grow_g20_c02.avi": "file not found"}
     with open(os.path.join(summary["examples_uri"], "extraction_report.json")) as report_file:
         assert json.load(report_file)["skipped_videos"] == summary["skipped_videos"]
 
 
 def test_bad_data_root_is_one_clear_line(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "pipeline_runner.py", "extract", "--data-root", str(tmp_path), "--output-dir", str(tmp_path / "out"), "--weights", "none"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
-    )
+    result = run_pipeline_runner("extract", "--data-root", str(tmp_path), "--output-dir", str(tmp_path / "out"), "--weights", "none")
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: ") and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -1,4 +1,5 @@
 """The DenseNet121 frame encoder, with random weights (no download here)."""
+
 import keras
 import numpy as np
 import pytest
@@ -136,7 +137,9 @@ def test_encode_frames_is_keras_forward_pass_bitwise_for_every_batch_size_and_le
     encoder = backbone.build_backbone("none", 32, seed=0)
     frames = np.random.RandomState(4).randint(0, 256, (7, 32, 32, 3)).astype(np.uint8)
     for batch_size in (7, 3, 1):  # passes of 7; 3, 3, 1; 1: one tf.function for all on TensorFlow
-        expected = np.concatenate([np.asarray(encoder.predict_on_batch(frames[start : start + batch_size])) for start in range(0, 7, batch_size)])
+        expected = np.concatenate(
+            [np.asarray(encoder.predict_on_batch(frames[start : start + batch_size])) for start in range(0, 7, batch_size)]
+        )
         np.testing.assert_array_equal(backbone.encode_frames(encoder, frames, batch_size), expected)
     np.testing.assert_array_equal(backbone.encode_frames(encoder, frames.astype(np.float32), 7), backbone.encode_frames(encoder, frames, 7))
     collected = weakref.ref(encoder)

@@ -1,4 +1,5 @@
 """ExtractionConfig: one typed object with defaults and bounds, and the component spec derived from it."""
+
 import dataclasses
 
 import pytest
@@ -79,7 +80,10 @@ def test_span_feature_mismatch_names_each_differing_setting_and_lets_auto_match_
     made = {**ExtractionConfig(precision="float32", frame_pooling="max").as_dict(), "weights_id": "imagenet"}
     assert span_feature_mismatch(1, made, 2, {**made, "precision": "auto"}) is None  # resolved per device later
     other = {**made, "image_size": 160, "weights_id": "none(random-init,seed=0)"}
-    assert span_feature_mismatch(1, made, 2, other) == "span 1 has image_size 128, weights_id 'imagenet', span 2 160, 'none(random-init,seed=0)'"
+    assert (
+        span_feature_mismatch(1, made, 2, other)
+        == "span 1 has image_size 128, weights_id 'imagenet', span 2 160, 'none(random-init,seed=0)'"
+    )
     older = {name: value for name, value in made.items() if name != "frame_pooling"}  # a span extracted before the setting
     assert span_feature_mismatch(1, older, 2, {**made, "frame_pooling": "avg"}) is None
     assert span_feature_mismatch(1, older, 2, made) == "span 1 has frame_pooling 'avg', span 2 'max'"
@@ -92,4 +96,6 @@ def test_auto_pooling_follows_the_weights_and_an_explicit_one_stays(weights, poo
     assert ExtractionConfig().frame_pooling == "auto"
     assert resolve_auto_settings(ExtractionConfig(weights=weights), device="cpu", cores=1).frame_pooling == pooling
     assert ExtractionConfig(weights=weights).feature_dim == 1024
-    assert resolve_auto_settings(ExtractionConfig(weights=weights, frame_pooling="avg+max"), device="cpu", cores=1).frame_pooling == "avg+max"
+    assert (
+        resolve_auto_settings(ExtractionConfig(weights=weights, frame_pooling="avg+max"), device="cpu", cores=1).frame_pooling == "avg+max"
+    )

@@ -1,4 +1,5 @@
 """Decode worker processes: the same frames and features as decoding in-process, in order, errors per clip, no leftovers."""
+
 import os
 import signal
 import subprocess
@@ -33,7 +34,11 @@ def bad_clips(tmp_path):
     empty.write_bytes(b"")
     text = tmp_path / "text.avi"
     text.write_text("not a video\n" * 50)
-    return {str(empty): "empty file", str(text): "not a readable video (unknown container or codec)", str(tmp_path / "missing.avi"): "file not found"}
+    return {
+        str(empty): "empty file",
+        str(text): "not a readable video (unknown container or codec)",
+        str(tmp_path / "missing.avi"): "file not found",
+    }
 
 
 def test_worker_processes_decode_the_same_frames_as_this_process(bad_clips):
@@ -138,7 +143,8 @@ def test_the_frame_path_and_the_benchmark_import_no_tensorflow():
     """What runs on a GPU machine without TensorFlow (Keras on JAX) must not import it at import time."""
     code = (
         "import sys, runpy; sys.path.insert(0, '.');"
-        "import frame_path.backbone, frame_path.config, frame_path.encoding, frame_path.frames, frame_path.records, frame_path.decode_worker;"
+        "import frame_path.backbone, frame_path.config, frame_path.encoding, frame_path.frames, frame_path.records, "
+        "frame_path.decode_worker;"
         "runpy.run_path('benchmarks/extract_throughput.py', run_name='not_main');"
         "loaded = sorted(name for name in sys.modules if name.split('.')[0] in ('tensorflow', 'keras', 'tfx', 'apache_beam'));"
         "print(loaded); sys.exit(1 if loaded else 0)"

@@ -1,11 +1,11 @@
 """ClipEncoder: clips sharing forward passes get the same features as clips encoded one by one; bitwise with clip-aligned passes."""
+
 import os
 
 import numpy as np
 
-from tests.conftest import REAL_CLIPS
 from frame_path import backbone, encoding, frames
-
+from tests.conftest import REAL_CLIPS
 
 
 def test_batched_encoding_matches_clip_by_clip_and_reports_errors(tmp_path):

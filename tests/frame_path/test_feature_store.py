@@ -1,4 +1,5 @@
 """The per-clip feature store: keys, invalidation, damaged entries and concurrent writers (real files, no Beam)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -59,7 +60,13 @@ def test_only_the_feature_settings_and_the_weights_choose_the_folder():
     # How fast, or which split: the same features.
     for change in ({"frame_batch_size": 64}, {"decode_workers": 3}, {"eval_group_fraction": 0.3}, {"feature_store": "/elsewhere"}):
         assert settings_key(dataclasses.replace(CONFIG, **change), WEIGHTS_ID) == key
-    for change in ({"max_seq_length": 5}, {"image_size": 64}, {"sampling": "first"}, {"precision": "bfloat16"}, {"frame_pooling": "avg+max"}):
+    for change in (
+        {"max_seq_length": 5},
+        {"image_size": 64},
+        {"sampling": "first"},
+        {"precision": "bfloat16"},
+        {"frame_pooling": "avg+max"},
+    ):
         assert settings_key(dataclasses.replace(CONFIG, **change), WEIGHTS_ID) != key
     assert settings_key(CONFIG, "none(random-init,seed=1)") != key
 

@@ -1,14 +1,14 @@
 """Frame sampling, cropping, padding and decoding (real clips, no mocks)."""
+
 import os
 
 import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import REAL_CLIPS
 from frame_path import frames
+from tests.conftest import REAL_CLIPS
 from tests.helpers import declared_frame_count, every_frame
-
 
 
 def test_uniform_sampling_spans_the_whole_clip():

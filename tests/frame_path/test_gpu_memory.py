@@ -1,4 +1,5 @@
 """backbone.share_gpu_memory: extraction workers that share a GPU take its memory as they need it."""
+
 import os
 import subprocess
 import sys
@@ -19,7 +20,9 @@ def _fresh_process(code):
 
 
 def test_before_the_backbone_is_built_harmless_without_a_gpu():
-    code = "import os; from frame_path import backbone; print(len(backbone.share_gpu_memory()), os.environ['XLA_PYTHON_CLIENT_PREALLOCATE'])"
+    code = (
+        "import os; from frame_path import backbone; print(len(backbone.share_gpu_memory()), os.environ['XLA_PYTHON_CLIENT_PREALLOCATE'])"
+    )
     grown, preallocate = _fresh_process(code)
     assert preallocate == "false"  # the JAX backend's switch
     assert int(grown) == len(tf.config.list_physical_devices("GPU"))

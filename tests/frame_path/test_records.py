@@ -1,4 +1,5 @@
 """frame_path/records.py: the Example of a clip."""
+
 import numpy as np
 import pytest
 import tensorflow as tf

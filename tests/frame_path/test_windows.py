@@ -1,4 +1,5 @@
 """Timeline windows: planned as training clips, every frame of the video decoded once (for the windows and the whole video)."""
+
 import cv2
 import numpy as np
 import pytest

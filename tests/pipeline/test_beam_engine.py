@@ -3,6 +3,7 @@
 tests/helpers.py's recording proxy stands in for the network. (A whole run behind it:
 tests/pipeline/test_scale_out.py.)
 """
+
 import glob
 import os
 import sys

@@ -1,6 +1,7 @@
 """pipeline/beam_worker_boot.py as the image's ENTRYPOINT: Beam's SDK container contract (one worker, or
 --worker_pool), and any other command run as given. Host processes only; tests/test_image.py runs it in
 the image."""
+
 import os
 import socket
 import subprocess
@@ -46,7 +47,13 @@ def test_worker_pool_serves_on_the_given_port():
     unless --service_port says otherwise, so that a test on host networking can take a free port)."""
     port = _free_port()
     environment = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
-    process = subprocess.Popen([BOOT, "--worker_pool", f"--service_port={port}"], env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [BOOT, "--worker_pool", f"--service_port={port}"],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

@@ -4,6 +4,7 @@ Flink job server, the project's SDK worker pool: tools/flink_cluster.py, started
 The Flink run and a run on the local engine share their settings and data; what Flink computed must be what the
 local engine computes: the Examples (record by record), the Evaluator's metrics, infer's predictions.
 """
+
 import glob
 import json
 import os
@@ -26,11 +27,8 @@ TINY_RUN = ["--epochs", "1", *ONE_STREAM, *GATE_OFF]
 
 
 def on(cluster):
-    """--runner flink for `cluster`; the job server and pool are on free ports here: explicit Beam options, which win."""
-    return [
-        "--runner", "flink", "--flink-master", cluster.flink_master,
-        f"--job_endpoint=localhost:{cluster.ports.job}", f"--environment_config=localhost:{cluster.ports.worker_pool}",
-    ]
+    """--runner flink for `cluster` (on free ports here)."""
+    return cluster.runner_options()
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +90,9 @@ def test_the_examples_written_on_flink_are_bitwise_the_local_engines(runs):
     """Every split holds the same clips, and each clip's features are the same bytes."""
     local, on_flink = (_records_by_clip(runs[0][name][1]["examples_uri"]) for name in ("local", "flink"))
     assert sorted(local) == ["Split-eval", "Split-test", "Split-train"]
-    assert {split: [clip for clip, _ in records] for split, records in on_flink.items()} == {split: [clip for clip, _ in records] for split, records in local.items()}
+    assert {split: [clip for clip, _ in records] for split, records in on_flink.items()} == {
+        split: [clip for clip, _ in records] for split, records in local.items()
+    }
     assert on_flink == local
 
 
@@ -117,19 +117,26 @@ def _evaluate_on_the_local_engine(examples_uri, model_uri, work_dir):
     from pipeline.pipeline import _eval_config
 
     examples = tfx.dsl.Importer(
-        source_uri=examples_uri, artifact_type=tfx.types.standard_artifacts.Examples,
+        source_uri=examples_uri,
+        artifact_type=tfx.types.standard_artifacts.Examples,
         properties={"split_names": json.dumps(["train", "eval", "test"])},
     ).with_id("examples")
     model = tfx.dsl.Importer(source_uri=model_uri, artifact_type=tfx.types.standard_artifacts.Model).with_id("model")
     evaluator = tfx.components.Evaluator(
-        examples=examples.outputs["result"], model=model.outputs["result"], example_splits=["test"],
+        examples=examples.outputs["result"],
+        model=model.outputs["result"],
+        example_splits=["test"],
         eval_config=_eval_config(GateConfig(min_test_accuracy=0.0, min_lift_over_majority=-1.0)),
     )
-    LocalDagRunner().run(tfx.dsl.Pipeline(
-        pipeline_name="evaluate-locally", pipeline_root=os.path.join(work_dir, "root"), components=[examples, model, evaluator],
-        metadata_connection_config=metadata.sqlite_metadata_connection_config(os.path.join(work_dir, "metadata.sqlite")),
-        beam_pipeline_args=with_default_beam_args([]),
-    ))
+    LocalDagRunner().run(
+        tfx.dsl.Pipeline(
+            pipeline_name="evaluate-locally",
+            pipeline_root=os.path.join(work_dir, "root"),
+            components=[examples, model, evaluator],
+            metadata_connection_config=metadata.sqlite_metadata_connection_config(os.path.join(work_dir, "metadata.sqlite")),
+            beam_pipeline_args=with_default_beam_args([]),
+        )
+    )
     (evaluation_uri,) = glob.glob(os.path.join(work_dir, "root", "Evaluator", "evaluation", "*"))
     return evaluation_uri
 
@@ -157,7 +164,10 @@ def test_infer_on_flink_predicts_what_the_local_engine_predicts(runs, cluster, d
     for name, options in (("local", []), ("flink", on(cluster))):
         before = {job["jid"] for job in cluster.jobs()}
         started_ms = time.time() * 1000
-        assert pipeline_runner.main(["infer", "--videos", videos, "--model-dir", serving_dir, "--output-dir", str(tmp_path / name), *options]) == 0
+        assert (
+            pipeline_runner.main(["infer", "--videos", videos, "--model-dir", serving_dir, "--output-dir", str(tmp_path / name), *options])
+            == 0
+        )
         jobs = [job for job in cluster.jobs() if job["jid"] not in before]
         if name == "local":
             assert jobs == []
@@ -177,7 +187,17 @@ def test_a_taskmanager_killed_during_extraction_fails_the_run_with_one_line_and_
     local_examples = _records_by_clip(runs[0]["local"][1]["examples_uri"])
     data_root = demo_dataset(3, 1)
     with flink_cluster.running(str(tmp_path / "cluster")) as cluster:
-        command = [sys.executable, "pipeline_runner.py", "extract", "--data-root", data_root, "--output-dir", str(tmp_path / "out"), *SMALL, *on(cluster)]
+        command = [
+            sys.executable,
+            "pipeline_runner.py",
+            "extract",
+            "--data-root",
+            data_root,
+            "--output-dir",
+            str(tmp_path / "out"),
+            *SMALL,
+            *on(cluster),
+        ]
         with open(tmp_path / "extract.log", "w") as log:
             extraction = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
         try:

@@ -1,5 +1,6 @@
 """--runner flink's Beam arguments (pipeline/flink.py), and how the front ends hand them to the components.
 The runs on a Flink cluster are tests/pipeline/test_flink.py's."""
+
 import dataclasses
 
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -55,7 +56,13 @@ def test_run_extract_and_infer_take_runner_flink_and_a_flink_master():
 
 
 def test_run_settings_with_orchestrator_flink_give_the_components_flinks_args():
-    settings = RunSettings(output_dir="out", pipeline=PipelineConfig(data_root="d"), beam_args=("--parallelism=1",), orchestrator="flink", flink_master="jm:8081")
+    settings = RunSettings(
+        output_dir="out",
+        pipeline=PipelineConfig(data_root="d"),
+        beam_args=("--parallelism=1",),
+        orchestrator="flink",
+        flink_master="jm:8081",
+    )
     options = _options(list(settings.component_beam_args))
     assert (options["runner"], options["flink_master"], options["parallelism"]) == ("FlinkRunner", "jm:8081", 1)
     assert dataclasses.replace(settings, orchestrator="local").component_beam_args == ("--parallelism=1",)

@@ -1,4 +1,5 @@
 """Every front end offers every extraction setting, from the one ExtractionConfig; layers point down only."""
+
 import dataclasses
 import json
 import os
@@ -9,7 +10,7 @@ import pytest
 
 import pipeline_runner
 from frame_path.config import ExtractionConfig
-from pipeline import configs, options, tfx_cli
+from pipeline import command_line, configs, options, tfx_cli
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIELDS = [field.name for field in dataclasses.fields(ExtractionConfig)]
@@ -33,7 +34,9 @@ def test_only_the_commands_that_train_take_train_spans():
 
 
 def test_command_line_values_reach_the_config():
-    args = pipeline_runner.build_parser().parse_args(["extract", "--data-root", "d", "--output-dir", "o", "--precision", "bfloat16", "--image-size", "64"])
+    args = pipeline_runner.build_parser().parse_args(
+        ["extract", "--data-root", "d", "--output-dir", "o", "--precision", "bfloat16", "--image-size", "64"]
+    )
     assert ExtractionConfig(**options.given_values(args, ExtractionConfig)) == ExtractionConfig(precision="bfloat16", image_size=64)
 
 
@@ -46,7 +49,13 @@ def test_decode_workers_reach_the_config_from_the_command_line_and_the_environme
 
 
 def test_environment_values_reach_the_config(tmp_path):
-    environ = {"VIDEO_OUTPUT_DIR": str(tmp_path), "VIDEO_DATA_ROOT": str(tmp_path / "data"), "VIDEO_PRECISION": "bfloat16", "VIDEO_FRAME_BATCH_SIZE": "64", "VIDEO_EPOCHS": "3"}
+    environ = {
+        "VIDEO_OUTPUT_DIR": str(tmp_path),
+        "VIDEO_DATA_ROOT": str(tmp_path / "data"),
+        "VIDEO_PRECISION": "bfloat16",
+        "VIDEO_FRAME_BATCH_SIZE": "64",
+        "VIDEO_EPOCHS": "3",
+    }
     settings = tfx_cli.settings_from_environment(environ)
     assert settings.pipeline.extraction == ExtractionConfig(precision="bfloat16", frame_batch_size=64)
     assert settings.pipeline.hparams == {"epochs": 3} and settings.metadata_path == str(tmp_path / "metadata.sqlite")
@@ -63,7 +72,10 @@ def test_environment_values_reach_the_config(tmp_path):
         ({"VIDEO_HPARAMS": '{"dropout": 3}'}, "VIDEO_HPARAMS dropout must be at most 0.95, got 3.0"),
         ({"VIDEO_HPARAMS": '{"max_seq_length": 4}'}, "VIDEO_HPARAMS max_seq_length is not a hyperparameter"),
         ({"VIDEO_EPOCHS": "0"}, "VIDEO_EPOCHS must be at least 1, got 0"),
-        ({"VIDEO_BEAM_PIPELINE_ARGS": "--job_name='unbalanced"}, "VIDEO_BEAM_PIPELINE_ARGS cannot be split as a shell would: no closing quotation"),
+        (
+            {"VIDEO_BEAM_PIPELINE_ARGS": "--job_name='unbalanced"},
+            "VIDEO_BEAM_PIPELINE_ARGS cannot be split as a shell would: no closing quotation",
+        ),
         ({"VIDEO_IMAGE_SIZE": "nan"}, "VIDEO_IMAGE_SIZE must be an integer, got 'nan'"),
         ({"VIDEO_EVAL_GROUP_FRACTION": "nan"}, "VIDEO_EVAL_GROUP_FRACTION must be a finite number, got 'nan'"),
     ],
@@ -87,7 +99,18 @@ def test_bad_command_line_values_are_one_line(tmp_path, capsys, argv, message):
 
 def test_compile_passes_every_setting_and_the_schema_version(tmp_path):
     output_file = str(tmp_path / "pipeline.json")
-    argv = ["compile", "--output-file", output_file, "--precision", "bfloat16", "--max-seq-length", "12", "--epochs", "2", "--pipeline-spec-2-1"]
+    argv = [
+        "compile",
+        "--output-file",
+        output_file,
+        "--precision",
+        "bfloat16",
+        "--max-seq-length",
+        "12",
+        "--epochs",
+        "2",
+        "--pipeline-spec-2-1",
+    ]
     assert pipeline_runner.main(argv) == 0
     with open(output_file) as spec_file:
         spec = json.load(spec_file)["pipelineSpec"]
@@ -95,7 +118,9 @@ def test_compile_passes_every_setting_and_the_schema_version(tmp_path):
     parameters = spec["root"]["dag"]["tasks"]["VideoExampleGen"]["inputs"]["parameters"]
     assert parameters["precision"]["runtimeValue"]["constant"] == "bfloat16"
     assert parameters["max_seq_length"]["runtimeValue"]["constant"] == 12.0
-    trainer_config = json.loads(spec["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]["custom_config"]["runtimeValue"]["constant"])
+    trainer_config = json.loads(
+        spec["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]["custom_config"]["runtimeValue"]["constant"]
+    )
     assert trainer_config["epochs"] == 2 and trainer_config["max_seq_length"] == 12
     assert "Tuner" not in spec["root"]["dag"]["tasks"]
     assert pipeline_runner.main([*argv, "--tune"]) == 0
@@ -123,16 +148,31 @@ def test_every_command_that_evaluates_has_every_gate_setting(command):
 
 
 def test_gate_settings_reach_the_config_from_the_command_line_and_the_environment(tmp_path):
-    args = pipeline_runner.build_parser().parse_args(["run", "--demo", "--output-dir", "o", "--min-lift-over-majority", "-1", "--min-test-accuracy", "0.25"])
-    assert pipeline_runner._pipeline_config(args, "d").gate == configs.GateConfig(min_test_accuracy=0.25, min_lift_over_majority=-1.0)
-    environ = {"VIDEO_OUTPUT_DIR": str(tmp_path), "VIDEO_DATA_ROOT": str(tmp_path), "VIDEO_MIN_LIFT_OVER_MAJORITY": "0.05", "VIDEO_MAX_ACCURACY_REGRESSION": "0.1"}
-    assert tfx_cli.settings_from_environment(environ).pipeline.gate == configs.GateConfig(min_lift_over_majority=0.05, max_accuracy_regression=0.1)
-    assert tfx_cli.settings_from_environment({"VIDEO_OUTPUT_DIR": str(tmp_path), "VIDEO_DATA_ROOT": str(tmp_path)}).pipeline.gate == configs.GateConfig()
+    args = pipeline_runner.build_parser().parse_args(
+        ["run", "--demo", "--output-dir", "o", "--min-lift-over-majority", "-1", "--min-test-accuracy", "0.25"]
+    )
+    assert command_line.pipeline_config(args, "d").gate == configs.GateConfig(min_test_accuracy=0.25, min_lift_over_majority=-1.0)
+    environ = {
+        "VIDEO_OUTPUT_DIR": str(tmp_path),
+        "VIDEO_DATA_ROOT": str(tmp_path),
+        "VIDEO_MIN_LIFT_OVER_MAJORITY": "0.05",
+        "VIDEO_MAX_ACCURACY_REGRESSION": "0.1",
+    }
+    assert tfx_cli.settings_from_environment(environ).pipeline.gate == configs.GateConfig(
+        min_lift_over_majority=0.05, max_accuracy_regression=0.1
+    )
+    assert (
+        tfx_cli.settings_from_environment({"VIDEO_OUTPUT_DIR": str(tmp_path), "VIDEO_DATA_ROOT": str(tmp_path)}).pipeline.gate
+        == configs.GateConfig()
+    )
 
 
 def test_compile_writes_the_gate_into_the_evaluators_config(tmp_path):
     output_file = str(tmp_path / "pipeline.json")
-    assert pipeline_runner.main(["compile", "--output-file", output_file, "--min-test-accuracy", "0.3", "--min-lift-over-majority", "0.05"]) == 0
+    assert (
+        pipeline_runner.main(["compile", "--output-file", output_file, "--min-test-accuracy", "0.3", "--min-lift-over-majority", "0.05"])
+        == 0
+    )
     with open(output_file) as spec_file:
         parameters = json.load(spec_file)["pipelineSpec"]["root"]["dag"]["tasks"]["Evaluator"]["inputs"]["parameters"]
     metrics = json.loads(parameters["eval_config"]["runtimeValue"]["constantValue"]["stringValue"])["metrics_specs"][0]["metrics"]
@@ -147,7 +187,8 @@ _HEAVY_MODULES = ("tensorflow", "keras", "tfx", "tensorflow_model_analysis", "ap
 _CHECK_IMPORTS = (
     "import runpy, sys\n"
     "try:  # pipeline_runner.py ARGV, or the tfx CLI's tfx_pipeline.py without arguments\n"
-    "    code = __import__('pipeline_runner').main(sys.argv[1:]) if sys.argv[1:] else runpy.run_path('tfx_pipeline.py', run_name='__main__')\n"
+    "    code = __import__('pipeline_runner').main(sys.argv[1:]) if sys.argv[1:] else runpy.run_path('tfx_pipeline.py', "
+    "run_name='__main__')\n"
     "except SystemExit as exit:\n"
     "    code = exit.code\n"
     f"print(code, [name for name in {_HEAVY_MODULES!r} if name in sys.modules])"
@@ -165,7 +206,9 @@ def test_a_gate_bound_out_of_range_is_one_line_before_heavy_imports(tmp_path, fr
     }[front_end]
     if front_end == "tfx":
         environ["VIDEO_MIN_TEST_ACCURACY"] = value
-    result = subprocess.run([sys.executable, "-c", _CHECK_IMPORTS, *argv], cwd=PROJECT_ROOT, env=environ, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", _CHECK_IMPORTS, *argv], cwd=PROJECT_ROOT, env=environ, capture_output=True, text=True, timeout=120
+    )
     assert result.stdout.split("\n")[0] == "2 []", result.stdout + result.stderr
     [line] = result.stderr.strip().splitlines()
     name = "VIDEO_MIN_TEST_ACCURACY" if front_end == "tfx" else "--min-test-accuracy"

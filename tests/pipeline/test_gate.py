@@ -1,4 +1,5 @@
 """The Evaluator's gate: the majority-class metric's combiner on small arrays, its EvalConfig, and the bounds of its settings."""
+
 import math
 
 import numpy as np
@@ -7,10 +8,10 @@ import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
 from tensorflow_model_analysis.metrics import metric_specs, metric_types
 
-from typed_config import InvalidOption
 from pipeline import gate_metrics
 from pipeline.configs import ACCURACY_TOLERANCE, GateConfig
 from pipeline.pipeline import _eval_config, gate_of
+from typed_config import InvalidOption
 
 KEYS = [metric_types.MetricKey(name=gate_metrics.ACCURACY_OVER_MAJORITY), metric_types.MetricKey(name=gate_metrics.MAJORITY_CLASS_SHARE)]
 
@@ -82,7 +83,9 @@ def test_no_examples_fail_rather_than_pass():
 
 
 def test_a_label_that_is_not_one_class_id_is_refused():
-    one_hot = metric_types.StandardMetricInputs(labels=np.array([0, 1, 0]), predictions=np.array([0.2, 0.7, 0.1]), example_weights=np.array([1.0]))
+    one_hot = metric_types.StandardMetricInputs(
+        labels=np.array([0, 1, 0]), predictions=np.array([0.2, 0.7, 0.1]), example_weights=np.array([1.0])
+    )
     with pytest.raises(ValueError, match="one class id"):
         _combine([one_hot])
 
@@ -96,7 +99,11 @@ def test_the_eval_config_references_the_metric_by_module_as_the_evaluators_worke
     thresholds = metric_specs.metric_thresholds_from_metrics_specs(eval_config.metrics_specs, eval_config=eval_config)
     [lift_threshold] = [threshold for key, [(_, threshold)] in thresholds.items() if key.name == gate_metrics.ACCURACY_OVER_MAJORITY]
     assert lift_threshold.lower_bound.value == ACCURACY_TOLERANCE > 0
-    names = {key.name for computation in metric_specs.to_computations(eval_config.metrics_specs, eval_config=eval_config) for key in computation.keys}
+    names = {
+        key.name
+        for computation in metric_specs.to_computations(eval_config.metrics_specs, eval_config=eval_config)
+        for key in computation.keys
+    }
     assert {gate_metrics.ACCURACY_OVER_MAJORITY, gate_metrics.MAJORITY_CLASS_SHARE} <= names
 
 

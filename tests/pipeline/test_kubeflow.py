@@ -1,5 +1,6 @@
 """pipeline/kubeflow.py: the compiled KFP v2 spec, read back with the kfp package, against its golden
 file and the Dockerfile. No pipeline runs (test_kubeflow_run.py executes the spec)."""
+
 import difflib
 import importlib.util
 import json
@@ -12,10 +13,10 @@ from kfp import components as kfp_components
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from frame_path.config import ExtractionConfig
-from typed_config import parse_bool
 from pipeline import configs
 from pipeline.configs import GpuConfig, PipelineConfig, SpanConfig
 from pipeline.kubeflow import compile_pipeline
+from typed_config import parse_bool
 
 IMAGE = "europe-docker.pkg.dev/project/repo/video-pipeline:test"
 # Nothing exists at these paths: compiling must not touch data or the network.
@@ -122,7 +123,9 @@ def test_gpus_go_to_the_trainer_only(gpu_spec):
     accelerator = gpu_spec.executor("Trainer").container.resources.accelerator
     assert (accelerator.count, accelerator.type) == (1, GpuConfig().gpu_type)
     assert (accelerator.resource_count, accelerator.resource_type) == ("1", GpuConfig().gpu_type)
-    others = {label: c for label, c in gpu_spec.container_executors().items() if label != gpu_spec.spec.components["Trainer"].executor_label}
+    others = {
+        label: c for label, c in gpu_spec.container_executors().items() if label != gpu_spec.spec.components["Trainer"].executor_label
+    }
     for label, container in others.items():
         assert not container.resources.HasField("accelerator"), label
 
@@ -159,7 +162,13 @@ def test_bad_gpu_options(options):
 
 def test_a_spec_of_several_spans_is_refused(tmp_path):
     with pytest.raises(ValueError, match="train_spans must be 1 in a Kubeflow Pipelines v2 spec"):
-        compile_pipeline(str(tmp_path / "x.json"), PipelineConfig(data_root=DATA_ROOT, spans=SpanConfig(train_spans=2)), image=IMAGE, pipeline_root=PIPELINE_ROOT, serving_model_dir=None)
+        compile_pipeline(
+            str(tmp_path / "x.json"),
+            PipelineConfig(data_root=DATA_ROOT, spans=SpanConfig(train_spans=2)),
+            image=IMAGE,
+            pipeline_root=PIPELINE_ROOT,
+            serving_model_dir=None,
+        )
 
 
 # --- The compiled spec against a committed golden file ---------------------------------------------
@@ -288,7 +297,9 @@ def test_dockerfile_image_runs_the_spec_commands(cpu_spec):
             if not class_path.startswith("tfx."):
                 project_modules.add(class_path.rsplit(".", 1)[0])
         project_modules.update(arg.split("=", 1)[1] for arg in args if arg.startswith("--beam_plugin="))
-        project_modules.update(arg.split("=", 1)[1].rsplit(".", 1)[0] for arg in args if arg.startswith("--runner=") and "." in arg)  # a runner class by module path
+        project_modules.update(
+            arg.split("=", 1)[1].rsplit(".", 1)[0] for arg in args if arg.startswith("--runner=") and "." in arg
+        )  # a runner class by module path
     project_modules.add(cpu_spec.constant("Transform", "preprocessing_fn").rsplit(".", 1)[0])
     project_modules.add(cpu_spec.constant("Trainer", "run_fn").rsplit(".", 1)[0])
     entry_point = "pipeline.beam_worker_boot"
@@ -308,6 +319,5 @@ def test_dockerfile_image_runs_the_spec_commands(cpu_spec):
 
 
 def test_make_image_tags_what_compile_names_by_default():
-    import pipeline_runner
 
     assert _make_variable("IMAGE") == configs.DEFAULT_IMAGE

@@ -13,6 +13,7 @@ the working directory is elsewhere), with the spec compiled with Beam options fo
 as on a cluster whose Beam steps run on Flink or Spark: tests/beam_workers.py's job service and worker
 pool, whose worker processes are traced and matched with the steps' times.
 """
+
 import json
 import os
 
@@ -23,8 +24,10 @@ from pipeline.configs import GateConfig, PipelineConfig
 from pipeline.kubeflow import compile_pipeline
 from tests.beam_workers import assert_beam_components_ran_in_workers, job_service_and_worker_pool
 from tests.conftest import ONE_STREAM_HPARAMS
+from tests.helpers import EXECUTED_COMPONENTS
 from tests.image import IMAGE_TAG, container_tool, volume
 from tests.kfp_launcher import run_spec, topological_order
+
 
 def test_topological_order_puts_producers_first():
     tasks = {
@@ -52,7 +55,7 @@ def _assert_blessed_and_pushed(launcher, serving_dir):
     assert executed[:2] == ["VideoExampleGen", "VideoExampleGen"]  # the driver, then the executor
     assert dict(launcher.executed)["VideoExampleGen"] == "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
     assert launcher.executed[0][1] == "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver"
-    assert set(executed) == {"VideoExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer", "Evaluator", "Pusher"}
+    assert set(executed) == set(EXECUTED_COMPONENTS)
     assert executed.index("Trainer") > executed.index("Transform") and executed[-1] == "Pusher"
 
     examples = outputs["VideoExampleGen"]["examples"][0]
@@ -82,7 +85,11 @@ def test_compiled_specs_run_step_by_step_in_the_image(tmp_path, demo_dataset, pr
     for folder in (pipeline_root, serving_dir, log_dir):
         folder.mkdir()
     spec_path = compile_pipeline(
-        str(tmp_path / "pipeline.json"), _tiny_config(data_root), image=IMAGE_TAG, pipeline_root=str(pipeline_root), serving_model_dir=str(serving_dir),
+        str(tmp_path / "pipeline.json"),
+        _tiny_config(data_root),
+        image=IMAGE_TAG,
+        pipeline_root=str(pipeline_root),
+        serving_model_dir=str(serving_dir),
     )
     # The spec's paths, and nothing of the project: no network, as a step that must not download anything.
     mounts = ["--network", "none", *volume(data_root, read_only=True), *volume(pipeline_root), *volume(serving_dir)]
@@ -94,8 +101,17 @@ def test_compiled_specs_run_step_by_step_in_the_image(tmp_path, demo_dataset, pr
     inference_root = tmp_path / "inference_root"
     inference_root.mkdir()
     command = [
-        "compile-inference", "--output-file", inference_spec, "--image", IMAGE_TAG, "--videos", *videos,
-        "--model-dir", str(serving_dir), "--pipeline-root", str(inference_root),
+        "compile-inference",
+        "--output-file",
+        inference_spec,
+        "--image",
+        IMAGE_TAG,
+        "--videos",
+        *videos,
+        "--model-dir",
+        str(serving_dir),
+        "--pipeline-root",
+        str(inference_root),
     ]
     assert pipeline_runner.main(command) == 0
     mounts = ["--network", "none", *volume(data_root, read_only=True), *volume(serving_dir, read_only=True), *volume(inference_root)]
@@ -118,9 +134,18 @@ def test_compiled_spec_runs_step_by_step_to_a_pushed_model_with_beam_on_a_job_se
     log_dir = tmp_path / "logs"
     log_dir.mkdir()
     with job_service_and_worker_pool(str(log_dir)) as (job_port, pool_port):
-        beam_args = ["--runner=PortableRunner", f"--job_endpoint=localhost:{job_port}", "--environment_type=EXTERNAL", f"--environment_config=localhost:{pool_port}"]
+        beam_args = [
+            "--runner=PortableRunner",
+            f"--job_endpoint=localhost:{job_port}",
+            "--environment_type=EXTERNAL",
+            f"--environment_config=localhost:{pool_port}",
+        ]
         spec_path = compile_pipeline(
-            str(tmp_path / "pipeline.json"), _tiny_config(data_root), image="video-pipeline:test", pipeline_root=pipeline_root, serving_model_dir=serving_dir,
+            str(tmp_path / "pipeline.json"),
+            _tiny_config(data_root),
+            image="video-pipeline:test",
+            pipeline_root=pipeline_root,
+            serving_model_dir=serving_dir,
             beam_pipeline_args=beam_args,
         )
         launcher = run_spec(spec_path, log_dir)

@@ -1,4 +1,5 @@
 """A run that must not be blessed, with the Tuner: a model no better than the majority class, on the default gate."""
+
 import contextlib
 import io
 import json
@@ -56,12 +57,19 @@ def test_a_model_no_better_than_the_majority_class_is_not_blessed(black_clips_ru
     assert any("no better than always answering the majority class (0.5000" in reason for reason in summary["not_blessed_because"])
     # The summary says what TFMA computed and decided.
     metrics = {
-        item.key.name: item.value.double_value.value for item in next(iter(tfma.load_metrics(summary["evaluation_uri"]))).metric_keys_and_values
+        item.key.name: item.value.double_value.value
+        for item in next(iter(tfma.load_metrics(summary["evaluation_uri"]))).metric_keys_and_values
     }
     assert metrics["majority_class_share"] == pytest.approx(gate["majority_class_share"], abs=1e-4)
     assert metrics["accuracy_over_majority"] == pytest.approx(gate["accuracy_over_majority"], abs=1e-4)
-    assert metrics["accuracy_over_majority"] == pytest.approx(metrics["sparse_categorical_accuracy"] - metrics["majority_class_share"], abs=1e-6)
-    failed = {failure.metric_key.name for failures in tfma.load_validation_result(summary["evaluation_uri"]).metric_validations_per_slice for failure in failures.failures}
+    assert metrics["accuracy_over_majority"] == pytest.approx(
+        metrics["sparse_categorical_accuracy"] - metrics["majority_class_share"], abs=1e-6
+    )
+    failed = {
+        failure.metric_key.name
+        for failures in tfma.load_validation_result(summary["evaluation_uri"]).metric_validations_per_slice
+        for failure in failures.failures
+    }
     assert "accuracy_over_majority" in failed
     with open(summary["report"]["report"]) as report_file:
         report = report_file.read()

@@ -1,4 +1,5 @@
 """The whole pipeline on tiny demo data, twice into one output dir: bless, push, summarize, cache, compare with the baseline."""
+
 import glob
 import os
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import SKIPPED_CLIPS
+from tests.helpers import EXECUTED_COMPONENTS
 from video_datasets import demo
 
 pytestmark = pytest.mark.e2e  # whole-pipeline runs
@@ -27,8 +29,7 @@ def test_first_run_is_blessed_pushed_and_summarized(local_runs):
     reasons = {os.path.basename(item["path"]): item["reason"] for item in first["skipped_videos"]}
     assert reasons.keys() == SKIPPED_CLIPS.keys()
     assert all(reasons[name].startswith(reason) for name, reason in SKIPPED_CLIPS.items())
-    expected_components = {"VideoExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer", "Evaluator", "Pusher"}
-    assert expected_components <= set(first["seconds"]["components"])
+    assert set(EXECUTED_COMPONENTS) <= set(first["seconds"]["components"])
     assert first["seconds"]["total"] > 0 and first["cached_components"] == []
 
 
@@ -51,7 +52,9 @@ def test_summary_of_a_run_with_a_baseline_is_tfmas_candidate(local_runs):
 
     output_dir, first, second = local_runs
     assert second["baseline_model_uri"] is not None
-    evaluations = sorted(glob.glob(os.path.join(output_dir, "pipeline_root", "Evaluator", "evaluation", "*")), key=lambda path: int(os.path.basename(path)))
+    evaluations = sorted(
+        glob.glob(os.path.join(output_dir, "pipeline_root", "Evaluator", "evaluation", "*")), key=lambda path: int(os.path.basename(path))
+    )
     metrics = next(iter(tfma.load_metrics(evaluations[1])))
     candidate_accuracy = [
         item.value.double_value.value

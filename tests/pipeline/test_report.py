@@ -1,4 +1,5 @@
 """The run report: real matplotlib pictures and a Markdown page, from a hand-built run summary."""
+
 import json
 import os
 import re
@@ -196,7 +197,12 @@ def test_the_gate_says_what_it_required_and_what_failed(tmp_path):
     assert "accuracy minus the majority class's share (0.5000 of the test clips) >= 1e-10: -0.2500, FAILED" in markdown
     assert "at most 0.05 below the last blessed model: -0.1250, FAILED" in markdown
     # The lift check turned off, no baseline: what the console shows too.
-    summary["gate"] = {**gate, "required": {**gate["required"], "min_lift_over_majority": -1.0}, "accuracy_change_vs_baseline": None, "failed": []}
+    summary["gate"] = {
+        **gate,
+        "required": {**gate["required"], "min_lift_over_majority": -1.0},
+        "accuracy_change_vs_baseline": None,
+        "failed": [],
+    }
     _, lift, regression = gate_checks(summary)
     assert lift.endswith("(0.5000 of the test clips) off: -0.2500, passed")
     assert regression == "at most 0.05 below the last blessed model: no baseline"
@@ -293,8 +299,11 @@ def test_the_pooling_the_feature_store_and_the_spans_reach_the_report_and_the_co
 def test_ignored_files_reach_the_report_and_the_console(tmp_path):
     ignored = {"count": 3, "extensions": {".db": 1, ".txt": 2}, "files": ["Grow/Thumbs.db", "Grow/notes.txt", "Shrink/notes.txt"]}
     summary = _summary(
-        tmp_path, ignored_files=ignored, feature_extraction={"frames": 88, "seconds": 4.0, "frames_per_second": 22.0},
-        seconds={"total": 60.0, "components": {"VideoExampleGen": 20.0}}, cached_components=[],
+        tmp_path,
+        ignored_files=ignored,
+        feature_extraction={"frames": 88, "seconds": 4.0, "frames_per_second": 22.0},
+        seconds={"total": 60.0, "components": {"VideoExampleGen": 20.0}},
+        cached_components=[],
     )
     markdown = open(write_report(summary, str(tmp_path / "report"))["report"], encoding="utf-8").read()
     assert "Ignored files (3 files (.db 1, .txt 2))" in markdown and "- `Shrink/notes.txt`" in markdown

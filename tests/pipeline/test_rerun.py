@@ -1,4 +1,5 @@
 """A rerun whose Trainer comes from the cache: the candidate is the last blessed model itself."""
+
 import os
 
 import pytest

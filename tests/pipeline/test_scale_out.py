@@ -4,6 +4,7 @@ It runs under the Beam DAG runner and behind tests/helpers.py's recording proxy.
 as Flink and Spark run Python, is tests/pipeline/test_kubeflow_run.py's: a job service and an external SDK
 worker pool under the compiled Kubeflow spec.) tests/beam_workers.py says how worker processes are traced.
 """
+
 import json
 import os
 import sys
@@ -26,8 +27,22 @@ def test_whole_run_on_the_beam_dag_runner_and_worker_processes_asks_the_network_
     """
     output_dir = str(tmp_path / "out")
     command = [
-        sys.executable, "pipeline_runner.py", "run", "--runner", "beam", "--data-root", demo_dataset(3, 1), "--output-dir", output_dir,
-        *SMALL, "--epochs", "1", *ONE_STREAM, *GATE_OFF, "--direct_num_workers=2", "--direct_running_mode=multi_processing",
+        sys.executable,
+        "pipeline_runner.py",
+        "run",
+        "--runner",
+        "beam",
+        "--data-root",
+        demo_dataset(3, 1),
+        "--output-dir",
+        output_dir,
+        *SMALL,
+        "--epochs",
+        "1",
+        *ONE_STREAM,
+        *GATE_OFF,
+        "--direct_num_workers=2",
+        "--direct_running_mode=multi_processing",
     ]
     exit_code, requests, log, run_pid = run_behind_proxy(command, tmp_path / "home", tmp_path / "run.log", timeout=900)
     assert exit_code == 0, log

@@ -1,4 +1,5 @@
 """`tfx pipeline create` + `tfx run create` (local engine) on tfx_pipeline.py, tiny demo data, for real."""
+
 import glob
 import json
 import os
@@ -24,10 +25,10 @@ def _tfx_executable():
 
 
 def _tfx(env, cwd, *arguments):
-    result = subprocess.run(
-        [_tfx_executable(), *arguments], env=env, cwd=cwd, capture_output=True, text=True, timeout=CLI_TIMEOUT_S
+    result = subprocess.run([_tfx_executable(), *arguments], env=env, cwd=cwd, capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+    assert result.returncode == 0, (
+        f"tfx {' '.join(arguments)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
     )
-    assert result.returncode == 0, f"tfx {' '.join(arguments)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
     return result
 
 
@@ -84,7 +85,9 @@ def test_run_create_trains_and_pushes_a_model(cli_run):
 
 
 def test_environment_variables_reach_the_components(cli_run):
-    [report_path] = glob.glob(str(cli_run["output_dir"] / "pipeline_root" / "VideoExampleGen" / "examples" / "*" / "extraction_report.json"))
+    [report_path] = glob.glob(
+        str(cli_run["output_dir"] / "pipeline_root" / "VideoExampleGen" / "examples" / "*" / "extraction_report.json")
+    )
     with open(report_path) as report_file:
         report = json.load(report_file)
     assert (report["max_seq_length"], report["image_size"], report["weights"]) == (8, 32, "none")

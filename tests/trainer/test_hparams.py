@@ -1,4 +1,5 @@
 """HParams: defaults, the Keras example overlay, and every bad value refused with the field's name (no Keras needed)."""
+
 import math
 
 import pytest
@@ -14,7 +15,9 @@ def test_defaults_and_overrides():
     for key, value in DEFAULT_HPARAMS.items():
         assert getattr(hparams, key) == value
     assert hparams.embed_dim == DEFAULT_HPARAMS["projection_dim"]
-    overridden = HParams.from_config({"max_seq_length": 10, "feature_dim": 64, "num_heads": 8, "projection_dim": 0, "frame_streams": "change"})
+    overridden = HParams.from_config(
+        {"max_seq_length": 10, "feature_dim": 64, "num_heads": 8, "projection_dim": 0, "frame_streams": "change"}
+    )
     assert (overridden.max_seq_length, overridden.num_heads) == (10, 8)
     # No projection: the features and their change streams are used as they are.
     assert overridden.embed_dim == 64 * overridden.num_streams
@@ -76,7 +79,7 @@ def test_frame_streams_name_the_streams_and_auto_is_left_to_the_trainer():
         hparams = HParams.from_config({**SHAPE, "frame_streams": name})
         assert hparams.streams == streams and hparams.num_streams == len(streams)
     with pytest.raises(ValueError, match="chosen by the Trainer"):
-        HParams.from_config(SHAPE).streams
+        _ = HParams.from_config(SHAPE).streams
 
 
 def test_the_tuners_space_comes_from_the_fields_and_every_value_is_valid():

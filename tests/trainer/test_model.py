@@ -1,4 +1,5 @@
 """Tests of trainer/model.py on the real Keras (TensorFlow backend), tiny sizes."""
+
 import ast
 import os
 import pathlib
@@ -35,8 +36,7 @@ def tiny_hparams(**overrides) -> HParams:
     return HParams.from_config(config)
 
 
-def random_clips(rng: np.random.Generator, valid_lengths, feature_dim: int = FEATURE_DIM,
-                 max_seq_length: int = MAX_SEQ_LENGTH) -> dict:
+def random_clips(rng: np.random.Generator, valid_lengths, feature_dim: int = FEATURE_DIM, max_seq_length: int = MAX_SEQ_LENGTH) -> dict:
     """Random features with zero padding after each clip's valid frames."""
     frame_mask = (np.arange(max_seq_length)[None, :] < np.array(valid_lengths)[:, None]).astype("int64")
     frame_features = rng.normal(size=(len(valid_lengths), max_seq_length, feature_dim)).astype("float32")
@@ -82,9 +82,7 @@ def test_padded_frame_content_does_not_change_the_output():
 
     # Even non-finite padding must not reach the output.
     broken_clips = dict(clips)
-    broken_clips["frame_features"] = np.where(
-        padded[..., None], np.float32(np.nan), clips["frame_features"]
-    ).astype("float32")
+    broken_clips["frame_features"] = np.where(padded[..., None], np.float32(np.nan), clips["frame_features"]).astype("float32")
     broken_clips["frame_features"][1, -1, 0] = np.inf
     np.testing.assert_allclose(predict(model, broken_clips), predict(model, clips), rtol=1e-5, atol=1e-6)
 
@@ -97,18 +95,14 @@ def test_padded_clip_matches_the_same_clip_without_padding():
     valid_length = 4
     hparams = tiny_hparams()
     padded_model = build_model(NUM_CLASSES, hparams)
-    exact_model = build_model(
-        NUM_CLASSES, HParams.from_config({**vars(hparams), "max_seq_length": valid_length})
-    )
+    exact_model = build_model(NUM_CLASSES, HParams.from_config({**vars(hparams), "max_seq_length": valid_length}))
     for source, target in zip(padded_model.weights, exact_model.weights):
         value = keras.ops.convert_to_numpy(source)
         target.assign(value[:valid_length] if "position_embeddings" in source.path else value)
     padded_clips = random_clips(np.random.default_rng(8), [valid_length] * 3)
     exact_clips = {key: value[:, :valid_length] for key, value in padded_clips.items()}
 
-    np.testing.assert_allclose(
-        predict(padded_model, padded_clips), predict(exact_model, exact_clips), rtol=1e-5, atol=1e-6
-    )
+    np.testing.assert_allclose(predict(padded_model, padded_clips), predict(exact_model, exact_clips), rtol=1e-5, atol=1e-6)
 
 
 def test_frame_mask_may_be_int_bool_or_float():
@@ -182,10 +176,12 @@ def test_traces_with_unknown_batch_size_for_saved_model(tmp_path):
     clips = random_clips(np.random.default_rng(7), [6, 3, 0])
     serve = tf.function(
         lambda features: model(features, training=False),
-        input_signature=[{
-            "frame_features": tf.TensorSpec([None, MAX_SEQ_LENGTH, FEATURE_DIM], tf.float32),
-            "frame_mask": tf.TensorSpec([None, MAX_SEQ_LENGTH], tf.int64),
-        }],
+        input_signature=[
+            {
+                "frame_features": tf.TensorSpec([None, MAX_SEQ_LENGTH, FEATURE_DIM], tf.float32),
+                "frame_mask": tf.TensorSpec([None, MAX_SEQ_LENGTH], tf.int64),
+            }
+        ],
     )
     module = tf.Module()
     module.model = model
@@ -194,12 +190,12 @@ def test_traces_with_unknown_batch_size_for_saved_model(tmp_path):
     restored = tf.saved_model.load(str(tmp_path / "saved_model"))
 
     for batch in (clips, {key: value[:1] for key, value in clips.items()}):
-        np.testing.assert_allclose(
-            restored.serve(batch).numpy(), predict(model, batch), rtol=1e-5, atol=1e-6
-        )
+        np.testing.assert_allclose(restored.serve(batch).numpy(), predict(model, batch), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("source_path", [MODEL_SOURCE, MODEL_SOURCE.parent / "hparams.py", MODEL_SOURCE.parent.parent / "typed_config" / "__init__.py"])
+@pytest.mark.parametrize(
+    "source_path", [MODEL_SOURCE, MODEL_SOURCE.parent / "hparams.py", MODEL_SOURCE.parent.parent / "typed_config" / "__init__.py"]
+)
 def test_model_module_is_backend_agnostic(source_path):
     source = source_path.read_text()
     imported = set()
@@ -208,7 +204,9 @@ def test_model_module_is_backend_agnostic(source_path):
             imported.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module or "")
-    assert imported <= {"__future__", "dataclasses", "math", "typing", "keras", "trainer.hparams", "typed_config"}, imported
+    assert imported <= {"__future__", "collections.abc", "dataclasses", "math", "typing", "keras", "trainer.hparams", "typed_config"}, (
+        imported
+    )
     assert not re.search(r"\btf\.|tensorflow|tfx|\bpipeline\.", source)
 
 
@@ -331,6 +329,8 @@ def test_change_anchored_crops_start_and_stop_inside_the_action():
         # At most one resampled step at each end is still: the crop starts and stops where the action runs.
         assert np.sum(np.diff(values) < 1e-6) <= 2, values
     np.testing.assert_array_equal(cropped[-1], frame_features[-1, :, 0])
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(frame_features, frame_mask, training=False))[..., 0], frame_features[..., 0])
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(layer(frame_features, frame_mask, training=False))[..., 0], frame_features[..., 0]
+    )
     with pytest.raises(ValueError):
         model_lib.TemporalCrops(1.0, 0.3, anchor="middle")

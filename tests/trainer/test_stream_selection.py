@@ -1,4 +1,5 @@
 """frame_streams=auto: the Trainer's choice follows the data (tiny real Keras training, seconds)."""
+
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -39,14 +40,26 @@ def _select(kind: str) -> dict:
     rng = np.random.default_rng(3 if kind == "look" else 4)
     train_x, train_y = _clips(kind, rng, 3.0 * rng.normal(size=(12, DIM)))  # training scenes ...
     eval_x, eval_y = _clips(kind, rng, 3.0 * rng.normal(size=(12, DIM)))  # ... and unseen ones
-    hparams = HParams.from_config({**DEFAULT_HPARAMS, "max_seq_length": FRAMES, "feature_dim": DIM, "projection_dim": 8,
-                                   "dense_dim": 8, "epochs": 12, "warmup_epochs": 4, "early_stopping_patience": 12})
+    hparams = HParams.from_config(
+        {
+            **DEFAULT_HPARAMS,
+            "max_seq_length": FRAMES,
+            "feature_dim": DIM,
+            "projection_dim": 8,
+            "dense_dim": 8,
+            "epochs": 12,
+            "warmup_epochs": 4,
+            "early_stopping_patience": 12,
+        }
+    )
 
     def train(candidate: HParams) -> TrainedModel:
         keras.utils.set_random_seed(0)
 
         def fit(model, callbacks):
-            return model.fit(train_x, train_y, validation_data=(eval_x, eval_y), epochs=candidate.epochs, batch_size=8, verbose=0, callbacks=callbacks)
+            return model.fit(
+                train_x, train_y, validation_data=(eval_x, eval_y), epochs=candidate.epochs, batch_size=8, verbose=0, callbacks=callbacks
+            )
 
         return fit_and_keep(build_model(2, candidate), candidate, fit)
 
@@ -82,13 +95,21 @@ def _trained(streams: str, eval_accuracy: float, eval_loss: float) -> TrainedMod
 
 def test_the_lowest_eval_loss_decides_and_the_accuracy_only_among_losses_too_close_to_tell():
     """The hard benchmark with 15 eval clips: `all` one lucky clip ahead in accuracy, `change` surer of every clip."""
-    models = {"change": _trained("change", 0.9333, 0.0672), "appearance": _trained("appearance", 0.5333, 1.341), "all": _trained("all", 1.0, 0.111)}
-    kept, record = select_streams(HParams.from_config({"max_seq_length": FRAMES, "feature_dim": DIM}), lambda candidate: models[candidate.frame_streams])
+    models = {
+        "change": _trained("change", 0.9333, 0.0672),
+        "appearance": _trained("appearance", 0.5333, 1.341),
+        "all": _trained("all", 1.0, 0.111),
+    }
+    kept, record = select_streams(
+        HParams.from_config({"max_seq_length": FRAMES, "feature_dim": DIM}), lambda candidate: models[candidate.frame_streams]
+    )
     assert kept is models["change"] and record["chosen"] == "change" and record["fell_back_to_accuracy"] is False
     assert "lowest eval loss" in record["criterion"]
     # Losses within the margin: the eval accuracy decides, and the record says it fell back.
     models["all"] = _trained("all", 1.0, 0.0672 * (1 + LOSS_MARGIN / 2))
-    kept, record = select_streams(HParams.from_config({"max_seq_length": FRAMES, "feature_dim": DIM}), lambda candidate: models[candidate.frame_streams])
+    kept, record = select_streams(
+        HParams.from_config({"max_seq_length": FRAMES, "feature_dim": DIM}), lambda candidate: models[candidate.frame_streams]
+    )
     assert record["chosen"] == "all" and record["fell_back_to_accuracy"] is True
 
 
@@ -96,7 +117,12 @@ def test_the_console_says_when_the_eval_accuracy_decided():
     from pipeline.reporting.console import stream_selection_lines
 
     figures = {"eval_accuracy": 1.0, "eval_loss": 0.1, "kept_epoch": 3, "epochs_run": 9, "train_seconds": 2.0}
-    selection = {"chosen": "all", "criterion": "the lowest eval loss", "fell_back_to_accuracy": True, "candidates": {"change": figures, "all": figures}}
+    selection = {
+        "chosen": "all",
+        "criterion": "the lowest eval loss",
+        "fell_back_to_accuracy": True,
+        "candidates": {"change": figures, "all": figures},
+    }
     assert "the eval accuracy decided" in stream_selection_lines(selection)[0]
     assert "decided" not in stream_selection_lines({**selection, "fell_back_to_accuracy": False})[0]
     assert "decided" not in stream_selection_lines({key: value for key, value in selection.items() if key != "fell_back_to_accuracy"})[0]

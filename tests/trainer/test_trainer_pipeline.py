@@ -1,4 +1,5 @@
 """Transform + Trainer for real (LocalDagRunner) on demo Examples; the exported model is checked."""
+
 import glob
 import json
 import os

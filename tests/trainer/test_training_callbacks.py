@@ -1,4 +1,5 @@
 """The Trainer's model selection: the eval loss picks the weights only after the warm-up; the kept epoch is recorded; NaN stops."""
+
 import math
 import os
 
@@ -8,8 +9,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from trainer.hparams import DEFAULT_HPARAMS, HParams  # noqa: E402
 from trainer.errors import TrainingDiverged  # noqa: E402
+from trainer.hparams import DEFAULT_HPARAMS, HParams  # noqa: E402
 from trainer.training import SELECTION_METRIC, kept_epoch, training_callbacks  # noqa: E402
 
 
@@ -21,13 +22,28 @@ def _fit_with_worsening_eval_loss(warmup_epochs: int, learning_rate: float = 0.1
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy")
-    hparams = HParams.from_config({**DEFAULT_HPARAMS, "max_seq_length": 1, "feature_dim": 4, "epochs": 6,
-                                   "early_stopping_patience": 10, "warmup_epochs": warmup_epochs})
+    hparams = HParams.from_config(
+        {
+            **DEFAULT_HPARAMS,
+            "max_seq_length": 1,
+            "feature_dim": 4,
+            "epochs": 6,
+            "early_stopping_patience": 10,
+            "warmup_epochs": warmup_epochs,
+        }
+    )
     weights_by_epoch: list[list[np.ndarray]] = []
     record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: weights_by_epoch.append(model.get_weights()))
     callbacks = training_callbacks(hparams, score_selection=score_selection)
-    history = model.fit(features, labels, validation_data=(features, 1 - labels), epochs=hparams.epochs, batch_size=64,
-                        verbose=0, callbacks=[record, *callbacks])
+    history = model.fit(
+        features,
+        labels,
+        validation_data=(features, 1 - labels),
+        epochs=hparams.epochs,
+        batch_size=64,
+        verbose=0,
+        callbacks=[record, *callbacks],
+    )
     return weights_by_epoch, model.get_weights(), kept_epoch(callbacks, len(history.epoch)), history.history
 
 
