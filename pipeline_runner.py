@@ -13,8 +13,6 @@ Run a command with --help for its options. The `tfx` command line's pipeline fil
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import os
 import sys
 from typing import Any
 
@@ -26,7 +24,7 @@ if __name__ == "__main__":
 from frame_path.config import ExtractionConfig  # noqa: E402
 from inference.batch import add_request_options  # noqa: E402
 from pipeline import command_line, configs, flink, front_end, options, runner  # noqa: E402
-from pipeline.options import OptionError  # noqa: E402
+from pipeline.inference import InferenceSettings  # noqa: E402
 
 
 def _add_extraction_options(parser: argparse.ArgumentParser, data_root_required: bool = True, trains: bool = True) -> None:
@@ -73,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_request_options(infer)
     infer.add_argument("--output-dir", required=True, help="where predictions.jsonl and inference_summary.json go")
     flink.add_engine_options(infer)
-    infer.set_defaults(handler=infer_command)
+    infer.set_defaults(settings=command_line.infer_settings, handler=infer_command)
 
     _add_kubeflow_commands(commands)
     return parser
@@ -101,7 +99,7 @@ def _add_run_and_extract(commands: Any) -> None:
     _add_training_options(run)
     run.add_argument("--serving-dir", help="where blessed models are pushed, one numbered folder each (default: OUTPUT_DIR/serving)")
     run.add_argument("--no-cache", action="store_true", help="run every component again even when its inputs did not change")
-    run.set_defaults(handler=run_command)
+    run.set_defaults(settings=command_line.run_settings, handler=run_command)
 
     extract = commands.add_parser(
         "extract",
@@ -112,7 +110,7 @@ def _add_run_and_extract(commands: Any) -> None:
     _add_extraction_options(extract, trains=False)
     extract.add_argument("--no-cache", action="store_true", help="extract again even when the clips and settings did not change")
     flink.add_engine_options(extract)
-    extract.set_defaults(handler=extract_command)
+    extract.set_defaults(settings=command_line.extract_settings, handler=extract_command)
 
 
 def _add_kubeflow_commands(commands: Any) -> None:
@@ -133,7 +131,7 @@ def _add_kubeflow_commands(commands: Any) -> None:
     _add_training_options(compile_parser)
     options.add_arguments(compile_parser, configs.GpuConfig)
     flink.add_engine_options(compile_parser)
-    compile_parser.set_defaults(handler=compile_command)
+    compile_parser.set_defaults(settings=command_line.compile_settings, handler=compile_command)
 
     compile_inference = commands.add_parser(
         "compile-inference",
@@ -145,80 +143,56 @@ def _add_kubeflow_commands(commands: Any) -> None:
     compile_inference.add_argument("--output-file", required=True, help="where to write the pipeline JSON")
     add_request_options(compile_inference)
     options.add_arguments(compile_inference, configs.SpecConfig)
-    compile_inference.set_defaults(handler=compile_inference_command)
+    compile_inference.set_defaults(settings=command_line.compile_inference_settings, handler=compile_inference_command)
 
 
-def run_command(args: argparse.Namespace) -> int:
-    if args.demo == bool(args.data_root):
-        raise OptionError(
-            "--demo and --data-root exclude each other" if args.demo else "give --data-root DIR, or --demo for the built-in demo dataset"
-        )
-    demo_root = runner.demo_data_root(os.path.abspath(args.output_dir), generate=False)
-    pipeline_config = command_line.pipeline_config(args, demo_root if args.demo else os.path.abspath(args.data_root), demo=args.demo)
-    # After the options' checks: a bad one leaves no output dir and no demo data.
-    output_dir = runner.prepare_output_dir(os.path.abspath(args.output_dir), "--output-dir")
-    if args.demo:
-        runner.demo_data_root(output_dir)
-    settings = command_line.run_settings(
-        args, pipeline_config, output_dir, serving_dir=os.path.abspath(args.serving_dir) if args.serving_dir else None
-    )
-    runner.print_summary(runner.run(settings), output_dir)
+def run_command(settings: runner.RunSettings) -> int:
+    runner.print_summary(runner.run(settings), settings.output_dir)
     return 0
 
 
-def extract_command(args: argparse.Namespace) -> int:
-    pipeline_config = command_line.pipeline_config(args, os.path.abspath(args.data_root), trains=False)
-    output_dir = runner.prepare_output_dir(os.path.abspath(args.output_dir), "--output-dir")
-    runner.print_summary(
-        runner.run(command_line.run_settings(args, pipeline_config, output_dir), last_component="VideoExampleGen"), output_dir
-    )
+def extract_command(settings: runner.RunSettings) -> int:
+    runner.print_summary(runner.run(settings, last_component="VideoExampleGen"), settings.output_dir)
     return 0
 
 
-def compile_command(args: argparse.Namespace) -> int:
-    # Every check before TFX is imported (a minute on 2 cores).
-    spec = command_line.spec_config(args)
-    pipeline_config = command_line.pipeline_config(args, args.data_root)
-    gpu = command_line.gpu_config(args, pipeline_config)
-    from pipeline.kubeflow import compile_pipeline
+def compile_command(settings: command_line.CompileSettings) -> int:
+    from pipeline.kubeflow import compile_pipeline  # after every check: TFX takes a minute to import on 2 cores
 
+    spec = settings.spec
     path = compile_pipeline(
-        args.output_file,
-        pipeline_config,
+        settings.output_file,
+        settings.pipeline,
         image=spec.image,
         pipeline_root=spec.pipeline_root,
-        serving_model_dir=args.serving_dir or spec.pipeline_root.rstrip("/") + "/serving",
-        gpu=gpu,
+        serving_model_dir=settings.serving_dir,
+        gpu=settings.gpu,
         pipeline_spec_2_1=spec.pipeline_spec_2_1,
-        beam_pipeline_args=list(flink.beam_args_for(args.runner, args.flink_master, args.beam_args)),
+        beam_pipeline_args=list(settings.beam_args),
     )
-    print(f"Kubeflow Pipelines v2 spec: {path} (image {spec.image}, Trainer GPUs {gpu.gpus})")
+    print(f"Kubeflow Pipelines v2 spec: {path} (image {spec.image}, Trainer GPUs {settings.gpu.gpus})")
     return 0
 
 
-def infer_command(args: argparse.Namespace) -> int:
-    request = dataclasses.replace(command_line.inference_request(args), model_dir=os.path.abspath(args.model_dir))
+def infer_command(settings: InferenceSettings) -> int:
     from pipeline import inference
 
-    summary = inference.run_inference(
-        inference.InferenceSettings(request, os.path.abspath(args.output_dir), tuple(args.beam_args), args.runner, args.flink_master)
-    )
+    summary = inference.run_inference(settings)
     print(inference.console_summary(summary))
     return 1 if summary["failed"] else 0  # as predict.py: a script can tell that a video could not be read
 
 
-def compile_inference_command(args: argparse.Namespace) -> int:
-    request = command_line.inference_request(args)
-    spec = command_line.spec_config(args)
+def compile_inference_command(settings: command_line.CompileInferenceSettings) -> int:
     from pipeline.kubeflow import compile_inference_pipeline
 
+    spec = settings.spec
     path = compile_inference_pipeline(
-        args.output_file,
-        request,
+        settings.output_file,
+        settings.request,
         image=spec.image,
         pipeline_root=spec.pipeline_root,
         pipeline_spec_2_1=spec.pipeline_spec_2_1,
-        beam_pipeline_args=args.beam_args,
+        beam_pipeline_args=list(settings.beam_args),
     )
     print(f"Kubeflow Pipelines v2 spec of the inference: {path} (image {spec.image})")
     return 0
@@ -240,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def command() -> int:
         args.beam_args = options.beam_args_of(unknown, passed_through, known)
-        return args.handler(args)
+        return args.handler(args.settings(args))  # every option checked before the handler starts
 
     return front_end.run_command(command, lambda: command_line.output_location(args))
 
