@@ -159,18 +159,15 @@ def extract_command(settings: runner.RunSettings) -> int:
 def compile_command(settings: command_line.CompileSettings) -> int:
     from pipeline.kubeflow import compile_pipeline  # after every check: TFX takes a minute to import on 2 cores
 
-    spec = settings.spec
     path = compile_pipeline(
         settings.output_file,
         settings.pipeline,
-        image=spec.image,
-        pipeline_root=spec.pipeline_root,
+        settings.spec,
         serving_model_dir=settings.serving_dir,
         gpu=settings.gpu,
-        pipeline_spec_2_1=spec.pipeline_spec_2_1,
-        beam_pipeline_args=list(settings.beam_args),
+        beam_pipeline_args=settings.beam_args,
     )
-    print(f"Kubeflow Pipelines v2 spec: {path} (image {spec.image}, Trainer GPUs {settings.gpu.gpus})")
+    print(f"Kubeflow Pipelines v2 spec: {path} (image {settings.spec.image}, Trainer GPUs {settings.gpu.gpus})")
     return 0
 
 
@@ -185,16 +182,8 @@ def infer_command(settings: InferenceSettings) -> int:
 def compile_inference_command(settings: command_line.CompileInferenceSettings) -> int:
     from pipeline.kubeflow import compile_inference_pipeline
 
-    spec = settings.spec
-    path = compile_inference_pipeline(
-        settings.output_file,
-        settings.request,
-        image=spec.image,
-        pipeline_root=spec.pipeline_root,
-        pipeline_spec_2_1=spec.pipeline_spec_2_1,
-        beam_pipeline_args=list(settings.beam_args),
-    )
-    print(f"Kubeflow Pipelines v2 spec of the inference: {path} (image {spec.image})")
+    path = compile_inference_pipeline(settings.output_file, settings.request, settings.spec, beam_pipeline_args=settings.beam_args)
+    print(f"Kubeflow Pipelines v2 spec of the inference: {path} (image {settings.spec.image})")
     return 0
 
 

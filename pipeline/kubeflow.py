@@ -2,7 +2,7 @@
 
     from pipeline.kubeflow import compile_pipeline
     compile_pipeline("pipeline.json", PipelineConfig(data_root="gs://BUCKET/videos"),
-                     image="REGISTRY/video-pipeline:TAG", pipeline_root="gs://BUCKET/root",
+                     SpecConfig(image="REGISTRY/video-pipeline:TAG", pipeline_root="gs://BUCKET/root"),
                      serving_model_dir="gs://BUCKET/serving", gpu=GpuConfig(gpus=1))
 
 The image is the project's Dockerfile (TFX's image + this project on PYTHONPATH).
@@ -57,24 +57,22 @@ def gpu_resource_spec(gpu: configs.GpuConfig) -> ResourceSpec:
 def compile_pipeline(
     output_file: str,
     config: configs.PipelineConfig,
+    spec: configs.SpecConfig,
     *,
-    image: str,
-    pipeline_root: str,
     serving_model_dir: str | None,
     gpu: configs.GpuConfig = configs.GpuConfig(),
-    pipeline_spec_2_1: bool = False,
     beam_pipeline_args: Sequence[str] = (),
 ) -> str:
     """Writes the whole pipeline as a KFP v2 PipelineJob JSON file and returns its path.
 
-    Every component runs in `image`. With `gpu.gpus` > 0 the Trainer (and the
+    Every component runs in `spec.image`. With `gpu.gpus` > 0 the Trainer (and the
     VideoExampleGen too with `gpu.extraction_gpus`) requests that many GPUs of
     `gpu.gpu_type`, with its CPU and memory limits if given.
     The Pusher is left out when `serving_model_dir` is None. No metadata
     connection: the orchestrator provides its own.
 
     The spec follows PipelineSpec schema 2.0.0 (what Vertex AI Pipelines
-    runs); `pipeline_spec_2_1` writes schema 2.1.0 instead, whose constant
+    runs); `spec.pipeline_spec_2_1` writes schema 2.1.0 instead, whose constant
     parameters (`constant` rather than the deprecated `constantValue`) are the
     only ones recent self-hosted KFP 2.x backends read.
 
@@ -86,7 +84,7 @@ def compile_pipeline(
     pipeline = create_pipeline(
         config,
         pipeline_name=configs.PIPELINE_NAME,
-        pipeline_root=pipeline_root,
+        pipeline_root=spec.pipeline_root,
         serving_model_dir=serving_model_dir,
         metadata_connection_config=None,
         beam_pipeline_args=list(beam_pipeline_args),
@@ -101,16 +99,14 @@ def compile_pipeline(
             components[component_id].with_platform_config(gpu_resource_spec(gpu))
 
     edit = functools.partial(_add_example_gen_resources, resources=gpu_resource_spec(gpu)) if gpu.extraction_gpus else None
-    return _write_spec(pipeline, output_file, image, pipeline_spec_2_1, edit)
+    return _write_spec(pipeline, output_file, spec, edit)
 
 
 def compile_inference_pipeline(
     output_file: str,
     request: InferenceRequest,
+    spec: configs.SpecConfig,
     *,
-    image: str,
-    pipeline_root: str,
-    pipeline_spec_2_1: bool = False,
     beam_pipeline_args: Sequence[str] = (),
 ) -> str:
     """Writes `infer` as a KFP v2 PipelineJob of one VideoInference step (pipeline/inference.py) and returns its path.
@@ -120,17 +116,17 @@ def compile_inference_pipeline(
     """
     from pipeline.inference import create_inference_pipeline
 
-    return _write_spec(create_inference_pipeline(request, pipeline_root, beam_pipeline_args), output_file, image, pipeline_spec_2_1)
+    return _write_spec(create_inference_pipeline(request, spec.pipeline_root, beam_pipeline_args), output_file, spec)
 
 
-def _write_spec(
-    pipeline: Any, output_file: str, image: str, pipeline_spec_2_1: bool, edit: Callable[[dict[str, Any]], None] | None = None
-) -> str:
+def _write_spec(pipeline: Any, output_file: str, spec: configs.SpecConfig, edit: Callable[[dict[str, Any]], None] | None = None) -> str:
     """KubeflowV2DagRunner's PipelineJob of `pipeline` (every component in `image`), `edit`ed, as JSON at `output_file`
     (written whole or not at all: an interrupted compile leaves no spec that looks whole)."""
     output_file = os.path.abspath(output_file) if "://" not in output_file else output_file
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image, use_pipeline_spec_2_1=pipeline_spec_2_1),
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+            default_image=spec.image, use_pipeline_spec_2_1=spec.pipeline_spec_2_1
+        ),
     )
     pipeline_job = runner.run(pipeline, write_out=False)
     if edit is not None:

@@ -14,7 +14,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from frame_path.config import ExtractionConfig
 from pipeline import configs
-from pipeline.configs import GpuConfig, PipelineConfig, SpanConfig
+from pipeline.configs import GpuConfig, PipelineConfig, SpanConfig, SpecConfig
 from pipeline.kubeflow import compile_pipeline
 from typed_config import parse_bool
 
@@ -68,10 +68,10 @@ class CompiledSpec:
         return getattr(value.constant_value, value.constant_value.WhichOneof("value"))
 
 
-def _compile(tmp_path_factory, name, config=PipelineConfig(data_root=DATA_ROOT), **options):
+def _compile(tmp_path_factory, name, config=PipelineConfig(data_root=DATA_ROOT), pipeline_spec_2_1=False, **options):
     output_file = str(tmp_path_factory.mktemp("kubeflow") / name)
     options = {"serving_model_dir": SERVING_DIR, **options}
-    path = compile_pipeline(output_file, config, image=IMAGE, pipeline_root=PIPELINE_ROOT, **options)
+    path = compile_pipeline(output_file, config, SpecConfig(IMAGE, PIPELINE_ROOT, pipeline_spec_2_1), **options)
     assert path == output_file
     return CompiledSpec(path)
 
@@ -165,8 +165,7 @@ def test_a_spec_of_several_spans_is_refused(tmp_path):
         compile_pipeline(
             str(tmp_path / "x.json"),
             PipelineConfig(data_root=DATA_ROOT, spans=SpanConfig(train_spans=2)),
-            image=IMAGE,
-            pipeline_root=PIPELINE_ROOT,
+            SpecConfig(IMAGE, PIPELINE_ROOT),
             serving_model_dir=None,
         )
 

@@ -20,7 +20,7 @@ import os
 import pytest
 
 from frame_path.config import ExtractionConfig
-from pipeline.configs import GateConfig, PipelineConfig
+from pipeline.configs import GateConfig, PipelineConfig, SpecConfig
 from pipeline.kubeflow import compile_pipeline
 from tests.beam_workers import assert_beam_components_ran_in_workers, job_service_and_worker_pool
 from tests.conftest import ONE_STREAM_HPARAMS
@@ -87,8 +87,7 @@ def test_compiled_specs_run_step_by_step_in_the_image(tmp_path, demo_dataset, pr
     spec_path = compile_pipeline(
         str(tmp_path / "pipeline.json"),
         _tiny_config(data_root),
-        image=IMAGE_TAG,
-        pipeline_root=str(pipeline_root),
+        SpecConfig(IMAGE_TAG, str(pipeline_root)),
         serving_model_dir=str(serving_dir),
     )
     # The spec's paths, and nothing of the project: no network, as a step that must not download anything.
@@ -143,8 +142,7 @@ def test_compiled_spec_runs_step_by_step_to_a_pushed_model_with_beam_on_a_job_se
         spec_path = compile_pipeline(
             str(tmp_path / "pipeline.json"),
             _tiny_config(data_root),
-            image="video-pipeline:test",
-            pipeline_root=pipeline_root,
+            SpecConfig("video-pipeline:test", pipeline_root),
             serving_model_dir=serving_dir,
             beam_pipeline_args=beam_args,
         )
