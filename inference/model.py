@@ -85,7 +85,7 @@ def _load_serving_default(version_dir: str) -> Any:
     """The SavedModel of the model's serving_default: from its lone copy where the Trainer wrote one (~1 s, where the whole model with
     serving_frames' DenseNet121 takes 7 s on 2 cores: infer was 0.86x the extraction's clips/s), else the whole model.
 
-    The lone copy's graph is stored under another name (trainer/run_fn.py says why): a local folder gets it back
+    The lone copy's graph is stored under another name (trainer/export.py says why): a local folder gets it back
     as saved_model.pb beside the copy's variables and assets, which are read in full by the load.
     """
     import tempfile

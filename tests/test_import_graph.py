@@ -115,3 +115,14 @@ def test_lower_layers_never_import_the_pipeline_layer(package):
         if module.split(".")[0] == package:
             offending = sorted(name for name in imported if name.split(".")[0] in ("pipeline", "pipeline_runner"))
             assert not offending, f"{module} imports {offending}"
+
+
+def test_the_tuner_reaches_no_export_code():
+    """The Tuner trains candidates only: the SavedModel export (and the serving graph it bakes in) is not its business."""
+    graph = _import_graph()
+    reached, todo = set(), ["trainer.tuner"]
+    while todo:
+        for imported in graph[todo.pop()] - reached:
+            reached.add(imported)
+            todo.append(imported)
+    assert not reached & {"trainer.export", "trainer.serving_frames", "trainer.run_fn"}, sorted(reached)

@@ -397,6 +397,12 @@ def build_model(num_classes: int, hparams: HParams) -> keras.Model:
         outputs=probabilities,
         name="video_transformer",
     )
+    _compile(model, num_classes, hparams)
+    return model
+
+
+def _compile(model: keras.Model, num_classes: int, hparams: HParams) -> None:
+    """Adam (AdamW with weight decay), cross-entropy (label-smoothed if asked), accuracy."""
     if hparams.weight_decay:
         optimizer = keras.optimizers.AdamW(learning_rate=hparams.learning_rate, weight_decay=hparams.weight_decay)
     else:
@@ -410,4 +416,3 @@ def build_model(num_classes: int, hparams: HParams) -> keras.Model:
         loss=loss,
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="sparse_categorical_accuracy")],
     )
-    return model

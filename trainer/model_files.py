@@ -15,7 +15,7 @@ from frame_path.config import FEATURE_SETTINGS, ExtractionConfig
 MODEL_INFO_FILE = os.path.join("assets.extra", "model_info.json")
 # In the serving model directory: serving_default alone, without serving_frames' DenseNet121, for this project's
 # own front ends (predict.py, infer), which encode the frames themselves: it loads in ~1 s, the whole model in 7 s.
-# Its saved_model.pb is stored as EXAMPLES_MODEL_GRAPH (trainer/run_fn.py says why).
+# Its saved_model.pb is stored as EXAMPLES_MODEL_GRAPH (trainer/export.py says why).
 EXAMPLES_MODEL_DIR = os.path.join("assets.extra", "serving_default")
 EXAMPLES_MODEL_GRAPH = "serving_default_graph.pb"
 # In the model run directory: loss and accuracy per epoch, train and eval, and the epoch kept.

@@ -21,9 +21,9 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 
 from trainer import model as video_model
+from trainer.data import TRAINING_SEED, dataset
 from trainer.hparams import HParams, search_space
 from trainer.preprocessing import LABEL_VOCABULARY
-from trainer.run_fn import TRAINING_SEED, dataset
 from trainer.training import SELECTION_METRIC, training_callbacks
 
 # HParams field -> the values tried: the `search` values of trainer/hparams.py's fields.

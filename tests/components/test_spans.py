@@ -90,7 +90,7 @@ def test_extract_takes_the_latest_span_or_the_one_asked_and_train_spans_gives_tr
 
 
 def test_spans_whose_features_were_made_differently_are_not_trained_on_together(tmp_path):
-    from trainer import run_fn
+    from trainer import data
 
     train_files = []
     for span, image_size in ((1, 128), (2, 160)):
@@ -100,8 +100,8 @@ def test_spans_whose_features_were_made_differently_are_not_trained_on_together(
         (examples_uri / "extraction_report.json").write_text(json.dumps(report))
         train_files.append(str(examples_uri / "Split-train" / "*"))
     with pytest.raises(ValueError, match="span 1 has image_size 128, span 2 160"):
-        run_fn._extraction_report(types.SimpleNamespace(train_files=train_files))
-    assert run_fn._extraction_report(types.SimpleNamespace(train_files=train_files[1:]))["image_size"] == 160
+        data.extraction_report(types.SimpleNamespace(train_files=train_files))
+    assert data.extraction_report(types.SimpleNamespace(train_files=train_files[1:]))["image_size"] == 160
 
 
 @pytest.mark.e2e
