@@ -47,15 +47,15 @@ def clip_features(path: str, model: Any, config: Any, centre_fraction: float) ->
             break
         every_frame.append(frame)
     capture.release()
-    indices = frames.sample_frame_indices(len(every_frame), config.max_seq_length, config.sampling)
+    indices = frames.sample_frame_indices(len(every_frame), config.features.max_seq_length, config.features.sampling)
     crops: dict[str, list[Any]] = {crop: [] for crop in CROPS}
     for index in indices:
         square = frames.center_crop_square(every_frame[index])
         margin = round(square.shape[0] * (1 - centre_fraction) / 2)
         centre = square[margin : square.shape[0] - margin, margin : square.shape[1] - margin]
         # The pipeline's own crop and resize (the centre is square already, so only resized).
-        crops["whole"].append(frames.crop_and_resize(square, config.image_size))
-        crops["centre"].append(frames.crop_and_resize(centre, config.image_size))
+        crops["whole"].append(frames.crop_and_resize(square, config.features.image_size))
+        crops["centre"].append(frames.crop_and_resize(centre, config.features.image_size))
     features = backbone.encode_frames(model, np.stack(crops["whole"] + crops["centre"]), config.frame_batch_size)
     per_crop = {"whole": features[: len(indices)].mean(axis=0), "centre": features[len(indices) :].mean(axis=0)}
     halves = {"avg": slice(0, backbone.FEATURE_DIM), "max": slice(backbone.FEATURE_DIM, None)}
@@ -70,8 +70,8 @@ def probe(data_root: str, centre_fraction: float) -> dict[str, Any]:
 
     from frame_path.config import ExtractionConfig, resolve_auto_settings
 
-    config = resolve_auto_settings(ExtractionConfig(weights="none", frame_pooling="avg+max"))
-    model = config.build_backbone()
+    config = resolve_auto_settings(ExtractionConfig.of(weights="none", frame_pooling="avg+max"))
+    model = config.features.build_backbone()
     started = time.monotonic()
     features, labels = {}, {}
     for split in ("train", "test"):
@@ -96,12 +96,7 @@ def probe(data_root: str, centre_fraction: float) -> dict[str, Any]:
     return {
         "clips": {split: len(split_labels) for split, split_labels in labels.items()},
         "centre_fraction": centre_fraction,
-        "settings": {
-            "max_seq_length": config.max_seq_length,
-            "image_size": config.image_size,
-            "sampling": config.sampling,
-            "weights": config.weights,
-        },
+        "settings": {name: getattr(config.features, name) for name in ("max_seq_length", "image_size", "sampling", "weights")},
         "test_accuracy": accuracy,
         "encode_seconds": round(encode_seconds, 1),
     }

@@ -169,14 +169,15 @@ def decode_all(paths: list[str], config: ExtractionConfig, processes: bool | Non
 
     workers > 1: on a decoder pool (hundreds of clips on a many-core host); 1: serially, in this thread.
     """
+    frame_path = (config.features.max_seq_length, config.features.image_size, config.features.sampling)
     if workers > 1:
-        pool = decoder_pools.decoder_pool(workers, config.max_seq_length, config.image_size, config.sampling, processes)
+        pool = decoder_pools.decoder_pool(workers, *frame_path, processes)
         try:
             results = [future.result() for future in [pool.submit(path) for path in paths]]
         finally:
             pool.close()
     else:
-        results = [decode_worker.decode((path, config.max_seq_length, config.image_size, config.sampling)) for path in paths]
+        results = [decode_worker.decode((path, *frame_path)) for path in paths]
     decoded = []
     for path, result in zip(paths, results):
         if isinstance(result, frames.VideoDecodeError):
@@ -221,7 +222,7 @@ class Backend:
         return frame_count
 
     def seed_loop(self) -> int:
-        return seed_extract(self.model, self.paths, self.config.image_size, self.config.max_seq_length)
+        return seed_extract(self.model, self.paths, self.config.features.image_size, self.config.features.max_seq_length)
 
     def warm_up(self) -> None:
         """Traces every path once: a full and a partial batch, a few clips end to end, one seed frame."""
@@ -252,7 +253,10 @@ class DecodeOnly:
         self.start_seconds: dict[int, float] = {}
         for workers in self.worker_counts:
             started = time.perf_counter()
-            self.pools[workers] = decoder_pools.decoder_pool(workers, config.max_seq_length, config.image_size, config.sampling, processes)
+            features = config.features
+            self.pools[workers] = decoder_pools.decoder_pool(
+                workers, features.max_seq_length, features.image_size, features.sampling, processes
+            )
             self.start_seconds[workers] = round(time.perf_counter() - started, 3)
         self.kinds = {workers: type(pool).__name__ for workers, pool in self.pools.items()}
 
@@ -301,7 +305,7 @@ def measure(backend: Backend, repeats: int, with_seed: bool, label: str, decoder
 def decode_profile(paths: list[str], config: ExtractionConfig) -> dict[str, Any]:
     """How much CPU decoding costs next to the model: serial decode time of all clips, both ways."""
     seconds, _ = timed(lambda: len(decode_all(paths, config, None)))  # serial, 1 thread
-    seed_seconds, seed_frames = timed(lambda: sum(len(seed_load_video(path, config.image_size)) for path in paths))
+    seed_seconds, seed_frames = timed(lambda: sum(len(seed_load_video(path, config.features.image_size)) for path in paths))
     return {
         "project_decode_seconds_serial": round(seconds, 3),
         "seed_decode_seconds_serial": round(seed_seconds, 3),
@@ -419,11 +423,11 @@ def benchmark(paths: list[str], clip_style: str, config: ExtractionConfig, args:
         raise common.fail(f"none of the {len(paths)} clips could be decoded")
     all_frames = np.concatenate(decoded)
     logger.info("%d clips, %d frames for the backbone", len(paths), len(all_frames))
-    other = "bfloat16" if config.precision == "float32" else "float32"
-    precisions = [config.precision, other] if args.compare_precision else [config.precision]
-    models = {precision: dataclasses.replace(config, precision=precision).build_backbone() for precision in precisions}
+    other = "bfloat16" if config.features.precision == "float32" else "float32"
+    precisions = [config.features.precision, other] if args.compare_precision else [config.features.precision]
+    models = {precision: dataclasses.replace(config.features, precision=precision).build_backbone() for precision in precisions}
     measured, pools = measure_backbones(models, paths, all_frames, config, args)
-    main = measured[config.precision]
+    main = measured[config.features.precision]
     result: dict[str, Any] = {
         **throughput_figures(main, config.decode_workers),
         "frames": main["frames"],
@@ -518,7 +522,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     try:
         with options.named_as(options.flag_name):
-            args.extraction = ExtractionConfig(**{"weights": "none", **options.given_values(args, ExtractionConfig)})
+            args.extraction = ExtractionConfig.of(**{"weights": "none", **options.given_values(args, ExtractionConfig)})
     except options.OptionError as error:
         parser.error(str(error))
     return args

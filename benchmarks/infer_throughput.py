@@ -100,8 +100,8 @@ def extraction_options(model_dir: str) -> list[str]:
     from inference.model import read_model_info, resolve_model_dir
     from pipeline.options import flag
 
-    extraction = read_model_info(resolve_model_dir(model_dir)).extraction
-    return [item for name in ("max_seq_length", "image_size", "sampling") for item in (flag(name), str(getattr(extraction, name)))]
+    features = read_model_info(resolve_model_dir(model_dir)).features
+    return [item for name in ("max_seq_length", "image_size", "sampling") for item in (flag(name), str(getattr(features, name)))]
 
 
 def infer(model_dir: str, videos: list[str], output_dir: str, log_path: str, *options: str) -> dict[str, Any]:

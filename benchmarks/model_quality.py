@@ -62,7 +62,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 from benchmarks import common  # noqa: E402
-from frame_path.config import ExtractionConfig  # noqa: E402
+from frame_path.config import FeatureConfig  # noqa: E402
 from frame_path.records import FRAME_FEATURES_KEY, FRAME_MASK_KEY, LABEL_KEY, NUM_FRAMES_KEY, VIDEO_ID_KEY  # noqa: E402
 from trainer.hparams import DEFAULT_HPARAMS, SEED_HPARAMS, HParams  # noqa: E402
 from video_datasets import appearance_benchmark, hard_benchmark  # noqa: E402
@@ -105,7 +105,7 @@ def pooling_suffix(frame_pooling: str) -> str:
 
 
 # The pipeline's default pooling as it resolves for the random-init weights every benchmark here runs on.
-DEFAULT_FEATURES = Features("uniform", ExtractionConfig(weights="none").resolved_frame_pooling)
+DEFAULT_FEATURES = Features("uniform", FeatureConfig(weights="none").resolved_frame_pooling)
 # name -> (features, hyperparameters)
 CONFIGURATIONS: dict[str, tuple[Features, dict[str, Any]]] = {
     "keras_example": (Features("first", "avg"), SEED_HPARAMS),
@@ -205,7 +205,7 @@ def sequence_windows(
         with np.load(cache) as cached:
             return {key: cached[key] for key in (FRAME_FEATURES_KEY, FRAME_MASK_KEY, LABEL_KEY)}
     os.makedirs(folder, exist_ok=True)
-    settings = ExtractionConfig(weights="none", precision="float32", frame_pooling=frame_pooling)
+    settings = FeatureConfig(weights="none", precision="float32", frame_pooling=frame_pooling)
     encoder = settings.build_backbone()
     rng = np.random.default_rng(5 + spec.seed)
     features, masks, labels = [], [], []

@@ -393,13 +393,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.worker_processes:
             result["extraction_worker_processes"] = worker_processes_comparison(args.worker_processes, workdir)
     from frame_path.backbone import FEATURE_DIM
-    from frame_path.config import ExtractionConfig
+    from frame_path.config import FeatureConfig
 
     result = {"sizes": sizes, **result, "benchmark_seconds": round(time.monotonic() - started, 1)}
     result["machine"] = {**machine, "load_average_at_end": common.load_average()}
     if len(sizes) >= 2:
         small, large = min(sizes, key=lambda item: item["clips"]), max(sizes, key=lambda item: item["clips"])
-        result["ratios_large_vs_small"] = ratios(small, large, ExtractionConfig().max_seq_length * FEATURE_DIM * 4)
+        result["ratios_large_vs_small"] = ratios(small, large, FeatureConfig().max_seq_length * FEATURE_DIM * 4)
     common.print_json(result)
     return 0
 

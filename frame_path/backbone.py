@@ -185,7 +185,7 @@ def _densenet121(weights: str, image_size: int, precision: str) -> keras.Model:
 def build_backbone(weights: str, image_size: int, seed: int, precision: str = "float32", pooling: str = "avg") -> keras.Model:
     """DenseNet121 (no top) with its preprocessing in front and `pooling` (POOLINGS) over its last feature map.
 
-    `pooling` defaults to DenseNet121's own ("avg"); the pipeline's default is ExtractionConfig's, whose
+    `pooling` defaults to DenseNet121's own ("avg"); the pipeline's default is FeatureConfig's, whose
     `build_backbone()` every extraction, training and inference path calls.
 
     Input: float32 RGB frames [batch, image_size, image_size, 3], values 0..255.

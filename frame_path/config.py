@@ -1,9 +1,12 @@
-"""The settings of feature extraction, in one typed object with its defaults and bounds.
+"""The settings of feature extraction: what shapes the features (FeatureConfig), composed with how this machine
+makes them and where they go (ExtractionConfig), each a typed object with its defaults and bounds.
 
 VideoExampleGen's spec, `create_pipeline`, the command line, the `tfx` CLI's
-environment variables and the Kubeflow compile all derive from this class or
-pass it whole: a new option is one new field here (default, help text,
-bounds), and every front end has it.
+environment variables and the Kubeflow compile all derive from these classes
+or pass them whole: a new option is one new field of one of them (default,
+help text, bounds), and every front end has it. Only FeatureConfig travels on
+into what is recorded: models (model_info.json, the SavedModel's
+feature_record), the feature store's keys and the checks that spans match.
 """
 
 from __future__ import annotations
@@ -16,15 +19,11 @@ from typing import Any
 from frame_path import backbone
 from frame_path.backbone import POOLINGS, PRECISIONS, compute_device, feature_dim
 from frame_path.frames import SAMPLING_MODES
-from typed_config import check_fields, option
+from typed_config import build, check_fields, flat_values, option
 from video_datasets.carve_out import EVAL_GROUP_FRACTION
 
 AUTO = "auto"  # a str setting chosen by `resolve_auto_settings`
 AUTO_NUMBER = 0  # an int setting chosen by `resolve_auto_settings`
-# The settings that shape a clip's features (with the backbone's weights id). The rest (batch size, decode
-# workers, eval fraction, the store) only say how fast, which split or where; frame_batch_size changes no
-# feature (tests/frame_path/test_feature_store.py).
-FEATURE_SETTINGS = ("max_seq_length", "image_size", "sampling", "precision", "frame_pooling")
 # Settings that extraction reports and pushed models made before them lack, with the value every such record had.
 SETTINGS_ADDED_LATER = {"frame_pooling": "avg"}
 # Frames per forward pass on a CPU: larger passes are no faster there (benchmarks/README.md, section 1).
@@ -35,8 +34,12 @@ GPU_FRAME_BATCH_SIZE_AT_128_PX = 1024
 
 
 @dataclasses.dataclass(frozen=True)
-class ExtractionConfig:
-    """How VideoExampleGen turns clips into frame features, and how it carves out the eval split."""
+class FeatureConfig:
+    """What shapes a clip's features, and nothing else: the same clip with the same FeatureConfig (and weights) has
+    the same features on any machine. Models record it, the feature store keys on it, spans are compared by it.
+
+    'auto' precision and pooling are resolved where the features are made (`resolve_auto_settings`) and recorded so.
+    """
 
     max_seq_length: int = option(20, "frames sampled per clip; shorter clips are zero-padded and masked", minimum=1, maximum=512)
     # 512 px is 16x the default's DenseNet121 work per frame; 4096 px took 17 GB in a minute.
@@ -51,6 +54,13 @@ class ExtractionConfig:
         "'uniform': frames spread over the whole clip; 'first': the first frames, as the Keras example",
         choices=SAMPLING_MODES,
     )
+    # The machine's choice ('auto'), but it shapes the features: bfloat16 ones differ from float32 ones by 0.33 %
+    # (relative L2, demo clips; benchmarks/README.md, section 1), so models and the store record the precision used.
+    precision: str = option(
+        AUTO,
+        "DenseNet121 compute precision; 'auto': float32 on a CPU, bfloat16 on a GPU (benchmarks/README.md)",
+        choices=(AUTO, *PRECISIONS),
+    )
     # 'auto' follows the evidence of each regime until one machine has measured both poolings in both. With random
     # weights (the demo, the tests, every benchmark here) the map's maximum carries what is in view wherever it sits
     # in the frame: appearance benchmark 0.958 against the mean's 0.779, hard benchmark 0.976 both, at the mean's cost
@@ -64,44 +74,17 @@ class ExtractionConfig:
         "'auto' (avg with pretrained weights, max with --weights none)",
         choices=(AUTO, *POOLINGS),
     )
-    frame_batch_size: int = option(
-        AUTO_NUMBER,
-        "frames per DenseNet121 forward pass; 0: by device, 32 on a CPU, 1024 (at 128 px, fewer for larger frames) on a GPU",
-        minimum=0,
-        maximum=4096,
-    )
-    precision: str = option(
-        AUTO,
-        "DenseNet121 compute precision; 'auto': float32 on a CPU, bfloat16 on a GPU (benchmarks/README.md)",
-        choices=(AUTO, *PRECISIONS),
-    )
-    decode_workers: int = option(
-        AUTO_NUMBER,
-        "clip decoding workers (2 or more: worker processes); 0: one per CPU core this process may use",
-        minimum=0,
-        maximum=256,
-    )
-    eval_group_fraction: float = option(
-        EVAL_GROUP_FRACTION, "share of the training clips' groups held out as the eval split", minimum=0.0, maximum=0.9
-    )
     random_init_seed: int = option(0, "seed of the random DenseNet121 weights of --weights none (the same on every worker)", minimum=0)
-    # Where, not how: no feature depends on it (frame_path/feature_store.py).
-    feature_store: str = option(
-        "",
-        "folder or URI (gs://...) of the per-clip feature store that extractions share, so that a clip is decoded once "
-        "for all runs with the same feature settings; '': none. `run` and `extract` use OUTPUT_DIR/feature_store "
-        "unless --no-cache",
-    )
 
     def __post_init__(self) -> None:
         check_fields(self)
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> ExtractionConfig:
-        """From a mapping with (at least) every field, e.g. a component's exec_properties; other keys are ignored.
-        A record made before a field existed (SETTINGS_ADDED_LATER) gets the value it was made with."""
-        values = {**SETTINGS_ADDED_LATER, **values}
-        return cls(**{field.name: values[field.name] for field in dataclasses.fields(cls)})
+    def from_mapping(cls, values: Mapping[str, Any]) -> FeatureConfig:
+        """From a record with (at least) every field: an extraction report, model_info.json, exec_properties; other
+        keys (an older model_info.json's decode workers or store) are ignored. A record made before a field existed
+        (SETTINGS_ADDED_LATER) gets the value it was made with."""
+        return build(cls, {**SETTINGS_ADDED_LATER, **values}, complete=True)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -118,9 +101,79 @@ class ExtractionConfig:
         """Features a frame."""
         return feature_dim(self.resolved_frame_pooling)
 
+    def compared(self) -> dict[str, Any]:
+        """The FEATURE_SETTINGS by name: what records of features (store keys, span checks, a model's own record)
+        compare, beside the weights id."""
+        return {name: getattr(self, name) for name in FEATURE_SETTINGS}
+
+    def weights_id(self) -> str:
+        """The id of the weights themselves (a file's hash, the random-init seed): what records name them by."""
+        return backbone.weights_id(self.weights, self.random_init_seed)
+
     def build_backbone(self) -> Any:
         """The Keras model that makes these features from frames (a resolved config: no 'auto' precision)."""
         return backbone.build_backbone(self.weights, self.image_size, self.random_init_seed, self.precision, self.resolved_frame_pooling)
+
+
+# The settings records compare; the weights are compared by their id (FeatureConfig.weights_id) instead of by the
+# `weights` and `random_init_seed` that name them.
+FEATURE_SETTINGS = tuple(field.name for field in dataclasses.fields(FeatureConfig) if field.name not in ("weights", "random_init_seed"))
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtractionConfig:
+    """VideoExampleGen's settings: the features it makes (`features`), how fast this machine makes them
+    (frame_batch_size, decode_workers: 'auto' is this machine's choice) and where they go (eval_group_fraction,
+    feature_store).
+
+    One class composing FeatureConfig rather than three side by side: VideoExampleGen takes all of it as its
+    flat execution parameters and every front end offers it as flat options (`typed_config.option_fields`), while
+    only `features` goes on into models and store keys. The machine's two settings are no config of their own:
+    ClipEncoder, their one other user, takes them with the features from this class, and inference builds one
+    with the model's features and this machine's choices.
+    """
+
+    features: FeatureConfig = FeatureConfig()
+    frame_batch_size: int = option(
+        AUTO_NUMBER,
+        "frames per DenseNet121 forward pass; 0: by device, 32 on a CPU, 1024 (at 128 px, fewer for larger frames) on a GPU",
+        minimum=0,
+        maximum=4096,
+    )
+    decode_workers: int = option(
+        AUTO_NUMBER,
+        "clip decoding workers (2 or more: worker processes); 0: one per CPU core this process may use",
+        minimum=0,
+        maximum=256,
+    )
+    eval_group_fraction: float = option(
+        EVAL_GROUP_FRACTION, "share of the training clips' groups held out as the eval split", minimum=0.0, maximum=0.9
+    )
+    # Where, not how: no feature depends on it (frame_path/feature_store.py).
+    feature_store: str = option(
+        "",
+        "folder or URI (gs://...) of the per-clip feature store that extractions share, so that a clip is decoded once "
+        "for all runs with the same feature settings; '': none. `run` and `extract` use OUTPUT_DIR/feature_store "
+        "unless --no-cache",
+    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+    @classmethod
+    def of(cls, **values: Any) -> ExtractionConfig:
+        """From flat settings by name, FeatureConfig's among them (as front ends give them); the rest default."""
+        return build(cls, values)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> ExtractionConfig:
+        """From a flat mapping with (at least) every setting, e.g. a component's exec_properties; other keys are
+        ignored. A record made before a setting existed (SETTINGS_ADDED_LATER) gets the value it was made with."""
+        return build(cls, {**SETTINGS_ADDED_LATER, **values}, complete=True)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every setting flat, by name: VideoExampleGen's execution parameters, its report."""
+        return flat_values(self)
 
 
 def usable_cores() -> int:
@@ -138,20 +191,22 @@ def resolve_auto_settings(config: ExtractionConfig, device: str | None = None, c
     """
     device = compute_device() if device is None else device
     accelerated = device != "cpu"
+    features = config.features
     changes: dict[str, Any] = {}
     if config.frame_batch_size == AUTO_NUMBER:
         if accelerated:
-            scaled = GPU_FRAME_BATCH_SIZE_AT_128_PX * 128 * 128 // (config.image_size * config.image_size)
+            scaled = GPU_FRAME_BATCH_SIZE_AT_128_PX * 128 * 128 // (features.image_size * features.image_size)
             changes["frame_batch_size"] = max(CPU_FRAME_BATCH_SIZE, scaled // 32 * 32)
         else:
             changes["frame_batch_size"] = CPU_FRAME_BATCH_SIZE
-    if config.precision == AUTO:
-        changes["precision"] = "bfloat16" if accelerated else "float32"
     if config.decode_workers == AUTO_NUMBER:
         changes["decode_workers"] = usable_cores() if cores is None else cores
-    if config.frame_pooling == AUTO:
-        changes["frame_pooling"] = config.resolved_frame_pooling
-    return dataclasses.replace(config, **changes)
+    feature_changes: dict[str, Any] = {}
+    if features.precision == AUTO:
+        feature_changes["precision"] = "bfloat16" if accelerated else "float32"
+    if features.frame_pooling == AUTO:
+        feature_changes["frame_pooling"] = features.resolved_frame_pooling
+    return dataclasses.replace(config, features=dataclasses.replace(features, **feature_changes), **changes)
 
 
 SPAN_MISMATCH_HINT = (

@@ -89,9 +89,9 @@ class ClipEncoder:
         """The encoder of a resolved ExtractionConfig (no 'auto' setting left) on `frame_encoder`; `options` as __init__'s."""
         return cls(
             frame_encoder,
-            config.max_seq_length,
-            config.image_size,
-            config.sampling,
+            config.features.max_seq_length,
+            config.features.image_size,
+            config.features.sampling,
             config.frame_batch_size,
             decode_workers=config.decode_workers,
             **options,

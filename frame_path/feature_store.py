@@ -1,7 +1,7 @@
 """Each clip's frame features, stored once and reused by every later extraction of the same clip with the same settings.
 
 A clip's features depend only on the clip and on the settings that shape them
-(FEATURE_SETTINGS and the backbone's weights id), never on its label, split or
+(its FeatureConfig: FEATURE_SETTINGS and the backbone's weights id), never on its label, split or
 group, nor on the other clips. So VideoExampleGen looks every clip up here and
 decodes only the ones the store lacks: after adding clips, relabelling or
 re-splitting, a rerun costs the change only.
@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from frame_path.config import FEATURE_SETTINGS, ExtractionConfig
+from frame_path.config import FeatureConfig
 from frame_path.frames import VideoDecodeError
 
 STORE_DIR = "feature_store"  # under OUTPUT_DIR, where `run` and `extract` keep it unless told otherwise
@@ -75,12 +75,12 @@ def clip_identity(path: str) -> str:
     return f"{os.path.abspath(path)}\t{file_state(path)}"
 
 
-def settings_key(config: ExtractionConfig, weights_id: str) -> str:
-    """The folder of one combination of feature-shaping settings (a resolved config: no 'auto' precision)."""
+def settings_key(features: FeatureConfig, weights_id: str) -> str:
+    """The folder of one combination of feature-shaping settings (resolved: no 'auto' precision)."""
     import cv2
     import keras
 
-    shaping = {name: getattr(config, name) for name in FEATURE_SETTINGS}
+    shaping = features.compared()
     # The weights id, not the weights setting: it names the weights themselves (a file's hash, the random-init seed).
     # Another OpenCV may decode other pixels and another Keras compute other last bits: a new folder, never stale.
     shaping.update(weights_id=weights_id, version=STORE_FORMAT_VERSION, opencv=cv2.__version__, keras=keras.__version__)
@@ -90,9 +90,9 @@ def settings_key(config: ExtractionConfig, weights_id: str) -> str:
 class FeatureStore:
     """The store of one settings key under `uri`."""
 
-    def __init__(self, uri: str, config: ExtractionConfig, weights_id: str):
+    def __init__(self, uri: str, features: FeatureConfig, weights_id: str):
         self.uri = uri
-        self.folder = os.path.join(uri, settings_key(config, weights_id))
+        self.folder = os.path.join(uri, settings_key(features, weights_id))
 
     def _entry(self, path: str) -> str:
         key = hashlib.sha256(clip_identity(path).encode()).hexdigest()

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from frame_path import backbone, frames
-from frame_path.config import AUTO_NUMBER, ExtractionConfig, resolve_auto_settings
+from frame_path.config import ExtractionConfig, FeatureConfig, resolve_auto_settings
 from frame_path.errors import BackboneWeightsError
 from trainer.model_files import EXAMPLES_MODEL_DIR, EXAMPLES_MODEL_GRAPH, MODEL_INFO_FILE, ModelInfo
 
@@ -61,7 +61,7 @@ class PushedModel:
 
     version_dir: str
     info: ModelInfo
-    extraction: ExtractionConfig  # the training features' settings; `weights` replaced where the user gave others
+    features: FeatureConfig  # the training features' settings; `weights` replaced where the user gave others
 
     @classmethod
     def open(cls, model_dir: str, weights: str | None = None, views: int = 1) -> PushedModel:
@@ -69,16 +69,16 @@ class PushedModel:
         BackboneWeightsError for weights unlike the training ones."""
         version_dir = resolve_model_dir(model_dir)
         info = read_model_info(version_dir)
-        if views > 1 and info.extraction.sampling != "uniform":
-            raise ModelDirError(f"--views needs a model trained on 'uniform' samples; this one samples '{info.extraction.sampling}'")
-        extraction = dataclasses.replace(info.extraction, weights=weights) if weights else info.extraction
-        weights_id = backbone.weights_id(extraction.weights, extraction.random_init_seed)
+        if views > 1 and info.features.sampling != "uniform":
+            raise ModelDirError(f"--views needs a model trained on 'uniform' samples; this one samples '{info.features.sampling}'")
+        features = dataclasses.replace(info.features, weights=weights) if weights else info.features
+        weights_id = features.weights_id()
         if weights_id != info.backbone_weights_id:
             raise BackboneWeightsError(
                 f"the model was trained on features of backbone weights {info.backbone_weights_id}, "
-                f"but --weights {extraction.weights} gives {weights_id}: its predictions would be meaningless"
+                f"but --weights {features.weights} gives {weights_id}: its predictions would be meaningless"
             )
-        return cls(version_dir, info, extraction)
+        return cls(version_dir, info, features)
 
 
 def _load_serving_default(version_dir: str) -> Any:
@@ -152,13 +152,11 @@ class VideoClassifier:
         self.model = model
         self.views = views
         # Frames sampled per clip: every view's. The recorded settings shape the features (weights, size, sampling,
-        # precision); the pass size and the decode workers are this machine's to choose.
-        self.sampled_frames = model.extraction.max_seq_length * views
-        machine_settings = dataclasses.replace(
-            model.extraction, max_seq_length=self.sampled_frames, frame_batch_size=AUTO_NUMBER, decode_workers=AUTO_NUMBER
-        )
-        extraction = self._extraction = resolve_auto_settings(machine_settings)
-        self._frame_encoder = extraction.build_backbone()
+        # precision); the pass size and the decode workers are this machine's to choose ('auto', the defaults).
+        self.sampled_frames = model.features.max_seq_length * views
+        sampled = dataclasses.replace(model.features, max_seq_length=self.sampled_frames)
+        self._extraction = resolve_auto_settings(ExtractionConfig(features=sampled))
+        self._frame_encoder = self._extraction.features.build_backbone()
         loaded = _load_serving_default(model.version_dir)
         _check_record(model, loaded)
         self._serve = loaded.signatures["serving_default"]
@@ -227,7 +225,7 @@ class VideoClassifier:
 
         from frame_path.records import make_example
 
-        max_seq_length = self.model.extraction.max_seq_length
+        max_seq_length = self.model.features.max_seq_length
         examples = []
         for padded_features, frame_mask in frames.clip_views(frame_features, max_seq_length, self.views):
             # Label and id are not read by serving_default; they only complete the record.

@@ -95,12 +95,12 @@ def timeline(classifier: VideoClassifier, video_path: str, config: TimelineConfi
     """{predictions, frames, windows: [{start_s, end_s, predictions}], segments: [...]}: the whole video, as
     VideoClassifier.classify gives it, and its windows, from one pass over its frames (a second read only for a
     container that miscounts its frames); VideoDecodeError for an unreadable video."""
-    extraction = classifier.model.extraction
+    features = classifier.model.features
     config = config.for_model(classifier.model.info)
     # Each window is sampled for all the classifier's views, as a whole clip is.
-    video = open_windows(video_path, config.window_seconds, config.stride_seconds, classifier.sampled_frames, extraction.sampling)
+    video = open_windows(video_path, config.window_seconds, config.stride_seconds, classifier.sampled_frames, features.sampling)
     windows, whole = [], None
-    for window, sampled_frames in decode_windows(video_path, video, extraction.image_size):
+    for window, sampled_frames in decode_windows(video_path, video, features.image_size):
         if window is video.whole:
             whole = (
                 classifier.classify_frames(sampled_frames, top_k, os.path.basename(video_path), video.declared_frames),

@@ -2,7 +2,7 @@
 and PipelineConfig, which holds a run's settings whole.
 
 Everything else has its home with the code that uses it: extraction settings
-in frame_path/config.py (ExtractionConfig), model hyperparameters in
+in frame_path/config.py (ExtractionConfig, composing FeatureConfig), model hyperparameters in
 trainer/hparams.py (HParams), split names and video extensions in
 video_datasets/manifest.py.
 """
@@ -146,4 +146,4 @@ class PipelineConfig:
 
     def trainer_config(self) -> dict[str, Any]:
         """The Trainer's (and Tuner's) custom_config: the hyperparameters plus the feature shape."""
-        return training_config(self.hparams, self.extraction.max_seq_length, self.extraction.feature_dim)
+        return training_config(self.hparams, self.extraction.features.max_seq_length, self.extraction.features.feature_dim)

@@ -2,15 +2,16 @@
 
 Each field made with typed_config.option() becomes `--field-name` on the
 command line and `PREFIX_FIELD_NAME` in the environment, with its type, help,
-choices and default; the dataclass itself checks the bounds. So no front end
-lists the fields, and a new field reaches all of them.
+choices and default; the dataclass itself checks the bounds. A config that
+composes another (ExtractionConfig's FeatureConfig) is offered flat, its
+composed config's fields by their own names. So no front end lists the
+fields, and a new field reaches all of them.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import difflib
 import json
 import os
@@ -20,7 +21,7 @@ from typing import Any
 from frame_path.config import ExtractionConfig
 from pipeline import configs
 from trainer.hparams import HParamError, tunable_fields
-from typed_config import InvalidOption, bounds_text, field_types, parse_text
+from typed_config import InvalidOption, bounds_text, field_types, option_fields, parse_text
 
 
 class OptionError(ValueError):
@@ -113,7 +114,7 @@ def add_arguments(
     """One option per field (but those in `leave_out`, which the command has no use for). Defaults stay None so
     that `given_values` can tell what was given."""
     types = field_types(config_class)
-    for field in dataclasses.fields(config_class):
+    for field in option_fields(config_class):
         if field.name in leave_out:
             continue
         note = (default_notes or {}).get(field.name, "")
@@ -129,10 +130,8 @@ def add_arguments(
 
 
 def given_values(args: argparse.Namespace, config_class: type) -> dict[str, Any]:
-    """The fields that were given on the command line."""
-    return {
-        field.name: getattr(args, field.name) for field in dataclasses.fields(config_class) if getattr(args, field.name, None) is not None
-    }
+    """The fields that were given on the command line (flat, as `add_arguments` offers them)."""
+    return {field.name: getattr(args, field.name) for field in option_fields(config_class) if getattr(args, field.name, None) is not None}
 
 
 def environment_values(config_class: type, prefix: str, environ: Mapping[str, str]) -> dict[str, Any]:
@@ -179,11 +178,11 @@ def pipeline_config(
     spans: Mapping[str, Any],
 ) -> configs.PipelineConfig:
     """The one builder of PipelineConfig for every front end, each setting checked (InvalidOption: wrap the call in
-    `named_as`). `extraction`, `gate` and `spans` hold the given fields of ExtractionConfig, GateConfig and
-    SpanConfig; `hparams` the given hyperparameters."""
+    `named_as`). `extraction`, `gate` and `spans` hold the given fields of ExtractionConfig (FeatureConfig's
+    among them), GateConfig and SpanConfig; `hparams` the given hyperparameters."""
     return configs.PipelineConfig(
         data_root=data_root,
-        extraction=ExtractionConfig(**extraction),
+        extraction=ExtractionConfig.of(**extraction),
         hparams=dict(hparams),
         enable_tuning=enable_tuning,
         gate=configs.GateConfig(**gate),

@@ -64,7 +64,7 @@ def _components_after(
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
-    feature_shape = {"max_seq_length": config.extraction.max_seq_length, "feature_dim": config.extraction.feature_dim}
+    feature_shape = {"max_seq_length": config.extraction.features.max_seq_length, "feature_dim": config.extraction.features.feature_dim}
     training_examples = _training_examples(example_gen, config.spans.train_spans)
     transform = tfx.components.Transform(
         examples=training_examples,

@@ -119,8 +119,8 @@ def check_inputs(settings: RunSettings) -> list[str]:
     extraction = settings.pipeline.extraction
     span, data_root = spans.resolve_span(settings.pipeline.data_root, settings.pipeline.spans.span)
     clips = manifest.read_manifest(data_root, extraction.eval_group_fraction)
-    weights, seed = extraction.weights, extraction.random_init_seed
-    weights_id = backbone.weights_id(weights, seed)  # a missing weights file fails here
+    weights, seed = extraction.features.weights, extraction.features.random_init_seed
+    weights_id = extraction.features.weights_id()  # a missing weights file fails here
     if weights == "imagenet":
         # Fetches the weights into the Keras cache before any worker needs them,
         # so that offline the run stops here with one line, not in a Beam worker.
@@ -147,8 +147,8 @@ def check_span_features(settings: RunSettings, span: int, weights_id: str) -> li
         return []
     newest = _newest_examples_by_span(settings) if os.path.exists(settings.metadata_path) else {}
     chosen = sorted({*newest, span}, reverse=True)[:train_spans]
-    config = settings.pipeline.extraction
-    extraction = {**config.as_dict(), "frame_pooling": config.resolved_frame_pooling, "weights_id": weights_id}
+    features = settings.pipeline.extraction.features
+    extraction = {**features.compared(), "frame_pooling": features.resolved_frame_pooling, "weights_id": weights_id}
     for other_span in chosen:
         if other_span == span:  # extracted by this run, with its settings
             continue

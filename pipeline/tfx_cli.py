@@ -13,7 +13,7 @@ from these environment variables (read when the file runs, i.e. at
     VIDEO_OUTPUT_DIR         pipeline root, metadata.sqlite and serving/ go under it (default: outputs/tfx_cli)
     VIDEO_DATA_ROOT          folder of videos (default: the demo dataset, generated into VIDEO_OUTPUT_DIR/demo_data)
     VIDEO_SERVING_DIR        where blessed models are pushed (default: VIDEO_OUTPUT_DIR/serving)
-    VIDEO_<SETTING>          any extraction setting of frame_path/config.py's ExtractionConfig, upper-cased:
+    VIDEO_<SETTING>          any setting of frame_path/config.py's ExtractionConfig and FeatureConfig, upper-cased:
                              VIDEO_WEIGHTS ('none' by default on the demo dataset), VIDEO_MAX_SEQ_LENGTH,
                              VIDEO_IMAGE_SIZE, VIDEO_SAMPLING, VIDEO_FRAME_BATCH_SIZE, VIDEO_PRECISION, ...
     VIDEO_EPOCHS             training epochs (default: trainer/hparams.py's)

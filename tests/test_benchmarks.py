@@ -7,7 +7,7 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 from benchmarks import model_quality
-from frame_path.config import ExtractionConfig
+from frame_path.config import FeatureConfig
 from frame_path.records import FRAME_FEATURES_KEY, FRAME_MASK_KEY, LABEL_KEY
 from trainer import preprocessing
 from trainer.hparams import HParams
@@ -59,7 +59,7 @@ def test_model_quality_configurations_are_settings_the_pipeline_takes(name):
     """An overlay that names a renamed or removed hyperparameter, or extraction settings that are gone, fails here."""
     features, hparams = model_quality.CONFIGURATIONS[name]
     HParams.from_config({**hparams, "max_seq_length": MAX_SEQ_LENGTH, "feature_dim": FEATURE_DIM})
-    ExtractionConfig(**features._asdict())
+    FeatureConfig(**features._asdict())
 
 
 def test_model_quality_kfold_selection_holds_out_whole_groups_and_sees_what_is_in_view():

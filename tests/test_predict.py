@@ -116,7 +116,7 @@ def test_multi_view_testing_averages_interleaved_samplings(pushed):
 
     _, version_dir, data_root = pushed
     model = inference_model.PushedModel.open(version_dir, views=3)
-    max_seq_length, image_size = model.extraction.max_seq_length, model.extraction.image_size
+    max_seq_length, image_size = model.features.max_seq_length, model.features.image_size
     videos = sorted(glob.glob(os.path.join(data_root, "test", "*.avi")), key=declared_frame_count)
     short_video, long_video = videos[0], videos[-1]
     assert declared_frame_count(short_video) <= max_seq_length < declared_frame_count(long_video)
@@ -141,11 +141,7 @@ def test_bad_views_are_one_line(pushed, tmp_path, capsys):
     with pytest.raises(SystemExit, match="2"):
         predict.main(["--model-dir", serving_dir, video, "--views", "0"])
     assert "--views must be within [1, 16], got 0" in capsys.readouterr().err
-    first_sampling = _damaged_copy(
-        version_dir,
-        tmp_path,
-        lambda text: json.dumps({**json.loads(text), "extraction": {**json.loads(text)["extraction"], "sampling": "first"}}),
-    )
+    first_sampling = _damaged_copy(version_dir, tmp_path, _setting("sampling", "first"))
     assert predict.main(["--model-dir", first_sampling, video, "--views", "2"]) == 2
     assert capsys.readouterr().err.strip() == "error: --views needs a model trained on 'uniform' samples; this one samples 'first'"
 
@@ -158,7 +154,7 @@ def test_the_lone_serving_default_gives_the_whole_models_numbers(pushed):
     assert os.path.exists(os.path.join(version_dir, inference_model.EXAMPLES_MODEL_DIR, inference_model.EXAMPLES_MODEL_GRAPH))
     lone = inference_model._load_serving_default(version_dir).signatures["serving_default"]
     whole = tf.saved_model.load(version_dir).signatures["serving_default"]
-    max_seq_length = inference_model.PushedModel.open(version_dir).extraction.max_seq_length
+    max_seq_length = inference_model.PushedModel.open(version_dir).features.max_seq_length
     rng = np.random.default_rng(0)
     examples = []
     for valid in (max_seq_length, 3):
@@ -212,7 +208,7 @@ def _damaged_copy(version_dir, tmp_path, damage):
 
 
 def _setting(name, value):
-    return lambda text: json.dumps({**json.loads(text), "extraction": {**json.loads(text)["extraction"], name: value}})
+    return lambda text: json.dumps({**json.loads(text), "features": {**json.loads(text)["features"], name: value}})
 
 
 def _without(key):
@@ -224,10 +220,7 @@ def _without(key):
     [
         (lambda text: text[: len(text) // 2], "is not valid JSON"),  # truncated
         (_without("labels"), "lacks labels"),
-        (
-            lambda text: json.dumps({**json.loads(text), "extraction": {**json.loads(text)["extraction"], "image_size": "x"}}),
-            "unusable extraction setting: image_size must be an integer",
-        ),
+        (_setting("image_size", "x"), "unusable feature setting: image_size must be an integer"),
         (_setting("max_seq_length", 5), "says max_seq_length 5, but the model itself records 8"),
         (_setting("frame_pooling", "avg"), "says frame_pooling 'avg', but the model itself records 'max'"),
         (_setting("frame_pooling", "avg+max"), "says frame_pooling 'avg+max', but the model itself records 'max'"),
@@ -241,3 +234,21 @@ def test_a_damaged_model_info_is_one_line(pushed, tmp_path, capsys, damage, mess
     assert predict.main(["--model-dir", _damaged_copy(version_dir, tmp_path, damage), video]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("error: ") and message in error and "\n" not in error
+
+
+def test_a_model_info_of_the_older_layout_still_loads(pushed, tmp_path, capsys):
+    """Models pushed before the feature settings were a config of their own record the whole extraction config, the
+    training machine's batch size, workers and store among them, under "extraction": they load as they did."""
+    serving_dir, version_dir, data_root = pushed
+
+    def older(text):
+        info = json.loads(text)
+        machine = {"frame_batch_size": 32, "decode_workers": 2, "eval_group_fraction": 0.15, "feature_store": "/training/store"}
+        return json.dumps(
+            {**{name: value for name, value in info.items() if name != "features"}, "extraction": {**info["features"], **machine}}
+        )
+
+    copy = _damaged_copy(version_dir, tmp_path, older)
+    assert inference_model.PushedModel.open(copy).features == inference_model.PushedModel.open(version_dir).features
+    video = sorted(glob.glob(os.path.join(data_root, "test", "*")))[0]
+    assert predict.main(["--model-dir", copy, video]) == 0

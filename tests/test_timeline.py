@@ -36,12 +36,12 @@ def test_bad_timeline_settings_are_refused(values):
 def test_default_window_is_the_median_training_clip_and_the_stride_half_of_it():
     import dataclasses
 
-    from frame_path.config import ExtractionConfig
+    from frame_path.config import FeatureConfig
     from inference.timeline import FALLBACK_WINDOW_SECONDS
     from trainer.model_files import ModelInfo
 
     durations = {"min": 0.5, "quartile_1": 2.0, "median": 3.0, "quartile_3": 5.0, "max": 9.0}
-    info = ModelInfo(["Grow"], ExtractionConfig(), "weights", {}, durations)
+    info = ModelInfo(["Grow"], FeatureConfig(), "weights", {}, durations)
     assert TimelineConfig().for_model(info) == TimelineConfig(3.0, 1.5)
     assert TimelineConfig(2.0).for_model(info) == TimelineConfig(2.0, 1.0)
     assert TimelineConfig(2.0, 0.5, 0.7).for_model(info) == TimelineConfig(2.0, 0.5, 0.7)

@@ -17,8 +17,7 @@ import keras
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from frame_path import backbone as frame_backbone
-from frame_path.config import ExtractionConfig
+from frame_path.config import FeatureConfig
 from trainer import serving_frames
 from trainer.model_files import EXAMPLES_MODEL_DIR, EXAMPLES_MODEL_GRAPH, MODEL_INFO_FILE, ModelInfo
 from trainer.preprocessing import FEATURE_KEYS
@@ -33,7 +32,7 @@ class _ServingModule(tf.Module):
         tf_transform_output: tft.TFTransformOutput,
         labels: list[str],
         frame_encoder: keras.Model,
-        extraction: ExtractionConfig,
+        features: FeatureConfig,
         feature_record: str,
     ):
         super().__init__()
@@ -41,7 +40,7 @@ class _ServingModule(tf.Module):
         self.frame_encoder = frame_encoder
         self.tft_layer = tf_transform_output.transform_features_layer()
         self._raw_feature_spec = tf_transform_output.raw_feature_spec()
-        self._extraction = extraction
+        self._features = features
         self.labels = tf.constant(labels)
         # model_info.json beside the model can be edited or mixed up; the model's own record of its inputs cannot.
         self.feature_record = tf.Variable(feature_record, dtype=tf.string, trainable=False)
@@ -59,7 +58,7 @@ class _ServingModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="frames")])
     def serve_frames(self, frames: tf.Tensor) -> dict[str, tf.Tensor]:
-        raw_features = serving_frames.clip_features(frames, self.frame_encoder, self._extraction)
+        raw_features = serving_frames.clip_features(frames, self.frame_encoder, self._features)
         return self._classify(self.tft_layer(raw_features))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
@@ -82,23 +81,23 @@ def _save_examples_model(serving_module: _ServingModule, path: str) -> None:
     tf.io.gfile.rename(os.path.join(path, "saved_model.pb"), os.path.join(path, EXAMPLES_MODEL_GRAPH))
 
 
-def _frame_encoder(extraction: ExtractionConfig, features_weights_id: str) -> keras.Model:
+def _frame_encoder(features: FeatureConfig, features_weights_id: str) -> keras.Model:
     """The DenseNet121 that produced the training features, for the serving_frames signature."""
-    weights_id = frame_backbone.weights_id(extraction.weights, extraction.random_init_seed)
+    weights_id = features.weights_id()
     if weights_id != features_weights_id:
         raise ValueError(
-            f"backbone weights {extraction.weights!r} are now {weights_id}, but the features were made with "
+            f"backbone weights {features.weights!r} are now {weights_id}, but the features were made with "
             f"{features_weights_id}: extract the features again"
         )
-    return extraction.build_backbone()
+    return features.build_backbone()
 
 
 def export_model(classifier: keras.Model, tf_transform_output: tft.TFTransformOutput, model_info: ModelInfo, path: str) -> None:
     """The SavedModel at `path` with its three signatures, serving_default alone beside it, and model_info.json."""
-    extraction = model_info.extraction
-    frame_encoder = _frame_encoder(extraction, model_info.backbone_weights_id)
+    features = model_info.features
+    frame_encoder = _frame_encoder(features, model_info.backbone_weights_id)
     serving_module = _ServingModule(
-        classifier, tf_transform_output, model_info.labels, frame_encoder, extraction, model_info.feature_record()
+        classifier, tf_transform_output, model_info.labels, frame_encoder, features, model_info.feature_record()
     )
     signatures = {
         "serving_default": serving_module.serve_examples,

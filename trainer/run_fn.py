@@ -14,7 +14,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import v1 as tfx
 
-from frame_path.config import ExtractionConfig
+from frame_path.config import FeatureConfig
 from trainer import model as video_model
 from trainer.data import TRAINING_SEED, dataset, extraction_report
 from trainer.export import export_model
@@ -51,9 +51,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     labels = [label.decode() for label in tf_transform_output.vocabulary_by_name(LABEL_VOCABULARY)]
     hparams = video_model.HParams.from_config({**fn_args.custom_config, **_tuned_values(fn_args)})
     report = extraction_report(fn_args)
-    extraction = ExtractionConfig.from_mapping(report)  # as the features were made
-    if extraction.max_seq_length != hparams.max_seq_length:
-        raise ValueError(f"features have {extraction.max_seq_length} frames per clip, the model expects {hparams.max_seq_length}")
+    features = FeatureConfig.from_mapping(report)  # as the features were made
+    if features.max_seq_length != hparams.max_seq_length:
+        raise ValueError(f"features have {features.max_seq_length} frames per clip, the model expects {hparams.max_seq_length}")
 
     trained, stream_selection = select_streams(hparams, _candidate_trainer(fn_args, tf_transform_output, len(labels), hparams))
     logger.info("Trained %d epochs; kept the weights of epoch %d", len(trained.history["loss"]), trained.kept_epoch)
@@ -66,7 +66,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     }
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as history_file:
         json.dump(training_record, history_file, indent=2)
-    model_info = ModelInfo(labels, extraction, report["weights_id"], dataclasses.asdict(trained.hparams), report.get("train_clip_seconds"))
+    model_info = ModelInfo(labels, features, report["weights_id"], dataclasses.asdict(trained.hparams), report.get("train_clip_seconds"))
     export_model(trained.model, tf_transform_output, model_info, fn_args.serving_model_dir)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from frame_path.config import ExtractionConfig
+from frame_path.config import FeatureConfig
 from frame_path.records import FRAME_FEATURES_KEY, FRAME_MASK_KEY
 
 
@@ -35,9 +35,9 @@ def crop_and_resize(frames: tf.Tensor, image_size: int) -> tf.Tensor:
     return tf.clip_by_value(tf.round(resized), 0.0, 255.0)
 
 
-def clip_features(frames: tf.Tensor, backbone: keras.Model, extraction: ExtractionConfig) -> dict[str, tf.Tensor]:
-    """Decoded frames of one clip -> raw Example features {frame_features [1, T*D], frame_mask [1, T]}, as `extraction` makes them."""
-    max_seq_length, image_size, sampling = extraction.max_seq_length, extraction.image_size, extraction.sampling
+def clip_features(frames: tf.Tensor, backbone: keras.Model, features: FeatureConfig) -> dict[str, tf.Tensor]:
+    """Decoded frames of one clip -> raw Example features {frame_features [1, T*D], frame_mask [1, T]}, as `features` makes them."""
+    max_seq_length, image_size, sampling = features.max_seq_length, features.image_size, features.sampling
     tf.debugging.assert_positive(tf.shape(frames)[0], message="serving_frames needs at least one frame")
     sampled = tf.gather(frames, sample_frame_indices(tf.shape(frames)[0], max_seq_length, sampling))
     frame_features = backbone(crop_and_resize(sampled, image_size), training=False)

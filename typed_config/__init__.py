@@ -3,7 +3,10 @@
 A field made with `option()` carries what a front end needs to offer it
 (help, bounds, choices); `check_fields()` checks a dataclass instance against
 its field types and bounds; `parse_text()` reads a command-line or environment
-value as a field's type. Plain Python, no project imports, so every layer can
+value as a field's type. A config may compose another (a field whose type is
+a config dataclass): its options are offered flat, by their own names, so
+`option_fields`, `field_types`, `flat_values` and `build` see one level of
+options wherever they are kept. Plain Python, no project imports, so every layer can
 use it: the extraction settings (frame_path/config.py), the model
 hyperparameters (trainer/hparams.py) and the front ends (pipeline/options.py).
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -51,10 +54,57 @@ def option(
     )
 
 
-def field_types(config_class: type) -> dict[str, type]:
-    """Field name -> its Python type (str, int, float or bool), resolving postponed annotations."""
+def _own_types(config_class: type) -> dict[str, type]:
+    """Each field of `config_class` itself -> its type, resolving postponed annotations."""
     hints = typing.get_type_hints(config_class)
     return {field.name: hints[field.name] for field in dataclasses.fields(config_class)}
+
+
+def _composed(field_type: type) -> bool:
+    return dataclasses.is_dataclass(field_type)
+
+
+def option_fields(config_class: type) -> list[dataclasses.Field]:
+    """The options of a config class in order, those of a config it composes in that field's place; ValueError
+    when two share a name (front ends, environment variables and component parameters name them flat)."""
+    fields: list[dataclasses.Field] = []
+    for field in dataclasses.fields(config_class):
+        field_type = _own_types(config_class)[field.name]
+        fields.extend(option_fields(field_type) if _composed(field_type) else [field])
+    names = [field.name for field in fields]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{config_class.__name__} has options of the same name: {sorted({n for n in names if names.count(n) > 1})}")
+    return fields
+
+
+def field_types(config_class: type) -> dict[str, type]:
+    """Option name -> its Python type (str, int, float or bool), the composed configs' options among them."""
+    types: dict[str, type] = {}
+    for name, field_type in _own_types(config_class).items():
+        types.update(field_types(field_type) if _composed(field_type) else {name: field_type})
+    return types
+
+
+def flat_values(config: Any) -> dict[str, Any]:
+    """Option name -> value of a config instance, the composed configs' options among them (as `field_types`)."""
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        values.update(flat_values(value) if dataclasses.is_dataclass(value) else {field.name: value})
+    return values
+
+
+def build(config_class: type, values: Mapping[str, Any], complete: bool = False) -> Any:
+    """A config (and the configs it composes) from flat option values; other keys are ignored. An option not in
+    `values` takes its default, or with `complete` is a KeyError naming it (a record that must hold every one)."""
+    arguments: dict[str, Any] = {}
+    for field in dataclasses.fields(config_class):
+        field_type = _own_types(config_class)[field.name]
+        if _composed(field_type):
+            arguments[field.name] = build(field_type, values, complete)
+        elif field.name in values or complete:
+            arguments[field.name] = values[field.name]
+    return config_class(**arguments)
 
 
 def defaults(config_class: type) -> dict[str, Any]:
@@ -75,10 +125,14 @@ def check_fields(config: Any) -> None:
 
     An int given for a float field is stored as a float (frozen dataclasses too).
     """
-    types = field_types(type(config))
+    types = _own_types(type(config))
     for field in dataclasses.fields(config):
         name, value, meta = field.name, getattr(config, field.name), field.metadata
         expected = types[name]
+        if _composed(expected):  # a composed config checks its own fields
+            if not isinstance(value, expected):
+                raise InvalidOption(name, f"must be of type {expected.__name__}, got {value!r}")
+            continue
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
             object.__setattr__(config, name, value)

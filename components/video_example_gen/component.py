@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 
 from tfx import types
 from tfx.components.example_gen import driver, input_processor
@@ -19,14 +20,16 @@ from frame_path.config import ExtractionConfig
 from typed_config import field_types
 from video_datasets import manifest, spans
 
-# The executor assigns clips to splits from the dataset manifest in one pass.
-# The split patterns only feed the input fingerprint of TFX's own driver,
-# which Kubeflow runs (VideoDriver replaces it elsewhere): together they cover
-# the top-level CSVs / split lists ('*') and every clip of either layout
-# ('*/*': train/x.avi or Class/x.avi).
-_FINGERPRINT_PATTERNS = {"train": "*", "eval": "*/*", "test": "*/*/*"}
-# Under a span, TFX's driver needs every pattern to match a file: both layouts have clips at '*/*'.
-_SPAN_FINGERPRINT_PATTERNS = {"train": "*", "eval": "*/*", "test": "*/*"}
+# TFX's driver fingerprints a data root for the cache through the patterns of its input config (the "splits" of
+# example_gen_pb2.Input, which this executor never splits by: clips get their split from the manifest). Each pattern
+# is one depth of files under the data root, named for what it covers: the listing files (CSVs, split lists) at '*',
+# the clips of either layout at '*/*' (train/x.avi or Class/x.avi), anything a folder deeper at '*/*/*'. TFX's own
+# FileBasedInputProcessor reads them for a remote data root (gs://) and on Kubeflow, whose driver is TFX's;
+# VideoDriver fingerprints a local one by its manifest instead (input_fingerprint).
+_FINGERPRINT_PATTERNS = {"listing_files": "*", "clips": "*/*", "files_a_folder_deeper": "*/*/*"}
+# Under a span every pattern must match a file (TFX resolves the span by the files each pattern matches): both
+# layouts have clips at '*/*'.
+_SPAN_FINGERPRINT_PATTERNS = {"listing_files": "*", "clips": "*/*"}
 
 
 def input_fingerprint(data_root: str) -> str:
@@ -49,21 +52,40 @@ def input_fingerprint(data_root: str) -> str:
     return f"files:{len(set(paths))},sha256:{digest.hexdigest()}"
 
 
-class _ManifestInputProcessor(input_processor.FileBasedInputProcessor):
-    """The span of video_datasets/spans.py (the latest, or the one of range_config), fingerprinted by its manifest."""
+class _ManifestInputProcessor(input_processor.InputProcessor):
+    """The span of video_datasets/spans.py (the latest, or the one of range_config), fingerprinted by its manifest.
+
+    TFX's InputProcessor interface, the driver's hook for span, version and fingerprint; nothing of
+    FileBasedInputProcessor, whose span resolution matches files by pattern (a span folder of this project is a
+    whole dataset, found by video_datasets/spans.py) and whose fingerprint covers every file the patterns match.
+    """
+
+    def __init__(
+        self, input_base_uri: str, splits: Iterable[example_gen_pb2.Input.Split], range_config: range_config_pb2.RangeConfig | None = None
+    ):
+        splits = list(splits)
+        super().__init__(splits, range_config)  # TFX's checks of the range config (one span)
+        self._input_base = input_base_uri
+        self._span_pattern = spans.span_folder_of(splits[0].pattern)  # every pattern starts with it
+        static = range_config.static_range if range_config and range_config.HasField("static_range") else None
+        self._requested_span = static.start_span_number if static else spans.LATEST
+        self._span_folder = ""
+        self._manifest_fingerprint: str | None = None
 
     def resolve_span_and_version(self) -> tuple[int, int | None]:
-        span_pattern = spans.span_folder_of(self._splits[0].pattern)
-        if not span_pattern:
-            self._fingerprint = input_fingerprint(self._input_base_uri)
+        if not self._span_pattern:
+            self._manifest_fingerprint = input_fingerprint(self._input_base)
             return 0, None
-        static = self._range_config.static_range if self._range_config and self._range_config.HasField("static_range") else None
-        span, folder = spans.resolve_span(
-            os.path.join(self._input_base_uri, span_pattern), static.start_span_number if static else spans.LATEST
-        )
-        self._span_folder = os.path.relpath(folder, self._input_base_uri)
-        self._fingerprint = input_fingerprint(folder)
+        span, folder = spans.resolve_span(os.path.join(self._input_base, self._span_pattern), self._requested_span)
+        self._span_folder = os.path.relpath(folder, self._input_base)
+        self._manifest_fingerprint = input_fingerprint(folder)
         return span, None
+
+    def get_latest_span(self) -> int:
+        return spans.resolve_span(os.path.join(self._input_base, self._span_pattern))[0] if self._span_pattern else 0
+
+    def get_input_fingerprint(self, span: int, version: int | None) -> str | None:
+        return self._manifest_fingerprint
 
     def get_pattern_for_span_version(self, pattern: str, span: int, version: int | None) -> str:
         # The folder's own spelling of the number (span-01 stays span-01): the executor reads the folder from it.
@@ -72,16 +94,24 @@ class _ManifestInputProcessor(input_processor.FileBasedInputProcessor):
 
 
 class VideoDriver(driver.FileBasedDriver):
-    """FileBasedDriver whose input fingerprint covers the manifest's files only (see input_fingerprint)."""
+    """FileBasedDriver whose input fingerprint covers the manifest's files only (see input_fingerprint).
 
-    def get_input_processor(self, splits, range_config=None, input_base_uri=None) -> input_processor.InputProcessor:
+    A remote data root (gs://) keeps TFX's FileBasedInputProcessor: the manifest is read from local folders only.
+    """
+
+    def get_input_processor(
+        self,
+        splits: Iterable[example_gen_pb2.Input.Split],
+        range_config: range_config_pb2.RangeConfig | None = None,
+        input_base_uri: str | None = None,
+    ) -> input_processor.InputProcessor:
         if input_base_uri and "://" in input_base_uri:
             return super().get_input_processor(splits, range_config, input_base_uri)
         return _ManifestInputProcessor(input_base_uri, splits, range_config)
 
 
 class VideoExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
-    # One execution parameter per ExtractionConfig field, typed as the field.
+    # One execution parameter per setting of ExtractionConfig (FeatureConfig's among them), typed as the setting.
     PARAMETERS = {
         **standard_component_specs.FileBasedExampleGenSpec.PARAMETERS,
         **{name: ExecutionParameter(type=field_type) for name, field_type in field_types(ExtractionConfig).items()},
@@ -99,8 +129,10 @@ class VideoExampleGen(FileBasedExampleGen):
     artifact.
     """
 
-    # A FileBasedExampleGen (with its driver, which fingerprints the input
-    # files for the cache, also on Kubeflow), with typed video parameters.
+    # A FileBasedExampleGen with typed video parameters: Kubeflow's compiler (TFX 1.21's
+    # kubeflow/v2/step_builder.py) runs the ExampleGen driver, which fingerprints the input for the cache, only
+    # for an isinstance of FileBasedExampleGen. Its __init__ is the one step skipped: it builds a
+    # FileBasedExampleGenSpec of its own, which has no place for the video parameters of VideoExampleGenSpec.
     SPEC_CLASS = VideoExampleGenSpec
     DRIVER_CLASS = VideoDriver
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
@@ -131,5 +163,5 @@ class VideoExampleGen(FileBasedExampleGen):
             examples=types.Channel(type=standard_artifacts.Examples),
             **config.as_dict(),
         )
-        # FileBasedExampleGen.__init__ builds its own spec; the base class takes ours.
+        # Past FileBasedExampleGen.__init__ (see above) to the base class, which takes this spec.
         base_beam_component.BaseBeamComponent.__init__(self, spec=spec)

@@ -59,7 +59,7 @@ class _ClipsDoFn(beam.DoFn):
 
     def setup(self) -> None:
         config = self._config
-        self._store = feature_store.FeatureStore(config.feature_store, config, self._weights_id) if config.feature_store else None
+        self._store = feature_store.FeatureStore(config.feature_store, config.features, self._weights_id) if config.feature_store else None
         self._started = time.monotonic()
         self._last_progress = self._started
         self._clip_count = 0
@@ -131,7 +131,7 @@ class _EncodeClipsDoFn(_ClipsDoFn):
         if self._encoder is None:
             config = self._config
             self._encoder = encoding.ClipEncoder.for_config(
-                config.build_backbone(),
+                config.features.build_backbone(),
                 config,
                 clip_aligned_passes=True,  # a clip's features must not depend on the clips beside it: the store mixes runs
             )
@@ -178,7 +178,7 @@ def EncodeClips(root: beam.pvalue.PBegin, clips: list[manifest.Clip], config: Ex
     # Full batches from the start: grown from 1 clip, as BatchElements does by
     # itself, the 26 new clips of a rerun went one by one, decoded then encoded
     # (0.8 clips/s; 1.4 in full batches, and the first run 1.65 -> 1.79).
-    clips_a_batch = max(32, -(-4 * config.frame_batch_size // config.max_seq_length))
+    clips_a_batch = max(32, -(-4 * config.frame_batch_size // config.features.max_seq_length))
     encoded = (
         looked_up[_ReadStoreDoFn.MISSES]
         | "BatchClips" >> beam.BatchElements(min_batch_size=clips_a_batch, max_batch_size=clips_a_batch)
@@ -234,7 +234,9 @@ class Executor(BaseExampleGenExecutor):
         config = resolve_auto_settings(requested, device)
         data_root = _data_root(exec_properties)
         clips = manifest.read_manifest(data_root, config.eval_group_fraction)
-        logger.info("VideoExampleGen: %d clips to encode %s, weights=%s", len(clips), manifest.count_per_split(clips), config.weights)
+        logger.info(
+            "VideoExampleGen: %d clips to encode %s, weights=%s", len(clips), manifest.count_per_split(clips), config.features.weights
+        )
         warnings = manifest.data_warnings(clips)
         for warning in warnings:
             logger.warning("VideoExampleGen: %s", warning)
@@ -247,7 +249,7 @@ class Executor(BaseExampleGenExecutor):
         clip_log_dir = os.path.join(examples_artifact.uri, _CLIP_LOG_DIR)
         started = time.monotonic()
         with self._make_beam_pipeline() as pipeline:
-            encoded = pipeline | "EncodeClips" >> EncodeClips(clips, config, backbone.weights_id(config.weights, config.random_init_seed))
+            encoded = pipeline | "EncodeClips" >> EncodeClips(clips, config, config.features.weights_id())
             _write_splits(encoded.examples, examples_artifact)
             (
                 encoded.clip_log
@@ -292,13 +294,11 @@ def _data_root(exec_properties: dict[str, Any]) -> str:
 
 def _settings_report(requested: ExtractionConfig, config: ExtractionConfig, device: str) -> dict[str, Any]:
     """The settings the features were made with ('auto' ones as resolved), the choices made, and the weights' id."""
+    settings, asked = config.as_dict(), requested.as_dict()
     return {
-        **config.as_dict(),
-        "auto_settings": {
-            "device": device,
-            **{name: value for name, value in config.as_dict().items() if value != getattr(requested, name)},
-        },
-        "weights_id": backbone.weights_id(config.weights, config.random_init_seed),
+        **settings,
+        "auto_settings": {"device": device, **{name: value for name, value in settings.items() if value != asked[name]}},
+        "weights_id": config.features.weights_id(),
     }
 
 

@@ -13,6 +13,7 @@ from ml_metadata.proto import metadata_store_pb2
 import pipeline_runner
 from frame_path.config import ExtractionConfig
 from pipeline import configs, runner
+from video_datasets import spans
 
 SMALL = ["--weights", "none", "--max-seq-length", "8", "--image-size", "32"]
 
@@ -58,7 +59,7 @@ def test_extract_takes_the_latest_span_or_the_one_asked_and_train_spans_gives_tr
         output_dir=output_dir,
         pipeline=configs.PipelineConfig(
             data_root=data_root,
-            extraction=ExtractionConfig(weights="none", max_seq_length=8, image_size=32),
+            extraction=ExtractionConfig.of(weights="none", max_seq_length=8, image_size=32),
             spans=configs.SpanConfig(train_spans=3),  # only 2 spans are extracted: a warning, not silence
         ),
     )
@@ -96,7 +97,7 @@ def test_spans_whose_features_were_made_differently_are_not_trained_on_together(
     for span, image_size in ((1, 128), (2, 160)):
         examples_uri = tmp_path / f"examples_{span}"
         (examples_uri / "Split-train").mkdir(parents=True)
-        report = {**ExtractionConfig(image_size=image_size).as_dict(), "weights_id": "imagenet", "span": span}
+        report = {**ExtractionConfig.of(image_size=image_size).as_dict(), "weights_id": "imagenet", "span": span}
         (examples_uri / "extraction_report.json").write_text(json.dumps(report))
         train_files.append(str(examples_uri / "Split-train" / "*"))
     with pytest.raises(ValueError, match="span 1 has image_size 128, span 2 160"):
@@ -131,8 +132,37 @@ def test_spans_of_another_data_root_are_refused_and_the_refusals_advice_works(de
         output_dir=output_dir,
         pipeline=configs.PipelineConfig(
             data_root=data_root,
-            extraction=ExtractionConfig(weights="none", max_seq_length=8, image_size=32),
+            extraction=ExtractionConfig.of(weights="none", max_seq_length=8, image_size=32),
             spans=configs.SpanConfig(train_spans=2),
         ),
     )
     runner.check_inputs(settings)  # no refusal
+
+
+def test_the_driver_resolves_the_span_and_fingerprints_its_manifest(demo_dataset, tmp_path):
+    """VideoDriver as TFX's driver calls it: the latest span (or the one asked) by video_datasets/spans.py, that
+    folder's own spelling in the input patterns (which the executor reads it from), and the fingerprint of that
+    span's manifest; the patterns named for the files they cover, not for splits."""
+    from tfx.components.example_gen import utils as example_gen_utils
+    from tfx.proto import example_gen_pb2
+    from tfx.types import standard_component_specs
+    from tfx.utils import proto_utils
+
+    from components.video_example_gen.component import VideoDriver, VideoExampleGen, input_fingerprint
+
+    data_root = _spans_root(demo_dataset, tmp_path)
+    os.rename(os.path.join(data_root, "span-2"), os.path.join(data_root, "span-02"))
+    for span, folder in ((spans.LATEST, "span-02"), (1, "span-1")):
+        component = VideoExampleGen(data_root=data_root, span=span)
+        exec_properties = {
+            name: proto_utils.proto_to_json(value) if hasattr(value, "DESCRIPTOR") else value
+            for name, value in component.exec_properties.items()
+        }
+        resolved = VideoDriver(None).resolve_exec_properties(exec_properties, None, None)
+        input_config = proto_utils.json_to_proto(resolved[standard_component_specs.INPUT_CONFIG_KEY], example_gen_pb2.Input())
+        assert [(split.name, split.pattern) for split in input_config.splits] == [
+            ("listing_files", f"{folder}/*"),
+            ("clips", f"{folder}/*/*"),
+        ]
+        assert resolved[example_gen_utils.SPAN_PROPERTY_NAME] == int(folder.split("-")[1])
+        assert resolved[example_gen_utils.FINGERPRINT_PROPERTY_NAME] == input_fingerprint(os.path.join(data_root, folder))

@@ -107,19 +107,19 @@ def test_eval_split_is_carved_out_of_train_by_group(extraction):
 def test_report_records_the_settings_chosen_for_the_device_and_no_decoder_outlives_the_run(extraction):
     _, summary = extraction
     device = compute_device()
-    resolved = resolve_auto_settings(ExtractionConfig(weights="none"), device, cores=usable_cores())
+    resolved = resolve_auto_settings(ExtractionConfig.of(weights="none"), device, cores=usable_cores())
     # The run summary copies extraction_report.json: 'auto' settings appear as resolved for this machine's device
     # (and the pooling for the weights: the map's maximum with random-init ones).
     assert (summary["frame_batch_size"], summary["precision"], summary["decode_workers"], summary["frame_pooling"]) == (
         resolved.frame_batch_size,
-        resolved.precision,
+        resolved.features.precision,
         resolved.decode_workers,
         "max",
     )
     assert summary["auto_settings"] == {
         "device": device,
         "frame_batch_size": resolved.frame_batch_size,
-        "precision": resolved.precision,
+        "precision": resolved.features.precision,
         "decode_workers": resolved.decode_workers,
         "frame_pooling": "max",
     }

@@ -1,20 +1,31 @@
-"""ExtractionConfig: one typed object with defaults and bounds, and the component spec derived from it."""
-
-import dataclasses
+"""FeatureConfig and the ExtractionConfig that composes it: typed objects with defaults and bounds, and the component spec
+derived from them."""
 
 import pytest
 
 from components.video_example_gen.component import VideoExampleGen, VideoExampleGenSpec
 from frame_path import backbone
-from frame_path.config import ExtractionConfig, resolve_auto_settings, span_feature_mismatch, usable_cores
-from typed_config import InvalidOption
+from frame_path.config import FEATURE_SETTINGS, ExtractionConfig, FeatureConfig, resolve_auto_settings, span_feature_mismatch, usable_cores
+from typed_config import InvalidOption, field_types
 
 
 def test_defaults_are_valid_and_round_trip_through_a_mapping():
     config = ExtractionConfig()
-    assert (config.max_seq_length, config.image_size, config.sampling) == (20, 128, "uniform")
-    assert (config.precision, config.frame_batch_size, config.decode_workers) == ("auto", 0, 0)  # chosen per device
+    assert (config.features.max_seq_length, config.features.image_size, config.features.sampling) == (20, 128, "uniform")
+    assert (config.features.precision, config.frame_batch_size, config.decode_workers) == ("auto", 0, 0)  # chosen per device
     assert ExtractionConfig.from_mapping({**config.as_dict(), "unrelated": 1}) == config
+    assert FeatureConfig.from_mapping({**config.as_dict(), "unrelated": 1}) == config.features
+
+
+def test_the_feature_settings_are_only_what_shapes_the_features():
+    """What the machine runs them with, the split and the store stay out of FeatureConfig (so out of models, store
+    keys and span checks); the flat settings keep the names every front end offers."""
+    assert set(FeatureConfig().as_dict()) == {*FEATURE_SETTINGS, "weights", "random_init_seed"}
+    machine_and_place = {"frame_batch_size", "decode_workers", "eval_group_fraction", "feature_store"}
+    assert set(ExtractionConfig().as_dict()) == {*FeatureConfig().as_dict(), *machine_and_place}
+    assert set(field_types(ExtractionConfig)) == set(ExtractionConfig().as_dict())
+    config = ExtractionConfig.of(image_size=64, decode_workers=3)
+    assert (config.features, config.decode_workers) == (FeatureConfig(image_size=64), 3)
 
 
 @pytest.mark.parametrize(
@@ -36,48 +47,54 @@ def test_defaults_are_valid_and_round_trip_through_a_mapping():
 )
 def test_bad_values_name_the_setting_and_the_bound(values, option, text):
     with pytest.raises(InvalidOption) as raised:
-        ExtractionConfig(**values)
+        ExtractionConfig.of(**values)
+    with pytest.raises(InvalidOption):
+        ExtractionConfig.from_mapping({**ExtractionConfig().as_dict(), **values})
     assert raised.value.option == option and text in str(raised.value)
 
 
 def test_a_record_made_before_a_setting_existed_reads_with_the_value_it_was_made_with():
-    record = ExtractionConfig(image_size=64).as_dict()
+    record = ExtractionConfig.of(image_size=64).as_dict()
     del record["frame_pooling"]  # an extraction report or model_info.json from before frame pooling was a setting
-    assert ExtractionConfig.from_mapping(record) == ExtractionConfig(image_size=64, frame_pooling="avg")
+    assert ExtractionConfig.from_mapping(record) == ExtractionConfig.of(image_size=64, frame_pooling="avg")
+    assert FeatureConfig.from_mapping(record) == FeatureConfig(image_size=64, frame_pooling="avg")
+    del record["sampling"]
+    with pytest.raises(KeyError, match="sampling"):
+        FeatureConfig.from_mapping(record)
 
 
 def test_an_integer_is_a_valid_fraction():
-    assert ExtractionConfig(eval_group_fraction=0).eval_group_fraction == 0.0
+    assert ExtractionConfig.of(eval_group_fraction=0).eval_group_fraction == 0.0
 
 
 def test_component_spec_has_one_typed_parameter_per_field():
-    names = {field.name for field in dataclasses.fields(ExtractionConfig)}
+    names = set(ExtractionConfig().as_dict())
     assert names <= set(VideoExampleGenSpec.PARAMETERS)
     assert VideoExampleGenSpec.PARAMETERS["image_size"].type is int
     assert VideoExampleGenSpec.PARAMETERS["eval_group_fraction"].type is float
-    component = VideoExampleGen(data_root="/data", config=ExtractionConfig(image_size=64, precision="bfloat16"))
-    assert ExtractionConfig.from_mapping(component.exec_properties) == ExtractionConfig(image_size=64, precision="bfloat16")
+    component = VideoExampleGen(data_root="/data", config=ExtractionConfig.of(image_size=64, precision="bfloat16"))
+    assert ExtractionConfig.from_mapping(component.exec_properties) == ExtractionConfig.of(image_size=64, precision="bfloat16")
 
 
 def test_auto_settings_follow_the_device_and_explicit_values_win():
     on_cpu = resolve_auto_settings(ExtractionConfig(), "cpu", cores=6)
-    assert (on_cpu.frame_batch_size, on_cpu.precision, on_cpu.decode_workers) == (32, "float32", 6)
+    assert (on_cpu.frame_batch_size, on_cpu.features.precision, on_cpu.decode_workers) == (32, "float32", 6)
     on_gpu = resolve_auto_settings(ExtractionConfig(), "gpu", cores=16)
-    assert (on_gpu.frame_batch_size, on_gpu.precision, on_gpu.decode_workers) == (1024, "bfloat16", 16)
+    assert (on_gpu.frame_batch_size, on_gpu.features.precision, on_gpu.decode_workers) == (1024, "bfloat16", 16)
     # Larger frames, fewer a pass (same pixels), in multiples of 32.
-    assert resolve_auto_settings(ExtractionConfig(image_size=224), "gpu").frame_batch_size == 320
-    assert resolve_auto_settings(ExtractionConfig(image_size=512), "tpu").frame_batch_size == 64
-    explicit = ExtractionConfig(frame_batch_size=64, precision="float32", decode_workers=3, frame_pooling="avg")
+    assert resolve_auto_settings(ExtractionConfig.of(image_size=224), "gpu").frame_batch_size == 320
+    assert resolve_auto_settings(ExtractionConfig.of(image_size=512), "tpu").frame_batch_size == 64
+    explicit = ExtractionConfig.of(frame_batch_size=64, precision="float32", decode_workers=3, frame_pooling="avg")
     assert resolve_auto_settings(explicit, "gpu") == explicit
     # Resolved here: for this machine's device (a GPU where there is one), workers default to the cores this process may use.
     device = backbone.compute_device()
     expected = resolve_auto_settings(ExtractionConfig(), device, cores=usable_cores())
     assert resolve_auto_settings(ExtractionConfig()) == expected
-    assert (expected.precision == "float32") == (device == "cpu")
+    assert (expected.features.precision == "float32") == (device == "cpu")
 
 
 def test_span_feature_mismatch_names_each_differing_setting_and_lets_auto_match_any():
-    made = {**ExtractionConfig(precision="float32", frame_pooling="max").as_dict(), "weights_id": "imagenet"}
+    made = {**ExtractionConfig.of(precision="float32", frame_pooling="max").as_dict(), "weights_id": "imagenet"}
     assert span_feature_mismatch(1, made, 2, {**made, "precision": "auto"}) is None  # resolved per device later
     other = {**made, "image_size": 160, "weights_id": "none(random-init,seed=0)"}
     assert (
@@ -93,9 +110,10 @@ def test_span_feature_mismatch_names_each_differing_setting_and_lets_auto_match_
 def test_auto_pooling_follows_the_weights_and_an_explicit_one_stays(weights, pooling):
     """'auto' is the map's mean with pretrained weights (the Keras example's measured choice), its maximum with
     random ones (this project's measured choice), resolved where the features are made and recorded so."""
-    assert ExtractionConfig().frame_pooling == "auto"
-    assert resolve_auto_settings(ExtractionConfig(weights=weights), device="cpu", cores=1).frame_pooling == pooling
-    assert ExtractionConfig(weights=weights).feature_dim == 1024
+    assert FeatureConfig().frame_pooling == "auto"
+    assert resolve_auto_settings(ExtractionConfig.of(weights=weights), device="cpu", cores=1).features.frame_pooling == pooling
+    assert FeatureConfig(weights=weights).feature_dim == 1024
     assert (
-        resolve_auto_settings(ExtractionConfig(weights=weights, frame_pooling="avg+max"), device="cpu", cores=1).frame_pooling == "avg+max"
+        resolve_auto_settings(ExtractionConfig.of(weights=weights, frame_pooling="avg+max"), device="cpu", cores=1).features.frame_pooling
+        == "avg+max"
     )

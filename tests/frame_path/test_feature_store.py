@@ -13,7 +13,7 @@ import pytest
 from frame_path.config import ExtractionConfig, resolve_auto_settings
 from frame_path.feature_store import FeatureStore, StoredClip, settings_key, store_size
 
-CONFIG = resolve_auto_settings(ExtractionConfig(weights="none", max_seq_length=4), device="cpu", cores=1)
+FEATURES = resolve_auto_settings(ExtractionConfig.of(weights="none", max_seq_length=4), device="cpu", cores=1).features
 WEIGHTS_ID = "none(random-init,seed=0)"
 
 
@@ -31,7 +31,7 @@ def video(tmp_path) -> str:
 
 
 def test_a_stored_clip_comes_back_bitwise(tmp_path, video):
-    store = FeatureStore(str(tmp_path / "store"), CONFIG, WEIGHTS_ID)
+    store = FeatureStore(str(tmp_path / "store"), FEATURES, WEIGHTS_ID)
     assert store.get(video) is None
     store.put(video, _clip())
     stored = store.get(video)
@@ -43,7 +43,7 @@ def test_a_stored_clip_comes_back_bitwise(tmp_path, video):
 
 
 def test_a_clip_replaced_in_place_or_moved_is_a_miss(tmp_path, video):
-    store = FeatureStore(str(tmp_path / "store"), CONFIG, WEIGHTS_ID)
+    store = FeatureStore(str(tmp_path / "store"), FEATURES, WEIGHTS_ID)
     store.put(video, _clip())
     replacement = video + ".new"
     shutil.copy2(video, replacement)  # same bytes, size and modification time (`cp -p`): only the ctime differs
@@ -56,10 +56,9 @@ def test_a_clip_replaced_in_place_or_moved_is_a_miss(tmp_path, video):
 
 
 def test_only_the_feature_settings_and_the_weights_choose_the_folder():
-    key = settings_key(CONFIG, WEIGHTS_ID)
-    # How fast, or which split: the same features.
-    for change in ({"frame_batch_size": 64}, {"decode_workers": 3}, {"eval_group_fraction": 0.3}, {"feature_store": "/elsewhere"}):
-        assert settings_key(dataclasses.replace(CONFIG, **change), WEIGHTS_ID) == key
+    key = settings_key(FEATURES, WEIGHTS_ID)
+    # How fast, which split or where: no setting of the features, so never part of the key.
+    assert not {"frame_batch_size", "decode_workers", "eval_group_fraction", "feature_store"} & set(FEATURES.as_dict())
     for change in (
         {"max_seq_length": 5},
         {"image_size": 64},
@@ -67,12 +66,12 @@ def test_only_the_feature_settings_and_the_weights_choose_the_folder():
         {"precision": "bfloat16"},
         {"frame_pooling": "avg+max"},
     ):
-        assert settings_key(dataclasses.replace(CONFIG, **change), WEIGHTS_ID) != key
-    assert settings_key(CONFIG, "none(random-init,seed=1)") != key
+        assert settings_key(dataclasses.replace(FEATURES, **change), WEIGHTS_ID) != key
+    assert settings_key(FEATURES, "none(random-init,seed=1)") != key
 
 
 def test_a_damaged_entry_is_a_miss_and_is_written_again(tmp_path, video):
-    store = FeatureStore(str(tmp_path / "store"), CONFIG, WEIGHTS_ID)
+    store = FeatureStore(str(tmp_path / "store"), FEATURES, WEIGHTS_ID)
     store.put(video, _clip())
     [entry] = [os.path.join(folder, name) for folder, _, files in os.walk(tmp_path / "store") for name in files]
     with open(entry, "r+b") as entry_file:
@@ -83,7 +82,7 @@ def test_a_damaged_entry_is_a_miss_and_is_written_again(tmp_path, video):
 
 
 def test_concurrent_writers_of_one_clip_leave_one_whole_entry(tmp_path, video):
-    store = FeatureStore(str(tmp_path / "store"), CONFIG, WEIGHTS_ID)
+    store = FeatureStore(str(tmp_path / "store"), FEATURES, WEIGHTS_ID)
     errors = []
 
     def write() -> None:
@@ -107,7 +106,7 @@ def test_concurrent_writers_of_one_clip_leave_one_whole_entry(tmp_path, video):
 def test_a_store_at_a_uri_goes_through_tf_io_gfile(video):
     """TensorFlow's in-memory filesystem stands in for gs://: the same reads, writes, renames and listing."""
     uri = "ram://feature-store-test"
-    store = FeatureStore(uri, CONFIG, WEIGHTS_ID)
+    store = FeatureStore(uri, FEATURES, WEIGHTS_ID)
     assert store.get(video) is None
     store.put(video, _clip(1))
     np.testing.assert_array_equal(store.get(video).frame_features, _clip(1).frame_features)
@@ -117,7 +116,7 @@ def test_a_store_at_a_uri_goes_through_tf_io_gfile(video):
 def test_a_clip_that_cannot_be_decoded_is_remembered_until_it_changes(tmp_path, video):
     from frame_path.frames import VideoDecodeError
 
-    store = FeatureStore(str(tmp_path / "store"), CONFIG, WEIGHTS_ID)
+    store = FeatureStore(str(tmp_path / "store"), FEATURES, WEIGHTS_ID)
     store.put(video, VideoDecodeError("truncated: 33 of 136 frames decodable"))
     remembered = store.get(video)
     assert isinstance(remembered, VideoDecodeError) and str(remembered) == "truncated: 33 of 136 frames decodable"
@@ -131,8 +130,8 @@ def test_a_store_that_cannot_be_written_is_a_reason_not_an_error(tmp_path, video
     with a reason, and reading it is a miss: the extraction goes on without it."""
     blocked = tmp_path / "store"
     blocked.write_text("a file where the store's folder would be")
-    store = FeatureStore(str(blocked), CONFIG, WEIGHTS_ID)
+    store = FeatureStore(str(blocked), FEATURES, WEIGHTS_ID)
     assert store.get(video) is None
     reason = store.put(video, _clip())
     assert reason and "\n" not in reason
-    assert FeatureStore(str(tmp_path / "writable"), CONFIG, WEIGHTS_ID).put(video, _clip()) is None
+    assert FeatureStore(str(tmp_path / "writable"), FEATURES, WEIGHTS_ID).put(video, _clip()) is None

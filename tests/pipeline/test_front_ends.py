@@ -1,4 +1,4 @@
-"""Every front end offers every extraction setting, from the one ExtractionConfig; layers point down only."""
+"""Every front end offers every extraction setting, from the one ExtractionConfig and the FeatureConfig it composes."""
 
 import dataclasses
 import json
@@ -13,7 +13,7 @@ from frame_path.config import ExtractionConfig
 from pipeline import command_line, configs, options, tfx_cli
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FIELDS = [field.name for field in dataclasses.fields(ExtractionConfig)]
+FIELDS = list(ExtractionConfig().as_dict())  # flat: FeatureConfig's settings among them
 
 
 def _subcommand_flags(command):
@@ -37,13 +37,13 @@ def test_command_line_values_reach_the_config():
     args = pipeline_runner.build_parser().parse_args(
         ["extract", "--data-root", "d", "--output-dir", "o", "--precision", "bfloat16", "--image-size", "64"]
     )
-    assert ExtractionConfig(**options.given_values(args, ExtractionConfig)) == ExtractionConfig(precision="bfloat16", image_size=64)
+    assert ExtractionConfig.of(**options.given_values(args, ExtractionConfig)) == ExtractionConfig.of(precision="bfloat16", image_size=64)
 
 
 def test_decode_workers_reach_the_config_from_the_command_line_and_the_environment(tmp_path):
     assert "--decode-workers" in _subcommand_flags("extract")
     args = pipeline_runner.build_parser().parse_args(["extract", "--data-root", "d", "--output-dir", "o", "--decode-workers", "3"])
-    assert ExtractionConfig(**options.given_values(args, ExtractionConfig)).decode_workers == 3
+    assert ExtractionConfig.of(**options.given_values(args, ExtractionConfig)).decode_workers == 3
     environ = {"VIDEO_OUTPUT_DIR": str(tmp_path), "VIDEO_DATA_ROOT": str(tmp_path), "VIDEO_DECODE_WORKERS": "5"}
     assert tfx_cli.settings_from_environment(environ).pipeline.extraction.decode_workers == 5
 
@@ -57,7 +57,8 @@ def test_environment_values_reach_the_config(tmp_path):
         "VIDEO_EPOCHS": "3",
     }
     settings = tfx_cli.settings_from_environment(environ)
-    assert settings.pipeline.extraction == ExtractionConfig(precision="bfloat16", frame_batch_size=64)
+    assert settings.pipeline.extraction == ExtractionConfig.of(precision="bfloat16", frame_batch_size=64)
+    assert settings.pipeline.extraction.features.precision == "bfloat16"
     assert settings.pipeline.hparams == {"epochs": 3} and settings.metadata_path == str(tmp_path / "metadata.sqlite")
 
 

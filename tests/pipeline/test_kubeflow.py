@@ -107,7 +107,7 @@ def test_every_executor_runs_the_image_with_the_project_code(cpu_spec):
 
 def test_parameters_reach_the_tasks(cpu_spec):
     assert cpu_spec.constant("VideoExampleGen", "input_base") == DATA_ROOT
-    assert cpu_spec.constant("VideoExampleGen", "weights") == ExtractionConfig().weights
+    assert cpu_spec.constant("VideoExampleGen", "weights") == ExtractionConfig().features.weights
     assert cpu_spec.constant("Transform", "preprocessing_fn") == "trainer.preprocessing.preprocessing_fn"
     assert cpu_spec.constant("Trainer", "run_fn") == "trainer.run_fn.run_fn"
     assert json.loads(cpu_spec.constant("Trainer", "custom_config"))["epochs"] == 3
@@ -136,7 +136,7 @@ def test_extraction_gpus_and_limits(tmp_path_factory):
         "gpu2.json",
         serving_model_dir=None,
         gpu=GpuConfig(gpus=2, gpu_type="nvidia.com/gpu", extraction_gpus=True, cpu_limit=8, memory_limit_gb=32),
-        config=PipelineConfig(data_root=DATA_ROOT, extraction=ExtractionConfig(weights="none")),
+        config=PipelineConfig(data_root=DATA_ROOT, extraction=ExtractionConfig.of(weights="none")),
     )
     for task_name in ("Trainer", "VideoExampleGen"):
         resources = spec.executor(task_name).container.resources

@@ -41,7 +41,7 @@ def test_topological_order_puts_producers_first():
 def _tiny_config(data_root):
     return PipelineConfig(
         data_root=data_root,
-        extraction=ExtractionConfig(weights="none", max_seq_length=8, image_size=32),
+        extraction=ExtractionConfig.of(weights="none", max_seq_length=8, image_size=32),
         hparams={"epochs": 1, **ONE_STREAM_HPARAMS},
         gate=GateConfig(min_test_accuracy=0.0, min_lift_over_majority=-1.0),  # a 1-epoch model may be at chance
     )

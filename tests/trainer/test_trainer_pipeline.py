@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from tfx import v1 as tfx
 
-from frame_path.config import ExtractionConfig
+from frame_path.config import ExtractionConfig, FeatureConfig
 from pipeline.configs import PipelineConfig
 from pipeline.pipeline import create_pipeline
 from tests.conftest import ONE_STREAM_HPARAMS
@@ -20,9 +20,9 @@ pytestmark = pytest.mark.e2e  # whole-pipeline runs
 
 # The demo's own settings: at smaller sizes random-init features carry too
 # little of the frame order for the demo classes to be learnt.
-EXTRACTION = ExtractionConfig(weights="none")
-MAX_SEQ_LENGTH = EXTRACTION.max_seq_length
-IMAGE_SIZE = EXTRACTION.image_size
+EXTRACTION = ExtractionConfig.of(weights="none")
+MAX_SEQ_LENGTH = EXTRACTION.features.max_seq_length
+IMAGE_SIZE = EXTRACTION.features.image_size
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +87,7 @@ def test_export_records_the_backbone_weights_and_labels(trained):
         model_info = json.load(info_file)
     assert model_info["backbone_weights_id"] == "none(random-init,seed=0)"
     assert sorted(model_info["labels"]) == sorted(demo.DEMO_CLASSES)
-    extraction = ExtractionConfig.from_mapping(model_info["extraction"])  # the whole config, as the features were made
-    assert (extraction.max_seq_length, extraction.image_size, extraction.weights) == (MAX_SEQ_LENGTH, IMAGE_SIZE, "none")
-    assert extraction.precision != "auto" and extraction.frame_batch_size > 0  # resolved
+    features = FeatureConfig.from_mapping(model_info["features"])  # the whole feature config, as the features were made
+    assert (features.max_seq_length, features.image_size, features.weights) == (MAX_SEQ_LENGTH, IMAGE_SIZE, "none")
+    assert features.precision != "auto" and features.frame_pooling != "auto"  # resolved
+    assert set(model_info["features"]) == set(FeatureConfig().as_dict())  # nothing of the training machine
