@@ -33,9 +33,12 @@ issues 13-21), the Trainer's choice on the eval split (`frame_streams=auto`) ove
    speed; hard_benchmark.HELDOUT_SEED): `heldout_test_accuracy` (hard_benchmark.HELDOUT_TEST, WORK_DIR/data_heldout_test),
    `heldout_whole_accuracy` (HELDOUT_WHOLE: the action's whole course filling the clip) and
    `heldout_aligned_accuracy` (16 three-action videos of 40-160 frames an action, windows cut at the actions).
+   The appearance benchmark and the mixed set have a held-out test set too (`heldout_test_accuracy`:
+   appearance_benchmark.HELDOUT, another seed's scenes and objects, 12-250 frames; WORK_DIR/<name>/data_heldout_test).
    With `--eval-clips N` the eval split is cut to N clips; where the frame streams are chosen, `alternatives`
-   holds the test figures of the candidate with the lowest eval loss and of the candidates' ensemble
-   (probabilities averaged). With `--views N` (N > 1), the test
+   holds the test figures of other rules on the same candidates: the pick of the Trainer before the average
+   (`previous_pick`), the lowest eval loss, the best eval accuracy, all candidates averaged with equal weights
+   (`equal_mean`) and with weights exp(-eval clips x eval loss) (`evidence_weighted`). With `--views N` (N > 1), the test
    split and the shifted set are also tested with multi-view testing as predict.py's
    `--views N` does it (`test_views_accuracy`, `shifted_views_accuracy`): features of
    N x max_seq_length frames a clip (extracted into WORK_DIR/features_uniform_views<N>[_shifted]),
@@ -116,12 +119,22 @@ CONFIGURATIONS: dict[str, tuple[Features, dict[str, Any]]] = {
     "auto_avg_pooling": (Features("uniform", "avg"), DEFAULT_HPARAMS),
     # Today's: the Trainer chooses the streams on the eval split (trainer/stream_selection.py), over the default pooling.
     "new_default": (DEFAULT_FEATURES, DEFAULT_HPARAMS),
+    # A lead for the held-out Grow errors: the map's minimum beside its maximum (2048 features).
+    "maxmin_pooling": (Features("uniform", "max+min"), DEFAULT_HPARAMS),
 }
 # name -> (generator of the data into a folder, whether the shifted set, the sequences and the views belong to it)
 BENCHMARKS: dict[str, tuple[Any, bool]] = {
     "hard": (hard_benchmark.ensure_hard_benchmark, True),
     "appearance": (appearance_benchmark.ensure_appearance_benchmark, False),
     "mixed": (lambda folder: appearance_benchmark.ensure_appearance_benchmark(folder, classes=appearance_benchmark.MIXED_CLASSES), False),
+}
+# name -> the generator of its held-out test set (`heldout_test`, WORK_DIR/<name>/data_heldout_test: other
+# scenes, objects and clip lengths, appearance_benchmark.HELDOUT), for the benchmarks whose held-out sets are not the hard one's.
+HELDOUT_GENERATORS: dict[str, Any] = {
+    "appearance": lambda folder: appearance_benchmark.ensure_appearance_benchmark(folder, appearance_benchmark.HELDOUT),
+    "mixed": lambda folder: appearance_benchmark.ensure_appearance_benchmark(
+        folder, appearance_benchmark.HELDOUT, appearance_benchmark.MIXED_CLASSES
+    ),
 }
 
 logger = logging.getLogger("model_quality")
@@ -317,12 +330,19 @@ def kfold_selection(train: dict[str, np.ndarray], hparams: Any, labels: list[str
 
 
 def train_and_test(
-    splits: dict[str, dict[str, np.ndarray]], hparams_config: dict[str, Any], seed: int, views: int = 1, folds: int = 0
+    splits: dict[str, dict[str, np.ndarray]],
+    hparams_config: dict[str, Any],
+    seed: int,
+    views: int = 1,
+    folds: int = 0,
+    probabilities_file: str | None = None,
 ) -> dict[str, Any]:
     """Trains as trainer/run_fn.py does (eval split as validation, its callbacks, its choice of frame streams) and tests.
 
     Beside the kept model's figures, `stream_selection` holds every candidate's eval and test accuracy, so
-    that the choice can be judged against the candidate that was best on test.
+    that the choice can be judged against the candidate that was best on test. Given `probabilities_file`,
+    every candidate's probabilities on every split go there (.npz: `<candidate>/<split>`, `label_ids/<split>`),
+    so that other ways of combining the candidates can be scored later without training again.
     """
     import keras
 
@@ -364,7 +384,7 @@ def train_and_test(
         candidate_models[candidate.frame_streams] = trained.model
         return trained
 
-    trained, selection = select_streams(hparams, train)
+    trained, selection = select_streams(hparams, train, len(label_ids["eval"]))
     for name, figures in selection["candidates"].items():
         figures["test_accuracy"] = round(test_accuracies[name], 4)
     accuracies = {f"{split}_accuracy": accuracy(trained.model, split) for split in EVALUATED_SPLITS if split in inputs}
@@ -374,26 +394,41 @@ def train_and_test(
             accuracies[f"{split}_accuracy"] = float(np.mean(probabilities.argmax(axis=1) == label_ids[dense_split]))
     alternatives = {}
     if len(candidate_models) > 1:
-        # Other ways to turn the candidates into one model, scored on the same splits: the candidate with the
-        # lowest eval loss, the one with the best eval accuracy (ties: the lower loss; the Trainer's rule before
-        # the loss decided), and all of them with their probabilities averaged (an ensemble).
-        by_loss = min(selection["candidates"], key=lambda name: selection["candidates"][name]["eval_loss"])
-        by_accuracy = max(
-            selection["candidates"],
-            key=lambda name: (selection["candidates"][name]["eval_accuracy"], -selection["candidates"][name]["eval_loss"]),
-        )
+        # Other ways to turn the candidates into one model, scored on the same splits: the Trainer's pick before the
+        # average (the lowest eval loss; among losses within 5% of it the best eval accuracy), the lowest eval loss
+        # alone, the best eval accuracy (ties: the lower loss), all candidates' probabilities averaged with equal
+        # weights, and averaged with weights exp(-eval clips x eval loss), normalised, those under 1% left out
+        # (Bayesian model averaging with the eval split as the evidence).
+        figures = selection["candidates"]
+        losses = np.array([figures[name]["eval_loss"] for name in candidate_models])
+        evidence = np.exp(-len(label_ids["eval"]) * (losses - losses.min()))
+        evidence = np.where(evidence / evidence.sum() >= 0.01, evidence, 0.0)
+        evidence /= evidence.sum()
+        by_loss = min(figures, key=lambda name: figures[name]["eval_loss"])
+        close = [name for name in figures if figures[name]["eval_loss"] <= figures[by_loss]["eval_loss"] * 1.05 + 1e-12]
+        previous = max(close, key=lambda name: (figures[name]["eval_accuracy"], -figures[name]["eval_loss"]))
+        by_accuracy = max(figures, key=lambda name: (figures[name]["eval_accuracy"], -figures[name]["eval_loss"]))
         for split in (*EVALUATED_SPLITS, "eval"):
             if split in inputs:
                 averaged = np.mean([probabilities_of(candidate, split) for candidate in candidate_models.values()], axis=0)
-                alternatives.setdefault("ensemble", {})[f"{split}_accuracy"] = round(
+                alternatives.setdefault("equal_mean", {})[f"{split}_accuracy"] = round(
                     float(np.mean(averaged.argmax(axis=1) == label_ids[split])), 4
                 )
-                alternatives.setdefault("eval_loss_pick", {"chosen": by_loss})[f"{split}_accuracy"] = round(
-                    accuracy(candidate_models[by_loss], split), 4
+                weighted = sum(
+                    weight * probabilities_of(candidate, split) for weight, candidate in zip(evidence, candidate_models.values())
                 )
-                alternatives.setdefault("eval_accuracy_pick", {"chosen": by_accuracy})[f"{split}_accuracy"] = round(
-                    accuracy(candidate_models[by_accuracy], split), 4
-                )
+                alternatives.setdefault("evidence_weighted", {"weights": [round(float(weight), 3) for weight in evidence]})[
+                    f"{split}_accuracy"
+                ] = round(float(np.mean(weighted.argmax(axis=1) == label_ids[split])), 4)
+                for rule, name in (("previous_pick", previous), ("eval_loss_pick", by_loss), ("eval_accuracy_pick", by_accuracy)):
+                    alternatives.setdefault(rule, {"chosen": name})[f"{split}_accuracy"] = round(accuracy(candidate_models[name], split), 4)
+    if probabilities_file:
+        saved = {f"label_ids/{split}": label_ids[split] for split in (*EVALUATED_SPLITS, "eval") if split in inputs}
+        for name, candidate in candidate_models.items():
+            saved.update(
+                {f"{name}/{split}": probabilities_of(candidate, split) for split in (*EVALUATED_SPLITS, "eval") if split in inputs}
+            )
+        np.savez(probabilities_file, **saved)
     kfold = kfold_selection(splits["train"], hparams, labels, seed, folds) if folds > 1 and len(selection["candidates"]) > 1 else None
     return {
         **accuracies,
@@ -407,13 +442,22 @@ def train_and_test(
 
 
 def configuration_result(
-    name: str, splits: dict[str, dict[str, np.ndarray]], seeds: list[int], overlay: dict[str, Any], views: int = 1, folds: int = 0
+    name: str,
+    splits: dict[str, dict[str, np.ndarray]],
+    seeds: list[int],
+    overlay: dict[str, Any],
+    views: int = 1,
+    folds: int = 0,
+    probabilities_prefix: str | None = None,
 ) -> dict[str, Any]:
-    """One configuration (with `overlay`) trained once per seed: test accuracies (mean, min) and epochs."""
+    """One configuration (with `overlay`) trained once per seed: test accuracies (mean, min) and epochs.
+
+    With `probabilities_prefix`, each seed's candidate probabilities go to <prefix>_<name>_s<seed>.npz."""
     features, hparams_config = CONFIGURATIONS[name]
     runs = []
     for seed in seeds:
-        runs.append(train_and_test(splits, {**hparams_config, **overlay}, seed, views, folds))
+        probabilities_file = f"{probabilities_prefix}_{name}_s{seed}.npz" if probabilities_prefix else None
+        runs.append(train_and_test(splits, {**hparams_config, **overlay}, seed, views, folds, probabilities_file))
         logger.info("%s seed %d: %s", name, seed, {key: value for key, value in runs[-1].items() if key != "stream_selection"})
     figures: dict[str, Any] = {}
     for split in (*EVALUATED_SPLITS, *VIEW_SPLITS):
@@ -498,6 +542,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ),
     )
     parser.add_argument(
+        "--probabilities-dir",
+        metavar="DIR",
+        help="save every candidate's probabilities on every split to DIR/<benchmark>_<config>_s<seed>.npz (default: not saved)",
+    )
+    parser.add_argument(
         "--views", type=int, default=1, help="also test with multi-view testing of N views, for uniform sampling (default: 1, off)"
     )
     args = parser.parse_args(argv)
@@ -522,6 +571,8 @@ def benchmark_splits(name: str, work_dir: str, feature_kinds: set[Features], vie
         hard_benchmark.ensure_hard_benchmark(shifted_root, hard_benchmark.SHIFTED)
         for split, config in HELDOUT_SETS.items():
             hard_benchmark.ensure_hard_benchmark(os.path.join(folder, f"data_{split}"), config)
+    elif name in HELDOUT_GENERATORS:
+        HELDOUT_GENERATORS[name](os.path.join(folder, "data_heldout_test"))
     seconds = {"generation": round(time.perf_counter() - started, 1)}
     splits_by_features: dict[Features, Any] = {}
     for features in sorted(feature_kinds):
@@ -535,6 +586,11 @@ def benchmark_splits(name: str, work_dir: str, feature_kinds: set[Features], vie
             max_seq_length = splits["train"][FRAME_FEATURES_KEY].shape[1]
             for sequence_set in SEQUENCE_SETS:
                 splits[sequence_set] = sequence_windows(folder, window_frames, max_seq_length, features.frame_pooling, sequence_set)
+        if name in HELDOUT_GENERATORS:
+            heldout = extract_features(
+                os.path.join(folder, "data_heldout_test"), features.folder(folder, "_heldout_test"), *features.options()
+            )
+            splits["heldout_test"] = load_split(os.path.join(heldout, "Split-test"))
         if issue_21_sets:
             for split in HELDOUT_SETS:
                 heldout = extract_features(os.path.join(folder, f"data_{split}"), features.folder(folder, f"_{split}"), *features.options())
@@ -575,6 +631,8 @@ def main(argv: list[str] | None = None) -> int:
     overlay = dict(args.hparam)
     feature_kinds = {CONFIGURATIONS[name][0] for name in args.configs}
     benchmarks = {}
+    if args.probabilities_dir:
+        os.makedirs(args.probabilities_dir, exist_ok=True)
     for benchmark in args.benchmarks:
         splits_by_features, seconds = benchmark_splits(benchmark, args.work_dir, feature_kinds, args.views)
         if args.eval_clips:
@@ -584,7 +642,15 @@ def main(argv: list[str] | None = None) -> int:
             "clips": {split: int(len(data[LABEL_KEY])) for split, data in first.items()},
             "seconds": seconds,
             "results": {
-                name: configuration_result(name, splits_by_features[CONFIGURATIONS[name][0]], args.seeds, overlay, args.views, args.kfold)
+                name: configuration_result(
+                    name,
+                    splits_by_features[CONFIGURATIONS[name][0]],
+                    args.seeds,
+                    overlay,
+                    args.views,
+                    args.kfold,
+                    os.path.join(args.probabilities_dir, benchmark) if args.probabilities_dir else None,
+                )
                 for name in args.configs
             },
         }

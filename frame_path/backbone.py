@@ -35,7 +35,9 @@ PRECISIONS = ("float32", "bfloat16")
 # it sits. Measured on random-init weights, unseen scenes (benchmarks/README.md section 3): a linear probe on the
 # appearance benchmark reads 0.74 from the mean, 0.96 from the maximum; the Trainer's model gets 0.779 (avg),
 # 0.958 (max), 0.888 (avg+max) there, and 0.976 / 0.976 / 0.958 on the order-only hard benchmark.
-POOLINGS = ("avg", "max", "avg+max")
+# "max+min" adds each channel's minimum over the map (measured as a lead for a dark object growing on a
+# brighter background, which the maximum alone reads like the whole frame darkening: benchmarks/README.md).
+POOLINGS = ("avg", "max", "avg+max", "max+min")
 
 
 def feature_dim(pooling: str) -> int:
@@ -218,9 +220,15 @@ def build_backbone(weights: str, image_size: int, seed: int, precision: str = "f
     feature_map = densenet(normalized)
     # "avg" is the layer DenseNet121(pooling="avg") itself ends with, in its precision: the same features, bitwise.
     pooling_layers = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}
-    pooled = [
-        pooling_layers[statistic](name=f"{statistic}_pool", dtype=densenet.dtype_policy)(feature_map) for statistic in pooling.split("+")
-    ]
+
+    def pool(statistic: str):
+        if statistic == "min":  # the maximum of the negated map, negated back: stock layers only
+            negated = keras.layers.Rescaling(-1.0, name="min_negate", dtype=densenet.dtype_policy)(feature_map)
+            maximum = keras.layers.GlobalMaxPooling2D(name="min_pool", dtype=densenet.dtype_policy)(negated)
+            return keras.layers.Rescaling(-1.0, name="min_restore", dtype=densenet.dtype_policy)(maximum)
+        return pooling_layers[statistic](name=f"{statistic}_pool", dtype=densenet.dtype_policy)(feature_map)
+
+    pooled = [pool(statistic) for statistic in pooling.split("+")]
     features = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(name="pooled_features")(pooled)
     if precision == "bfloat16":
         # A float32 layer casts the bfloat16 pooled features back: callers always get float32.

@@ -70,8 +70,8 @@ class FeatureConfig:
     frame_pooling: str = option(
         AUTO,
         "how a frame's DenseNet121 feature map becomes its 1024 features: 'max' (each channel's maximum over the "
-        "map: what is in view, wherever it sits), 'avg' (the mean: the Keras example's), 'avg+max' (both, 2048) or "
-        "'auto' (avg with pretrained weights, max with --weights none)",
+        "map: what is in view, wherever it sits), 'avg' (the mean: the Keras example's), 'avg+max' (both, 2048), "
+        "'max+min' (the maximum and the minimum, 2048) or 'auto' (avg with pretrained weights, max with --weights none)",
         choices=(AUTO, *POOLINGS),
     )
     random_init_seed: int = option(0, "seed of the random DenseNet121 weights of --weights none (the same on every worker)", minimum=0)

@@ -146,3 +146,12 @@ def test_flink_extract_counts_overlapping_worker_starts_once_and_within_the_job(
     # 1000-6000 (the pair overlaps) and 15000-20000; before the job's start at 1500 and after its end at 18000 not counted.
     assert flink_extract._union_seconds(intervals, 0, 30000) == 10.0
     assert flink_extract._union_seconds(intervals, 1500, 18000) == 7.5
+
+
+def test_model_quality_holds_out_other_scenes_of_the_appearance_and_mixed_sets():
+    from video_datasets import appearance_benchmark
+
+    assert set(model_quality.HELDOUT_GENERATORS) == {"appearance", "mixed"} and not set(model_quality.HELDOUT_GENERATORS) & {"hard"}
+    held_out, tuned = appearance_benchmark.HELDOUT, appearance_benchmark.CONFIG
+    assert held_out.seed != tuned.seed and held_out.num_frames_range != tuned.num_frames_range
+    assert held_out.test_groups * held_out.test_clips_per_group >= 12  # a held-out test clip a class is worth 1/12 or less

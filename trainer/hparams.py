@@ -59,14 +59,14 @@ class HParams:
     # while classes told apart by what is in view need it (appearance benchmark: appearance 0.94-0.96, all
     # 0.975, change 0.55-0.63; benchmarks/README.md section 3, the default max pooling), and with ImageNet
     # features what is in view is the main cue (the Keras example reaches 83-88% on UCF101's 5 classes with
-    # appearance alone). So by default ("auto") the Trainer trains every one of STREAM_CANDIDATES and keeps the
-    # one with the lowest eval loss on the eval split, whose groups (scenes) training never saw (trainer/stream_selection.py): the
-    # data decides, for ImageNet weights too.
+    # appearance alone). So by default ("auto") the Trainer trains every one of STREAM_CANDIDATES and keeps the one
+    # with the lowest eval loss on the eval split, whose groups (scenes) training never saw, averaged with the
+    # second lowest when that is close (trainer/stream_selection.py): the data decides, for ImageNet weights too.
     frame_streams: str = option(
         "auto",
         "which frame vectors the model sees: change (clip centring + motion), appearance (the features "
-        "themselves, the Keras example's), all (the three), or auto (the Trainer trains each and keeps the one best "
-        "on the eval split)",
+        "themselves, the Keras example's), all (the three), or auto (the Trainer trains each and keeps the lowest eval "
+        "loss, averaged with the second lowest when that is at most 5 times it)",
         choices=("auto", *STREAM_CANDIDATES),
         search=list(STREAM_CANDIDATES),
     )
@@ -104,7 +104,8 @@ class HParams:
         """The streams of a chosen `frame_streams` (trainer/model.py's FrameStreams); ValueError for 'auto'."""
         if self.frame_streams not in STREAM_CANDIDATES:
             raise ValueError(
-                f"frame_streams={self.frame_streams!r} is chosen by the Trainer (trainer/stream_selection.py) before a model is built"
+                f"frame_streams={self.frame_streams!r} is chosen by the Trainer (trainer/stream_selection.py) after a model per "
+                "candidate is built"
             )
         return STREAM_CANDIDATES[self.frame_streams]
 

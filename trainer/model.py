@@ -345,6 +345,27 @@ class MaskedTemporalMean(layers.Layer):
         return _masked_mean(frame_vectors, frame_mask)
 
 
+class AveragedClassifiers(keras.Model):
+    """Trained classifiers of the same inputs and classes as one model: their probabilities averaged with fixed weights.
+
+    What the Trainer exports when it keeps several frame-stream candidates (trainer/stream_selection.py): the
+    same inputs and output as one classifier, so every signature built on it stays as it is. Inference only
+    (it is never compiled or trained); its members keep their own variables, so the TF SavedModel holds them all.
+    """
+
+    def __init__(self, members: list, weights: list[float], **kwargs):
+        super().__init__(**kwargs)
+        if not members or len(members) != len(weights) or min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError(f"need one non-negative weight per member and a positive sum, got {weights} for {len(members)} members")
+        self.members = list(members)
+        total = float(sum(weights))
+        self.member_weights = [float(weight) / total for weight in weights]
+
+    def call(self, inputs, training=None):
+        weighted = [weight * member(inputs, training=training) for weight, member in zip(self.member_weights, self.members)]
+        return weighted[0] if len(weighted) == 1 else ops.sum(ops.stack(weighted, axis=0), axis=0)
+
+
 def build_model(num_classes: int, hparams: HParams) -> keras.Model:
     """Builds and compiles the video transformer.
 

@@ -45,8 +45,8 @@ def _tuned_values(fn_args: tfx.components.FnArgs) -> dict[str, Any]:
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
-    """Trains on `train`, early-stops and picks weights (and, for frame_streams=auto, the streams) on `eval`; `test` is
-    left to the Evaluator."""
+    """Trains on `train`, early-stops and picks weights (and, for frame_streams=auto, averages the best candidates of the
+    streams) on `eval`; `test` is left to the Evaluator."""
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     labels = [label.decode() for label in tf_transform_output.vocabulary_by_name(LABEL_VOCABULARY)]
     hparams = video_model.HParams.from_config({**fn_args.custom_config, **_tuned_values(fn_args)})
@@ -55,7 +55,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     if features.max_seq_length != hparams.max_seq_length:
         raise ValueError(f"features have {features.max_seq_length} frames per clip, the model expects {hparams.max_seq_length}")
 
-    trained, stream_selection = select_streams(hparams, _candidate_trainer(fn_args, tf_transform_output, len(labels), hparams))
+    train, eval_clips = _candidate_trainer(fn_args, tf_transform_output, len(labels), hparams)
+    trained, stream_selection = select_streams(hparams, train, eval_clips)
     logger.info("Trained %d epochs; kept the weights of epoch %d", len(trained.history["loss"]), trained.kept_epoch)
     # The Trainer's own choices, which reports read rather than re-derive (the epoch 1-based).
     training_record = {
@@ -66,14 +67,17 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     }
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as history_file:
         json.dump(training_record, history_file, indent=2)
-    model_info = ModelInfo(labels, features, report["weights_id"], dataclasses.asdict(trained.hparams), report.get("train_clip_seconds"))
+    # frame_streams as kept: a candidate's name, or "change+all" for the candidates whose probabilities the model averages.
+    model_hparams = {**dataclasses.asdict(trained.hparams), "frame_streams": stream_selection["chosen"]}
+    model_info = ModelInfo(labels, features, report["weights_id"], model_hparams, report.get("train_clip_seconds"))
     export_model(trained.model, tf_transform_output, model_info, fn_args.serving_model_dir)
 
 
 def _candidate_trainer(
     fn_args: tfx.components.FnArgs, tf_transform_output: tft.TFTransformOutput, num_classes: int, hparams: video_model.HParams
-) -> Callable[[video_model.HParams], TrainedModel]:
-    """Trains one candidate's hyperparameters on every GPU of this worker, its weights picked on `eval`."""
+) -> tuple[Callable[[video_model.HParams], TrainedModel], int]:
+    """What trains one candidate's hyperparameters on every GPU of this worker, its weights picked on `eval`; and how
+    many eval clips that choice is made on (for the record)."""
     strategy = _distribution_strategy()
     global_batch_size = hparams.batch_size * strategy.num_replicas_in_sync
     logger.info("Training on %d replica(s), global batch %d, %d classes", strategy.num_replicas_in_sync, global_batch_size, num_classes)
@@ -98,4 +102,6 @@ def _candidate_trainer(
 
         return fit_and_keep(classifier, candidate, fit)
 
-    return train
+    # One pass over the eval split's features, which the record of the choice names.
+    eval_clips = sum(int(tf.shape(label_ids)[0]) for _, label_ids in eval_dataset)
+    return train, eval_clips

@@ -37,7 +37,15 @@ import cv2
 import numpy as np
 
 from video_datasets.demo import CODECS, clip_name, write_clip, write_csvs
-from video_datasets.hard_benchmark import HEIGHT_RANGE, WIDTH_RANGE, BenchmarkConfig, _num_frames, _textured_canvas, groups_of_splits
+from video_datasets.hard_benchmark import (
+    HEIGHT_RANGE,
+    HELDOUT_SEED,
+    WIDTH_RANGE,
+    BenchmarkConfig,
+    _num_frames,
+    _textured_canvas,
+    groups_of_splits,
+)
 from video_datasets.keras_layout import CSV_FILES as KERAS_CSV_FILES
 
 # class -> (shape, surface pattern, hue in OpenCV's 0-180)
@@ -58,6 +66,18 @@ SWAY_PIXELS_PER_FRAME = 2.0
 PAN_PIXELS_PER_FRAME = 0.4
 # The hard benchmark's sizes, without its corrupt files (those are its own test).
 CONFIG = BenchmarkConfig(corrupt_files=False)
+# A held-out yardstick, never tuned on: another seed's scenes, objects, sizes and noise (the hard benchmark's
+# HELDOUT_SEED), six test groups of two clips a class, clips of 12-250 frames (tuned: 8-170). Test split only;
+# train is a stub of two groups of one clip a class.
+HELDOUT = BenchmarkConfig(
+    seed=HELDOUT_SEED,
+    train_groups=2,
+    train_clips_per_group=1,
+    test_groups=6,
+    test_clips_per_group=2,
+    corrupt_files=False,
+    num_frames_range=(12, 250),
+)
 
 
 def _object_mask(shape: str, size: int, angle: float) -> np.ndarray:

@@ -27,15 +27,26 @@ def gate_checks(summary: dict[str, Any]) -> list[str]:
 
 
 def stream_selection_lines(selection: dict[str, Any] | None) -> list[str]:
-    """The Trainer's choice of frame streams (history.json's stream_selection) and each candidate's eval figures."""
+    """The Trainer's choice of frame streams (history.json's stream_selection) and each candidate's eval figures:
+    its weight in the exported model, or, in records from before the weights, which one was kept."""
     if not selection or len(selection["candidates"]) < 2:
         return [f"frame streams {selection['chosen']} (configured)"] if selection else []
     fell_back = (
         "; the eval losses were too close to tell apart, so the eval accuracy decided" if selection.get("fell_back_to_accuracy") else ""
     )
-    lines = [f"frame streams {selection['chosen']}, chosen from {len(selection['candidates'])} by {selection['criterion']}{fell_back}:"]
+    averaged = " (averaged)" if selection.get("averaged") else ""
+    clips = f" over {selection['eval_clips']} eval clips" if "eval_clips" in selection else ""
+    lines = [
+        f"frame streams {selection['chosen']}{averaged}, from {len(selection['candidates'])} candidates "
+        f"by {selection['criterion']}{clips}{fell_back}:"
+    ]
     for name, figures in selection["candidates"].items():
-        mark = "  <- kept" if name == selection["chosen"] else ""
+        if "weight" not in figures:
+            mark = "  <- kept" if name == selection["chosen"] else ""
+        elif selection.get("averaged"):
+            mark = f"  weight {figures['weight']:.2f}" if figures["weight"] > 0 else "  left out"
+        else:
+            mark = "  <- kept" if figures["weight"] > 0 else ""
         lines.append(
             f"  {name:<10} eval accuracy {figures['eval_accuracy']:.3f}, eval loss {figures['eval_loss']:.3f} "
             f"(epoch {figures['kept_epoch']} of {figures['epochs_run']}, {figures['train_seconds']:.0f} s){mark}"

@@ -130,6 +130,18 @@ def test_avg_max_pooling_adds_the_feature_map_maximum_to_the_same_mean():
         backbone.build_backbone("none", 64, seed=0, pooling="sum")
 
 
+def test_max_min_pooling_adds_the_feature_map_minimum_to_the_same_maximum():
+    frames = np.random.RandomState(4).randint(0, 256, (3, 64, 64, 3)).astype(np.uint8)  # a 2x2 feature map
+    both = backbone.build_backbone("none", 64, seed=0, pooling="max+min")
+    features = backbone.encode_frames(both, frames, batch_size=3)
+    assert features.shape == (3, backbone.feature_dim("max+min")) == (3, 2048)
+    max_only = backbone.encode_frames(backbone.build_backbone("none", 64, seed=0, pooling="max"), frames, batch_size=3)
+    np.testing.assert_array_equal(features[:, :1024], max_only)  # bitwise: the max features do not change
+    feature_map = np.asarray(both.get_layer("densenet121")(both.get_layer("densenet_preprocessing")(frames.astype(np.float32))))
+    np.testing.assert_allclose(features[:, 1024:], feature_map.min(axis=(1, 2)), rtol=1e-5)
+    assert (features[:, 1024:] <= features[:, :1024]).all() and not np.allclose(features[:, 1024:], features[:, :1024])
+
+
 def test_encode_frames_is_keras_forward_pass_bitwise_for_every_batch_size_and_lets_the_backbone_go():
     import gc
     import weakref

@@ -334,3 +334,38 @@ def test_change_anchored_crops_start_and_stop_inside_the_action():
     )
     with pytest.raises(ValueError):
         model_lib.TemporalCrops(1.0, 0.3, anchor="middle")
+
+
+def test_averaged_classifiers_weigh_their_members_probabilities_and_save_as_one_graph(tmp_path):
+    """The Trainer's export of several candidates: one model, the weighted mean of the members' probabilities,
+    every member's variables in the SavedModel, the same answers after loading."""
+    import tensorflow as tf
+
+    change, everything = build_model(NUM_CLASSES, tiny_hparams()), build_model(NUM_CLASSES, tiny_hparams(frame_streams="all"))
+    averaged = model_lib.AveragedClassifiers([change, everything], [1.0, 3.0])  # weights are normalised
+    clips = random_clips(np.random.default_rng(2), [6, 3, 1])
+    expected = 0.25 * predict(change, clips) + 0.75 * predict(everything, clips)
+    np.testing.assert_allclose(predict(averaged, clips), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(predict(averaged, clips).sum(axis=1), 1.0, rtol=1e-5)
+    assert len(averaged.trainable_variables) == len(change.trainable_variables) + len(everything.trainable_variables)
+
+    module = tf.Module()
+    module.classifier = averaged
+
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, MAX_SEQ_LENGTH, FEATURE_DIM], tf.float32), tf.TensorSpec([None, MAX_SEQ_LENGTH], tf.int64)]
+    )
+    def serve(frame_features, frame_mask):
+        return {"probabilities": module.classifier({"frame_features": frame_features, "frame_mask": frame_mask}, training=False)}
+
+    tf.saved_model.save(module, str(tmp_path), signatures={"serving_default": serve})
+    loaded = tf.saved_model.load(str(tmp_path)).signatures["serving_default"]
+    outputs = loaded(frame_features=tf.constant(clips["frame_features"]), frame_mask=tf.constant(clips["frame_mask"]))
+    np.testing.assert_allclose(outputs["probabilities"].numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("weights", [[], [1.0], [-1.0, 2.0], [0.0, 0.0]])
+def test_averaged_classifiers_refuse_weights_that_do_not_fit(weights):
+    members = [build_model(NUM_CLASSES, tiny_hparams()), build_model(NUM_CLASSES, tiny_hparams())]
+    with pytest.raises(ValueError, match="weight"):
+        model_lib.AveragedClassifiers(members, weights)
