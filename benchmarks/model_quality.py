@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/model_quality.py                       # data and features under /tmp/model_quality
     .venv/bin/python benchmarks/model_quality.py --work-dir DIR --seeds 0,1,2 --benchmarks appearance --configs new_default
 
-Configurations: the Keras example's, the previous default (appearance only), the change streams (the default of
-issues 13-21), the Trainer's choice on the eval split (`frame_streams=auto`) over the feature map's mean
+Configurations: the Keras example's, the previous default (appearance only), the change streams (the default
+before the Trainer chose streams), the Trainer's choice on the eval split (`frame_streams=auto`) over the feature map's mean
 (`auto_avg_pooling`) and today's default (that choice over the default `frame_pooling`).
 
 1. Generates each benchmark unless it is there: the hard one (video_datasets/hard_benchmark.py: only frame order
@@ -84,7 +84,7 @@ VIEW_SPLITS = {"test_views": "test_dense", "shifted_views": "shifted_dense"}
 # analyzers, computed only by a Beam pass, while this benchmark trains many models from arrays in memory;
 # tests/test_benchmarks.py checks that both give the same features.
 _VARIANCE_EPSILON = 1e-6
-# The default before issue 13, as an overlay of today's: the appearance stream alone, no warm-up.
+# The default before the change streams, as an overlay of today's: the appearance stream alone, no warm-up.
 PREVIOUS_DEFAULT_HPARAMS: dict[str, Any] = {"warmup_epochs": 0, "frame_streams": "appearance"}
 
 
@@ -113,9 +113,9 @@ DEFAULT_FEATURES = Features("uniform", FeatureConfig(weights="none").resolved_fr
 CONFIGURATIONS: dict[str, tuple[Features, dict[str, Any]]] = {
     "keras_example": (Features("first", "avg"), SEED_HPARAMS),
     "previous_default": (Features("uniform", "avg"), {**DEFAULT_HPARAMS, **PREVIOUS_DEFAULT_HPARAMS}),
-    # The default of issues 13-21: the change streams, whatever the data.
+    # The default before the Trainer chose streams: the change streams, whatever the data.
     "change_streams": (Features("uniform", "avg"), {**DEFAULT_HPARAMS, "frame_streams": "change"}),
-    # The default of issue 22's first round: the Trainer's choice of streams over the feature map's mean.
+    # The default before max pooling: the Trainer's choice of streams over the feature map's mean.
     "auto_avg_pooling": (Features("uniform", "avg"), DEFAULT_HPARAMS),
     # Today's: the Trainer chooses the streams on the eval split (trainer/stream_selection.py), over the default pooling.
     "new_default": (DEFAULT_FEATURES, DEFAULT_HPARAMS),
@@ -346,16 +346,14 @@ def train_and_test(
     """
     import keras
 
-    from trainer import model
     from trainer.stream_selection import select_streams
-    from trainer.training import TrainedModel, fit_and_keep  # the Trainer's: the benchmark trains as it does
+    from trainer.training import TrainedModel
 
     labels = sorted(set(splits["train"][LABEL_KEY]))
     label_ids = {split: np.array([labels.index(label) for label in data[LABEL_KEY]]) for split, data in splits.items()}
     inputs = {split: {key: data[key] for key in (FRAME_FEATURES_KEY, FRAME_MASK_KEY)} for split, data in splits.items()}
     max_seq_length, feature_dim = splits["train"][FRAME_FEATURES_KEY].shape[1:]
     hparams = HParams.from_config({**hparams_config, "max_seq_length": int(max_seq_length), "feature_dim": int(feature_dim)})
-    test_accuracies: dict[str, float] = {}
     candidate_models: dict[str, keras.Model] = {}
 
     def probabilities_of(classifier: keras.Model, split: str) -> np.ndarray:
@@ -365,70 +363,22 @@ def train_and_test(
         return float(np.mean(probabilities_of(classifier, split).argmax(axis=1) == label_ids[split]))
 
     def train(candidate: HParams) -> TrainedModel:
-        keras.utils.set_random_seed(seed)
-        classifier = model.build_model(len(labels), candidate)
-
-        def fit(classifier: keras.Model, callbacks: list[keras.callbacks.Callback]) -> keras.callbacks.History:
-            return classifier.fit(
-                inputs["train"],
-                label_ids["train"],
-                validation_data=(inputs["eval"], label_ids["eval"]),
-                epochs=candidate.epochs,
-                batch_size=candidate.batch_size,
-                verbose=0,
-                callbacks=callbacks,
-            )
-
-        trained = fit_and_keep(classifier, candidate, fit)
-        test_accuracies[candidate.frame_streams] = accuracy(trained.model, "test")
+        trained = _fit_candidate(candidate, inputs, label_ids, len(labels), seed)
         candidate_models[candidate.frame_streams] = trained.model
         return trained
 
     trained, selection = select_streams(hparams, train, len(label_ids["eval"]))
     for name, figures in selection["candidates"].items():
-        figures["test_accuracy"] = round(test_accuracies[name], 4)
+        figures["test_accuracy"] = round(accuracy(candidate_models[name], "test"), 4)
     accuracies = {f"{split}_accuracy": accuracy(trained.model, split) for split in EVALUATED_SPLITS if split in inputs}
     for split, dense_split in VIEW_SPLITS.items():
         if dense_split in splits:
             probabilities = view_probabilities(trained.model, splits[dense_split], int(max_seq_length), views)
             accuracies[f"{split}_accuracy"] = float(np.mean(probabilities.argmax(axis=1) == label_ids[dense_split]))
-    alternatives = {}
-    if len(candidate_models) > 1:
-        # Other ways to turn the candidates into one model, scored on the same splits: the Trainer's pick before the
-        # average (the lowest eval loss; among losses within 5% of it the best eval accuracy), the lowest eval loss
-        # alone, the best eval accuracy (ties: the lower loss), all candidates' probabilities averaged with equal
-        # weights, and averaged with weights exp(-eval clips x eval loss), normalised, those under 1% left out
-        # (Bayesian model averaging with the eval split as the evidence).
-        figures = selection["candidates"]
-        losses = np.array([figures[name]["eval_loss"] for name in candidate_models])
-        evidence = np.exp(-len(label_ids["eval"]) * (losses - losses.min()))
-        evidence = np.where(evidence / evidence.sum() >= 0.01, evidence, 0.0)
-        evidence /= evidence.sum()
-        by_loss = min(figures, key=lambda name: figures[name]["eval_loss"])
-        close = [name for name in figures if figures[name]["eval_loss"] <= figures[by_loss]["eval_loss"] * 1.05 + 1e-12]
-        previous = max(close, key=lambda name: (figures[name]["eval_accuracy"], -figures[name]["eval_loss"]))
-        by_accuracy = max(figures, key=lambda name: (figures[name]["eval_accuracy"], -figures[name]["eval_loss"]))
-        for split in (*EVALUATED_SPLITS, "eval"):
-            if split in inputs:
-                averaged = np.mean([probabilities_of(candidate, split) for candidate in candidate_models.values()], axis=0)
-                alternatives.setdefault("equal_mean", {})[f"{split}_accuracy"] = round(
-                    float(np.mean(averaged.argmax(axis=1) == label_ids[split])), 4
-                )
-                weighted = sum(
-                    weight * probabilities_of(candidate, split) for weight, candidate in zip(evidence, candidate_models.values())
-                )
-                alternatives.setdefault("evidence_weighted", {"weights": [round(float(weight), 3) for weight in evidence]})[
-                    f"{split}_accuracy"
-                ] = round(float(np.mean(weighted.argmax(axis=1) == label_ids[split])), 4)
-                for rule, name in (("previous_pick", previous), ("eval_loss_pick", by_loss), ("eval_accuracy_pick", by_accuracy)):
-                    alternatives.setdefault(rule, {"chosen": name})[f"{split}_accuracy"] = round(accuracy(candidate_models[name], split), 4)
+    scored = [*EVALUATED_SPLITS, "eval"]
+    alternatives = _alternatives(selection["candidates"], candidate_models, scored, inputs, label_ids, probabilities_of)
     if probabilities_file:
-        saved = {f"label_ids/{split}": label_ids[split] for split in (*EVALUATED_SPLITS, "eval") if split in inputs}
-        for name, candidate in candidate_models.items():
-            saved.update(
-                {f"{name}/{split}": probabilities_of(candidate, split) for split in (*EVALUATED_SPLITS, "eval") if split in inputs}
-            )
-        np.savez(probabilities_file, **saved)
+        _save_probabilities(probabilities_file, candidate_models, scored, inputs, label_ids, probabilities_of)
     kfold = kfold_selection(splits["train"], hparams, labels, seed, folds) if folds > 1 and len(selection["candidates"]) > 1 else None
     return {
         **accuracies,
@@ -439,6 +389,86 @@ def train_and_test(
         "epochs_run": len(trained.history["loss"]),
         "train_seconds": round(sum(figures["train_seconds"] for figures in selection["candidates"].values()), 1),
     }
+
+
+def _fit_candidate(candidate: HParams, inputs: dict[str, Any], label_ids: dict[str, np.ndarray], num_classes: int, seed: int) -> Any:
+    """One candidate trained with the Trainer's callbacks and choice of epoch (trainer/training.py), from `seed`."""
+    import keras
+
+    from trainer import model
+    from trainer.training import fit_and_keep  # the Trainer's: the benchmark trains as it does
+
+    keras.utils.set_random_seed(seed)
+    classifier = model.build_model(num_classes, candidate)
+
+    def fit(classifier: keras.Model, callbacks: list[keras.callbacks.Callback]) -> keras.callbacks.History:
+        return classifier.fit(
+            inputs["train"],
+            label_ids["train"],
+            validation_data=(inputs["eval"], label_ids["eval"]),
+            epochs=candidate.epochs,
+            batch_size=candidate.batch_size,
+            verbose=0,
+            callbacks=callbacks,
+        )
+
+    return fit_and_keep(classifier, candidate, fit)
+
+
+def _alternatives(
+    figures: dict[str, dict[str, Any]],
+    candidate_models: dict[str, Any],
+    splits: list[str],
+    inputs: dict[str, Any],
+    label_ids: dict[str, np.ndarray],
+    probabilities_of: Any,
+) -> dict[str, Any]:
+    """Other ways to turn the candidates into one model, scored on the same splits; none for a single candidate."""
+    alternatives: dict[str, Any] = {}
+    if len(candidate_models) < 2:
+        return alternatives
+    # The Trainer's pick before the average (the lowest eval loss; among losses within 5% of it the best eval
+    # accuracy), the lowest eval loss alone, the best eval accuracy (ties: the lower loss), all candidates'
+    # probabilities averaged with equal weights, and averaged with weights exp(-eval clips x eval loss), normalised,
+    # those under 1% left out (Bayesian model averaging with the eval split as the evidence).
+    losses = np.array([figures[name]["eval_loss"] for name in candidate_models])
+    evidence = np.exp(-len(label_ids["eval"]) * (losses - losses.min()))
+    evidence = np.where(evidence / evidence.sum() >= 0.01, evidence, 0.0)
+    evidence /= evidence.sum()
+    by_loss = min(figures, key=lambda name: figures[name]["eval_loss"])
+    close = [name for name in figures if figures[name]["eval_loss"] <= figures[by_loss]["eval_loss"] * 1.05 + 1e-12]
+    previous = max(close, key=lambda name: (figures[name]["eval_accuracy"], -figures[name]["eval_loss"]))
+    by_accuracy = max(figures, key=lambda name: (figures[name]["eval_accuracy"], -figures[name]["eval_loss"]))
+    for split in splits:
+        if split in inputs:
+            averaged = np.mean([probabilities_of(candidate, split) for candidate in candidate_models.values()], axis=0)
+            alternatives.setdefault("equal_mean", {})[f"{split}_accuracy"] = round(
+                float(np.mean(averaged.argmax(axis=1) == label_ids[split])), 4
+            )
+            weighted = sum(weight * probabilities_of(candidate, split) for weight, candidate in zip(evidence, candidate_models.values()))
+            alternatives.setdefault("evidence_weighted", {"weights": [round(float(weight), 3) for weight in evidence]})[
+                f"{split}_accuracy"
+            ] = round(float(np.mean(weighted.argmax(axis=1) == label_ids[split])), 4)
+            for rule, name in (("previous_pick", previous), ("eval_loss_pick", by_loss), ("eval_accuracy_pick", by_accuracy)):
+                alternatives.setdefault(rule, {"chosen": name})[f"{split}_accuracy"] = round(
+                    float(np.mean(probabilities_of(candidate_models[name], split).argmax(axis=1) == label_ids[split])), 4
+                )
+    return alternatives
+
+
+def _save_probabilities(
+    path: str,
+    candidate_models: dict[str, Any],
+    splits: list[str],
+    inputs: dict[str, Any],
+    label_ids: dict[str, np.ndarray],
+    probabilities_of: Any,
+) -> None:
+    """Every candidate's probabilities on every split (.npz: `<candidate>/<split>`, `label_ids/<split>`)."""
+    saved = {f"label_ids/{split}": label_ids[split] for split in splits if split in inputs}
+    for name, candidate in candidate_models.items():
+        saved.update({f"{name}/{split}": probabilities_of(candidate, split) for split in splits if split in inputs})
+    np.savez(path, **saved)
 
 
 def configuration_result(
@@ -499,13 +529,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work-dir", default="/tmp/model_quality", help="benchmark data and features (default: %(default)s)")
     parser.add_argument("--seeds", type=common.int_list(), default=[0, 1, 2], metavar="N,N", help="training seeds (default: 0,1,2)")
-    parser.add_argument(
-        "--configs",
-        type=common.name_list(tuple(CONFIGURATIONS)),
-        default=list(CONFIGURATIONS),
-        metavar="NAME,NAME",
-        help=f"which configurations (default: {','.join(CONFIGURATIONS)})",
-    )
+    for flag, names in (("--configs", CONFIGURATIONS), ("--benchmarks", BENCHMARKS)):
+        parser.add_argument(
+            flag, type=common.name_list(tuple(names)), default=list(names), metavar="NAME,NAME", help=f"default: {','.join(names)}"
+        )
     parser.add_argument(
         "--hparam",
         action="append",
@@ -513,13 +540,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=common.name_value(),
         metavar="NAME=VALUE",
         help="overlay on every configuration (VALUE read as JSON), e.g. temporal_crops=0; repeatable",
-    )
-    parser.add_argument(
-        "--benchmarks",
-        type=common.name_list(tuple(BENCHMARKS)),
-        default=list(BENCHMARKS),
-        metavar="NAME,NAME",
-        help=f"which benchmarks (default: {','.join(BENCHMARKS)})",
     )
     parser.add_argument(
         "--kfold",
@@ -533,7 +553,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--eval-clips",
-        type=int,
+        type=common.at_least(0),
         default=0,
         metavar="N",
         help=(
@@ -542,18 +562,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ),
     )
     parser.add_argument(
-        "--probabilities-dir",
-        metavar="DIR",
-        help="save every candidate's probabilities on every split to DIR/<benchmark>_<config>_s<seed>.npz (default: not saved)",
+        "--probabilities-dir", metavar="DIR", help="save each candidate's probabilities to DIR/<benchmark>_<config>_s<seed>.npz"
     )
-    parser.add_argument(
-        "--views", type=int, default=1, help="also test with multi-view testing of N views, for uniform sampling (default: 1, off)"
-    )
+    parser.add_argument("--views", type=common.at_least(1), default=1, help="also test N views a clip, uniform sampling (default: 1, off)")
     args = parser.parse_args(argv)
-    if args.views < 1:
-        parser.error("--views must be at least 1")
-    if args.eval_clips < 0:
-        parser.error("--eval-clips must be 0 (all) or more")
     if args.kfold == 1 or args.kfold < 0:
         parser.error("--kfold must be 0 (off) or at least 2")
     return args

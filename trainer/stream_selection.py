@@ -112,7 +112,22 @@ def select_streams(hparams: HParams, train: Callable[[HParams], TrainedModel], e
             best.kept_epoch,
             sum(model.seconds for model in trained),
         )
-    record = {
+    record = _record(hparams, trained, kept, weights, eval_clips)
+    if len(trained) > 1:
+        logger.info(
+            "Kept frame_streams=%s (%s): weights %s",
+            record["chosen"],
+            CRITERION,
+            ", ".join(f"{name} {figures['weight']:.3f}" for name, figures in record["candidates"].items()),
+        )
+    return exported, record
+
+
+def _record(
+    hparams: HParams, trained: list[TrainedModel], kept: list[TrainedModel], weights: dict[str, float], eval_clips: int
+) -> dict[str, Any]:
+    """The record of the choice, as select_streams says."""
+    return {
         "configured": hparams.frame_streams,
         "chosen": "+".join(model.hparams.frame_streams for model in kept),
         "criterion": CRITERION,
@@ -131,11 +146,3 @@ def select_streams(hparams: HParams, train: Callable[[HParams], TrainedModel], e
             for model in trained
         },
     }
-    if len(trained) > 1:
-        logger.info(
-            "Kept frame_streams=%s (%s): weights %s",
-            record["chosen"],
-            CRITERION,
-            ", ".join(f"{name} {figures['weight']:.3f}" for name, figures in record["candidates"].items()),
-        )
-    return exported, record

@@ -1,6 +1,6 @@
 """The appearance benchmark: classes told apart only by what is in view, with identical motion, in unseen scenes.
 
-The counterpart of the hard benchmark (issue 22): there only frame order tells
+The counterpart of the hard benchmark: there only frame order tells
 a pair of classes apart, here only the look of the object in view does. Five
 classes, each a tool-like object of its own shape, surface pattern and colour
 family (hue, saturation and size drawn per clip around the class's):
@@ -18,7 +18,7 @@ groups (8 and up) and test groups (1-7) are disjoint, as in the hard
 benchmark, and clips have 8 to 170 frames. Every clip is drawn from its own
 random stream keyed by (seed, class, group, clip).
 
-The mixed set (`--mixed`, MIXED_CLASSES) rebuilds issue 22's outside data: three
+The mixed set (`--mixed`, MIXED_CLASSES) rebuilds an outside data set the model once fell short on (0.689): three
 of those classes and a time-reversed pair (PopIn/PopOut: a grey square comes
 into view part-way through the clip, or leaves it), so that a model must use
 both what is in view and the order.
@@ -57,7 +57,7 @@ OBJECTS: dict[str, tuple[str, str, int]] = {
     "Star": ("star", "dots", 150),
 }
 CLASSES: tuple[str, ...] = tuple(OBJECTS)
-# The mixed set (issue 22's outside data, rebuilt): three of the look-defined classes and one time-reversed
+# The mixed set (an outside data set, rebuilt): three of the look-defined classes and one time-reversed
 # pair, a grey square that pops into view part-way through the clip (PopIn) or out of it (PopOut).
 POP_CLASSES: dict[str, bool] = {"PopIn": True, "PopOut": False}  # class -> whether the object comes into view
 MIXED_CLASSES: tuple[str, ...] = ("Disc", "Bar", "Ring", *POP_CLASSES)

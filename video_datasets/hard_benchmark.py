@@ -1,6 +1,6 @@
 """The hard benchmark: actions inside longer clips, unseen scenes, order-only class pairs.
 
-The yardstick of issue 13. Six classes in three time-reversed pairs: an
+The model's yardstick of frame order. Six classes in three time-reversed pairs: an
 event and its reverse, so that only frame ORDER tells the classes of a pair
 apart. The events change something a CNN with global average pooling sees
 (its features cannot tell where a thing is, only how much of what there is):
@@ -103,7 +103,7 @@ class BenchmarkConfig:
             raise ValueError(f"easing must be one of {', '.join(EASINGS)}: {self}")
 
 
-# The shifted test set of issue 21: the same unseen test scenes, but the action fills the WHOLE clip
+# The shifted test set: the same unseen test scenes, but the action fills the WHOLE clip
 # (training clips show it over 25-90%, static before and after), the clip shows a random 40-100% stretch
 # of the action's course (a window inside a longer action: less change than any training clip shows)
 # and clips run 8-600 frames (training: 8-170). Only its test split is meant to be used; train is a stub
