@@ -74,14 +74,17 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (OptionError, DatasetError, BackboneWeightsError, ExtractionError, TrainingDiverged, ModelDirError, VideoListError)
 
 
+def _raised_from(error: BaseException | None) -> Iterator[BaseException]:
+    """`error`, then the error it was raised from, and so on: Beam and TFX wrap the error that tells the story."""
+    while error is not None:
+        yield error
+        error = error.__cause__ or error.__context__
+
+
 def find_user_error(error: BaseException | None) -> BaseException | None:
     """The user error behind `error`, also when a runner wrapped it."""
     user_errors = _user_errors()
-    while error is not None:
-        if isinstance(error, user_errors):
-            return error
-        error = error.__cause__ or error.__context__
-    return None
+    return next((cause for cause in _raised_from(error) if isinstance(cause, user_errors)), None)
 
 
 # How Beam's portable runner reports a job its engine (Flink, Spark, a job service) ended as failed.
@@ -91,12 +94,11 @@ _FAILED_JOB = re.compile(r"Pipeline (\S+) failed in state (FAILED|CANCELLED|UNRE
 def engine_failure_line(error: BaseException | None) -> str | None:
     """One line for a Beam job that its engine failed (a lost TaskManager, a killed worker), from `error` or one it
     was raised from; None for any other error. The engine's log and UI have the whole story."""
-    while error is not None:
-        match = _FAILED_JOB.search(str(error))
+    for cause in _raised_from(error):
+        match = _FAILED_JOB.search(str(cause))
         if match:
             reason = " ".join(match.group(3).split())[:300] or "no reason given"
             return f"the Beam job {match.group(1)} ended {match.group(2)} on its engine: {reason}"
-        error = error.__cause__ or error.__context__
     return None
 
 
@@ -112,12 +114,11 @@ def no_space_left(error: BaseException | None) -> str | None:
     "store" where the metadata store said it (OUTPUT_DIR/metadata.sqlite), "disk" for another.
     """
     found = None
-    while error is not None:
-        if _FULL_STORE_TEXT in str(error):
+    for cause in _raised_from(error):
+        if _FULL_STORE_TEXT in str(cause):
             return "store"
-        if isinstance(error, OSError) and error.errno in _NO_SPACE_ERRNOS or any(text in str(error) for text in _NO_SPACE_TEXTS):
+        if isinstance(cause, OSError) and cause.errno in _NO_SPACE_ERRNOS or any(text in str(cause) for text in _NO_SPACE_TEXTS):
             found = "disk"
-        error = error.__cause__ or error.__context__
     return found
 
 
