@@ -40,21 +40,32 @@ def dataset(
     return raw_examples.map(transform, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def extraction_report(fn_args: tfx.components.FnArgs) -> dict[str, Any]:
-    """The VideoExampleGen report of the Examples being trained on (it names the backbone weights); of the newest span
-    when there are several (--train-spans), after checking that they all hold features made the same way.
+def _extraction_reports(file_patterns: list[str]) -> list[dict[str, Any]]:
+    """The VideoExampleGen report of each span a split's file patterns come from.
 
     FnArgs carries file patterns, not artifacts, so the reports are found by TFX's split layout
-    (<examples uri>/Split-<name>/, as artifact_utils.get_split_uri builds it).
+    (<examples uri>/Split-<name>/*, as artifact_utils.get_split_uri builds it).
     """
     reports = []
-    for train_files in fn_args.train_files:
-        split_dir = os.path.dirname(train_files)  # <examples uri>/Split-train/* -> Split-train
+    for file_pattern in file_patterns:
+        split_dir = os.path.dirname(file_pattern)
         with tf.io.gfile.GFile(os.path.join(os.path.dirname(split_dir), EXTRACTION_REPORT_FILE)) as report_file:
             reports.append(json.load(report_file))
+    return reports
+
+
+def extraction_report(fn_args: tfx.components.FnArgs) -> dict[str, Any]:
+    """The VideoExampleGen report of the Examples being trained on (it names the backbone weights); of the newest span
+    when there are several (--train-spans), after checking that they all hold features made the same way."""
+    reports = _extraction_reports(fn_args.train_files)
     newest = max(reports, key=lambda report: report.get("span", 0))
     for report in reports:
         mismatch = span_feature_mismatch(report.get("span", 0), report, newest.get("span", 0), newest)
         if mismatch:
             raise ValueError(f"the spans to train on hold features made differently: {mismatch} ({SPAN_MISMATCH_HINT})")
     return newest
+
+
+def eval_clip_count(fn_args: tfx.components.FnArgs) -> int:
+    """Clips in the eval split, over every span evaluated on: the extraction reports' counts, no pass over the records."""
+    return sum(report["splits"]["eval"] for report in _extraction_reports(fn_args.eval_files))

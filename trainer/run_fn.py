@@ -16,7 +16,7 @@ from tfx import v1 as tfx
 
 from frame_path.config import FeatureConfig
 from trainer import model as video_model
-from trainer.data import TRAINING_SEED, dataset, extraction_report
+from trainer.data import TRAINING_SEED, dataset, eval_clip_count, extraction_report
 from trainer.export import export_model
 from trainer.model_files import HISTORY_FILE, ModelInfo
 from trainer.preprocessing import LABEL_VOCABULARY
@@ -55,8 +55,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     if features.max_seq_length != hparams.max_seq_length:
         raise ValueError(f"features have {features.max_seq_length} frames per clip, the model expects {hparams.max_seq_length}")
 
-    train, eval_clips = _candidate_trainer(fn_args, tf_transform_output, len(labels), hparams)
-    trained, stream_selection = select_streams(hparams, train, eval_clips)
+    train = _candidate_trainer(fn_args, tf_transform_output, len(labels), hparams)
+    trained, stream_selection = select_streams(hparams, train, eval_clip_count(fn_args))
     logger.info("Trained %d epochs; kept the weights of epoch %d", len(trained.history["loss"]), trained.kept_epoch)
     # The Trainer's own choices, which reports read rather than re-derive (the epoch 1-based).
     training_record = {
@@ -75,9 +75,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
 def _candidate_trainer(
     fn_args: tfx.components.FnArgs, tf_transform_output: tft.TFTransformOutput, num_classes: int, hparams: video_model.HParams
-) -> tuple[Callable[[video_model.HParams], TrainedModel], int]:
-    """What trains one candidate's hyperparameters on every GPU of this worker, its weights picked on `eval`; and how
-    many eval clips that choice is made on (for the record)."""
+) -> Callable[[video_model.HParams], TrainedModel]:
+    """What trains one candidate's hyperparameters on every GPU of this worker, its weights picked on `eval`."""
     strategy = _distribution_strategy()
     global_batch_size = hparams.batch_size * strategy.num_replicas_in_sync
     logger.info("Training on %d replica(s), global batch %d, %d classes", strategy.num_replicas_in_sync, global_batch_size, num_classes)
@@ -102,6 +101,4 @@ def _candidate_trainer(
 
         return fit_and_keep(classifier, candidate, fit)
 
-    # One pass over the eval split's features, which the record of the choice names.
-    eval_clips = sum(int(tf.shape(label_ids)[0]) for _, label_ids in eval_dataset)
-    return train, eval_clips
+    return train

@@ -105,6 +105,20 @@ def test_spans_whose_features_were_made_differently_are_not_trained_on_together(
     assert data.extraction_report(types.SimpleNamespace(train_files=train_files[1:]))["image_size"] == 160
 
 
+def test_the_eval_clips_the_stream_choice_is_made_on_are_counted_over_every_span_from_the_reports(tmp_path):
+    from trainer import data
+
+    eval_files = []
+    for span, eval_clips in ((1, 6), (2, 9)):
+        examples_uri = tmp_path / f"examples_{span}"
+        (examples_uri / "Split-eval").mkdir(parents=True)
+        report = {**ExtractionConfig.of().as_dict(), "span": span, "splits": {"train": 30, "eval": eval_clips, "test": 12}}
+        (examples_uri / "extraction_report.json").write_text(json.dumps(report))
+        eval_files.append(str(examples_uri / "Split-eval" / "*"))
+    assert data.eval_clip_count(types.SimpleNamespace(eval_files=eval_files)) == 15
+    assert data.eval_clip_count(types.SimpleNamespace(eval_files=eval_files[:1])) == 6
+
+
 @pytest.mark.e2e
 def test_spans_of_another_data_root_are_refused_and_the_refusals_advice_works(demo_dataset, tmp_path, capsys):
     data_root, output_dir = _spans_root(demo_dataset, tmp_path), str(tmp_path / "out")
