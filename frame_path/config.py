@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from frame_path import backbone
-from frame_path.backbone import POOLINGS, PRECISIONS, compute_device, feature_dim
+from frame_path.backbone import POOLINGS, PRECISIONS, appearance_feature_dim, compute_device, feature_dim
 from frame_path.frames import SAMPLING_MODES
 from typed_config import build, check_fields, flat_values, option
 from video_datasets.carve_out import EVAL_GROUP_FRACTION
@@ -61,17 +61,21 @@ class FeatureConfig:
         "DenseNet121 compute precision; 'auto': float32 on a CPU, bfloat16 on a GPU (benchmarks/README.md)",
         choices=(AUTO, *PRECISIONS),
     )
-    # 'auto' follows the evidence of each regime until one machine has measured both poolings in both. With random
+    # 'auto' follows the evidence of each regime until one machine has measured the poolings in both. With random
     # weights (the demo, the tests, every benchmark here) the map's maximum carries what is in view wherever it sits
-    # in the frame: appearance benchmark 0.958 against the mean's 0.779, hard benchmark 0.976 both, at the mean's cost
-    # and size. With pretrained weights the only measurement is the Keras example's 83-88 % on UCF101's 5 classes,
-    # made with the mean; the maximum is unmeasured there (no download here). benchmarks/README.md, section 3, has
-    # the command that settles it on a connected machine.
+    # in the frame (appearance benchmark 0.958 against the mean's 0.779), and its minimum beside it, which only the
+    # change streams see (backbone.appearance_feature_dim), shows a dark object growing: on held-out scenes the
+    # action filling the whole clip 0.924 -> 0.979, hard test split 0.903 -> 0.938, look-defined classes mixed with
+    # an order pair 0.894 -> 0.900, appearance 0.922 -> 0.911 (mean of 3 seeds; benchmarks/README.md, section 3).
+    # With pretrained weights the only measurement is the Keras example's 83-88 % on UCF101's 5 classes, made with
+    # the mean; the others are unmeasured there (no download here). benchmarks/README.md, section 3, has the
+    # command that settles it on a connected machine.
     frame_pooling: str = option(
         AUTO,
-        "how a frame's DenseNet121 feature map becomes its 1024 features: 'max' (each channel's maximum over the "
-        "map: what is in view, wherever it sits), 'avg' (the mean: the Keras example's), 'avg+max' (both, 2048), "
-        "'max+min' (the maximum and the minimum, 2048) or 'auto' (avg with pretrained weights, max with --weights none)",
+        "how a frame's DenseNet121 feature map becomes its features: 'max' (each channel's maximum over the map: what "
+        "is in view, wherever it sits; 1024), 'avg' (the mean: the Keras example's; 1024), 'avg+max' (both, 2048), "
+        "'max+min' (the maximum and the minimum, 2048; the minimum only in the model's change streams) or 'auto' "
+        "(avg with pretrained weights, max+min with --weights none)",
         choices=(AUTO, *POOLINGS),
     )
     random_init_seed: int = option(0, "seed of the random DenseNet121 weights of --weights none (the same on every worker)", minimum=0)
@@ -91,15 +95,26 @@ class FeatureConfig:
 
     @property
     def resolved_frame_pooling(self) -> str:
-        """The pooling 'auto' stands for with these weights: the mean with pretrained ones, the maximum with random ones."""
+        """The pooling 'auto' stands for with these weights: the mean with pretrained ones, the maximum and the minimum
+        with random ones."""
         if self.frame_pooling != AUTO:
             return self.frame_pooling
-        return "max" if self.weights == "none" else "avg"
+        return "max+min" if self.weights == "none" else "avg"
 
     @property
     def feature_dim(self) -> int:
         """Features a frame."""
         return feature_dim(self.resolved_frame_pooling)
+
+    @property
+    def shape(self) -> dict[str, int]:
+        """What the model needs to know of these features (trainer/hparams.py's SHAPE_FIELDS)."""
+        pooling = self.resolved_frame_pooling
+        return {
+            "max_seq_length": self.max_seq_length,
+            "feature_dim": feature_dim(pooling),
+            "appearance_feature_dim": appearance_feature_dim(pooling),
+        }
 
     def compared(self) -> dict[str, Any]:
         """The FEATURE_SETTINGS by name: what records of features (store keys, span checks, a model's own record)

@@ -146,4 +146,4 @@ class PipelineConfig:
 
     def trainer_config(self) -> dict[str, Any]:
         """The Trainer's (and Tuner's) custom_config: the hyperparameters plus the feature shape."""
-        return training_config(self.hparams, self.extraction.features.max_seq_length, self.extraction.features.feature_dim)
+        return training_config(self.hparams, self.extraction.features.shape)

@@ -64,13 +64,12 @@ def _components_after(
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
-    feature_shape = {"max_seq_length": config.extraction.features.max_seq_length, "feature_dim": config.extraction.features.feature_dim}
     training_examples = _training_examples(example_gen, config.spans.train_spans)
     transform = tfx.components.Transform(
         examples=training_examples,
         schema=schema_gen.outputs["schema"],
         preprocessing_fn="trainer.preprocessing.preprocessing_fn",
-        custom_config=feature_shape,
+        custom_config=config.extraction.features.shape,
         # Normalization statistics and the label vocabulary come from train only;
         # the Trainer applies the transform graph itself, so no transformed copy.
         splits_config=tfx.proto.SplitsConfig(analyze=["train"]),

@@ -15,8 +15,8 @@ from typing import Any
 from typed_config import InvalidOption, check_fields, defaults, option
 
 # Shape of the data, not a modelling choice: the extraction settings (max_seq_length) and the
-# backbone (feature_dim) fix them, so the pipeline passes them and a user may not set them.
-SHAPE_FIELDS = ("max_seq_length", "feature_dim")
+# backbone (feature_dim, appearance_feature_dim) fix them, so the pipeline passes them and a user may not set them.
+SHAPE_FIELDS = ("max_seq_length", "feature_dim", "appearance_feature_dim")
 # frame_streams value -> the streams of trainer/model.py's FrameStreams, in the order `auto` tries them.
 STREAM_CANDIDATES: dict[str, tuple[str, ...]] = {
     "change": ("clip_centering", "motion"),
@@ -38,6 +38,10 @@ class HParams:
 
     max_seq_length: int = option(help="frames per clip (the extraction's max_seq_length)", minimum=1, maximum=512)
     feature_dim: int = option(help="features per frame (the backbone's)", minimum=1, maximum=65536)
+    # 0 for configs and models made before the features had a statistic the appearance stream leaves out.
+    appearance_feature_dim: int = option(
+        0, "features per frame the appearance stream sees, the leading ones (the backbone's); 0 = all", minimum=0, maximum=65536
+    )
     projection_dim: int = option(
         64, "size the frame vectors are projected to before attention; 0 keeps them as they are", minimum=0, maximum=4096, search=[32, 64]
     )
@@ -115,13 +119,22 @@ class HParams:
         return len(self.streams)
 
     @property
+    def appearance_features(self) -> int:
+        """Features per frame the appearance stream sees."""
+        return self.appearance_feature_dim or self.feature_dim
+
+    @property
     def embed_dim(self) -> int:
         """Width of the frame vectors inside the transformer."""
-        return self.projection_dim or self.feature_dim * self.num_streams
+        if self.projection_dim:
+            return self.projection_dim
+        change_streams = [stream for stream in self.streams if stream != "appearance"]
+        return self.feature_dim * len(change_streams) + (self.appearance_features if "appearance" in self.streams else 0)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> HParams:
-        """From a pipeline `custom_config`-style mapping: the SHAPE_FIELDS are required, every other key has a default.
+        """From a pipeline `custom_config`-style mapping: the SHAPE_FIELDS without a default are required, every other key
+        has one.
 
         Unknown keys raise InvalidOption, so a typo fails loudly instead of being ignored.
         """
@@ -130,13 +143,14 @@ class HParams:
         if unknown:
             tunable = ", ".join(name for name in known if name not in SHAPE_FIELDS)
             raise InvalidOption(unknown[0], f"is not a hyperparameter; the known ones are {tunable}")
-        missing = [key for key in SHAPE_FIELDS if key not in config]
+        required = [field.name for field in dataclasses.fields(cls) if field.default is dataclasses.MISSING]
+        missing = [key for key in required if key not in config]
         if missing:
             raise InvalidOption(missing[0], "is required: it describes the input features and has no default")
         return cls(**config)
 
 
-DEFAULT_HPARAMS: dict[str, Any] = defaults(HParams)
+DEFAULT_HPARAMS: dict[str, Any] = {name: value for name, value in defaults(HParams).items() if name not in SHAPE_FIELDS}
 
 # The Keras example this project started from, as an overlay of the defaults: attention over the
 # raw 1024-d DenseNet121 features, a 4-unit dense projection, one head, 5 epochs, Keras' default
@@ -170,8 +184,9 @@ class HParamError(InvalidOption):
     """A bad hyperparameter (unknown, or a value out of its bounds); `option` names it as HParams does."""
 
 
-def training_config(hparams: Mapping[str, Any], max_seq_length: int, feature_dim: int) -> dict[str, Any]:
-    """The Trainer's custom_config: the configured hyperparameters plus the feature shape, checked whole.
+def training_config(hparams: Mapping[str, Any], feature_shape: Mapping[str, int]) -> dict[str, Any]:
+    """The Trainer's custom_config: the configured hyperparameters plus the feature shape (the SHAPE_FIELDS), checked
+    whole.
 
     HParamError for a shape field among `hparams` (the data fixes them) and for
     anything HParams refuses; called when the pipeline config is made, so every
@@ -179,9 +194,9 @@ def training_config(hparams: Mapping[str, Any], max_seq_length: int, feature_dim
     """
     for name in SHAPE_FIELDS:
         if name in hparams:
-            source = "the extraction setting max_seq_length" if name == "max_seq_length" else f"the backbone ({feature_dim})"
+            source = "the extraction setting max_seq_length" if name == "max_seq_length" else f"the backbone ({feature_shape[name]})"
             raise HParamError(name, f"is not a hyperparameter: it is fixed by {source}")
-    config = {**hparams, "max_seq_length": max_seq_length, "feature_dim": feature_dim}
+    config = {**hparams, **feature_shape}
     try:
         HParams.from_config(config)
     except InvalidOption as error:

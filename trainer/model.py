@@ -99,18 +99,21 @@ class FrameStreams(layers.Layer):
     stays), `motion_stream` each frame's difference to the next valid frame
     (order made explicit). Inside the model, so serving_default,
     serving_frames, predict.py and the Evaluator compute exactly the same.
-    Padded frames are exact zeros in every stream.
+    Padded frames are exact zeros in every stream. `appearance_features` > 0:
+    the appearance stream holds only that many leading features of a frame (the
+    change streams all of them; frame_path/backbone.py's appearance_feature_dim).
     """
 
-    def __init__(self, clip_centering: bool, motion_stream: bool, appearance_stream: bool = True, **kwargs):
+    def __init__(self, clip_centering: bool, motion_stream: bool, appearance_stream: bool = True, appearance_features: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.appearance_stream = appearance_stream
+        self.appearance_features = appearance_features
         self.clip_centering = clip_centering
         self.motion_stream = motion_stream
 
     def call(self, frame_features, frame_mask):
         appearance = _zero_padded_frames(frame_features, frame_mask)
-        streams = [appearance] if self.appearance_stream else []
+        streams = [appearance[..., : self.appearance_features or None]] if self.appearance_stream else []
         if self.clip_centering:
             centred = appearance - ops.expand_dims(_masked_mean(appearance, frame_mask), axis=1)
             streams.append(_zero_padded_frames(centred, frame_mask))
@@ -120,7 +123,12 @@ class FrameStreams(layers.Layer):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(appearance_stream=self.appearance_stream, clip_centering=self.clip_centering, motion_stream=self.motion_stream)
+        config.update(
+            appearance_stream=self.appearance_stream,
+            appearance_features=self.appearance_features,
+            clip_centering=self.clip_centering,
+            motion_stream=self.motion_stream,
+        )
         return config
 
 
@@ -392,10 +400,11 @@ def build_model(num_classes: int, hparams: HParams) -> keras.Model:
         # Training only; noise on padded frames is zeroed by every later layer.
         frame_vectors = layers.GaussianNoise(hparams.feature_noise, name="feature_noise")(frame_vectors)
     streams = hparams.streams
-    if streams != ("appearance",):
-        frame_vectors = FrameStreams("clip_centering" in streams, "motion" in streams, "appearance" in streams, name="frame_streams")(
-            frame_vectors, frame_mask
-        )
+    appearance_features = hparams.appearance_feature_dim if hparams.appearance_features < hparams.feature_dim else 0
+    if streams != ("appearance",) or appearance_features:
+        frame_vectors = FrameStreams(
+            "clip_centering" in streams, "motion" in streams, "appearance" in streams, appearance_features, name="frame_streams"
+        )(frame_vectors, frame_mask)
     if hparams.projection_dim:
         frame_vectors = layers.Dense(hparams.projection_dim, name="frame_projection")(frame_vectors)
     frame_vectors = PositionalEmbedding(hparams.max_seq_length, hparams.embed_dim, name="frame_position_embedding")(

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import pipeline_runner
-from frame_path.backbone import compute_device
+from frame_path.backbone import compute_device, feature_dim
 from frame_path.config import ExtractionConfig, resolve_auto_settings, usable_cores
 from tests.helpers import decode_worker_children, run_pipeline_runner
 from video_datasets import manifest
@@ -80,7 +80,7 @@ def test_records_have_padded_features_masks_and_labels(extraction):
     saw_padding = False
     for split in ("train", "eval", "test"):
         for example in _read_split(summary["examples_uri"], split):
-            frame_features = np.array(_values(example, "frame_features")).reshape(MAX_SEQ_LENGTH, 1024)
+            frame_features = np.array(_values(example, "frame_features")).reshape(MAX_SEQ_LENGTH, feature_dim(summary["frame_pooling"]))
             frame_mask = np.array(_values(example, "frame_mask"))
             num_frames = _values(example, "num_frames")[0]
             video_id = _values(example, "video_id")[0].decode()
@@ -109,19 +109,19 @@ def test_report_records_the_settings_chosen_for_the_device_and_no_decoder_outliv
     device = compute_device()
     resolved = resolve_auto_settings(ExtractionConfig.of(weights="none"), device, cores=usable_cores())
     # The run summary copies extraction_report.json: 'auto' settings appear as resolved for this machine's device
-    # (and the pooling for the weights: the map's maximum with random-init ones).
+    # (and the pooling for the weights: the map's maximum and minimum with random-init ones).
     assert (summary["frame_batch_size"], summary["precision"], summary["decode_workers"], summary["frame_pooling"]) == (
         resolved.frame_batch_size,
         resolved.features.precision,
         resolved.decode_workers,
-        "max",
+        "max+min",
     )
     assert summary["auto_settings"] == {
         "device": device,
         "frame_batch_size": resolved.frame_batch_size,
         "precision": resolved.features.precision,
         "decode_workers": resolved.decode_workers,
-        "frame_pooling": "max",
+        "frame_pooling": "max+min",
     }
     assert decode_worker_children() == []
 

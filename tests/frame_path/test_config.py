@@ -106,13 +106,19 @@ def test_span_feature_mismatch_names_each_differing_setting_and_lets_auto_match_
     assert span_feature_mismatch(1, older, 2, made) == "span 1 has frame_pooling 'avg', span 2 'max'"
 
 
-@pytest.mark.parametrize("weights, pooling", [("none", "max"), ("imagenet", "avg"), ("/models/densenet121_notop.h5", "avg")])
-def test_auto_pooling_follows_the_weights_and_an_explicit_one_stays(weights, pooling):
-    """'auto' is the map's mean with pretrained weights (the Keras example's measured choice), its maximum with
-    random ones (this project's measured choice), resolved where the features are made and recorded so."""
+@pytest.mark.parametrize(
+    "weights, pooling, shape",
+    [("none", "max+min", (2048, 1024)), ("imagenet", "avg", (1024, 1024)), ("/models/densenet121_notop.h5", "avg", (1024, 1024))],
+)
+def test_auto_pooling_follows_the_weights_and_an_explicit_one_stays(weights, pooling, shape):
+    """'auto' is the map's mean with pretrained weights (the Keras example's measured choice), its maximum and
+    minimum with random ones (this project's measured choice), resolved where the features are made and recorded so.
+    The minimum is left out of what the appearance stream sees."""
     assert FeatureConfig().frame_pooling == "auto"
     assert resolve_auto_settings(ExtractionConfig.of(weights=weights), device="cpu", cores=1).features.frame_pooling == pooling
-    assert FeatureConfig(weights=weights).feature_dim == 1024
+    features = FeatureConfig(weights=weights)
+    assert (features.feature_dim, features.shape["appearance_feature_dim"]) == shape
+    assert FeatureConfig(frame_pooling="avg+max").shape["appearance_feature_dim"] == 2048
     assert (
         resolve_auto_settings(ExtractionConfig.of(weights=weights, frame_pooling="avg+max"), device="cpu", cores=1).features.frame_pooling
         == "avg+max"

@@ -1,5 +1,6 @@
 """HParams: defaults, the Keras example overlay, and every bad value refused with the field's name (no Keras needed)."""
 
+import dataclasses
 import math
 
 import pytest
@@ -7,7 +8,7 @@ import pytest
 from trainer.hparams import DEFAULT_HPARAMS, KERAS_EXAMPLE_HPARAMS, SEED_HPARAMS, SHAPE_FIELDS, HParams, tunable_fields
 from typed_config import InvalidOption
 
-SHAPE = {"max_seq_length": 20, "feature_dim": 1024}
+SHAPE = {"max_seq_length": 20, "feature_dim": 1024, "appearance_feature_dim": 1024}
 
 
 def test_defaults_and_overrides():
@@ -40,6 +41,15 @@ def test_unknown_and_missing_keys_are_refused():
     with pytest.raises(InvalidOption, match="feature_dim is required"):
         HParams.from_config({"max_seq_length": 20})
     assert set(SHAPE_FIELDS) == set(SHAPE)
+    # Configs and models made before the appearance stream could leave features out: it sees them all.
+    older = HParams.from_config({"max_seq_length": 20, "feature_dim": 2048, "projection_dim": 0, "frame_streams": "all"})
+    assert (older.appearance_features, older.embed_dim) == (2048, 3 * 2048)
+
+
+def test_the_appearance_stream_may_see_fewer_features_than_the_change_streams():
+    hparams = HParams.from_config({"max_seq_length": 20, "feature_dim": 2048, "appearance_feature_dim": 1024, "projection_dim": 0})
+    widths = {name: dataclasses.replace(hparams, frame_streams=name).embed_dim for name in ("appearance", "change", "all")}
+    assert widths == {"appearance": 1024, "change": 2 * 2048, "all": 1024 + 2 * 2048}
 
 
 @pytest.mark.parametrize(

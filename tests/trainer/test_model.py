@@ -243,6 +243,33 @@ def test_frame_streams_cancel_the_scene_offset_in_centred_and_motion_streams():
 
 
 @pytest.mark.parametrize("frame_streams", list(STREAM_CANDIDATES))
+def test_the_appearance_stream_sees_only_its_leading_features_and_the_model_saves_so(frame_streams, tmp_path):
+    """With the map's maximum and minimum (frame_path/backbone.py's appearance_feature_dim), the minimum reaches the
+    change streams only: changing it changes no appearance output, and a saved model keeps that split."""
+    clips = random_clips(np.random.default_rng(11), [6, 3])
+    layer = model_lib.FrameStreams(clip_centering=True, motion_stream=True, appearance_features=FEATURE_DIM // 2)
+    other_minimum = dict(clips)
+    other_minimum["frame_features"] = clips["frame_features"].copy()
+    other_minimum["frame_features"][..., FEATURE_DIM // 2 :] *= 3.0
+    streams, changed = (keras.ops.convert_to_numpy(layer(c["frame_features"], c["frame_mask"])) for c in (clips, other_minimum))
+    assert streams.shape == (2, MAX_SEQ_LENGTH, FEATURE_DIM // 2 + 2 * FEATURE_DIM)
+    np.testing.assert_array_equal(streams[..., : FEATURE_DIM // 2], changed[..., : FEATURE_DIM // 2])
+    assert not np.allclose(streams[..., FEATURE_DIM // 2 :], changed[..., FEATURE_DIM // 2 :])
+
+    model = build_model(NUM_CLASSES, tiny_hparams(frame_streams=frame_streams, appearance_feature_dim=FEATURE_DIM // 2, projection_dim=0))
+    seen = model.get_layer("frame_streams").compute_output_spec(clips["frame_features"], clips["frame_mask"]).shape[-1]
+    assert (
+        seen
+        == model.get_layer("frame_position_embedding").output_dim
+        == tiny_hparams(frame_streams=frame_streams, appearance_feature_dim=FEATURE_DIM // 2, projection_dim=0).embed_dim
+    )
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras", compile=False)
+    assert loaded.get_layer("frame_streams").appearance_features == FEATURE_DIM // 2
+    np.testing.assert_allclose(predict(loaded, clips), predict(model, clips), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("frame_streams", list(STREAM_CANDIDATES))
 def test_padding_invariance_holds_for_every_stream_choice(frame_streams):
     model = build_model(NUM_CLASSES, tiny_hparams(frame_streams=frame_streams, feature_noise=0.5))
     rng = np.random.default_rng(10)
