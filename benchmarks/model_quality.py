@@ -5,7 +5,8 @@
 
 Configurations: the Keras example's, the previous default (appearance only), the change streams (the default
 before the Trainer chose streams), the Trainer's choice on the eval split (`frame_streams=auto`) over the feature map's mean
-(`auto_avg_pooling`) and today's default (that choice over the default `frame_pooling`).
+(`auto_avg_pooling`) and over the map's maximum alone (`max_pooling`, the default before its minimum joined), and
+today's default (that choice over the default `frame_pooling`).
 
 1. Generates each benchmark unless it is there: the hard one (video_datasets/hard_benchmark.py: only frame order
    tells its class pairs apart) into WORK_DIR/data, the appearance one (video_datasets/appearance_benchmark.py:
