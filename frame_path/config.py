@@ -109,11 +109,10 @@ class FeatureConfig:
     @property
     def shape(self) -> dict[str, int]:
         """What the model needs to know of these features (trainer/hparams.py's SHAPE_FIELDS)."""
-        pooling = self.resolved_frame_pooling
         return {
             "max_seq_length": self.max_seq_length,
-            "feature_dim": feature_dim(pooling),
-            "appearance_feature_dim": appearance_feature_dim(pooling),
+            "feature_dim": self.feature_dim,
+            "appearance_feature_dim": appearance_feature_dim(self.resolved_frame_pooling),
         }
 
     def compared(self) -> dict[str, Any]:

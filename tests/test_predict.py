@@ -154,11 +154,14 @@ def test_the_lone_serving_default_gives_the_whole_models_numbers(pushed):
     assert os.path.exists(os.path.join(version_dir, inference_model.EXAMPLES_MODEL_DIR, inference_model.EXAMPLES_MODEL_GRAPH))
     lone = inference_model._load_serving_default(version_dir).signatures["serving_default"]
     whole = tf.saved_model.load(version_dir).signatures["serving_default"]
-    max_seq_length = inference_model.PushedModel.open(version_dir).features.max_seq_length
+    features_made = inference_model.PushedModel.open(version_dir).features
+    max_seq_length = features_made.max_seq_length
     rng = np.random.default_rng(0)
     examples = []
     for valid in (max_seq_length, 3):
-        features = rng.normal(size=(max_seq_length, 1024)).astype(np.float32) * (np.arange(max_seq_length) < valid)[:, None]
+        features = (
+            rng.normal(size=(max_seq_length, features_made.feature_dim)).astype(np.float32) * (np.arange(max_seq_length) < valid)[:, None]
+        )
         examples.append(make_example(features, (np.arange(max_seq_length) < valid).astype(np.int64), "", "clip", valid).SerializeToString())
     lone_outputs, whole_outputs = lone(examples=tf.constant(examples)), whole(examples=tf.constant(examples))
     np.testing.assert_allclose(lone_outputs["probabilities"].numpy(), whole_outputs["probabilities"].numpy(), atol=1e-6)
@@ -222,11 +225,11 @@ def _without(key):
         (_without("labels"), "lacks labels"),
         (_setting("image_size", "x"), "unusable feature setting: image_size must be an integer"),
         (_setting("max_seq_length", 5), "says max_seq_length 5, but the model itself records 8"),
-        (_setting("frame_pooling", "avg"), "says frame_pooling 'avg', but the model itself records 'max'"),
-        (_setting("frame_pooling", "avg+max"), "says frame_pooling 'avg+max', but the model itself records 'max'"),
+        (_setting("frame_pooling", "max"), "says frame_pooling 'max', but the model itself records 'max+min'"),
+        (_setting("frame_pooling", "avg+max"), "says frame_pooling 'avg+max', but the model itself records 'max+min'"),
         (lambda text: json.dumps({**json.loads(text), "labels": json.loads(text)["labels"][::-1]}), "says labels ["),
     ],
-    ids=["truncated", "incomplete", "bad-setting", "max-seq-length-mismatch", "pooling-avg", "pooling-avg+max", "labels-reordered"],
+    ids=["truncated", "incomplete", "bad-setting", "max-seq-length-mismatch", "pooling-max", "pooling-avg+max", "labels-reordered"],
 )
 def test_a_damaged_model_info_is_one_line(pushed, tmp_path, capsys, damage, message):
     _, version_dir, data_root = pushed

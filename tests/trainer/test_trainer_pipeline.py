@@ -72,7 +72,7 @@ def test_transform_features_signature_encodes_labels_for_the_evaluator(trained):
     transform = tf.saved_model.load(serving_model_dir).signatures["transform_features"]
     test_examples = _serialized_examples(examples_dir, "test")
     transformed = transform(examples=tf.constant(test_examples))
-    assert transformed["frame_features"].shape == (len(test_examples), MAX_SEQ_LENGTH, 1024)
+    assert transformed["frame_features"].shape == (len(test_examples), MAX_SEQ_LENGTH, FeatureConfig(weights="none").feature_dim)
     label_ids = transformed["label_id"].numpy()
     assert set(label_ids.tolist()) <= set(range(len(demo.DEMO_CLASSES)))
     # Same label string -> same id.
