@@ -18,20 +18,14 @@ LABEL_ID_KEY = "label_id"  # the transformed label; its own name so raw and tran
 LABEL_VOCABULARY = "label"
 FEATURE_KEYS = (FRAME_FEATURES_KEY, FRAME_MASK_KEY)
 _VARIANCE_EPSILON = 1e-6
-# A z-score's bound. A channel that training frames leave (nearly) constant, as after DenseNet's last ReLU the map's
-# minimum is for half its channels (0 on every demo training frame), gets z-scores in the tens on a clip of an
-# unseen scene (up to 62 on the demo's eval split) that say more about the epsilon than about the clip. At 8 only
-# rare values are cut (the demo's training frames: 99.9 % within 5.3, the largest 12.6); on held-out scenes the hard
-# benchmark's test split 0.938 -> 0.958, the rest within a clip (mean of 3 seeds; benchmarks/README.md section 3).
-Z_SCORE_BOUND = 8.0
 
 
 def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]) -> dict[str, tf.Tensor]:
     """Raw Examples -> {frame_features [B, T, D] z-scored, frame_mask [B, T], label_id [B]}.
 
     Frozen-backbone features have tiny, uneven scales per dimension, so each
-    dimension gets a z-score over the real (unmasked) frames, bounded by
-    Z_SCORE_BOUND; padded frames stay exactly zero.
+    dimension gets a z-score over the real (unmasked) frames; padded frames
+    stay exactly zero.
     """
     max_seq_length, feature_dim = custom_config["max_seq_length"], custom_config["feature_dim"]
     frame_features = tf.reshape(inputs[FRAME_FEATURES_KEY], [-1, max_seq_length, feature_dim])
@@ -42,7 +36,6 @@ def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]
     feature_mean = tft.mean(real_frames, reduce_instance_dims=False)
     feature_variance = tft.var(real_frames, reduce_instance_dims=False)
     normalized = (frame_features - feature_mean) * tf.math.rsqrt(feature_variance + _VARIANCE_EPSILON)
-    normalized = tf.clip_by_value(normalized, -Z_SCORE_BOUND, Z_SCORE_BOUND)
     normalized = tf.where(valid_frames[..., tf.newaxis], normalized, tf.zeros_like(normalized))
 
     label_ids = tft.compute_and_apply_vocabulary(inputs[LABEL_KEY], vocab_filename=LABEL_VOCABULARY)
