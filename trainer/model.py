@@ -400,10 +400,9 @@ def build_model(num_classes: int, hparams: HParams) -> keras.Model:
         # Training only; noise on padded frames is zeroed by every later layer.
         frame_vectors = layers.GaussianNoise(hparams.feature_noise, name="feature_noise")(frame_vectors)
     streams = hparams.streams
-    appearance_features = hparams.appearance_feature_dim if hparams.appearance_features < hparams.feature_dim else 0
-    if streams != ("appearance",) or appearance_features:
+    if streams != ("appearance",) or hparams.appearance_features < hparams.feature_dim:
         frame_vectors = FrameStreams(
-            "clip_centering" in streams, "motion" in streams, "appearance" in streams, appearance_features, name="frame_streams"
+            "clip_centering" in streams, "motion" in streams, "appearance" in streams, hparams.appearance_features, name="frame_streams"
         )(frame_vectors, frame_mask)
     if hparams.projection_dim:
         frame_vectors = layers.Dense(hparams.projection_dim, name="frame_projection")(frame_vectors)
