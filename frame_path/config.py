@@ -129,6 +129,12 @@ class FeatureConfig:
         return backbone.build_backbone(self.weights, self.image_size, self.random_init_seed, self.precision, self.resolved_frame_pooling)
 
 
+def auto_pooling_rule() -> str:
+    """What frame_pooling='auto' stands for in each regime, in words (the console names it beside the one chosen)."""
+    pretrained, random_init = (FeatureConfig(weights=weights).resolved_frame_pooling for weights in ("imagenet", "none"))
+    return f"{pretrained} with pretrained weights, {random_init} with random ones"
+
+
 # The settings records compare; the weights are compared by their id (FeatureConfig.weights_id) instead of by the
 # `weights` and `random_init_seed` that name them.
 FEATURE_SETTINGS = tuple(field.name for field in dataclasses.fields(FeatureConfig) if field.name not in ("weights", "random_init_seed"))

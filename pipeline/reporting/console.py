@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from frame_path.config import auto_pooling_rule
 from video_datasets.listing import ignored_files_text
 
 
@@ -101,7 +102,7 @@ def console_summary(summary: dict[str, Any], path: str) -> str:
     pretrained = "" if summary["weights"] != "none" else "  (NOT pretrained: random init)"
     pooling = f", {summary['frame_pooling']} pooling" if "frame_pooling" in summary else ""
     if "frame_pooling" in summary.get("auto_settings", {}):
-        pooling += " (auto: avg with pretrained weights, max with random ones)"
+        pooling += f" (auto: {auto_pooling_rule()})"
     lines.append(f"  backbone     DenseNet121, weights {summary['weights_id']}{pooling}{pretrained}")
     lines.append(f"  extraction   {extraction['frames']} frames in {extraction['seconds']} s ({extraction['frames_per_second']} frames/s)")
     lines += [f"  {'':<12} {line}" for line in feature_store_lines(summary)]

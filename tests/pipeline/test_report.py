@@ -292,6 +292,9 @@ def test_the_pooling_the_feature_store_and_the_spans_reach_the_report_and_the_co
     console = console_summary(summary, "run_summary.json")
     assert expected in console and "(span 3 of /videos/span-3)" in console and "trained on spans 2, 3" in console
     assert "backbone     DenseNet121, weights imagenet, max pooling\n" in console
+    # 'auto' as it resolved, with what it stands for in each regime, as FeatureConfig resolves it.
+    chosen = console_summary({**summary, "frame_pooling": "max+min", "auto_settings": {"frame_pooling": "max+min"}}, "run_summary.json")
+    assert "max+min pooling (auto: avg with pretrained weights, max+min with random ones)\n" in chosen
     without_store = console_summary({**summary, "feature_store_use": None}, "run_summary.json")
     assert "feature store: none (every clip decoded)" in without_store
 
