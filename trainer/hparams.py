@@ -61,7 +61,7 @@ class HParams:
     # both kinds of data: on random-init features of order-only classes the appearance stream lets the
     # model memorise the training scenes (hard benchmark: appearance 0.38-0.52, all 0.77-0.81, change 0.97-0.99),
     # while classes told apart by what is in view need it (appearance benchmark: appearance 0.94-0.96, all
-    # 0.975, change 0.55-0.63; benchmarks/README.md section 3, the default max pooling), and with ImageNet
+    # 0.975, change 0.55-0.63; benchmarks/README.md section 3, max pooling), and with ImageNet
     # features what is in view is the main cue (the Keras example reaches 83-88% on UCF101's 5 classes with
     # appearance alone). So by default ("auto") the Trainer trains every one of STREAM_CANDIDATES and keeps the one
     # with the lowest eval loss on the eval split, whose groups (scenes) training never saw, averaged with the
