@@ -362,7 +362,7 @@ def train_and_test(
         return keras.ops.convert_to_numpy(classifier.predict(inputs[split], batch_size=256, verbose=0))
 
     def accuracy(classifier: keras.Model, split: str) -> float:
-        return float(np.mean(probabilities_of(classifier, split).argmax(axis=1) == label_ids[split]))
+        return _accuracy(probabilities_of(classifier, split), label_ids[split])
 
     def train(candidate: HParams) -> TrainedModel:
         trained = _fit_candidate(candidate, inputs, label_ids, len(labels), seed)
@@ -370,17 +370,21 @@ def train_and_test(
         return trained
 
     trained, selection = select_streams(hparams, train, len(label_ids["eval"]))
+    # Each candidate's probabilities, predicted once: its test figure, the other rules and the saved file read them.
+    scored = [split for split in (*EVALUATED_SPLITS, "eval") if split in inputs]
+    candidate_probabilities = {
+        name: {split: probabilities_of(model, split) for split in scored} for name, model in candidate_models.items()
+    }
     for name, figures in selection["candidates"].items():
-        figures["test_accuracy"] = round(accuracy(candidate_models[name], "test"), 4)
+        figures["test_accuracy"] = round(_accuracy(candidate_probabilities[name]["test"], label_ids["test"]), 4)
     accuracies = {f"{split}_accuracy": accuracy(trained.model, split) for split in EVALUATED_SPLITS if split in inputs}
     for split, dense_split in VIEW_SPLITS.items():
         if dense_split in splits:
             probabilities = view_probabilities(trained.model, splits[dense_split], int(max_seq_length), views)
             accuracies[f"{split}_accuracy"] = float(np.mean(probabilities.argmax(axis=1) == label_ids[dense_split]))
-    scored = [*EVALUATED_SPLITS, "eval"]
-    alternatives = _alternatives(selection["candidates"], candidate_models, scored, inputs, label_ids, probabilities_of)
+    alternatives = _alternatives(selection["candidates"], candidate_probabilities, label_ids)
     if probabilities_file:
-        _save_probabilities(probabilities_file, candidate_models, scored, inputs, label_ids, probabilities_of)
+        _save_probabilities(probabilities_file, candidate_probabilities, label_ids)
     kfold = kfold_selection(splits["train"], hparams, labels, seed, folds) if folds > 1 and len(selection["candidates"]) > 1 else None
     return {
         **accuracies,
@@ -417,23 +421,23 @@ def _fit_candidate(candidate: HParams, inputs: dict[str, Any], label_ids: dict[s
     return fit_and_keep(classifier, candidate, fit)
 
 
+def _accuracy(probabilities: np.ndarray, label_ids: np.ndarray) -> float:
+    return float(np.mean(probabilities.argmax(axis=1) == label_ids))
+
+
 def _alternatives(
-    figures: dict[str, dict[str, Any]],
-    candidate_models: dict[str, Any],
-    splits: list[str],
-    inputs: dict[str, Any],
-    label_ids: dict[str, np.ndarray],
-    probabilities_of: Any,
+    figures: dict[str, dict[str, Any]], candidate_probabilities: dict[str, dict[str, np.ndarray]], label_ids: dict[str, np.ndarray]
 ) -> dict[str, Any]:
-    """Other ways to turn the candidates into one model, scored on the same splits; none for a single candidate."""
+    """Other ways to turn the candidates into one model, scored on the splits of `candidate_probabilities`
+    (name -> split -> probabilities); none for a single candidate."""
     alternatives: dict[str, Any] = {}
-    if len(candidate_models) < 2:
+    if len(candidate_probabilities) < 2:
         return alternatives
     # The Trainer's pick before the average (the lowest eval loss; among losses within 5% of it the best eval
     # accuracy), the lowest eval loss alone, the best eval accuracy (ties: the lower loss), all candidates'
     # probabilities averaged with equal weights, and averaged with weights exp(-eval clips x eval loss), normalised,
     # those under 1% left out (Bayesian model averaging with the eval split as the evidence).
-    losses = np.array([figures[name]["eval_loss"] for name in candidate_models])
+    losses = np.array([figures[name]["eval_loss"] for name in candidate_probabilities])
     evidence = np.exp(-len(label_ids["eval"]) * (losses - losses.min()))
     evidence = np.where(evidence / evidence.sum() >= 0.01, evidence, 0.0)
     evidence /= evidence.sum()
@@ -441,35 +445,25 @@ def _alternatives(
     close = [name for name in figures if figures[name]["eval_loss"] <= figures[by_loss]["eval_loss"] * 1.05 + 1e-12]
     previous = max(close, key=lambda name: (figures[name]["eval_accuracy"], -figures[name]["eval_loss"]))
     by_accuracy = max(figures, key=lambda name: (figures[name]["eval_accuracy"], -figures[name]["eval_loss"]))
-    for split in splits:
-        if split in inputs:
-            averaged = np.mean([probabilities_of(candidate, split) for candidate in candidate_models.values()], axis=0)
-            alternatives.setdefault("equal_mean", {})[f"{split}_accuracy"] = round(
-                float(np.mean(averaged.argmax(axis=1) == label_ids[split])), 4
-            )
-            weighted = sum(weight * probabilities_of(candidate, split) for weight, candidate in zip(evidence, candidate_models.values()))
-            alternatives.setdefault("evidence_weighted", {"weights": [round(float(weight), 3) for weight in evidence]})[
-                f"{split}_accuracy"
-            ] = round(float(np.mean(weighted.argmax(axis=1) == label_ids[split])), 4)
-            for rule, name in (("previous_pick", previous), ("eval_loss_pick", by_loss), ("eval_accuracy_pick", by_accuracy)):
-                alternatives.setdefault(rule, {"chosen": name})[f"{split}_accuracy"] = round(
-                    float(np.mean(probabilities_of(candidate_models[name], split).argmax(axis=1) == label_ids[split])), 4
-                )
+    alternatives["equal_mean"] = {}
+    alternatives["evidence_weighted"] = {"weights": [round(float(weight), 3) for weight in evidence]}
+    picks = {"previous_pick": previous, "eval_loss_pick": by_loss, "eval_accuracy_pick": by_accuracy}
+    alternatives.update({rule: {"chosen": name} for rule, name in picks.items()})
+    for split in next(iter(candidate_probabilities.values())):
+        per_candidate = [probabilities[split] for probabilities in candidate_probabilities.values()]
+        alternatives["equal_mean"][f"{split}_accuracy"] = round(_accuracy(np.mean(per_candidate, axis=0), label_ids[split]), 4)
+        weighted = sum(weight * probabilities for weight, probabilities in zip(evidence, per_candidate))
+        alternatives["evidence_weighted"][f"{split}_accuracy"] = round(_accuracy(weighted, label_ids[split]), 4)
+        for rule, name in picks.items():
+            alternatives[rule][f"{split}_accuracy"] = round(_accuracy(candidate_probabilities[name][split], label_ids[split]), 4)
     return alternatives
 
 
-def _save_probabilities(
-    path: str,
-    candidate_models: dict[str, Any],
-    splits: list[str],
-    inputs: dict[str, Any],
-    label_ids: dict[str, np.ndarray],
-    probabilities_of: Any,
-) -> None:
+def _save_probabilities(path: str, candidate_probabilities: dict[str, dict[str, np.ndarray]], label_ids: dict[str, np.ndarray]) -> None:
     """Every candidate's probabilities on every split (.npz: `<candidate>/<split>`, `label_ids/<split>`)."""
-    saved = {f"label_ids/{split}": label_ids[split] for split in splits if split in inputs}
-    for name, candidate in candidate_models.items():
-        saved.update({f"{name}/{split}": probabilities_of(candidate, split) for split in splits if split in inputs})
+    saved = {f"label_ids/{split}": label_ids[split] for split in next(iter(candidate_probabilities.values()))}
+    for name, probabilities in candidate_probabilities.items():
+        saved.update({f"{name}/{split}": values for split, values in probabilities.items()})
     np.savez(path, **saved)
 
 
@@ -487,9 +481,9 @@ def configuration_result(
     With `probabilities_prefix`, each seed's candidate probabilities go to <prefix>_<name>_s<seed>.npz."""
     features, hparams_config = CONFIGURATIONS[name]
     runs = []
+    shape = {"appearance_feature_dim": appearance_feature_dim(features.frame_pooling)}  # the rest from the arrays
     for seed in seeds:
         probabilities_file = f"{probabilities_prefix}_{name}_s{seed}.npz" if probabilities_prefix else None
-        shape = {"appearance_feature_dim": appearance_feature_dim(features.frame_pooling)}  # the rest from the arrays
         runs.append(train_and_test(splits, {**hparams_config, **overlay, **shape}, seed, views, folds, probabilities_file))
         logger.info("%s seed %d: %s", name, seed, {key: value for key, value in runs[-1].items() if key != "stream_selection"})
     figures: dict[str, Any] = {}

@@ -24,13 +24,14 @@ errors differ, so their average beats either (mixed set: `all` alone 0.858 on te
 scenes; averaged with `change` 0.921 and 0.894). Where the eval split does tell them apart, the second is
 many times worse (hard benchmark, its 24 eval clips: `all`'s loss 15-68 times `change`'s) and averaging
 it in costs (held-out 0.903 -> 0.868); where averaging helped or was even, the second's loss was 1.1-3.0
-times the best's. SECOND_LOSS_RATIO lies between. Mean of 3 seeds (benchmarks/README.md, 2026-12-07), test
-/ held-out scenes: hard with 15 eval clips 0.962 / 0.868-0.944 against 0.917 / 0.847-0.896 by the pick by
-loss; mixed 0.921 / 0.894 against 0.858 / 0.817; appearance 0.958 / 0.922 and hard with its whole eval
-split 0.976 / 0.903-0.986 as by the pick. Weights exp(-eval clips x loss) (Bayesian model averaging)
-follow the pick on the mixed set (15 clips leave `change` under 2%); the plain mean of all three carries
-the blind one along (hard 0.920 / 0.785-0.819). The three candidates are trained either way: training time
-does not change; serving runs at most two transformers (small beside serving_frames' DenseNet121 pass).
+times the best's. SECOND_LOSS_RATIO lies between. Mean of 3 seeds (benchmarks/README.md, 2026-12-07; the map's
+maximum alone, the random-init default then), test / held-out scenes: hard with 15 eval clips 0.962 /
+0.868-0.944 against 0.917 / 0.847-0.896 by the pick by loss; mixed 0.921 / 0.894 against 0.858 / 0.817;
+appearance 0.958 / 0.922 and hard with its whole eval split 0.976 / 0.903-0.986 as by the pick. Weights
+exp(-eval clips x loss) (Bayesian model averaging) follow the pick on the mixed set (15 clips leave `change`
+under 2%); the plain mean of all three carries the blind one along (hard 0.920 / 0.785-0.819). The three
+candidates are trained either way: training time does not change; serving runs at most two transformers (small
+beside serving_frames' DenseNet121 pass).
 Plain Keras: the Trainer and benchmarks/model_quality.py combine with this one function.
 """
 
